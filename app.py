@@ -1,0 +1,73 @@
+"""The application factory: configuration, then the store, then the blueprints, then call flows.
+
+gunicorn serves ``app:create_app()`` (see Procfile and gunicorn.conf.py); ``flask --app app``
+finds the same factory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+import config
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure an instance of the application."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.DEFAULTS)
+    if test_config is None:
+        app.config.update(config.from_environ(os.environ))
+    else:
+        app.config.update(test_config)
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    config.ensure_secret_key(app.config, app.instance_path)
+    generated_password = config.ensure_dashboard_password(app.config, app.instance_path)
+    if not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    if generated_password and not app.testing:
+        # Printed, never logged to a file: the operator needs it once to log in.
+        print(
+            f"Dashboard login: user {app.config['DASHBOARD_USERNAME']!r}, generated password "
+            f"{generated_password!r} (set DASHBOARD_PASSWORD to choose one)",
+            flush=True,
+        )
+
+    _apply_deploy_settings(app)
+
+    import store
+
+    store.init_app(app)
+
+    from callbacks import bp as callbacks_bp
+
+    app.register_blueprint(callbacks_bp)
+
+    from dashboard.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+
+    import flows
+
+    flows.init_app(app)
+    return app
+
+
+def _apply_deploy_settings(app: Flask) -> None:
+    """Proxy and host settings; both are off unless configured."""
+    hosts = app.config.get("TRUSTED_HOSTS")
+    if isinstance(hosts, str):
+        app.config["TRUSTED_HOSTS"] = [h.strip() for h in hosts.split(",") if h.strip()] or None
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )

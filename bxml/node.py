@@ -1,0 +1,223 @@
+"""The one base class that owns all XML work: attribute tables, lxml elements, equality.
+
+A node builds its lxml element as it is constructed: each keyword argument is looked up in
+the class's precomputed attribute table, checked by its value kind, and set on the element
+in table order, so output is deterministic and a document renders with one ``tostring``.
+The element is the only copy of the values: ``attrs`` reads them back through the same
+kinds, and equality compares elements.  Subclasses (the verbs in ``verbs.py``, the SSML
+elements in ``ssml.py``) only declare their name, attribute table and content.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+
+from lxml import etree
+
+from bxml.errors import BxmlError
+from bxml.values import Invalid, Kind, show
+
+# One attribute table row: (python_name, kind) or (python_name, kind, xml_name).  The XML
+# name defaults to the camelCase of the Python name; a trailing "_" is dropped (from_).
+AttributeRow: TypeAlias = tuple[str, Kind] | tuple[str, Kind, str]
+
+_XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
+
+# Every element is created in one shared, never-serialized document: appending a child
+# to its parent then links it in place instead of moving it between documents, which
+# costs more than creating it.  Unlinked trees are freed when their node is collected.
+make_element = etree.Element("bxml-element-factory").makeelement
+
+
+def lower_camel(python_name: str) -> str:
+    """``gather_url`` -> ``gatherUrl``, ``from_`` -> ``from``."""
+    first, *rest = python_name.rstrip("_").split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def bad_character(text: str) -> str:
+    """Describe the first character of ``text`` that XML 1.0 cannot carry."""
+    for char in text:
+        code = ord(char)
+        if (
+            (code < 0x20 and char not in "\t\n\r")
+            or 0xD800 <= code <= 0xDFFF
+            or code in (0xFFFE, 0xFFFF)
+        ):
+            return f"contains a character XML cannot carry (U+{code:04X})"
+    return "contains text XML cannot carry"
+
+
+class _Slotted(type):
+    """Gives every subclass ``__slots__ = ()`` unless it declares its own, so each verb
+    class stays a few lines and ``verb.txt = ...`` (a typo) fails instead of passing."""
+
+    def __new__(
+        mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
+    ) -> _Slotted:
+        namespace.setdefault("__slots__", ())
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+
+class Node(metaclass=_Slotted):
+    """An XML element with a declared attribute table; base of verbs and SSML elements."""
+
+    name: ClassVar[str] = ""  # the XML tag, e.g. "Gather"
+    attributes: ClassVar[tuple[AttributeRow, ...]] = ()
+    required: ClassVar[tuple[str, ...]] = ()  # Python names that must be given (not None)
+
+    # Precomputed from the table by __init_subclass__:
+    # python name -> (position, lxml name, kind); lxml name -> (position, xml name, python
+    # name, kind).  The lxml name is the XML name, except xml:lang -> {namespace}lang.
+    _by_python: ClassVar[dict[str, tuple[int, str, Kind]]] = {}
+    _by_lxml: ClassVar[dict[str, tuple[int, str, str, Kind]]] = {}
+
+    __slots__ = ("_element",)
+    _element: etree._Element
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._by_python = {}
+        cls._by_lxml = {}
+        for position, row in enumerate(cls.attributes):
+            python_name, kind = row[0], row[1]
+            xml_name = row[2] if len(row) == 3 else lower_camel(python_name)
+            lxml_name = xml_name.replace("xml:", _XML_NAMESPACE)
+            cls._by_python[python_name] = (position, lxml_name, kind)
+            cls._by_lxml[lxml_name] = (position, xml_name, python_name, kind)
+        if cls.name:  # abstract bases (Verb, Root, SsmlElement) have no tag and no constructor
+            cls.__init__ = _compile_init(cls)  # type: ignore[method-assign]
+
+    if TYPE_CHECKING:  # the real constructor is generated per class by _compile_init
+
+        def __init__(self, *content: object, **attributes: object) -> None: ...
+
+    def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
+        """Check and write the positional content (text, children); set by subclasses."""
+        raise NotImplementedError
+
+    def _attribute_error(self, python_name: str, value: object, error: Exception) -> BxmlError:
+        xml_name = self._by_lxml[self._by_python[python_name][1]][1]
+        if isinstance(error, Invalid):
+            return self.error(f"{xml_name} {error}")
+        return self.error(f"{xml_name} {bad_character(str(value))}")  # lxml refused it
+
+    def _missing(self, python_name: str) -> BxmlError:
+        xml_name = self._by_lxml[self._by_python[python_name][1]][1]
+        return self.error(f"{xml_name} is required ({python_name}=...)")
+
+    def _unknown_attribute(self, name: str) -> BxmlError:
+        hint = ""
+        row = self._by_lxml.get(name)
+        if row is not None and row[2] != name:
+            hint = f" (write {row[2]}=...)"
+        return self.error(f"unknown attribute {show(name)}{hint}")
+
+    def error(self, message: str) -> BxmlError:
+        """A BxmlError naming this node: ``Gather: maxDigits must be ...``."""
+        return BxmlError(f"{self.name}: {message}")
+
+    # --- reading -----------------------------------------------------------------------
+
+    @classmethod
+    def _read_attributes(cls, element: etree._Element) -> dict[str, object]:
+        """Keyword arguments for the constructor from a parsed element's attributes."""
+        kwargs: dict[str, object] = {}
+        for lxml_name, text in element.attrib.items():
+            row = cls._by_lxml.get(lxml_name)
+            if row is None:
+                raise BxmlError(f"{cls.name}: unknown attribute {show(lxml_name)}")
+            _, xml_name, python_name, kind = row
+            try:
+                kwargs[python_name] = kind.from_xml(text)
+            except Invalid as invalid:
+                raise BxmlError(f"{cls.name}: {xml_name} {invalid}") from None
+        return kwargs
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        """XML attribute name (camelCase) -> typed Python value, in render order.
+
+        Values are read back from the element: bools, ints (whole numbers, also those
+        given as 2.0), floats and strings.
+        """
+        by_lxml = self._by_lxml
+        result: dict[str, object] = {}
+        for lxml_name, text in self._element.attrib.items():
+            _, xml_name, _, kind = by_lxml[lxml_name]
+            result[xml_name] = kind.from_xml(text)
+        return result
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Node)
+        # Elements are canonical (table order, normalised values), so equal trees
+        # serialize to equal bytes.
+        return etree.tostring(self._element, with_tail=False) == etree.tostring(
+            other._element, with_tail=False
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # verbs change (append), so no hashing
+
+    def _repr_content(self) -> list[str]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        parts = self._repr_content()
+        for lxml_name, text in self._element.attrib.items():
+            _, _, python_name, kind = self._by_lxml[lxml_name]
+            parts.append(f"{python_name}={kind.from_xml(text)!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+_GENERATED_NAMES = frozenset({"self", "content", "unknown", "element", "error", "make_element"})
+
+
+def _compile_init(cls: type[Node]) -> Callable[..., None]:
+    """Write the class's constructor from its attribute table, as ``dataclasses`` does.
+
+    Every attribute becomes a keyword parameter (default None = left out), checked by its
+    kind and set on the element in table order, so the hot path has no per-call table
+    lookups or sorting; unknown keywords land in ``**unknown`` and raise BxmlError.
+    """
+    params = ["self", "*content"]
+    body = [
+        "    if unknown:",
+        "        raise self._unknown_attribute(next(iter(unknown)))",
+        f"    element = self._element = make_element({cls.name!r})",
+    ]
+    namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
+    # Names in the generated code: check_<position> is the kind of that table row.
+    for python_name, (position, lxml_name, kind) in cls._by_python.items():
+        if (
+            not python_name.isidentifier()
+            or keyword.iskeyword(python_name)
+            or python_name in _GENERATED_NAMES
+        ):
+            raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
+        params.append(f"{python_name}=None")
+        namespace[f"check_{position}"] = kind.to_xml
+        body += [
+            f"    if {python_name} is not None:",
+            "        try:",
+            f"            element.set({lxml_name!r}, check_{position}({python_name}))",
+            "        except (Invalid, ValueError) as error:",
+            f"            raise self._attribute_error({python_name!r}, {python_name}, error)"
+            " from None",
+        ]
+    for python_name in cls.required:
+        body += [
+            f"    if {python_name} is None:",
+            f"        raise self._missing({python_name!r})",
+        ]
+    body.append("    self._init_content(element, content)")
+    source = f"def __init__({', '.join(params)}, **unknown):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)  # noqa: S102  (source built from our own class tables only)
+    init = namespace["__init__"]
+    assert callable(init)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    return init

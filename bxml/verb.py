@@ -1,0 +1,215 @@
+"""Verbs and roots: text, nesting, appending, reading parsed elements, rendering.
+
+A verb class declares (see ``verbs.py``): ``name``; ``text_kind`` if it holds text (the
+first positional argument) and ``text_optional``; its ``attributes`` table and
+``required`` attributes; ``child_names`` with ``min_children``/``max_children``; and
+``nested_only`` for verbs that live only inside another verb (PhoneNumber, SipUri,
+StreamParam, CustomParam).  Everything else is here.
+"""
+
+from __future__ import annotations
+
+import sys
+from copy import deepcopy
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+from lxml import etree
+
+from bxml.errors import BxmlError
+from bxml.node import Node, bad_character, make_element
+from bxml.values import Invalid, Kind, show
+
+MAX_DOCUMENT_BYTES = 65536  # Bandwidth's limit for one BXML document (64 KB)
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_XML_SPACE = " \t\n\r"
+
+
+class Verb(Node):
+    """Base of every BXML verb; see the package docstring for the public surface."""
+
+    registry: ClassVar[dict[str, type[Verb]]] = {}  # tag -> class, for the parser
+    text_kind: ClassVar[Kind | None] = None  # None: the verb holds no text
+    text_optional: ClassVar[bool] = False
+    child_names: ClassVar[tuple[str, ...]] = ()
+    min_children: ClassVar[int] = 0
+    max_children: ClassVar[int] = 0
+    nested_only: ClassVar[bool] = False
+    belongs_in: ClassVar[str] = ""  # for nested_only verbs: where they go, for messages
+    _child_classes: ClassVar[frozenset[type[Verb]]] = frozenset()  # set by verbs.py
+
+    __slots__ = ("_children", "_shared")
+    _children: list[Verb]
+    # Set (True) only once the verb sits in two parents, the second holding a copy that
+    # later appends would not reach; append() refuses from then on.
+    _shared: bool
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if cls.name:
+            Verb.registry[cls.name] = cls
+
+    if TYPE_CHECKING:  # generated per class from the attribute table (node._compile_init)
+
+        def __init__(self, *content: str | Verb, **attributes: object) -> None: ...
+
+    def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
+        text_kind = self.text_kind
+        if text_kind is not None:
+            if content and not isinstance(content[0], Node):
+                self._set_text(element, text_kind, content[0])
+                content = content[1:]
+            elif not self.text_optional:
+                raise self.error(f"text is required: it {text_kind.rule or 'must be a string'}")
+        if content:
+            self._children = []
+            self._attach_all(content)
+        else:
+            self._children = NO_CHILDREN
+            if self.min_children:
+                raise self._count_error(0)
+
+    def _set_text(self, element: etree._Element, kind: Kind, text: object) -> None:
+        try:
+            checked = kind.to_xml(text)
+            if checked:
+                element.text = checked
+        except Invalid as invalid:
+            raise self.error(f"text {invalid}") from None
+        except ValueError:  # lxml refuses characters XML cannot carry
+            raise self.error(f"text {bad_character(str(text))}") from None
+
+    def _attach_all(self, children: tuple[object, ...]) -> None:
+        allowed = self._child_classes
+        parent = self._element
+        for child in children:
+            if type(child) not in allowed:
+                raise self._refuse(child)
+            assert isinstance(child, Verb)  # for mypy: every allowed class is a Verb
+            element = child._element
+            if element.getparent() is not None:
+                # Already in another parent: this one gets a copy (see _shared).
+                element = deepcopy(element)
+                child._shared = True
+            parent.append(element)
+            self._children.append(child)
+        count = len(self._children)
+        if count > self.max_children or count < self.min_children:
+            raise self._count_error(count)
+
+    def _refuse(self, child: object) -> BxmlError:
+        if isinstance(child, Verb):
+            if not self._child_classes:
+                return self.error(f"holds no child verbs, got {child.name}")
+            where = f" (it belongs inside {child.belongs_in})" if child.belongs_in else ""
+            allowed = "" if where else f" (allowed: {'/'.join(self.child_names)})"
+            return self.error(f"cannot contain {child.name}{where}{allowed}")
+        if isinstance(child, str):
+            if self.text_kind is None:
+                return self.error(f"holds no text, got {show(child)}")
+            return self.error(f"takes one text argument, got another: {show(child)}")
+        return self.error(f"children must be bxml verbs, got {type(child).__name__} {show(child)}")
+
+    def _count_error(self, count: int) -> BxmlError:
+        names = "/".join(self.child_names)
+        if self.min_children == self.max_children:
+            return self.error(f"must hold exactly {self.min_children} {names}, got {count}")
+        if count < self.min_children:
+            return self.error(f"must hold at least {self.min_children} {names}, got {count}")
+        return self.error(f"holds at most {self.max_children} {names}, got {count}")
+
+    def append(self, verb: Verb) -> None:
+        """Add a child verb at the end, checked as the constructor checks it."""
+        if getattr(self, "_shared", False):
+            raise self.error("was placed in two parents; build a new one instead of appending")
+        if self._children is NO_CHILDREN:
+            self._children = []
+        self._attach_all((verb,))
+
+    # --- read access -------------------------------------------------------------------
+
+    @property
+    def text(self) -> str | None:
+        """The text content ("" when empty), or None for a verb that holds no text."""
+        if self.text_kind is None:
+            return None
+        return self._element.text or ""
+
+    @property
+    def children(self) -> list[Verb]:
+        """The child verbs (a copy; use ``append`` to add one)."""
+        return list(self._children)
+
+    def _repr_content(self) -> list[str]:
+        head = [repr(self.text)] if self.text_kind is not None else []
+        return head + [repr(child) for child in self._children]
+
+    # --- parsing -----------------------------------------------------------------------
+
+    @classmethod
+    def _from_element(cls, element: etree._Element) -> Verb:
+        """Build this verb from a parsed element through the constructor's checks."""
+        try:
+            return cls(*cls._read_content(element), **cls._read_attributes(element))
+        except BxmlError as error:
+            if error.line is None:
+                error.line = element.sourceline
+            raise
+
+    @classmethod
+    def _read_content(cls, element: etree._Element) -> list[str | Verb]:
+        if cls.text_kind is not None:
+            if len(element):
+                raise BxmlError(f"{cls.name}: holds no child elements", element[0].sourceline)
+            return [element.text] if element.text is not None else []
+        _refuse_text(cls.name, element.text, element.sourceline)
+        content: list[str | Verb] = []
+        for child in element:
+            tag = child.tag
+            child_class = Verb.registry.get(tag) if isinstance(tag, str) else None
+            if child_class is None:
+                raise BxmlError(f"{cls.name}: unknown verb {show(tag)}", child.sourceline)
+            if child_class not in cls._child_classes:
+                # Refuse before reading the child, so deep nesting never recurses far.
+                raise BxmlError(f"{cls.name}: cannot contain {child_class.name}", child.sourceline)
+            content.append(child_class._from_element(child))
+            _refuse_text(cls.name, child.tail, child.sourceline)
+        return content
+
+
+NO_CHILDREN: list[Verb] = []  # shared by verbs without children; never appended to
+
+
+def _refuse_text(owner: str, text: str | None, line: int | None) -> None:
+    """Whitespace between verbs is layout; any other text there is an error."""
+    if text and text.strip(_XML_SPACE):
+        raise BxmlError(f"{owner}: holds no text, got {show(text.strip(_XML_SPACE))}", line)
+
+
+class Root(Verb):
+    """A document: ``Response`` (webhook replies) or ``Bxml`` (PUT .../bxml)."""
+
+    max_children = sys.maxsize
+    child_names = ("verbs",)
+
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __getitem__(self, index: int) -> Verb:
+        return self._children[index]
+
+    def __iter__(self) -> Iterator[Verb]:
+        return iter(self._children)
+
+    def to_bxml(self) -> str:
+        """The UTF-8 document as a string, with Bandwidth's XML declaration."""
+        document = XML_DECLARATION + etree.tostring(self._element, encoding="unicode")
+        # Cheap first test: a document is at most 4 UTF-8 bytes per character.
+        if len(document) > MAX_DOCUMENT_BYTES // 4:
+            size = len(document.encode("utf-8"))
+            if size > MAX_DOCUMENT_BYTES:
+                raise self.error(
+                    f"document is {size} bytes, over the 64 KB ({MAX_DOCUMENT_BYTES} bytes) limit"
+                )
+        return document

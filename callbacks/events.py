@@ -1,0 +1,232 @@
+"""Typed callback events: one marshmallow schema per Bandwidth event type.
+
+camelCase on the wire, snake_case in Python (``callId`` -> ``call_id``, ``from`` -> ``from_``).
+Fields Bandwidth adds later are kept, not rejected: they land in ``event.extra`` and in the
+stored payload.  Times are parsed to aware ``datetime``; the raw strings stay in ``event.raw``.
+
+Required fields depend on the kind of event: call events need ``callId`` and ``eventType``;
+conference events carry ``conferenceId`` and ``name`` instead (member join/exit also carry
+the member's ``callId``).  ``recordingComplete`` (the spec's name) is read as
+``recordComplete`` (the name the docs and the live service use).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load
+
+EVENT_ALIASES = {"recordingComplete": "recordComplete"}
+
+_BASE = [
+    "eventType",
+    "eventTime",
+    "accountId",
+    "applicationId",
+    "from",
+    "to",
+    "direction",
+    "callId",
+    "callUrl",
+    "enqueuedTime",
+    "startTime",
+    "answerTime",
+    "tag",
+]
+_TRANSFER_LEG = ["parentCallId", "transferCallerId", "transferTo"]
+_FAILURE = ["cause", "errorMessage", "errorId"]
+_RECORDING = [
+    "parentCallId",
+    "recordingId",
+    "mediaUrl",
+    "endTime",
+    "duration",
+    "fileFormat",
+    "channels",
+    "transferCallerId",
+    "transferTo",
+]
+_CONFERENCE = ["eventType", "eventTime", "conferenceId", "name", "tag"]
+
+# Field sets per event type (bandwidth-voice-api.md section 2.2; unknown extras are kept).
+EVENT_FIELDS: dict[str, list[str]] = {
+    "answer": [*_BASE, "machineDetectionResult", "sipCallId"],
+    "disconnect": [*_BASE, "endTime", *_FAILURE, "sipCallId", "sipResponseCode"],
+    "initiate": [*_BASE, "diversion", "stirShaken", "uui", "sipCallId", "sipHeaders"],
+    "gather": [*_BASE, *_TRANSFER_LEG, "digits", "terminatingDigit"],
+    "redirect": [*_BASE, *_TRANSFER_LEG],
+    "transferAnswer": [*_BASE, *_TRANSFER_LEG],
+    "transferComplete": [*_BASE, *_TRANSFER_LEG, *_FAILURE],
+    "transferDisconnect": [*_BASE, *_TRANSFER_LEG, "endTime", *_FAILURE],
+    "bridgeComplete": [*_BASE, *_FAILURE],
+    "bridgeTargetComplete": list(_BASE),
+    "recordComplete": [*_BASE, *_RECORDING],
+    "recordingAvailable": [*_BASE, *_RECORDING, "status"],
+    "transcriptionAvailable": [*_BASE, *_RECORDING, "transcription"],
+    "machineDetectionComplete": [*_BASE, "machineDetectionResult"],
+    "dtmf": [*_BASE, *_TRANSFER_LEG, "digit"],
+    "referComplete": [*_BASE, "referCallStatus", "referSipResponseCode", "notifySipResponseCode"],
+    "conferenceCreated": list(_CONFERENCE),
+    "conferenceRedirect": list(_CONFERENCE),
+    "conferenceCompleted": list(_CONFERENCE),
+    "conferenceMemberJoin": [*_CONFERENCE, "from", "to", "callId"],
+    "conferenceMemberExit": [*_CONFERENCE, "from", "to", "callId"],
+    "conferenceRecordingAvailable": [
+        *_CONFERENCE,
+        "accountId",
+        "recordingId",
+        "channels",
+        "startTime",
+        "endTime",
+        "duration",
+        "fileFormat",
+        "mediaUrl",
+        "status",
+    ],
+    # Stream and real-time transcription payloads are not specified; the call fields are
+    # typed and everything else is kept as received.
+    **{
+        name: [*_BASE, "streamId", "name"]
+        for name in ("mediaStreamStarted", "mediaStreamRejected", "mediaStreamStopped")
+    },
+    **{
+        name: [*_BASE, "transcriptionId", "name"]
+        for name in (
+            "realTimeTranscriptionStarted",
+            "realTimeTranscriptionRejected",
+            "realTimeTranscriptionStopped",
+            "realTimeTranscriptionAvailable",
+        )
+    },
+}
+
+CONFERENCE_EVENTS = frozenset(name for name in EVENT_FIELDS if name.startswith("conference"))
+
+_TIME_FIELDS = {"eventTime", "enqueuedTime", "startTime", "answerTime", "endTime"}
+_INT_FIELDS = {"sipResponseCode", "channels", "referSipResponseCode", "notifySipResponseCode"}
+_OBJECT_FIELDS = {
+    "machineDetectionResult",
+    "diversion",
+    "stirShaken",
+    "sipHeaders",
+    "transcription",
+}
+OBJECT_FIELDS = frozenset(_OBJECT_FIELDS)
+
+
+def snake_case(name: str) -> str:
+    """``callId`` -> ``call_id``; ``from`` -> ``from_`` (a Python keyword)."""
+    if name == "from":
+        return "from_"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _field(wire_name: str, *, required: bool) -> fields.Field:
+    kwargs: dict[str, Any] = {
+        "data_key": wire_name,
+        "allow_none": not required,
+        "required": required,
+    }
+    if wire_name in _TIME_FIELDS:
+        return fields.AwareDateTime(format="iso", default_timezone=None, **kwargs)
+    if wire_name in _INT_FIELDS:
+        return fields.Integer(strict=False, **kwargs)
+    if wire_name in _OBJECT_FIELDS:
+        return fields.Dict(keys=fields.String(), **kwargs)
+    if wire_name == "eventType":
+        return fields.String(**kwargs)
+    return fields.String(**kwargs)
+
+
+class CallbackEvent:
+    """One callback, typed.  Every field of its event type is an attribute (None if absent).
+
+    ``extra`` holds fields this version does not know; ``raw`` is the payload as received
+    (after GET query decoding); ``state`` is the verified tag state (see callbacks.tags).
+    """
+
+    event_type: str
+    call_id: str | None
+    conference_id: str | None
+    tag: str | None
+
+    def __init__(self, values: dict[str, Any], extra: dict[str, Any], raw: dict[str, Any]):
+        self.__dict__.update(values)
+        self.extra = extra
+        self.raw = raw
+        self.state: dict[str, Any] = {}
+        self.route: str | None = None
+
+    def __repr__(self) -> str:
+        ident = self.__dict__.get("call_id") or self.__dict__.get("conference_id")
+        return f"<CallbackEvent {self.event_type} {ident}>"
+
+
+class _EventSchema(Schema):
+    """Base for the generated per-event schemas: keep unknown fields, build a CallbackEvent."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    field_names: tuple[str, ...] = ()
+    known_keys: frozenset[str] = frozenset()
+
+    @post_load
+    def _make_event(self, data: dict[str, Any], **_: Any) -> CallbackEvent:
+        values = {name: data.pop(name, None) for name in self.field_names}
+        return CallbackEvent(values, data, {})
+
+
+def _build_schema(event_type: str, wire_names: list[str]) -> _EventSchema:
+    unique = list(dict.fromkeys(wire_names))
+    if event_type in CONFERENCE_EVENTS:
+        required = {"eventType", "conferenceId", "name"}
+        if "callId" in unique:
+            required.add("callId")
+    else:
+        required = {"eventType", "callId"}
+    declared = {snake_case(name): _field(name, required=name in required) for name in unique}
+    schema_class = type(
+        f"{event_type[0].upper()}{event_type[1:]}Schema",
+        (_EventSchema,),
+        {
+            **declared,
+            "field_names": tuple(declared),
+            "known_keys": frozenset(unique),
+        },
+    )
+    return schema_class()  # type: ignore[no-any-return]
+
+
+EVENT_SCHEMAS: dict[str, _EventSchema] = {
+    name: _build_schema(name, wire) for name, wire in EVENT_FIELDS.items()
+}
+EVENT_TYPES = frozenset(EVENT_SCHEMAS) | frozenset(EVENT_ALIASES)
+
+
+def canonical_event_type(name: str) -> str:
+    return EVENT_ALIASES.get(name, name)
+
+
+def load_event(payload: dict[str, Any]) -> CallbackEvent:
+    """Validate ``payload`` against its event type's schema.
+
+    Raises marshmallow ``ValidationError`` (messages keyed by the wire name) when the event
+    type is missing or unknown, or a field is missing or of the wrong type.
+    """
+    event_type = payload.get("eventType")
+    if not isinstance(event_type, str) or not event_type:
+        raise ValidationError({"eventType": ["Missing data for required field."]})
+    schema = EVENT_SCHEMAS.get(canonical_event_type(event_type))
+    if schema is None:
+        raise ValidationError({"eventType": [f"Unknown event type {event_type!r}."]})
+    event: CallbackEvent = schema.load(payload)
+    event.event_type = canonical_event_type(event.event_type)
+    event.raw = payload
+    return event
+
+
+def event_time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

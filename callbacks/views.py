@@ -1,0 +1,291 @@
+"""The callback routes Bandwidth calls during every call.
+
+One callback, one way through:
+
+    route -> credentials -> payload (POST JSON | GET query) -> event schema
+          -> duplicate? (answer as before) -> handler(event) -> bxml document
+          -> reply-context check -> render -> store (committed, or spooled) -> HTTP reply
+
+Status codes: 401 + ``WWW-Authenticate`` for missing or wrong credentials (nothing stored);
+400/413/415/422 for malformed requests (kept in the rejected log, never as events); 200 with
+BXML for events that expect it; 204 for asynchronous events; 503 only when neither the
+database nor the spool can take the event, so it is never acknowledged and lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+import bxml
+import config
+from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basic
+from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
+from callbacks.payload import PayloadError, read_payload
+from callbacks.redact import Markers, markers_for, redact, restore
+from callbacks.registry import Voice, voice
+from callbacks.tags import decode_state
+from store import StoreUnavailable, get_store
+
+bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
+log = logging.getLogger(__name__)
+
+XML = "application/xml; charset=utf-8"
+FALLBACK_ROUTE = "answer-fallback"
+
+# Which event types each route accepts.  Every event type has a route of its own name;
+# Bandwidth sends several event types to one URL for conferences, streams and real-time
+# transcription, so those also have a shared route.
+ROUTES: dict[str, frozenset[str]] = {name: frozenset({name}) for name in EVENT_SCHEMAS}
+ROUTES.update(
+    {
+        "recordingComplete": frozenset({"recordComplete"}),
+        FALLBACK_ROUTE: frozenset({"answer"}),
+        "conference": CONFERENCE_EVENTS,
+        "stream": frozenset(n for n in EVENT_SCHEMAS if n.startswith("mediaStream")),
+        "transcription": frozenset(
+            n for n in EVENT_SCHEMAS if n.startswith("realTimeTranscription")
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """Per-app settings the hot path needs, computed once at registration."""
+
+    credentials: list[tuple[bytes, bytes]]
+    fallback_credentials: list[tuple[bytes, bytes]]
+    realm: str
+    secret: str
+    safe_document: str
+    failure_mode: str
+    secret_markers: Markers
+
+    @classmethod
+    def from_app(cls, app: Flask) -> CallbackSettings:
+        cfg = app.config
+        safe = bxml.Response(bxml.SpeakSentence(cfg["SAFE_SPEECH"]), bxml.Hangup()).to_bxml()
+        mode = cfg["ANSWER_FAILURE_MODE"]
+        if mode not in ("safe-document", "fallback"):
+            raise config.ConfigError("ANSWER_FAILURE_MODE must be 'safe-document' or 'fallback'")
+        return cls(
+            credentials=encode_pairs(config.parse_credentials(cfg)),
+            fallback_credentials=encode_pairs(config.parse_credentials(cfg, fallback=True)),
+            realm=cfg["CALLBACK_REALM"],
+            secret=cfg["SECRET_KEY"],
+            safe_document=safe,
+            failure_mode=mode,
+            secret_markers=markers_for(
+                password for _, password in config.parse_credentials(cfg, fallback=True)
+            ),
+        )
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    app: Flask = state.app
+    settings = CallbackSettings.from_app(app)
+    app.extensions["callbacks"] = settings
+    app.extensions.setdefault("voice", voice)
+    if not settings.credentials:
+        app.logger.warning(
+            "NO CALLBACK CREDENTIALS CONFIGURED: anyone who finds /callbacks/* can post events. "
+            "Set CALLBACK_USERNAME and CALLBACK_PASSWORD (and the same on the call)."
+        )
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(message + "\n", status, mimetype="text/plain")
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """Identity of a delivery: the hash of its canonical JSON (same for GET and POST)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+@bp.route("/<route>", methods=["GET", "POST"])
+def receive(route: str) -> Response:
+    started = time.perf_counter()
+    accepted = ROUTES.get(route)
+    if accepted is None:
+        return _plain(404, f"unknown callback route /callbacks/{route}")
+    settings: CallbackSettings = current_app.extensions["callbacks"]
+
+    pairs = settings.fallback_credentials if route == FALLBACK_ROUTE else settings.credentials
+    if pairs:
+        try:
+            verify_basic(request.headers.get("Authorization"), pairs)
+        except CredentialError as exc:
+            reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
+            reply.headers["WWW-Authenticate"] = challenge(settings.realm)
+            return reply
+
+    store = get_store()
+    try:
+        payload = read_payload(request.method, request.mimetype, request.get_data(), request.args)
+        event = load_event(payload)
+        if event.event_type not in accepted:
+            raise PayloadError(
+                422, f"eventType {event.event_type!r} is not accepted at /callbacks/{route}"
+            )
+    except RequestEntityTooLarge:
+        return _rejected(store, route, 413, "body is larger than MAX_CONTENT_LENGTH")
+    except PayloadError as exc:
+        return _rejected(store, route, exc.status, exc.message)
+    except ValidationError as exc:
+        return _rejected(store, route, 422, f"invalid callback: {json.dumps(exc.messages)}")
+
+    digest = payload_hash(payload)
+    prior = _find_prior(store, route, digest)
+    if prior is not None:
+        return _stored_reply(prior, settings)
+
+    event.route = route
+    event.state = decode_state(event.tag, settings.secret)
+    status, body, error_detail = _answer(route, event, settings)
+    record = _record(
+        route,
+        event,
+        payload,
+        digest,
+        status,
+        redact(body, settings.secret_markers),
+        redact(error_detail, settings.secret_markers),
+        started,
+    )
+    try:
+        outcome, stored = store.record_callback(record)
+    except StoreUnavailable:
+        log.error("store and spool both unavailable; refusing %s for %s", route, event.call_id)
+        if route == FALLBACK_ROUTE:
+            return _reply(status, body)  # the fallback must answer even then
+        return _plain(503, "event store unavailable; please retry")
+    if outcome == "duplicate" and stored is not None:
+        return _stored_reply(stored, settings)
+    return _reply(status, body)
+
+
+def _answer(
+    route: str, event: CallbackEvent, settings: CallbackSettings
+) -> tuple[int, str | None, str | None]:
+    """Run the handler: (status, body, error_detail).  Never raises."""
+    registry: Voice = current_app.extensions["voice"]
+    handler = registry.handler_for(event.event_type)
+    if not bxml.reply_expected(event.event_type):
+        if handler is not None:
+            try:
+                handler(event)
+            except Exception:
+                log.exception("%s handler failed for %s", event.event_type, event.call_id)
+                return 204, None, traceback.format_exc()
+        return 204, None, None
+    if route == FALLBACK_ROUTE:
+        return 200, settings.safe_document, None
+    document: Any = None
+    try:
+        document = handler(event) if handler is not None else bxml.Response()
+        if document is None:
+            document = bxml.Response()
+        if not isinstance(document, bxml.Response):
+            raise TypeError(
+                f"{event.event_type} handler must return a bxml.Response, got {type(document).__name__}"
+            )
+        bxml.check_reply(document, event.event_type)
+        return 200, document.to_bxml(), None
+    except Exception as exc:
+        detail = traceback.format_exc()
+        if isinstance(document, bxml.Response):
+            try:
+                detail += "\nThe handler's document:\n" + document.to_bxml()
+            except Exception as render_exc:
+                detail += f"\nThe handler's document could not be rendered: {render_exc}"
+        log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
+        if settings.failure_mode == "fallback":
+            return 503, None, detail
+        return 200, settings.safe_document, detail
+
+
+def _record(
+    route: str,
+    event: CallbackEvent,
+    payload: dict[str, Any],
+    digest: str,
+    status: int,
+    body: str | None,
+    error_detail: str | None,
+    started: float,
+) -> dict[str, Any]:
+    raw = event.raw
+    return {
+        "route": route,
+        "method": request.method,
+        "event_type": event.event_type,
+        "call_id": event.__dict__.get("call_id"),
+        "conference_id": event.__dict__.get("conference_id"),
+        "event_time": raw.get("eventTime"),
+        "from_number": event.__dict__.get("from_"),
+        "to_number": event.__dict__.get("to"),
+        "direction": event.__dict__.get("direction"),
+        "tag": event.tag,
+        "cause": event.__dict__.get("cause"),
+        "error_message": event.__dict__.get("error_message"),
+        "error_id": event.__dict__.get("error_id"),
+        "sip_response_code": event.__dict__.get("sip_response_code"),
+        "payload": payload,
+        "payload_hash": digest,
+        "reply_status": status,
+        "reply_body": body,
+        "reply_content_type": XML if body is not None else None,
+        "latency_ms": (time.perf_counter() - started) * 1000.0,
+        "error_detail": error_detail,
+        "received_at": time.time(),
+    }
+
+
+def _find_prior(store: Any, route: str, digest: str) -> dict[str, Any] | None:
+    try:
+        return store.find_callback(route, digest)  # type: ignore[no-any-return]
+    except Exception:
+        # The database is down: go on; record_callback spools and dedupes on replay.
+        log.warning("duplicate check skipped: store unavailable")
+        return None
+
+
+def _reply(status: int, body: str | None) -> Response:
+    if body is None:
+        return Response(status=status)
+    return Response(body, status, content_type=XML)
+
+
+def _stored_reply(prior: dict[str, Any], settings: CallbackSettings) -> Response:
+    body = restore(prior.get("reply_body"), settings.secret_markers)
+    if body is None:
+        return Response(status=prior["reply_status"])
+    return Response(
+        body, prior["reply_status"], content_type=prior.get("reply_content_type") or XML
+    )
+
+
+def _rejected(store: Any, route: str, status: int, reason: str) -> Response:
+    if status == 413:
+        body = b""  # not read: it is over the limit
+    elif request.method == "GET":
+        body = request.query_string
+    else:
+        body = request.get_data()
+    try:
+        store.record_rejected(route, request.method, status, reason, body, request.remote_addr)
+    except Exception:
+        log.warning("could not keep the rejected request in the log")
+    return _plain(status, reason)

@@ -1,0 +1,152 @@
+"""Configuration: defaults, the environment variables that override them, and start-up secrets.
+
+Every setting is a plain Flask config key with the same name as its environment variable,
+so ``create_app({"CALLBACK_USERNAME": "bw"})`` and ``CALLBACK_USERNAME=bw`` mean the same.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Keys read from the environment, with their defaults.  None means "not configured".
+DEFAULTS: dict[str, Any] = {
+    # Which carrier outbound calls go to: the built-in sandbox (no account) or Bandwidth.
+    "VOICE_BACKEND": "sandbox",
+    # HTTP Basic credentials Bandwidth sends to our callback routes.
+    "CALLBACK_USERNAME": None,
+    "CALLBACK_PASSWORD": None,
+    # Extra "user:password,user2:password2" pairs accepted during a rotation.
+    "CALLBACK_CREDENTIALS": "",
+    # Credentials of /callbacks/answer-fallback; default to the callback ones.
+    "FALLBACK_USERNAME": None,
+    "FALLBACK_PASSWORD": None,
+    # SQLAlchemy URL of the event store; default: SQLite under the instance folder.
+    "DATABASE_URL": None,
+    # Bandwidth Voice API account and credentials (outbound calls).
+    "BW_ACCOUNT_ID": None,
+    "BW_USERNAME": None,
+    "BW_PASSWORD": None,
+    "BW_APPLICATION_ID": None,
+    "BW_VOICE_API_URL": None,
+    # The public https origin Bandwidth reaches this app at; callback URLs are built from it.
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # Dashboard login; a password is generated and printed when none is set.
+    "DASHBOARD_USERNAME": "admin",
+    "DASHBOARD_PASSWORD": None,
+    # Flask's signing key (sessions, CSRF, tag state); generated once into the instance folder.
+    "SECRET_KEY": None,
+    # Click-to-call: the agent's number and the regions visitors may enter.
+    "CLICK_TO_CALL_AGENT": None,
+    "CLICK_TO_CALL_COUNTRIES": "US,CA",
+    # Deployment.
+    "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-*; 0 = trust none
+    "TRUSTED_HOSTS": None,  # comma-separated Host names; None = any
+    "MAX_CONTENT_LENGTH": 64 * 1024,  # largest callback body accepted (413 above it)
+    # What answer does when the handler fails: "safe-document" (200 + SAFE_BXML) or
+    # "fallback" (503, so Bandwidth tries answerFallbackUrl).
+    "ANSWER_FAILURE_MODE": "safe-document",
+    "SAFE_SPEECH": "We are sorry, something went wrong. Goodbye.",
+    "CALLBACK_REALM": "Bandwidth callbacks",
+    # Store tuning.
+    "STORE_BUSY_TIMEOUT": 5.0,  # seconds SQLite waits for a lock before we spool
+    "SPOOL_PATH": None,  # default: <instance>/spool.jsonl
+    "REJECTED_LOG_LIMIT": 1000,  # rejected requests kept for inspection
+    "EVENT_RETENTION_DAYS": 30,  # stored callbacks hold phone numbers
+}
+
+INTEGER_KEYS = {
+    "TRUSTED_PROXIES",
+    "MAX_CONTENT_LENGTH",
+    "REJECTED_LOG_LIMIT",
+    "EVENT_RETENTION_DAYS",
+}
+FLOAT_KEYS = {"STORE_BUSY_TIMEOUT"}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Return the settings present in ``environ``, converted to their types."""
+    found: dict[str, Any] = {}
+    for key in DEFAULTS:
+        if key not in environ or environ[key] == "":
+            continue
+        raw = environ[key]
+        try:
+            if key in INTEGER_KEYS:
+                found[key] = int(raw)
+            elif key in FLOAT_KEYS:
+                found[key] = float(raw)
+            else:
+                found[key] = raw
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+    return found
+
+
+def parse_credentials(
+    config: Mapping[str, Any], *, fallback: bool = False
+) -> list[tuple[str, str]]:
+    """The (username, password) pairs accepted on the callback routes.
+
+    ``fallback=True`` gives the pairs of /callbacks/answer-fallback, which default to the
+    callback ones when FALLBACK_USERNAME/FALLBACK_PASSWORD are not set.
+    """
+    pairs: list[tuple[str, str]] = []
+    if fallback and config.get("FALLBACK_USERNAME") and config.get("FALLBACK_PASSWORD"):
+        pairs.append((config["FALLBACK_USERNAME"], config["FALLBACK_PASSWORD"]))
+    if config.get("CALLBACK_USERNAME") and config.get("CALLBACK_PASSWORD"):
+        pairs.append((config["CALLBACK_USERNAME"], config["CALLBACK_PASSWORD"]))
+    extra = config.get("CALLBACK_CREDENTIALS") or ""
+    for item in filter(None, (part.strip() for part in extra.split(","))):
+        username, sep, password = item.partition(":")
+        if not sep or not username or not password:
+            raise ConfigError("CALLBACK_CREDENTIALS must be comma-separated user:password pairs")
+        pairs.append((username, password))
+    return pairs
+
+
+def _read_or_create(path: Path, make: Any) -> str:
+    """Read a generated secret from ``path``, creating it (mode 0600) the first time.
+
+    O_EXCL makes two workers starting together agree on the file that won.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(make())
+    return path.read_text().strip()
+
+
+def ensure_secret_key(config: dict[str, Any], instance_path: str) -> None:
+    """Use the configured SECRET_KEY, or one generated once and kept in the instance folder."""
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _read_or_create(
+            Path(instance_path) / "secret_key", lambda: secrets.token_hex(32)
+        )
+
+
+def ensure_dashboard_password(config: dict[str, Any], instance_path: str) -> str | None:
+    """Generate a dashboard password when none is configured.
+
+    Returns the generated password (for printing at start-up), or None when one was
+    configured.  It is kept in the instance folder so every worker and every restart agrees
+    on it; it is never a fixed default.
+    """
+    if config.get("DASHBOARD_PASSWORD"):
+        return None
+    config["DASHBOARD_PASSWORD"] = _read_or_create(
+        Path(instance_path) / "dashboard_password", lambda: secrets.token_urlsafe(18)
+    )
+    return str(config["DASHBOARD_PASSWORD"])

@@ -1,0 +1,1 @@
+"""Operator-facing pages and the JSON API over the event store."""

@@ -1,0 +1,33 @@
+"""gunicorn settings used by the Procfile and the README's run command.
+
+- gthread workers: each worker serves several requests at once, so the app can call its own
+  sandbox over HTTP (a create-call request while the sandbox's callback comes back in) without
+  deadlocking, and a slow callback does not block the others.
+- timeout above Bandwidth's 25 s callback ceiling, so a worker is never killed while
+  Bandwidth is still waiting for it; graceful shutdown lets in-flight callbacks finish.
+- limit_request_line 0 (gunicorn caps it at 1 MiB): a GET callback carries every field in
+  the query string, and a 4096-character tag alone is over gunicorn's default of 4094 bytes.
+"""
+
+import os
+
+bind = (
+    os.environ.get("GUNICORN_BIND")
+    or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+limit_request_line = 0
+limit_request_field_size = 16384
+# No preload: each worker creates its own app and its own database pool after the fork.
+preload_app = False
+accesslog = "-"
+errorlog = "-"
+# Never log the Authorization header or query strings with credentials: the default access
+# log format has neither headers nor bodies; the request line may carry a GET callback's
+# fields (phone numbers), so it is kept out too.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'

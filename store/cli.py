@@ -1,0 +1,59 @@
+"""``flask store ...``: migrate, replay-spool, purge."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+store_cli = AppGroup("store", help="The event store: schema, spool and retention.")
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from . import get_store
+
+    return get_store()
+
+
+@store_cli.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    from .core import StoreUnavailable
+
+    try:
+        _store().migrate()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("Store schema is up to date.")
+
+
+@store_cli.command("replay-spool")
+def replay_spool_command() -> None:
+    """Store the callbacks spooled while the database was unavailable (exactly once)."""
+    from .core import StoreUnavailable
+
+    try:
+        count = _store().replay_spool()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Replayed {count} spooled event(s).")
+
+
+@store_cli.command("purge")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Delete rows older than this many days (default: EVENT_RETENTION_DAYS).",
+)
+def purge_command(days: float | None) -> None:
+    """Delete stored callbacks, rejected requests and outbound attempts past retention."""
+    from .core import StoreUnavailable
+
+    if days is None:
+        days = float(current_app.config.get("EVENT_RETENTION_DAYS") or 30)
+    try:
+        count = _store().purge(days)
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Purged {count} row(s) older than {days:g} day(s).")

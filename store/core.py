@@ -1,0 +1,1093 @@
+"""The Store: durable callback events, the spool, and the small tables other features share.
+
+One code path for SQLite (the embedded default) and PostgreSQL, in SQLAlchemy Core.
+
+* Nothing connects at construction.  Each process creates one pooled engine on first use
+  and creates a new one when its pid changes (gunicorn forks workers after loading the app).
+* The first use in a process migrates the schema (a read when it is current) and replays
+  the spool.
+* The callback hot path (:meth:`Store.find_callback`, :meth:`Store.record_callback`) runs
+  statements compiled once per Store on a pooled DBAPI connection: one checkout, one
+  transaction, no per-request setup.  Everything else goes through SQLAlchemy Connections.
+* SQLite: WAL, ``busy_timeout``, ``synchronous`` (FULL by default), ``foreign_keys=ON`` on
+  every connection; the driver's own transaction handling is off and every write
+  transaction starts with ``BEGIN IMMEDIATE`` (a deferred transaction that reads first
+  can fail at once with "database is locked" in WAL mode; IMMEDIATE waits for the busy
+  timeout).  PostgreSQL: ``lock_timeout`` plays the part of the busy timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+
+from .schema import (
+    KEY_CHARS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    disconnect_rollup,
+    disconnects,
+    events,
+    outbound_calls,
+    rate_limits,
+    rejected_requests,
+    schema_version,
+)
+from .spool import Spool
+
+try:  # the PostgreSQL driver is optional for a SQLite-only install
+    import psycopg
+
+    _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+    _LINE_ERRORS: tuple[type[Exception], ...] = (
+        sqlite3.DataError,
+        sqlite3.IntegrityError,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+    )
+except ImportError:  # pragma: no cover
+    _DRIVER_ERRORS = (sqlite3.Error,)
+    _LINE_ERRORS = (sqlite3.DataError, sqlite3.IntegrityError)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Errors that mean "the database cannot take this now" (the spool takes it instead).
+DB_ERRORS: tuple[type[BaseException], ...] = (sa_exc.SQLAlchemyError, OSError, *_DRIVER_ERRORS)
+
+REJECTED_BODY_BYTES = 2048
+REJECTED_REASON_CHARS = 1000
+REPLAY_CHUNK = 500  # spooled lines per replay transaction
+SYNC_REPLAY_BYTES = 1 << 20  # larger spools replay in a background thread
+SETUP_RETRY_SECONDS = 1.0  # hot path: how long to wait before trying to migrate again
+AUTO_REPLAY_RETRY_SECONDS = 5.0
+RATE_LIMIT_PRUNE_SECONDS = 60.0
+PURGE_BATCH = 5000
+MAX_PAGE = 1000
+PG_MIGRATION_LOCK = 0x62_77_5F_73_74_6F_72_65  # pg_advisory_xact_lock key ("bw_store")
+UNSETTLED_OUTCOMES = ("pending", "unknown")
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_INT32 = 2**31
+
+EVENT_COLUMNS = tuple(c.name for c in events.columns if c.name != "id")
+_EVENT_KEYS = ("event_type", "call_id", "conference_id", "from_number", "to_number", "cause")
+_EVENT_TEXT = (
+    "event_time",
+    "direction",
+    "tag",
+    "error_message",
+    "reply_body",
+    "reply_content_type",
+    "error_detail",
+)
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be used (and, for callbacks, neither can the spool): answer 503."""
+
+
+# --- value normalisation -----------------------------------------------------------------
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    """A string every backend accepts: no NUL, valid UTF-8, optionally cut to ``limit``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. from "\ud800" in JSON
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    return value
+
+
+def _key(value: Any) -> str | None:
+    """An indexed text value (cut to KEY_CHARS so an insert can never fail on its size)."""
+    return _text(value, KEY_CHARS)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if -_INT32 <= number < _INT32 else None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, no NaN/Infinity (stored as null), valid UTF-8."""
+    try:
+        out = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except ValueError:
+        return canonical_json(_finite(value))
+    if not out.isascii():
+        try:
+            out.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: keep them, escaped
+            out = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return out
+
+
+def event_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``events`` row for a callback record (also accepts an earlier row, from the spool)."""
+    payload = record.get("payload")
+    payload_text = _text(payload) if isinstance(payload, str) else canonical_json(payload)
+    assert payload_text is not None
+    row: dict[str, Any] = {name: _key(record.get(name)) for name in _EVENT_KEYS}
+    row.update((name, _text(record.get(name))) for name in _EVENT_TEXT)
+    received_at = _float(record.get("received_at"))
+    row.update(
+        received_at=time.time() if received_at is None else received_at,
+        route=_key(record.get("route")) or "",
+        method=_text(record.get("method"), 16) or "POST",
+        error_id=_key(record.get("error_id")),
+        sip_response_code=_int(record.get("sip_response_code")),
+        payload=payload_text,
+        payload_hash=_key(record.get("payload_hash"))
+        or hashlib.sha256(payload_text.encode("utf-8")).hexdigest(),
+        reply_status=_int(record.get("reply_status")) or 0,
+        latency_ms=_float(record.get("latency_ms")),
+    )
+    return row
+
+
+def hour_bucket(epoch: float) -> int:
+    return int(epoch // 3600) * 3600
+
+
+def normalize_url(url: str | URL) -> URL:
+    """postgres://, postgresql:// and postgresql+psycopg:// all mean psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql", "postgres+psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    item = dict(row)
+    try:
+        item["payload"] = json.loads(item["payload"])
+    except (TypeError, ValueError):
+        pass
+    return item
+
+
+def _reply_dict(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"reply_status": row[0], "reply_body": row[1], "reply_content_type": row[2]}
+
+
+def _line_specific(exc: BaseException) -> bool:
+    """An error caused by one spooled line (bad data), not by the database being away."""
+    if isinstance(exc, sa_exc.StatementError):
+        exc = exc.orig or exc
+    return isinstance(exc, (*_LINE_ERRORS, TypeError, ValueError, KeyError))
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """SQLAlchemy's documented pysqlite recipe: we emit BEGIN, the driver does not."""
+    write = conn.get_execution_options().get("store_write")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@dataclass
+class _State:
+    """One process's engine (re-created after a fork)."""
+
+    pid: int
+    engine: Engine
+    writer: Engine  # the same pool; SQLite transactions begin IMMEDIATE
+    ready: bool = False  # schema checked in this process
+
+
+class Store:
+    """Durable event store over SQLite or PostgreSQL, with a local spool for outages."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        spool_path: str,
+        busy_timeout: float = 5.0,
+        rejected_limit: int = 1000,
+        sqlite_synchronous: str = "FULL",
+    ) -> None:
+        self.url = normalize_url(url)
+        backend = self.url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+        self.backend = backend
+        self.is_sqlite = backend == "sqlite"
+        self.spool = Spool(spool_path)
+        self.spool_path = self.spool.path
+        self.busy_timeout = max(0.0, float(busy_timeout))
+        self.rejected_limit = int(rejected_limit)
+        synchronous = str(sqlite_synchronous).upper()
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+        self.sqlite_synchronous = synchronous
+        self.replay_chunk = REPLAY_CHUNK
+        self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+        self._state: _State | None = None
+        self._sql: dict[str, str] = {}
+        self._next_setup = 0.0
+        self._replay_pending = False
+        self._next_auto_replay = 0.0
+        self._replay_thread: threading.Thread | None = None
+        self._next_rate_prune = 0.0
+
+    def __repr__(self) -> str:
+        return f"Store({self.url.render_as_string(hide_password=True)!r})"
+
+    # --- engine and schema -----------------------------------------------------------------
+
+    def _current(self) -> _State:
+        state = self._state
+        pid = os.getpid()
+        if state is not None and state.pid == pid:
+            return state
+        if self._lock_pid != pid:
+            # A lock copied through fork may be held by a thread that does not exist here.
+            self._lock = threading.Lock()
+            self._lock_pid = pid
+        with self._lock:
+            state = self._state
+            if state is not None and state.pid == pid:
+                return state
+            if state is not None:
+                # The parent's connections belong to the parent: drop them without closing.
+                state.engine.dispose(close=False)
+            engine = self._create_engine()
+            state = _State(pid, engine, engine.execution_options(store_write=True))
+            self._state = state
+            return state
+
+    def _create_engine(self) -> Engine:
+        timeout = max(self.busy_timeout, 1.0)
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if database and not database.startswith("file:") and database != ":memory:":
+                with contextlib.suppress(OSError):
+                    os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+            engine = create_engine(
+                self.url,
+                paramstyle="named",
+                connect_args={"timeout": self.busy_timeout, "check_same_thread": False},
+                pool_timeout=timeout,
+            )
+            event.listen(engine, "connect", self._sqlite_connect)
+            event.listen(engine, "begin", _sqlite_begin)
+        else:
+            engine = create_engine(
+                self.url,
+                connect_args={"connect_timeout": max(2, math.ceil(self.busy_timeout))},
+                pool_timeout=timeout,
+            )
+            event.listen(engine, "connect", self._pg_connect)
+        if not self._sql:
+            self._sql = self._compile(engine)
+        return engine
+
+    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {self.sqlite_synchronous}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    def _pg_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {max(1, int(self.busy_timeout * 1000))}")
+        dbapi_connection.commit()
+
+    def _compile(self, engine: Engine) -> dict[str, str]:
+        """The hot-path statements, compiled once for this dialect."""
+        ins = self._insert
+        insert_event = (
+            ins(events)
+            .values({name: bindparam(name) for name in EVENT_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["route", "payload_hash"])
+            .returning(events.c.id)
+        )
+        reply = select(
+            events.c.reply_status, events.c.reply_body, events.c.reply_content_type
+        ).where(
+            events.c.route == bindparam("route"),
+            events.c.payload_hash == bindparam("payload_hash"),
+        )
+        insert_disconnect = (
+            ins(disconnects)
+            .values({c.name: bindparam(c.name) for c in disconnects.columns})
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        bump = ins(disconnect_rollup).values(
+            cause=bindparam("cause"),
+            bucket_start=bindparam("bucket_start"),
+            count=literal_column("1"),
+        )
+        bump = bump.on_conflict_do_update(
+            index_elements=["cause", "bucket_start"],
+            set_={"count": disconnect_rollup.c.count + literal_column("1")},
+        )
+        statements = {
+            "insert_event": insert_event,
+            "reply": reply,
+            "insert_disconnect": insert_disconnect,
+            "bump_rollup": bump,
+        }
+        return {
+            name: str(stmt.compile(dialect=engine.dialect)) for name, stmt in statements.items()
+        }
+
+    def _ready(self, *, replay: bool = True, throttle: bool = False) -> _State:
+        """The engine, with the schema checked once per process (and the spool replayed)."""
+        state = self._current()
+        if state.ready or (throttle and time.monotonic() < self._next_setup):
+            return state
+        fresh = False
+        with self._lock:
+            if not state.ready:
+                try:
+                    self._migrate(state)
+                except Exception:
+                    self._next_setup = time.monotonic() + SETUP_RETRY_SECONDS
+                    raise
+                state.ready = fresh = True
+        if fresh and replay:
+            self._auto_replay(force=True)
+        return state
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema; safe to run any number of times, from any server."""
+        state = self._current()
+        try:
+            self._migrate(state)
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"cannot migrate the store: {exc}") from exc
+        state.ready = True
+
+    def _schema_version(self, state: _State) -> int:
+        try:
+            with state.engine.connect() as conn:
+                return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+        except sa_exc.DBAPIError:
+            return 0  # no table yet (or no database: the write below will say so)
+
+    def _migrate(self, state: _State) -> None:
+        if self._schema_version(state) >= SCHEMA_VERSION:
+            return  # the common case: a read, no write lock
+        with state.writer.begin() as conn:
+            if not self.is_sqlite:
+                # Two servers migrating at once: the second waits, then finds nothing to do.
+                conn.execute(text("SET LOCAL lock_timeout = '60s'"))
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+            schema_version.create(conn, checkfirst=True)
+            current = int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+            for version in sorted(MIGRATIONS):
+                if version > current:
+                    MIGRATIONS[version](conn)
+                    conn.execute(
+                        insert(schema_version), {"version": version, "applied_at": time.time()}
+                    )
+                    log.info("store schema migrated to version %d", version)
+
+    def dispose(self) -> None:
+        """Close this process's pooled connections (the next use reconnects)."""
+        thread = self._replay_thread
+        if thread is not None:
+            thread.join(timeout=30)
+        state = self._state
+        self._state = None
+        if state is not None and state.pid == os.getpid():
+            state.engine.dispose()
+
+    # --- raw hot-path helpers --------------------------------------------------------------
+
+    def _raw_failed(self, state: _State, pooled: Any, exc: BaseException) -> bool:
+        """Roll back after an error; True when the connection was broken (worth one retry)."""
+        with contextlib.suppress(Exception):
+            pooled.rollback()
+        broken = False
+        if isinstance(exc, _DRIVER_ERRORS):
+            with contextlib.suppress(Exception):
+                broken = bool(
+                    state.engine.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+                )
+        if broken:
+            with contextlib.suppress(Exception):
+                pooled.invalidate(exc)
+            # The server probably restarted: every pooled connection is stale.
+            state.engine.dispose()
+        return broken
+
+    def _raw_write(self, state: _State, work: Callable[[Any], T]) -> T:
+        """Run ``work(cursor)`` in one write transaction on a pooled DBAPI connection."""
+        pooled = state.engine.raw_connection()
+        try:
+            cursor = pooled.cursor()
+            try:
+                if self.is_sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                result = work(cursor)
+                pooled.commit()
+                return result
+            finally:
+                cursor.close()
+        except BaseException as exc:
+            if self._raw_failed(state, pooled, exc):
+                raise _Broken(str(exc)) from exc
+            raise
+        finally:
+            pooled.close()
+
+    def _raw_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
+        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
+        pooled = state.engine.raw_connection()
+        try:
+            dbapi = pooled.driver_connection
+            if not self.is_sqlite:
+                dbapi.autocommit = True
+            try:
+                cursor = dbapi.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()
+            finally:
+                if not self.is_sqlite:
+                    with contextlib.suppress(Exception):
+                        dbapi.autocommit = False
+        except BaseException as exc:
+            if self._raw_failed(state, pooled, exc):
+                raise _Broken(str(exc)) from exc
+            raise
+        finally:
+            pooled.close()
+
+    def _insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
+        """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
+
+        A new disconnect also gets its narrow ``disconnects`` row and its rollup +1, in the
+        caller's transaction, so the counts always match the stored events.
+        """
+        cursor.execute(self._sql["insert_event"], row)
+        found = cursor.fetchall()
+        if not found:
+            return None
+        event_id = int(found[0][0])
+        if row["event_type"] == "disconnect":
+            cause = row["cause"] or "unknown"
+            cursor.execute(
+                self._sql["insert_disconnect"],
+                {
+                    "event_id": event_id,
+                    "received_at": row["received_at"],
+                    "cause": cause,
+                    "from_number": row["from_number"],
+                    "to_number": row["to_number"],
+                    "error_id": row["error_id"],
+                },
+            )
+            cursor.execute(
+                self._sql["bump_rollup"],
+                {"cause": cause, "bucket_start": hour_bucket(row["received_at"])},
+            )
+        return event_id
+
+    def _store_event(self, cursor: Any, row: Mapping[str, Any]) -> tuple[str, dict | None]:
+        if self._insert_event(cursor, row) is not None:
+            return "inserted", None
+        # A concurrent (or earlier) copy won: answer what it answered.
+        cursor.execute(
+            self._sql["reply"], {"route": row["route"], "payload_hash": row["payload_hash"]}
+        )
+        return "duplicate", _reply_dict(cursor.fetchone())
+
+    # --- callbacks -------------------------------------------------------------------------
+
+    def find_callback(self, route: str, payload_hash: str) -> dict | None:
+        """The stored reply of an earlier identical delivery, or None.
+
+        When the database is unavailable this returns None (logged): the callback is then
+        handled and spooled, and the replay's unique key keeps one copy.
+        """
+        params = {"route": _key(route) or "", "payload_hash": _key(payload_hash) or ""}
+        for attempt in (0, 1):
+            try:
+                state = self._ready(throttle=True)
+                return _reply_dict(self._raw_read_one(state, self._sql["reply"], params))
+            except _Broken as exc:
+                if attempt:
+                    log.warning("store unavailable for a duplicate check: %s", exc)
+                else:
+                    log.info("store connection was broken, retrying: %s", exc)
+            except DB_ERRORS as exc:
+                log.warning("store unavailable for a duplicate check: %s", exc)
+                return None
+        return None
+
+    def record_callback(self, record: Mapping[str, Any]) -> tuple[str, dict | None]:
+        """Commit one accepted callback (or spool it).  See the module docstring.
+
+        Returns ("inserted", None), ("duplicate", stored_reply) or ("spooled", None); raises
+        StoreUnavailable when neither the database nor the spool can take it.
+        """
+        row = event_row(record)
+        for attempt in (0, 1):
+            try:
+                state = self._ready(throttle=True)
+                result = self._raw_write(state, lambda cursor: self._store_event(cursor, row))
+                break
+            except _Broken as exc:
+                if attempt == 0:
+                    log.info("store connection was broken, retrying: %s", exc)
+                    continue  # a stale pooled connection: once more on a fresh one
+                self._spool_row(row, exc.__cause__ or exc)
+                return "spooled", None
+            except Exception as exc:  # anything: the event must not be lost
+                self._spool_row(row, exc)
+                return "spooled", None
+        if self._replay_pending or os.path.exists(self.spool.path):
+            self._auto_replay()
+        return result
+
+    def _spool_row(self, row: Mapping[str, Any], cause: BaseException) -> None:
+        if isinstance(cause, DB_ERRORS):
+            log.warning("store unavailable, spooling the event: %s", cause)
+        else:
+            log.error("unexpected store error, spooling the event", exc_info=cause)
+        try:
+            line = json.dumps({"v": 1, "kind": "callback", "row": dict(row)}, separators=(",", ":"))
+            self.spool.append(line)
+        except Exception as exc:
+            log.error("spool %s not writable: %s", self.spool.path, exc)
+            raise StoreUnavailable(
+                f"database unavailable ({cause.__class__.__name__}) and spool not writable: {exc}"
+            ) from exc
+
+    # --- spool replay ----------------------------------------------------------------------
+
+    def replay_spool(self) -> int:
+        """Store every spooled event exactly once; returns how many were new.
+
+        Raises StoreUnavailable when the database is still unavailable (the spool stays).
+        """
+        try:
+            self._ready(replay=False)
+            return self._replay()
+        except StoreUnavailable:
+            raise
+        except DB_ERRORS as exc:
+            self._replay_pending = True
+            raise StoreUnavailable(f"cannot replay the spool: {exc}") from exc
+
+    def _auto_replay(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() < self._next_auto_replay:
+            return
+        size = 0
+        for path in (self.spool.path, self.spool.replaying_path):
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(path)
+        if size > SYNC_REPLAY_BYTES:
+            thread = self._replay_thread
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(
+                    target=self._replay_quietly, name="store-spool-replay", daemon=True
+                )
+                self._replay_thread = thread
+                thread.start()
+            return
+        self._replay_quietly()
+
+    def _replay_quietly(self) -> None:
+        try:
+            replayed = self._replay()
+        except Exception as exc:
+            self._replay_pending = True
+            self._next_auto_replay = time.monotonic() + AUTO_REPLAY_RETRY_SECONDS
+            log.warning("spool replay failed (will retry): %s", exc)
+        else:
+            if replayed:
+                log.info("replayed %d spooled event(s)", replayed)
+
+    def _replay(self) -> int:
+        total = 0
+        with self.spool.replaying() as mine:
+            if not mine:  # another worker is replaying right now
+                self._replay_pending = True
+                self._next_auto_replay = time.monotonic() + SETUP_RETRY_SECONDS
+                return 0
+            for _ in range(3):  # the leftover batch, then what arrived meanwhile
+                path = self.spool.claim()
+                if path is None:
+                    break
+                total += self._replay_file(path)
+                self._discard_spool_file(path)
+            self._replay_pending = self.spool.pending()
+        return total
+
+    def _discard_spool_file(self, path: str) -> None:
+        self.spool.discard(path)
+
+    def _replay_file(self, path: str) -> int:
+        state = self._current()
+        inserted = 0
+        batch: list[tuple[bytes, dict[str, Any]]] = []
+        with open(path, "rb") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                row = _spooled_row(line)
+                if row is None:
+                    log.error("unreadable spool line moved to %s", self.spool.bad_path)
+                    self.spool.quarantine(line)
+                    continue
+                batch.append((line, row))
+                if len(batch) >= self.replay_chunk:
+                    inserted += self._replay_batch(state, batch)
+                    batch = []
+        if batch:
+            inserted += self._replay_batch(state, batch)
+        return inserted
+
+    def _insert_rows(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
+        return sum(self._insert_event(cursor, row) is not None for row in rows)
+
+    def _replay_batch(self, state: _State, batch: list[tuple[bytes, dict[str, Any]]]) -> int:
+        """One transaction per batch; a line that can never be stored is set aside."""
+        rows = [row for _, row in batch]
+        try:
+            return self._raw_write(state, lambda cursor: self._insert_rows(cursor, rows))
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, _Broken) else exc
+            if cause is None or not _line_specific(cause):
+                raise
+        inserted = 0
+        for line, row in batch:
+            try:
+                inserted += self._raw_write(
+                    state, lambda cursor, r=row: self._insert_rows(cursor, [r])
+                )
+            except Exception as exc:
+                if not _line_specific(exc):
+                    raise
+                log.error("spool line refused by the database (%s); moved aside", exc)
+                self.spool.quarantine(line)
+        return inserted
+
+    # --- SQLAlchemy Connection helpers ----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            state = self._ready()
+            with state.engine.connect() as conn:
+                yield conn
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _writing(self, *, throttle: bool = False) -> Iterator[Connection]:
+        try:
+            state = self._ready(throttle=throttle)
+            with state.writer.begin() as conn:
+                yield conn
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+    # --- rejected requests ------------------------------------------------------------------
+
+    def record_rejected(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        reason: str,
+        body: bytes,
+        remote_addr: str | None,
+    ) -> None:
+        """Log a refused request (bounded to ``rejected_limit`` rows); never raises."""
+        if self.rejected_limit <= 0:
+            return
+        try:
+            raw = bytes(body or b"")[:REJECTED_BODY_BYTES]
+            row = {
+                "received_at": time.time(),
+                "route": _key(route),
+                "method": _text(method, 16),
+                "status": _int(status),
+                "reason": _text(reason, REJECTED_REASON_CHARS),
+                "body": _text(raw.decode("utf-8", errors="replace")),
+                "remote_addr": _text(remote_addr, 64),
+            }
+            newest_kept = (
+                select(rejected_requests.c.id)
+                .order_by(rejected_requests.c.id.desc())
+                .limit(1)
+                .offset(bindparam("keep"))
+                .scalar_subquery()
+            )
+            with self._writing(throttle=True) as conn:
+                conn.execute(insert(rejected_requests), row)
+                conn.execute(
+                    delete(rejected_requests).where(rejected_requests.c.id <= newest_kept),
+                    {"keep": self.rejected_limit},
+                )
+        except Exception:
+            log.warning("could not log a rejected %s %s request", method, route, exc_info=True)
+
+    def rejected(self, limit: int = 100, before_id: int | None = None) -> list[dict]:
+        """Rejected requests, newest first (keyset pagination on id)."""
+        query = select(rejected_requests).order_by(rejected_requests.c.id.desc())
+        if before_id is not None:
+            query = query.where(rejected_requests.c.id < int(before_id))
+        query = query.limit(_page(limit))
+        with self._reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def events_for_call(self, call_id: str) -> list[dict]:
+        """Every stored callback of one call, in arrival order."""
+        query = (
+            select(events)
+            .where(events.c.call_id == _key(call_id))
+            .order_by(events.c.received_at, events.c.id)
+        )
+        with self._reading() as conn:
+            return [_event_dict(row) for row in conn.execute(query).mappings()]
+
+    def events_for_conference(self, conference_id: str) -> list[dict]:
+        """Every stored callback that names this conference, in arrival order."""
+        query = (
+            select(events)
+            .where(events.c.conference_id == _key(conference_id))
+            .order_by(events.c.received_at, events.c.id)
+        )
+        with self._reading() as conn:
+            return [_event_dict(row) for row in conn.execute(query).mappings()]
+
+    def disconnects(
+        self,
+        *,
+        causes: list[str] | None = None,
+        exclude_hangup: bool = True,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        tag: str | None = None,
+        error_id: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict]:
+        """Disconnect events, newest first; pass the last id as ``before_id`` for the next page.
+
+        ``causes`` (when given) wins over ``exclude_hangup``; a missing cause is "unknown".
+        ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to.
+        """
+        d = disconnects
+        query = select(events).select_from(d.join(events, events.c.id == d.c.event_id))
+        if causes is not None:
+            query = query.where(d.c.cause.in_([_key(c) for c in causes]))
+        elif exclude_hangup:
+            # A literal, so SQLite and PostgreSQL can use the partial index.
+            query = query.where(d.c.cause != literal_column("'hangup'"))
+        if since is not None:
+            query = query.where(d.c.received_at >= float(since))
+        if until is not None:
+            query = query.where(d.c.received_at < float(until))
+        if number is not None:
+            query = query.where(or_(d.c.from_number == _key(number), d.c.to_number == _key(number)))
+        if tag is not None:
+            query = query.where(events.c.tag == _text(tag))
+        if error_id is not None:
+            query = query.where(d.c.error_id == _key(error_id))
+        if before_id is not None:
+            query = query.where(d.c.event_id < int(before_id))
+        query = query.order_by(d.c.event_id.desc()).limit(_page(limit))
+        with self._reading() as conn:
+            return [_event_dict(row) for row in conn.execute(query).mappings()]
+
+    def cause_counts(
+        self, since: float | None = None, until: float | None = None
+    ) -> dict[str, int]:
+        """Disconnects per cause, from the hourly rollup.
+
+        Hour granularity: ``since`` includes its whole hour, ``until`` excludes hours that
+        start at or after it.
+        """
+        r = disconnect_rollup
+        query = select(r.c.cause, func.sum(r.c.count)).group_by(r.c.cause)
+        query = _bucket_range(query, since, until)
+        with self._reading() as conn:
+            return {cause: int(total) for cause, total in conn.execute(query)}
+
+    def failures_over_time(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        exclude_hangup: bool = True,
+    ) -> list[tuple[int, str, int]]:
+        """(hour bucket start, cause, count) from the rollup, oldest first."""
+        r = disconnect_rollup
+        query = select(r.c.bucket_start, r.c.cause, r.c.count).order_by(r.c.bucket_start, r.c.cause)
+        query = _bucket_range(query, since, until)
+        if exclude_hangup:
+            query = query.where(r.c.cause != "hangup")
+        with self._reading() as conn:
+            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
+
+    # --- outbound calls ---------------------------------------------------------------------
+
+    def record_outbound_attempt(self, attempt_id: str, request: Mapping[str, Any]) -> None:
+        """Record an attempt before the request is sent (``request`` holds no secrets)."""
+        now = time.time()
+        stmt = self._insert(outbound_calls).values(
+            attempt_id=_text(attempt_id),
+            created_at=now,
+            updated_at=now,
+            request=canonical_json(dict(request)),
+            outcome="pending",
+        )
+        with self._writing() as conn:
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["attempt_id"]))
+
+    def settle_outbound(
+        self,
+        attempt_id: str,
+        outcome: str,
+        call_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record an attempt's outcome (e.g. created, failed, unknown); keeps a known callId."""
+        now = time.time()
+        stmt = self._insert(outbound_calls).values(
+            attempt_id=_text(attempt_id),
+            created_at=now,
+            updated_at=now,
+            request="{}",
+            outcome=_text(outcome, 64),
+            call_id=_key(call_id),
+            error=_text(error),
+            settled_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["attempt_id"],
+            set_={
+                "outcome": stmt.excluded.outcome,
+                "call_id": func.coalesce(stmt.excluded.call_id, outbound_calls.c.call_id),
+                "error": stmt.excluded.error,
+                "updated_at": stmt.excluded.updated_at,
+                "settled_at": stmt.excluded.settled_at,
+            },
+        )
+        with self._writing() as conn:
+            conn.execute(stmt)
+
+    def outbound_for_call(self, call_id: str) -> dict | None:
+        query = (
+            select(outbound_calls)
+            .where(outbound_calls.c.call_id == _key(call_id))
+            .order_by(outbound_calls.c.created_at.desc())
+            .limit(1)
+        )
+        return self._outbound_one(query)
+
+    def outbound_attempt(self, attempt_id: str) -> dict | None:
+        query = select(outbound_calls).where(outbound_calls.c.attempt_id == _text(attempt_id))
+        return self._outbound_one(query)
+
+    def unsettled_outbound(self, limit: int = 100) -> list[dict]:
+        """Attempts still "pending" or settled as "unknown" (to reconcile), oldest first."""
+        query = (
+            select(outbound_calls)
+            .where(outbound_calls.c.outcome.in_(UNSETTLED_OUTCOMES))
+            .order_by(outbound_calls.c.created_at, outbound_calls.c.attempt_id)
+            .limit(_page(limit))
+        )
+        with self._reading() as conn:
+            return [_outbound_dict(row) for row in conn.execute(query).mappings()]
+
+    def _outbound_one(self, query: Any) -> dict | None:
+        with self._reading() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _outbound_dict(row)
+
+    # --- rate limits ------------------------------------------------------------------------
+
+    def hit_rate_limit(
+        self, key: str, window_seconds: int, limit: int, now: float | None = None
+    ) -> bool:
+        """Count one hit on ``key`` in the current fixed window; False once over ``limit``.
+
+        Atomic across threads, workers and servers sharing the database.
+        """
+        now = time.time() if now is None else float(now)
+        window = max(1, int(window_seconds))
+        start = int(now // window) * window
+        bucket_key = str(key)
+        if len(bucket_key) > KEY_CHARS:
+            digest = hashlib.sha256(bucket_key.encode("utf-8", "replace")).hexdigest()
+            bucket_key = bucket_key[: KEY_CHARS - 65] + ":" + digest
+        stmt = self._insert(rate_limits).values(
+            bucket_key=_text(bucket_key), window_start=start, hits=1, expires_at=start + window
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["bucket_key", "window_start"],
+            set_={"hits": rate_limits.c.hits + 1},
+        ).returning(rate_limits.c.hits)
+        with self._writing() as conn:
+            hits = int(conn.execute(stmt).scalar_one())
+            if time.monotonic() >= self._next_rate_prune:
+                self._next_rate_prune = time.monotonic() + RATE_LIMIT_PRUNE_SECONDS
+                conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < now))
+        return hits <= limit
+
+    # --- retention and health ---------------------------------------------------------------
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete events, rejected requests and outbound attempts older than that.
+
+        Returns the number of rows deleted.  The disconnect rollup keeps its history: it
+        holds only per-cause hourly counts (no numbers), so charts still cover purged time.
+        Events go in batches so SQLite's write lock is never held for long.
+        """
+        cutoff = time.time() - float(older_than_days) * 86400.0
+        total = 0
+        while True:
+            doomed = (
+                select(events.c.id)
+                .where(events.c.received_at < cutoff)
+                .order_by(events.c.id)
+                .limit(PURGE_BATCH)
+            )
+            with self._writing() as conn:
+                conn.execute(delete(disconnects).where(disconnects.c.event_id.in_(doomed)))
+                removed = conn.execute(delete(events).where(events.c.id.in_(doomed))).rowcount
+            total += removed
+            if removed < PURGE_BATCH:
+                break
+        with self._writing() as conn:
+            for table, column in (
+                (rejected_requests, rejected_requests.c.received_at),
+                (outbound_calls, outbound_calls.c.created_at),
+            ):
+                total += conn.execute(delete(table).where(column < cutoff)).rowcount
+            conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < time.time()))
+        return total
+
+    def health(self) -> bool:
+        """True when ``SELECT 1`` works; never raises."""
+        try:
+            with self._current().engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+
+class _Broken(sa_exc.SQLAlchemyError):
+    """A pooled connection turned out to be dead (the cause is chained)."""
+
+
+def _spooled_row(line: bytes) -> dict[str, Any] | None:
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or item.get("kind") != "callback":
+            return None
+        stored = item["row"]
+        if not isinstance(stored, dict) or not stored.get("route"):
+            return None
+        return event_row(stored)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _page(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE))
+
+
+def _bucket_range(query: Any, since: float | None, until: float | None) -> Any:
+    r = disconnect_rollup
+    if since is not None:
+        query = query.where(r.c.bucket_start >= hour_bucket(float(since)))
+    if until is not None:
+        query = query.where(r.c.bucket_start < float(until))
+    return query
+
+
+def _outbound_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    item = dict(row)
+    try:
+        item["request"] = json.loads(item["request"])
+    except (TypeError, ValueError):
+        pass
+    return item

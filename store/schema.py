@@ -1,0 +1,188 @@
+"""Tables and indexes of the store, and the numbered migrations that create them.
+
+One schema for SQLite and PostgreSQL, written with SQLAlchemy Core.  Times are float epoch
+seconds (``received_at``), ids are integers that grow with arrival (keyset pagination).
+
+Tables:
+
+``events``             every accepted callback, with our reply; unique on (route, payload_hash)
+``disconnects``        a narrow copy of the filterable fields of each disconnect event
+``disconnect_rollup``  per-cause, per-hour disconnect counts (never scans events)
+``rejected_requests``  the bounded log of refused requests (never events)
+``outbound_calls``     one row per outbound call attempt and its outcome
+``rate_limits``        shared hit counters per (key, window start)
+``schema_version``     which migrations have run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+# INTEGER PRIMARY KEY is SQLite's rowid alias; BIGSERIAL on PostgreSQL.
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+# Longest value kept in an indexed text column; longer values are cut so that an oversized
+# field can never make an insert fail (PostgreSQL refuses B-tree entries above ~2.7 kB).
+KEY_CHARS = 200
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Double, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("received_at", Double, nullable=False),
+    Column("route", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("event_type", Text),
+    Column("call_id", Text),
+    Column("conference_id", Text),
+    Column("event_time", Text),
+    Column("from_number", Text),
+    Column("to_number", Text),
+    Column("direction", Text),
+    Column("tag", Text),
+    Column("cause", Text),
+    Column("error_message", Text),
+    Column("error_id", Text),
+    Column("sip_response_code", Integer),
+    Column("payload", Text, nullable=False),
+    Column("payload_hash", Text, nullable=False),
+    Column("reply_status", Integer, nullable=False),
+    Column("reply_body", Text),
+    Column("reply_content_type", Text),
+    Column("latency_ms", Double),
+    Column("error_detail", Text),
+    UniqueConstraint("route", "payload_hash", name="uq_events_route_payload_hash"),
+    Index("ix_events_call_id", "call_id", "id"),
+    Index(
+        "ix_events_conference_id",
+        "conference_id",
+        "id",
+        sqlite_where=text("conference_id IS NOT NULL"),
+        postgresql_where=text("conference_id IS NOT NULL"),
+    ),
+    Index("ix_events_event_type", "event_type", "id"),
+    Index("ix_events_received_at", "received_at"),
+)
+
+# Filled in the same transaction as the disconnect event, so the dashboard's list and its
+# filters read a narrow table with one index per filter instead of the wide events table.
+disconnects = Table(
+    "disconnects",
+    metadata,
+    Column(
+        "event_id",
+        ID,
+        ForeignKey("events.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("received_at", Double, nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("from_number", Text),
+    Column("to_number", Text),
+    Column("error_id", Text),
+    Index("ix_disconnects_cause", "cause", "event_id"),
+    Index("ix_disconnects_from_number", "from_number", "event_id"),
+    Index("ix_disconnects_to_number", "to_number", "event_id"),
+    Index("ix_disconnects_error_id", "error_id", "event_id"),
+    Index("ix_disconnects_received_at", "received_at"),
+    # The default dashboard view (everything but normal hangups), newest first.
+    Index(
+        "ix_disconnects_failures",
+        "event_id",
+        sqlite_where=text("cause <> 'hangup'"),
+        postgresql_where=text("cause <> 'hangup'"),
+    ),
+)
+
+disconnect_rollup = Table(
+    "disconnect_rollup",
+    metadata,
+    Column("cause", Text, primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_disconnect_rollup_bucket_start", "bucket_start"),
+)
+
+rejected_requests = Table(
+    "rejected_requests",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("received_at", Double, nullable=False),
+    Column("route", Text),
+    Column("method", Text),
+    Column("status", Integer),
+    Column("reason", Text),
+    Column("body", Text),
+    Column("remote_addr", Text),
+    Index("ix_rejected_requests_received_at", "received_at"),
+)
+
+outbound_calls = Table(
+    "outbound_calls",
+    metadata,
+    Column("attempt_id", Text, primary_key=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("call_id", Text),
+    Column("error", Text),
+    Column("settled_at", Double),
+    Index("ix_outbound_calls_call_id", "call_id"),
+    Index("ix_outbound_calls_outcome", "outcome", "created_at"),
+    Index("ix_outbound_calls_created_at", "created_at"),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket_key", Text, primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("hits", BigInteger, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Index("ix_rate_limits_expires_at", "expires_at"),
+)
+
+V1_TABLES = [
+    events,
+    disconnects,
+    disconnect_rollup,
+    rejected_requests,
+    outbound_calls,
+    rate_limits,
+]
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=V1_TABLES, checkfirst=True)
+
+
+# version -> step.  Steps run in order inside one transaction and must be idempotent
+# (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+SCHEMA_VERSION = max(MIGRATIONS)

@@ -1,0 +1,588 @@
+"""The callback routes end to end through the Flask test client and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+import bxml
+from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
+from callbacks import Voice
+from store import get_store
+from tests.callbacks.helpers import (
+    ABSENT,
+    Bandwidth,
+    answer_event,
+    basic_auth,
+    call_event,
+    call_id,
+    conference_event,
+    disconnect_event,
+)
+
+
+@pytest.fixture
+def voice(app):
+    """A fresh handler registry for this app only."""
+    registry = Voice()
+    app.extensions["voice"] = registry
+    return registry
+
+
+@pytest.fixture
+def bandwidth(client):
+    return Bandwidth(client)
+
+
+def events(app, cid):
+    with app.app_context():
+        return get_store().events_for_call(cid)
+
+
+def rejected(app):
+    with app.app_context():
+        return get_store().rejected()
+
+
+# --- answering ---------------------------------------------------------------------------
+
+
+def test_answer_runs_the_handler_and_stores_the_event(app, voice, bandwidth):
+    @voice.on("answer")
+    def greet(event):
+        return Response(SpeakSentence(f"Hello {event.to} & welcome"))
+
+    payload = answer_event()
+    reply = bandwidth.post("answer", payload)
+    assert reply.status_code == 200
+    assert reply.content_type == "application/xml; charset=utf-8"
+    assert bxml.parse(reply.data) == Response(SpeakSentence("Hello +12025550123 & welcome"))
+    [stored] = events(app, payload["callId"])
+    assert stored["event_type"] == "answer"
+    assert stored["payload"] == payload
+    assert stored["reply_status"] == 200
+    assert stored["reply_body"] == reply.get_data(as_text=True)
+    assert stored["latency_ms"] >= 0
+
+
+def test_handler_sees_a_typed_event(app, voice, bandwidth):
+    seen = {}
+
+    @voice.on("answer")
+    def capture(event):
+        seen["event"] = event
+
+    payload = answer_event(
+        machineDetectionResult={"value": "human", "duration": "PT4S"}, brandNewField="kept"
+    )
+    assert bandwidth.post("answer", payload).status_code == 200
+    event = seen["event"]
+    assert event.event_type == "answer"
+    assert event.call_id == payload["callId"]
+    assert event.from_ == "+12025550100"
+    assert event.answer_time.isoformat() == "2019-06-20T15:54:25.432000+00:00"
+    assert event.machine_detection_result == {"value": "human", "duration": "PT4S"}
+    assert event.extra == {"brandNewField": "kept"}
+    assert event.tag is None
+
+
+def test_get_delivery_gives_the_same_event(app, voice, bandwidth):
+    seen = []
+    voice.on("answer")(seen.append)
+    payload = answer_event(machineDetectionResult={"value": "human"}, tag="t" * 4096)
+    assert bandwidth.get("answer", payload).status_code == 200
+    assert bandwidth.post("answer", {**payload, "callId": call_id()}).status_code == 200
+    got, posted = seen
+    assert got.machine_detection_result == posted.machine_detection_result == {"value": "human"}
+    assert got.tag == posted.tag == "t" * 4096
+    assert got.answer_time == posted.answer_time
+
+
+def test_get_accepts_flattened_nested_objects(voice, client):
+    seen = []
+    voice.on("answer")(seen.append)
+    query = "eventType=answer&callId=c-1&machineDetectionResult.value=human&machineDetectionResult[duration]=PT1S"
+    reply = client.get(f"/callbacks/answer?{query}", headers=basic_auth())
+    assert reply.status_code == 200
+    assert seen[0].machine_detection_result == {"value": "human", "duration": "PT1S"}
+
+
+def test_no_handler_answers_an_empty_response(bandwidth, voice):
+    reply = bandwidth.post("answer", answer_event())
+    assert reply.status_code == 200
+    assert bxml.parse(reply.data) == Response()
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "disconnect",
+        "transferDisconnect",
+        "recordingAvailable",
+        "dtmf",
+        "machineDetectionComplete",
+        "transcriptionAvailable",
+    ],
+)
+def test_async_events_answer_204_whatever_the_handler_returns(app, voice, bandwidth, event_type):
+    voice.on(event_type)(lambda event: Response(SpeakSentence("ignored")))
+    payload = call_event(event_type)
+    reply = bandwidth.post(event_type, payload)
+    assert reply.status_code == 204
+    assert reply.data == b""
+    assert len(events(app, payload["callId"])) == 1
+
+
+def test_disconnect_fields_are_stored(app, bandwidth):
+    payload = disconnect_event(cause="invalid-bxml", errorMessage="bad <BXML>", tag="t1")
+    assert bandwidth.post("disconnect", payload).status_code == 204
+    [row] = events(app, payload["callId"])
+    assert (
+        row["cause"],
+        row["error_message"],
+        row["error_id"],
+        row["sip_response_code"],
+        row["tag"],
+    ) == ("invalid-bxml", "bad <BXML>", payload["errorId"], 486, "t1")
+
+
+# --- failures of our own handler ---------------------------------------------------------------
+
+
+def test_failing_handler_answers_the_safe_document_and_records_why(app, voice, bandwidth):
+    @voice.on("answer")
+    def broken(event):
+        raise RuntimeError("database of menus is empty")
+
+    payload = answer_event()
+    reply = bandwidth.post("answer", payload)
+    assert reply.status_code == 200
+    doc = bxml.parse(reply.data)
+    assert [verb.name for verb in doc] == ["SpeakSentence", "Hangup"]
+    [row] = events(app, payload["callId"])
+    assert "RuntimeError: database of menus is empty" in row["error_detail"]
+
+
+def test_reply_context_rules_are_enforced(app, voice, bandwidth):
+    @voice.on("transferAnswer")
+    def bad(event):  # Transfer is not allowed in a transferAnswer reply
+        return Response(Transfer(PhoneNumber("+12025550199")))
+
+    payload = call_event("transferAnswer")
+    reply = bandwidth.post("transferAnswer", payload)
+    assert reply.status_code == 200
+    assert [verb.name for verb in bxml.parse(reply.data)] == ["SpeakSentence", "Hangup"]
+    [row] = events(app, payload["callId"])
+    assert "Transfer" in row["error_detail"]
+    assert "<PhoneNumber>+12025550199</PhoneNumber>" in row["error_detail"]
+
+
+@pytest.mark.parametrize("returned", ["<Response/>", 42, bxml.Bxml()])
+def test_handler_must_return_a_response_document(app, voice, bandwidth, returned):
+    voice.on("answer")(lambda event: returned)
+    payload = answer_event()
+    reply = bandwidth.post("answer", payload)
+    assert [verb.name for verb in bxml.parse(reply.data)] == ["SpeakSentence", "Hangup"]
+    assert "must return a bxml.Response" in events(app, payload["callId"])[0]["error_detail"]
+
+
+def test_fallback_mode_answers_503(app_config):
+    from app import create_app
+
+    application = create_app({**app_config, "ANSWER_FAILURE_MODE": "fallback"})
+    registry = Voice()
+    application.extensions["voice"] = registry
+    registry.on("answer")(lambda event: 1 / 0)
+    reply = Bandwidth(application.test_client()).post("answer", answer_event())
+    assert reply.status_code == 503
+
+
+def test_fallback_route_serves_the_safe_document(app, voice, bandwidth):
+    voice.on("answer")(lambda event: Response(SpeakSentence("primary")))
+    reply = bandwidth.post("answer-fallback", answer_event())
+    assert reply.status_code == 200
+    assert [verb.name for verb in bxml.parse(reply.data)] == ["SpeakSentence", "Hangup"]
+
+
+def test_fallback_route_works_with_the_store_down(app_config, tmp_path):
+    from app import create_app
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database directory should be")
+    application = create_app(
+        {
+            **app_config,
+            "DATABASE_URL": f"sqlite:///{blocker}/events.db",
+            "SPOOL_PATH": str(blocker / "spool.jsonl"),
+        }
+    )
+    bw = Bandwidth(application.test_client())
+    reply = bw.post("answer-fallback", answer_event())
+    assert reply.status_code == 200
+    assert [verb.name for verb in bxml.parse(reply.data)] == ["SpeakSentence", "Hangup"]
+    # the primary route refuses rather than acknowledging what it cannot keep
+    assert bw.post("disconnect", disconnect_event()).status_code == 503
+
+
+def test_store_down_spools_and_acknowledges(app_config, tmp_path):
+    from app import create_app
+
+    spool = tmp_path / "spool.jsonl"
+    application = create_app(
+        {
+            **app_config,
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+            "SPOOL_PATH": str(spool),
+        }
+    )
+    payload = disconnect_event()
+    reply = Bandwidth(application.test_client()).post("disconnect", payload)
+    assert reply.status_code == 204
+    [line] = spool.read_text().splitlines()
+    assert payload["callId"] in line
+
+
+# --- credentials -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic_auth(password="wrong"),
+        basic_auth(user="intruder"),
+        basic_auth(password="pä"),
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Bearer token"},
+        {"Authorization": "Basic " + "w6Q="},  # "ä" with no colon
+    ],
+)
+@pytest.mark.parametrize("route", ["answer", "disconnect", "gather"])
+def test_bad_credentials_get_the_challenge_and_store_nothing(app, bandwidth, headers, route):
+    payload = call_event("answer" if route == "answer" else route)
+    reply = bandwidth.post(route, payload, auth=headers)
+    assert reply.status_code == 401
+    assert reply.headers["WWW-Authenticate"].startswith('Basic realm="')
+    assert events(app, payload["callId"]) == []
+    assert rejected(app) == []
+
+
+def test_challenge_then_credentials(app, bandwidth):
+    payload = answer_event()
+    assert bandwidth.post("answer", payload, auth={}).status_code == 401
+    assert bandwidth.post("answer", payload).status_code == 200
+    assert len(events(app, payload["callId"])) == 1
+
+
+def test_rotation_and_fallback_credentials(app_config):
+    from app import create_app
+
+    application = create_app(
+        {
+            **app_config,
+            "CALLBACK_CREDENTIALS": "next:rotated,third:pw3",
+            "FALLBACK_USERNAME": "fb",
+            "FALLBACK_PASSWORD": "fb-secret",
+        }
+    )
+    bw = Bandwidth(application.test_client())
+    for auth in (basic_auth(), basic_auth("next", "rotated"), basic_auth("third", "pw3")):
+        assert bw.post("disconnect", disconnect_event(), auth=auth).status_code == 204
+    assert (
+        bw.post("answer-fallback", answer_event(), auth=basic_auth("fb", "fb-secret")).status_code
+        == 200
+    )
+    assert bw.post("answer", answer_event(), auth=basic_auth("fb", "fb-secret")).status_code == 401
+
+
+def test_without_configured_credentials_routes_work_and_warn(app_config, caplog):
+    from app import create_app
+
+    config = {**app_config, "CALLBACK_USERNAME": None, "CALLBACK_PASSWORD": None}
+    application = create_app(config)
+    assert "NO CALLBACK CREDENTIALS CONFIGURED" in caplog.text
+    reply = Bandwidth(application.test_client()).post("disconnect", disconnect_event(), auth={})
+    assert reply.status_code == 204
+
+
+def test_passwords_in_our_bxml_are_not_stored_but_duplicates_get_them(app, voice, bandwidth):
+    @voice.on("answer")
+    def gather(event):
+        return Response(
+            bxml.Gather(
+                SpeakSentence("Press"), gather_url="/callbacks/gather", **voice.credentials()
+            )
+        )
+
+    payload = answer_event()
+    first = bandwidth.post("answer", payload)
+    assert b'password="callback-secret"' in first.data
+    [row] = events(app, payload["callId"])
+    assert "callback-secret" not in row["reply_body"]
+    assert "[redacted:" in row["reply_body"]
+    second = bandwidth.post("answer", payload)
+    assert second.data == first.data
+
+
+# --- routes and event types ----------------------------------------------------------------
+
+
+def test_unknown_route_is_404(bandwidth):
+    reply = bandwidth.post("nonsense", answer_event())
+    assert reply.status_code == 404
+    assert b"unknown callback route" in reply.data
+
+
+def test_event_type_must_belong_to_the_route(app, bandwidth):
+    payload = call_event("gather")
+    reply = bandwidth.post("answer", payload)
+    assert reply.status_code == 422
+    assert b"'gather' is not accepted at /callbacks/answer" in reply.data
+    assert events(app, payload["callId"]) == []
+
+
+@pytest.mark.parametrize("route", ["recordComplete", "recordingComplete"])
+def test_recording_complete_is_an_alias(app, voice, bandwidth, route):
+    seen = []
+    voice.on("recordComplete")(seen.append)
+    payload = call_event("recordingComplete", recordingId="r-1")
+    assert bandwidth.post(route, payload).status_code == 200
+    assert seen[0].event_type == "recordComplete"
+    assert seen[0].recording_id == "r-1"
+
+
+def test_conference_events_are_grouped_by_conference(app, bandwidth):
+    created = conference_event("conferenceCreated")
+    joined = conference_event("conferenceMemberJoin", callId=call_id(), **{"from": "+12025550100"})
+    completed = conference_event("conferenceCompleted")
+    assert bandwidth.post("conference", created).status_code == 200
+    assert bandwidth.post("conferenceMemberJoin", joined).status_code == 200
+    assert bandwidth.post("conference", completed).status_code == 204
+    with app.app_context():
+        rows = get_store().events_for_conference(created["conferenceId"])
+    assert [r["event_type"] for r in rows] == [
+        "conferenceCreated",
+        "conferenceMemberJoin",
+        "conferenceCompleted",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("payload", "missing"),
+    [
+        (conference_event("conferenceCreated", conferenceId=ABSENT), "conferenceId"),
+        (conference_event("conferenceCreated", name=ABSENT), "name"),
+        (conference_event("conferenceMemberJoin"), "callId"),
+    ],
+)
+def test_conference_required_fields(bandwidth, payload, missing):
+    reply = bandwidth.post("conference", payload)
+    assert reply.status_code == 422
+    assert missing.encode() in reply.data
+
+
+# --- bad input (reliability.md B1-B10, B19) --------------------------------------------------
+
+
+def _post_raw(client, body, content_type="application/json"):
+    return client.post(
+        "/callbacks/disconnect", data=body, content_type=content_type, headers=basic_auth()
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b"{not json", "application/json", 400, b"malformed JSON"),
+        (b"", "application/json", 400, b"empty body"),
+        (json.dumps(disconnect_event()).encode(), "text/plain", 415, b"Content-Type"),
+        (
+            b"eventType=disconnect&callId=c-1",
+            "application/x-www-form-urlencoded",
+            415,
+            b"Content-Type",
+        ),
+        (b"[" * 7000 + b"]" * 7000, "application/json", 400, b"nested too deeply"),
+        (
+            b'[{"eventType": "disconnect"}]',
+            "application/json",
+            400,
+            b"expected a JSON object, got list",
+        ),
+        (b'"disconnect"', "application/json", 400, b"got str"),
+        (b"42", "application/json", 400, b"got int"),
+        (b"null", "application/json", 400, b"got NoneType"),
+        (
+            b'{"eventType": "disconnect", "callId": "c-\xff"}',
+            "application/json",
+            400,
+            b"not valid UTF-8",
+        ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "x": NaN}',
+            "application/json",
+            400,
+            b"NaN",
+        ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "x": ' + b"9" * 5000 + b"}",
+            "application/json",
+            400,
+            b"malformed JSON",
+        ),
+        (b'{"eventType": "disconnect", "callId": "c-\\u0000"}', "application/json", 400, b"NUL"),
+        (
+            b'{"eventType": "disconnect", "callId": "c-\\ud800"}',
+            "application/json",
+            400,
+            b"surrogate",
+        ),
+        (json.dumps(disconnect_event(callId=ABSENT)).encode(), "application/json", 422, b"callId"),
+        (
+            json.dumps(disconnect_event(eventType=ABSENT)).encode(),
+            "application/json",
+            422,
+            b"eventType",
+        ),
+        (
+            json.dumps(disconnect_event(eventType="party")).encode(),
+            "application/json",
+            422,
+            b"Unknown event type",
+        ),
+        (json.dumps(disconnect_event(callId=42)).encode(), "application/json", 422, b"callId"),
+        (
+            json.dumps(disconnect_event(sipResponseCode="x")).encode(),
+            "application/json",
+            422,
+            b"sipResponseCode",
+        ),
+        (
+            json.dumps(disconnect_event(endTime="yesterday")).encode(),
+            "application/json",
+            422,
+            b"endTime",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, int) else None,
+)
+def test_bad_input_gets_a_clear_4xx_and_is_only_logged(
+    app, client, body, content_type, status, message
+):
+    reply = _post_raw(client, body, content_type)
+    assert reply.status_code == status
+    assert message in reply.data
+    [logged] = rejected(app)
+    assert logged["status"] == status
+    assert logged["route"] == "disconnect"
+
+
+def test_body_over_the_limit_is_413(app, client):
+    body = json.dumps(disconnect_event(errorMessage="x" * (64 * 1024))).encode()
+    reply = _post_raw(client, body)
+    assert reply.status_code == 413
+    assert rejected(app)[0]["status"] == 413
+
+
+def test_bom_is_tolerated(app, client):
+    payload = disconnect_event()
+    reply = _post_raw(client, b"\xef\xbb\xbf" + json.dumps(payload).encode())
+    assert reply.status_code == 204
+
+
+# --- duplicates --------------------------------------------------------------------------------
+
+
+def test_duplicate_delivery_is_stored_once_and_answered_the_same(app, voice, bandwidth):
+    counter = iter(range(100))
+    voice.on("answer")(lambda event: Response(SpeakSentence(f"reply {next(counter)}")))
+    payload = answer_event()
+    first = bandwidth.post("answer", payload)
+    second = bandwidth.get("answer", payload)
+    assert first.data == second.data
+    assert len(events(app, payload["callId"])) == 1
+
+
+def test_concurrent_duplicates_are_stored_once(app, bandwidth):
+    payload = disconnect_event()
+    statuses = []
+
+    def deliver():
+        statuses.append(Bandwidth(app.test_client()).post("disconnect", payload).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [204] * 10
+    assert len(events(app, payload["callId"])) == 1
+
+
+def test_distinct_events_of_one_call_are_all_kept(app, bandwidth):
+    cid = call_id()
+    for digit in "1231":
+        payload = call_event(
+            "dtmf",
+            callId=cid,
+            digit=digit,
+            eventTime=f"2019-06-20T15:54:2{len(events(app, cid))}.000Z",
+        )
+        assert bandwidth.post("dtmf", payload).status_code == 204
+    assert [row["payload"]["digit"] for row in events(app, cid)] == list("1231")
+
+
+# --- tag state ---------------------------------------------------------------------------------
+
+
+def test_tag_state_flows_from_creation_through_callbacks(app, voice, bandwidth):
+    from callbacks import encode_state
+
+    seen = []
+
+    @voice.on("answer")
+    def answer(event):
+        seen.append(event.state)
+        return Response(voice.tag({**event.state, "step": "menu"}))
+
+    @voice.on("gather")
+    def gather(event):
+        seen.append(event.state)
+        return Response(Tag(""), Hangup())
+
+    @voice.on("disconnect")
+    def disconnect(event):
+        seen.append(event.state)
+
+    cid = call_id()
+    created_tag = encode_state({"flow": "click-to-call"}, app.config["SECRET_KEY"])
+    reply = bandwidth.post("answer", answer_event(callId=cid, tag=created_tag))
+    [tag_verb] = bxml.parse(reply.data)
+    # Bandwidth carries the new tag on every later callback; an empty <Tag> clears it.
+    bandwidth.post("gather", call_event("gather", callId=cid, tag=tag_verb.text, digits="1"))
+    bandwidth.post("disconnect", disconnect_event(callId=cid, tag=ABSENT))
+    assert seen == [{"flow": "click-to-call"}, {"flow": "click-to-call", "step": "menu"}, {}]
+
+
+def test_forged_tag_state_is_ignored(app, voice, bandwidth):
+    from callbacks import encode_state
+
+    seen = []
+    voice.on("answer")(lambda event: seen.append(event.state))
+    forged = encode_state({"flow": "admin"}, "not-our-secret")
+    bandwidth.post("answer", answer_event(tag=forged))
+    assert seen == [{}]
+
+
+def test_events_api_requires_dashboard_login(app, client, bandwidth):
+    payload = answer_event()
+    bandwidth.post("answer", payload)
+    url = f"/api/calls/{payload['callId']}/events"
+    assert client.get(url).status_code == 401
+    reply = client.get(url, headers=basic_auth("operator", "dashboard-secret"))
+    assert reply.status_code == 200
+    [event] = reply.get_json()["events"]
+    assert event["eventType"] == "answer"
+    assert event["payload"] == payload

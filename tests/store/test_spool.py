@@ -1,0 +1,332 @@
+"""Outages: the spool takes accepted callbacks and the replay stores each exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from store import StoreUnavailable
+
+from .conftest import make_record
+
+
+def spool_lines(store) -> list[dict]:
+    with open(store.spool.path, encoding="utf-8") as spool:
+        return [json.loads(line) for line in spool if line.strip()]
+
+
+def spool_outage(make_store, dead_url, records) -> None:
+    """Record ``records`` while the database is unreachable: all must be spooled."""
+    dead = make_store(dead_url, busy_timeout=0.2)
+    for record in records:
+        assert dead.record_callback(record) == ("spooled", None)
+
+
+# --- the database is unreachable ----------------------------------------------------------
+
+
+def test_unreachable_database_spools_and_replays_once(make_store, dead_url):
+    records = [make_record(call_id="c-out", cause="busy"), make_record(event_type="answer")]
+    spool_outage(make_store, dead_url, records)
+    store = make_store()
+    lines = spool_lines(store)
+    assert [line["row"]["call_id"] for line in lines] == ["c-out", records[1]["call_id"]]
+    assert all("authorization" not in json.dumps(line).lower() for line in lines)
+
+    assert store.replay_spool() == 2
+    assert not store.spool.pending()
+    assert store.replay_spool() == 0
+    [event] = store.events_for_call("c-out")
+    assert event["payload"] == records[0]["payload"]
+    assert event["received_at"] == pytest.approx(records[0]["received_at"])
+    assert store.cause_counts() == {"busy": 1}
+    # the original delivery, resent after recovery, is a duplicate with the stored reply
+    assert store.record_callback(records[0])[0] == "duplicate"
+
+
+def test_duplicates_spooled_twice_are_stored_once(make_store, dead_url):
+    record = make_record(call_id="c-twice", cause="timeout")
+    spool_outage(make_store, dead_url, [record, dict(record)])
+    store = make_store()
+    assert len(spool_lines(store)) == 2
+    assert store.replay_spool() == 1
+    assert len(store.events_for_call("c-twice")) == 1
+    assert store.cause_counts() == {"timeout": 1}
+
+
+def test_replay_skips_events_already_stored(make_store, dead_url):
+    record = make_record(call_id="c-both")
+    store = make_store()
+    assert store.record_callback(record)[0] == "inserted"
+    spool_outage(make_store, dead_url, [record])
+    assert store.replay_spool() == 0
+    assert len(store.events_for_call("c-both")) == 1
+    assert store.cause_counts() == {"hangup": 1}
+
+
+def test_replay_runs_after_the_next_successful_record(make_store, dead_url):
+    spooled = make_record(call_id="c-auto-1")
+    spool_outage(make_store, dead_url, [spooled])
+    store = make_store()
+    store.migrate()  # first use already done: only the next record triggers the replay
+    assert store.record_callback(make_record(call_id="c-auto-2"))[0] == "inserted"
+    assert len(store.events_for_call("c-auto-1")) == 1
+    assert not store.spool.pending()
+
+
+def test_replay_runs_at_first_use(make_store, dead_url):
+    spool_outage(make_store, dead_url, [make_record(call_id="c-first")])
+    store = make_store()
+    assert len(store.events_for_call("c-first")) == 1
+    assert not store.spool.pending()
+
+
+def test_replay_while_database_is_down_keeps_the_spool(make_store, dead_url):
+    spool_outage(make_store, dead_url, [make_record(call_id="c-keep")])
+    dead = make_store(dead_url, busy_timeout=0.2)
+    with pytest.raises(StoreUnavailable):
+        dead.replay_spool()
+    store = make_store()
+    assert store.spool.pending()
+    assert store.replay_spool() == 1
+
+
+def test_crash_after_rename_loses_nothing(make_store, dead_url, monkeypatch):
+    records = [make_record(call_id=f"c-crash-{i}", cause="busy") for i in range(5)]
+    spool_outage(make_store, dead_url, records)
+    store = make_store()
+    store.replay_chunk = 2
+    store.migrate()
+    real = store._replay_batch
+    calls = {"n": 0}
+
+    def crash_on_second_batch(state, batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash mid-replay")
+        return real(state, batch)
+
+    monkeypatch.setattr(store, "_replay_batch", crash_on_second_batch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.replay_spool()
+    # the first batch committed; the renamed file is still there
+    assert os.path.exists(store.spool.replaying_path)
+    assert not os.path.exists(store.spool.path)
+    monkeypatch.undo()
+
+    # more callbacks spooled meanwhile go to a new spool file
+    spool_outage(make_store, dead_url, [make_record(call_id="c-crash-late")])
+    assert store.replay_spool() == 4  # 3 left over + the late one
+    for i in range(5):
+        assert len(store.events_for_call(f"c-crash-{i}")) == 1
+    assert len(store.events_for_call("c-crash-late")) == 1
+    assert store.cause_counts() == {"busy": 5, "hangup": 1}
+    assert not store.spool.pending()
+
+
+def test_crash_after_commit_before_delete_duplicates_nothing(make_store, dead_url, monkeypatch):
+    spool_outage(make_store, dead_url, [make_record(call_id="c-commit", cause="busy")])
+    store = make_store()
+    store.migrate()
+
+    def crash(path):
+        raise RuntimeError("simulated crash after commit")
+
+    monkeypatch.setattr(store, "_discard_spool_file", crash)
+    with pytest.raises(RuntimeError):
+        store.replay_spool()
+    assert len(store.events_for_call("c-commit")) == 1
+    monkeypatch.undo()
+    assert store.replay_spool() == 0
+    assert len(store.events_for_call("c-commit")) == 1
+    assert store.cause_counts() == {"busy": 1}
+    assert not store.spool.pending()
+
+
+def test_only_one_replayer_at_a_time(make_store, dead_url):
+    spool_outage(make_store, dead_url, [make_record(call_id="c-one")])
+    store = make_store()
+    with store.spool.replaying() as mine:
+        assert mine
+        assert store.replay_spool() == 0  # another process holds the replay lock
+    assert store.replay_spool() == 1
+
+
+def test_torn_and_invalid_lines_are_set_aside(make_store, dead_url):
+    good = make_record(call_id="c-good")
+    spool_outage(make_store, dead_url, [good])
+    store = make_store()
+    with open(store.spool.path, "ab") as spool:
+        spool.write(b'not json at all\n{"v":1,"kind":"callback","row":{"route":')  # torn
+    spool_outage(make_store, dead_url, [make_record(call_id="c-after-torn")])
+    assert store.replay_spool() == 2
+    assert len(store.events_for_call("c-good")) == 1
+    assert len(store.events_for_call("c-after-torn")) == 1
+    with open(store.spool.bad_path, "rb") as bad:
+        assert bad.read().count(b"\n") == 2
+
+
+def test_spool_write_failure_raises_store_unavailable(make_store, dead_url, tmp_path):
+    blocker = tmp_path / "spool-blocker"
+    blocker.write_text("a file where the spool directory should be\n")
+    dead = make_store(dead_url, busy_timeout=0.2, spool_path=str(blocker / "spool.jsonl"))
+    with pytest.raises(StoreUnavailable):
+        dead.record_callback(make_record())
+
+
+def test_concurrent_spool_appends_never_interleave(make_store, dead_url):
+    dead = make_store(dead_url, busy_timeout=0.2)
+    big = "x" * 20_000  # larger than a pipe buffer: a torn write would show
+
+    def spool_many(worker: int) -> None:
+        for i in range(10):
+            record = make_record(call_id=f"w{worker}-{i}", error_detail=big)
+            assert dead.record_callback(record)[0] == "spooled"
+
+    threads = [threading.Thread(target=spool_many, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    lines = spool_lines(dead)
+    assert len(lines) == 40
+    assert len({line["row"]["call_id"] for line in lines}) == 40
+
+
+# --- SQLite-specific faults ---------------------------------------------------------------
+
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+@sqlite_only
+def test_sqlite_locked_past_busy_timeout_spools(make_store, db_url):
+    store = make_store(busy_timeout=0.2)
+    store.migrate()
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO rate_limits VALUES ('held', 0, 1, 0)")
+        started = time.monotonic()
+        assert store.record_callback(make_record(call_id="c-locked")) == ("spooled", None)
+        waited = time.monotonic() - started
+        assert 0.15 <= waited < 3.0  # waited for the busy timeout, then gave up
+        assert spool_lines(store)[0]["row"]["call_id"] == "c-locked"
+        # reads still work under WAL while the writer holds the lock
+        assert store.events_for_call("c-locked") == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.replay_spool() == 1
+    assert store.replay_spool() == 0
+    assert len(store.events_for_call("c-locked")) == 1
+
+
+@sqlite_only
+def test_sqlite_read_only_database_spools(make_store, db_url):
+    writable = make_store()
+    writable.migrate()
+    path = db_url.removeprefix("sqlite:///")
+    # Opened read-only by SQLite itself: fails even for root, unlike chmod.
+    read_only = make_store(f"sqlite:///file:{path}?mode=ro&uri=true", busy_timeout=0.2)
+    assert read_only.record_callback(make_record(call_id="c-ro")) == ("spooled", None)
+    assert read_only.health() is True  # readable, just not writable
+    assert writable.replay_spool() == 1
+    assert len(writable.events_for_call("c-ro")) == 1
+
+
+@sqlite_only
+def test_sqlite_query_only_database_spools(make_store):
+    store = make_store(busy_timeout=0.2)
+    store.migrate()
+    engine = store._current().engine
+    from sqlalchemy import event
+
+    def refuse_writes(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA query_only = ON")
+
+    engine.dispose()
+    event.listen(engine, "connect", refuse_writes)
+    assert store.record_callback(make_record(call_id="c-query-only")) == ("spooled", None)
+    event.remove(engine, "connect", refuse_writes)
+    engine.dispose()
+    assert store.replay_spool() == 1
+
+
+@sqlite_only
+def test_sqlite_directory_replaced_by_a_file_spools(make_store, tmp_path):
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'events.db'}"
+    store = make_store(url, busy_timeout=0.2)
+    store.migrate()
+    store.dispose()
+    shutil.rmtree(folder)
+    folder.write_text("the instance folder was replaced by a file\n")
+    assert store.record_callback(make_record(call_id="c-gone")) == ("spooled", None)
+    assert store.health() is False
+    folder.unlink()
+    folder.mkdir()
+    assert store.replay_spool() == 1  # a fresh database, migrated on first use
+    assert len(store.events_for_call("c-gone")) == 1
+
+
+@sqlite_only
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores file permissions"
+)
+def test_sqlite_read_only_directory_spools(make_store, tmp_path):  # pragma: no cover - root CI
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        store = make_store(f"sqlite:///{folder / 'events.db'}", busy_timeout=0.2)
+        assert store.record_callback(make_record(call_id="c-chmod")) == ("spooled", None)
+    finally:
+        folder.chmod(0o700)
+
+
+# --- PostgreSQL-specific faults -----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_connections_killed_by_the_server_are_replaced(make_store, caplog):
+    """Pooled connections terminated by the server (a restart) are retried, not spooled."""
+    import psycopg
+
+    from tests.pg import postgres_test_url
+
+    store = make_store()
+    conninfo = postgres_test_url().set(query={}).render_as_string(hide_password=False)
+
+    def kill_pooled_connections() -> None:
+        engine = store._current().engine
+        pooled = [engine.raw_connection() for _ in range(max(1, engine.pool.checkedin()))]
+        pids = [conn.driver_connection.info.backend_pid for conn in pooled]
+        for conn in pooled:
+            conn.close()
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.1)
+
+    assert store.record_callback(make_record(call_id="c-pg-1"))[0] == "inserted"
+    kill_pooled_connections()
+    with caplog.at_level("INFO", logger="store.core"):
+        assert store.record_callback(make_record(call_id="c-pg-2"))[0] == "inserted"
+    assert "retrying" in caplog.text
+    caplog.clear()
+    kill_pooled_connections()
+    with caplog.at_level("INFO", logger="store.core"):
+        assert store.find_callback("/callbacks/disconnect", "0" * 64) is None
+    assert "retrying" in caplog.text
+    assert store.record_callback(make_record(call_id="c-pg-3"))[0] == "inserted"
+    assert not store.spool.pending()
+    assert "spooling" not in caplog.text
