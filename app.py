@@ -49,9 +49,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(callbacks_bp)
 
-    from dashboard.api import bp as api_bp
+    import dashboard
 
-    app.register_blueprint(api_bp)
+    dashboard.init_app(app)  # dashboard, JSON API and click-to-call blueprints; CSRFProtect
 
     import flows
 

@@ -6,6 +6,8 @@ so ``create_app({"CALLBACK_USERNAME": "bw"})`` and ``CALLBACK_USERNAME=bw`` mean
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -32,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "BW_PASSWORD": None,
     "BW_APPLICATION_ID": None,
     "BW_VOICE_API_URL": None,
+    # The Bandwidth number outbound calls are placed from (must be on the account).
+    "BW_FROM_NUMBER": None,
     # The public https origin Bandwidth reaches this app at; callback URLs are built from it.
     "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     # Dashboard login; a password is generated and printed when none is set.
@@ -150,3 +154,53 @@ def ensure_dashboard_password(config: dict[str, Any], instance_path: str) -> str
         Path(instance_path) / "dashboard_password", lambda: secrets.token_urlsafe(18)
     )
     return str(config["DASHBOARD_PASSWORD"])
+
+
+BANDWIDTH_API_URL = "https://voice.bandwidth.com/api/v2"
+SANDBOX_ACCOUNT_ID = "9900000"
+SANDBOX_APPLICATION_ID = "sandbox-application"
+SANDBOX_FROM_NUMBER = "+12025550100"
+
+
+def sandbox_password(secret_key: str) -> str:
+    """The embedded sandbox's API password when BW_PASSWORD is not set: derived, never fixed."""
+    return hmac.new(secret_key.encode(), b"sandbox-api-password", hashlib.sha256).hexdigest()[:32]
+
+
+def voice_api(config: Mapping[str, Any]) -> dict[str, str]:
+    """Where outbound calls go and with which account: base_url, account_id, username,
+    password, application_id, from_number.
+
+    With VOICE_BACKEND=sandbox the app's own sandbox at PUBLIC_BASE_URL/sandbox/api/v2 is
+    used and missing BW_* values get sandbox defaults; with ``bandwidth`` all are required.
+    """
+    backend = config.get("VOICE_BACKEND") or "sandbox"
+    if backend == "sandbox":
+        return {
+            "base_url": config["PUBLIC_BASE_URL"].rstrip("/") + "/sandbox/api/v2",
+            "account_id": config.get("BW_ACCOUNT_ID") or SANDBOX_ACCOUNT_ID,
+            "username": config.get("BW_USERNAME") or "sandbox",
+            "password": config.get("BW_PASSWORD") or sandbox_password(config["SECRET_KEY"]),
+            "application_id": config.get("BW_APPLICATION_ID") or SANDBOX_APPLICATION_ID,
+            "from_number": config.get("BW_FROM_NUMBER") or SANDBOX_FROM_NUMBER,
+        }
+    if backend != "bandwidth":
+        raise ConfigError(f"VOICE_BACKEND must be 'sandbox' or 'bandwidth', got {backend!r}")
+    required = [
+        "BW_ACCOUNT_ID",
+        "BW_USERNAME",
+        "BW_PASSWORD",
+        "BW_APPLICATION_ID",
+        "BW_FROM_NUMBER",
+    ]
+    missing = [key for key in required if not config.get(key)]
+    if missing:
+        raise ConfigError(f"VOICE_BACKEND=bandwidth needs {', '.join(missing)}")
+    return {
+        "base_url": config.get("BW_VOICE_API_URL") or BANDWIDTH_API_URL,
+        "account_id": config["BW_ACCOUNT_ID"],
+        "username": config["BW_USERNAME"],
+        "password": config["BW_PASSWORD"],
+        "application_id": config["BW_APPLICATION_ID"],
+        "from_number": config["BW_FROM_NUMBER"],
+    }

@@ -4,7 +4,7 @@ No Flask here; ``callbacks``, ``calls`` and the sandbox import this package.
 
 Building::
 
-    from bxml import Gather, PlayAudio, Response, SpeakSentence
+    from bxml import Gather, Hangup, PlayAudio, Response, SpeakSentence
     doc = Response(
         SpeakSentence("Hello", voice="julie"),
         Gather(PlayAudio("https://a.example/b.wav"), gather_url="/gather", max_digits=3),
@@ -38,20 +38,26 @@ Reading (for the sandbox, the callbacks framework, the dashboard)::
     for verb in doc: ...          # roots support len(), indexing and iteration
 
 - ``verb.name``: the XML tag (``"Gather"``).
-- ``verb.text``: the text content, or None for verbs without text (for SpeakSentence, the
-  text with SSML markup left out; ``verb.content`` has the strings and SSML elements).
+- ``verb.text``: the text content ("" for an empty ``Tag()``), or None for verbs without
+  text; for SpeakSentence, the text with SSML markup left out (``verb.content`` holds the
+  strings and ``bxml.ssml`` elements).
 - ``verb.attrs``: XML attribute name (camelCase) -> typed Python value (int, float, bool,
-  str), in render order.
-- ``verb.children``: the child verbs.
+  str), in render order (a new dict each time).
+- ``verb.children``: the child verbs (a new list each time; ``append`` adds one).
+- Verbs compare equal when they render the same; ``repr`` reads like the code that built them.
 - ``parse`` uses one hardened lxml parser (no DTD, no entities, no network), accepts at most
   64 KB of UTF-8, refuses any DOCTYPE, applies the builder's checks, and raises only
   ``BxmlError`` (with ``.line`` set where lxml knows it).
 
 Reply rules (reference section 4.4)::
 
-    bxml.reply_expected("gather")          # True: Bandwidth runs the reply BXML
+    bxml.reply_expected("gather")            # True: Bandwidth runs the reply BXML
+    bxml.reply_expected("disconnect")        # False: the reply body is ignored
     bxml.check_reply(doc, "transferAnswer")  # raises BxmlError for e.g. a <Transfer>
-    bxml.EVENT_TYPES                       # every known event type (incl. recordingComplete)
+    bxml.EVENT_TYPES                         # every known event type (incl. recordingComplete)
+
+``check_reply`` takes a verb tree, a rendered document (str/bytes, parsed first) or None
+(no reply, fine for any event); unknown event types raise BxmlError.
 
 Command line: ``python -m bxml FILE... [-]`` prints each problem with file and line and
 exits 1 if there is any (``--event TYPE`` also applies that callback's reply rules).
@@ -63,7 +69,8 @@ from bxml import ssml
 from bxml.errors import BxmlError
 from bxml.parsing import parse
 from bxml.replies import EVENT_TYPES, check_reply, reply_expected
-from bxml.verb import MAX_DOCUMENT_BYTES, Root, Verb
+from bxml.safe_xml import MAX_DOCUMENT_BYTES
+from bxml.verb import Root, Verb
 from bxml.verbs import (
     Bridge,
     Bxml,

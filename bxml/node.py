@@ -1,18 +1,19 @@
 """The one base class that owns all XML work: attribute tables, lxml elements, equality.
 
-A node builds its lxml element as it is constructed: each keyword argument is looked up in
-the class's precomputed attribute table, checked by its value kind, and set on the element
-in table order, so output is deterministic and a document renders with one ``tostring``.
-The element is the only copy of the values: ``attrs`` reads them back through the same
-kinds, and equality compares elements.  Subclasses (the verbs in ``verbs.py``, the SSML
-elements in ``ssml.py``) only declare their name, attribute table and content.
+A node builds its lxml element as it is constructed.  Each class's constructor is
+generated from its attribute table (``_compile_init``): every attribute is a keyword
+argument, checked by its value kind and set on the element in table order, so output is
+deterministic and a document renders with one ``tostring``.  The element is the only copy
+of the values: ``attrs`` reads them back through the same kinds, and equality compares
+elements.  Subclasses (the verbs in ``verbs.py``, the SSML elements in ``ssml.py``) only
+declare their name, attribute table and content.
 """
 
 from __future__ import annotations
 
 import keyword
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, cast
 
 from lxml import etree
 
@@ -29,6 +30,12 @@ _XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
 # to its parent then links it in place instead of moving it between documents, which
 # costs more than creating it.  Unlinked trees are freed when their node is collected.
 make_element = etree.Element("bxml-element-factory").makeelement
+
+
+def line_of(element: etree._Element) -> int | None:
+    """The source line of a parsed element, when lxml knows it."""
+    line = element.sourceline
+    return line if isinstance(line, int) else None
 
 
 def lower_camel(python_name: str) -> str:
@@ -68,11 +75,11 @@ class Node(metaclass=_Slotted):
     attributes: ClassVar[tuple[AttributeRow, ...]] = ()
     required: ClassVar[tuple[str, ...]] = ()  # Python names that must be given (not None)
 
-    # Precomputed from the table by __init_subclass__:
-    # python name -> (position, lxml name, kind); lxml name -> (position, xml name, python
-    # name, kind).  The lxml name is the XML name, except xml:lang -> {namespace}lang.
-    _by_python: ClassVar[dict[str, tuple[int, str, Kind]]] = {}
-    _by_lxml: ClassVar[dict[str, tuple[int, str, str, Kind]]] = {}
+    # Precomputed from the table by __init_subclass__, in table order:
+    # python name -> (xml name, lxml name, kind); lxml name -> (xml name, python name, kind).
+    # The lxml name is the XML name, except xml:lang -> {namespace}lang.
+    _by_python: ClassVar[dict[str, tuple[str, str, Kind]]] = {}
+    _by_lxml: ClassVar[dict[str, tuple[str, str, Kind]]] = {}
 
     __slots__ = ("_element",)
     _element: etree._Element
@@ -81,12 +88,12 @@ class Node(metaclass=_Slotted):
         super().__init_subclass__()
         cls._by_python = {}
         cls._by_lxml = {}
-        for position, row in enumerate(cls.attributes):
+        for row in cls.attributes:
             python_name, kind = row[0], row[1]
             xml_name = row[2] if len(row) == 3 else lower_camel(python_name)
             lxml_name = xml_name.replace("xml:", _XML_NAMESPACE)
-            cls._by_python[python_name] = (position, lxml_name, kind)
-            cls._by_lxml[lxml_name] = (position, xml_name, python_name, kind)
+            cls._by_python[python_name] = (xml_name, lxml_name, kind)
+            cls._by_lxml[lxml_name] = (xml_name, python_name, kind)
         if cls.name:  # abstract bases (Verb, Root, SsmlElement) have no tag and no constructor
             cls.__init__ = _compile_init(cls)  # type: ignore[method-assign]
 
@@ -98,21 +105,32 @@ class Node(metaclass=_Slotted):
         """Check and write the positional content (text, children); set by subclasses."""
         raise NotImplementedError
 
+    @classmethod
+    def _content_source(cls) -> tuple[list[str], dict[str, object]]:
+        """Lines of the generated constructor that handle ``content``, and the names they
+        use.  Subclasses add fast paths for their common cases."""
+        return ["    self._init_content(element, content)"], {}
+
+    @classmethod
+    def xml_name(cls, python_name: str) -> str:
+        """The XML attribute name of a keyword argument: ``max_digits`` -> ``maxDigits``."""
+        return cls._by_python[python_name][0]
+
     def _attribute_error(self, python_name: str, value: object, error: Exception) -> BxmlError:
-        xml_name = self._by_lxml[self._by_python[python_name][1]][1]
+        xml_name = self.xml_name(python_name)
         if isinstance(error, Invalid):
             return self.error(f"{xml_name} {error}")
         return self.error(f"{xml_name} {bad_character(str(value))}")  # lxml refused it
 
     def _missing(self, python_name: str) -> BxmlError:
-        xml_name = self._by_lxml[self._by_python[python_name][1]][1]
+        xml_name = self.xml_name(python_name)
         return self.error(f"{xml_name} is required ({python_name}=...)")
 
     def _unknown_attribute(self, name: str) -> BxmlError:
         hint = ""
         row = self._by_lxml.get(name)
-        if row is not None and row[2] != name:
-            hint = f" (write {row[2]}=...)"
+        if row is not None and row[1] != name:
+            hint = f" (write {row[1]}=...)"
         return self.error(f"unknown attribute {show(name)}{hint}")
 
     def error(self, message: str) -> BxmlError:
@@ -126,12 +144,12 @@ class Node(metaclass=_Slotted):
         """Keyword arguments for the constructor from a parsed element's attributes."""
         kwargs: dict[str, object] = {}
         for lxml_name, text in element.attrib.items():
-            row = cls._by_lxml.get(lxml_name)
+            row = cls._by_lxml.get(str(lxml_name))
             if row is None:
                 raise BxmlError(f"{cls.name}: unknown attribute {show(lxml_name)}")
-            _, xml_name, python_name, kind = row
+            xml_name, python_name, kind = row
             try:
-                kwargs[python_name] = kind.from_xml(text)
+                kwargs[python_name] = kind.from_xml(str(text))
             except Invalid as invalid:
                 raise BxmlError(f"{cls.name}: {xml_name} {invalid}") from None
         return kwargs
@@ -146,8 +164,8 @@ class Node(metaclass=_Slotted):
         by_lxml = self._by_lxml
         result: dict[str, object] = {}
         for lxml_name, text in self._element.attrib.items():
-            _, xml_name, _, kind = by_lxml[lxml_name]
-            result[xml_name] = kind.from_xml(text)
+            xml_name, _, kind = by_lxml[str(lxml_name)]
+            result[xml_name] = kind.from_xml(str(text))
         return result
 
     def __eq__(self, other: object) -> bool:
@@ -168,12 +186,14 @@ class Node(metaclass=_Slotted):
     def __repr__(self) -> str:
         parts = self._repr_content()
         for lxml_name, text in self._element.attrib.items():
-            _, _, python_name, kind = self._by_lxml[lxml_name]
-            parts.append(f"{python_name}={kind.from_xml(text)!r}")
+            _, python_name, kind = self._by_lxml[str(lxml_name)]
+            parts.append(f"{python_name}={kind.from_xml(str(text))!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-_GENERATED_NAMES = frozenset({"self", "content", "unknown", "element", "error", "make_element"})
+_GENERATED_NAMES = frozenset(
+    {"self", "content", "unknown", "element", "error", "text", "type", "make_element", "Invalid"}
+)
 
 
 def _compile_init(cls: type[Node]) -> Callable[..., None]:
@@ -190,8 +210,9 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         f"    element = self._element = make_element({cls.name!r})",
     ]
     namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
-    # Names in the generated code: check_<position> is the kind of that table row.
-    for python_name, (position, lxml_name, kind) in cls._by_python.items():
+    # Names in the generated code, per table row: check_<position> is the kind's to_xml,
+    # memo_<position> and types_<position> its memo (inlined: the hot path makes no call).
+    for position, (python_name, (_, lxml_name, kind)) in enumerate(cls._by_python.items()):
         if (
             not python_name.isidentifier()
             or keyword.iskeyword(python_name)
@@ -200,24 +221,43 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
         params.append(f"{python_name}=None")
         namespace[f"check_{position}"] = kind.to_xml
+        namespace[f"memo_{position}"] = kind.memo
+        namespace[f"types_{position}"] = kind.memo_types
+        value = python_name  # the parameter holding this attribute's value
+        if kind.memo_types == {str}:
+            # A str-keyed memo can be indexed with any value: no other type equals a str.
+            lookup = [
+                "            try:",
+                f"                text = memo_{position}[{value}]",
+                "            except (KeyError, TypeError):  # not seen yet, or unhashable",
+                f"                text = check_{position}({value})",
+            ]
+        else:  # numbers and bools: 1 == 1.0 == True, so look up exact types only
+            lookup = [
+                f"            text = memo_{position}.get({value}) "
+                f"if type({value}) in types_{position} else None",
+                "            if text is None:",
+                f"                text = check_{position}({value})",
+            ]
         body += [
-            f"    if {python_name} is not None:",
+            f"    if {value} is not None:",
             "        try:",
-            f"            element.set({lxml_name!r}, check_{position}({python_name}))",
+            *lookup,
+            f"            element.set({lxml_name!r}, text)",
             "        except (Invalid, ValueError) as error:",
-            f"            raise self._attribute_error({python_name!r}, {python_name}, error)"
-            " from None",
+            f"            raise self._attribute_error({value!r}, {value}, error) from None",
         ]
     for python_name in cls.required:
         body += [
             f"    if {python_name} is None:",
             f"        raise self._missing({python_name!r})",
         ]
-    body.append("    self._init_content(element, content)")
+    content_lines, content_names = cls._content_source()
+    body += content_lines
+    namespace.update(content_names)
     source = f"def __init__({', '.join(params)}, **unknown):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # noqa: S102  (source built from our own class tables only)
-    init = namespace["__init__"]
-    assert callable(init)
+    init = cast(Callable[..., None], namespace["__init__"])
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     return init

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bxml.errors import BxmlError
+from bxml.node import line_of
 from bxml.safe_xml import parse_document
 from bxml.values import show
 from bxml.verb import Root
@@ -23,7 +24,7 @@ def parse(document: str | bytes) -> Root:
     root_class = ROOTS.get(tag) if isinstance(tag, str) else None
     if root_class is None:
         raise BxmlError(
-            f"the root element must be Response or Bxml, got {show(tag)}", element.sourceline
+            f"the root element must be Response or Bxml, got {show(tag)}", line_of(element)
         )
     root = root_class._from_element(element)
     assert isinstance(root, Root)

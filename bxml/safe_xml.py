@@ -11,7 +11,8 @@ from __future__ import annotations
 from lxml import etree
 
 from bxml.errors import BxmlError
-from bxml.verb import MAX_DOCUMENT_BYTES
+
+MAX_DOCUMENT_BYTES = 65536  # Bandwidth's limit for one BXML document (64 KB)
 
 PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -53,7 +54,8 @@ def parse_document(data: object) -> etree._Element:
         raise BxmlError("DOCTYPE is not allowed (no DTDs, no entities)", line)
     root = _parse(raw)
     info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+    doctype = info.doctype  # type: ignore[attr-defined]  # missing from lxml-stubs
+    if doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise BxmlError("DOCTYPE is not allowed (no DTDs, no entities)")  # e.g. UTF-16 input
     encoding = (info.encoding or "UTF-8").upper()
     if encoding not in ("UTF-8", "UTF8"):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeAlias
 from lxml import etree
 
 from bxml.errors import BxmlError
-from bxml.node import Node, bad_character
+from bxml.node import Node, bad_character, line_of
 from bxml.values import Choice, Invalid, Kind, Text, show
 
 __all__ = [
@@ -31,8 +31,8 @@ __all__ = [
     "Prosody",
     "S",
     "SayAs",
-    "Sub",
     "SsmlElement",
+    "Sub",
 ]
 
 
@@ -40,12 +40,13 @@ class BreakTime(Kind):
     """A pause length such as ``500ms`` or ``1.5s``, at most 10 seconds."""
 
     __slots__ = ()
+    memo_types = frozenset({str})
     _PATTERN = re.compile(r"([0-9]{1,5}(?:\.[0-9]{1,3})?)(ms|s)")
 
     def __init__(self) -> None:
         super().__init__("must be like 500ms or 1.5s, at most 10s")
 
-    def to_xml(self, value: object) -> str:
+    def check(self, value: object) -> str:
         if not isinstance(value, str):
             raise Invalid(f"{self.rule}, got {type(value).__name__} {show(value)}")
         match = self._PATTERN.fullmatch(value)
@@ -84,6 +85,7 @@ SAY_AS_FORMAT = Text(32, min_length=1, pattern=r"[A-Za-z0-9_\-]+", rule="must be
 PHONETIC = Text(256, min_length=1)
 
 Content: TypeAlias = "str | SsmlElement"
+MAX_DEPTH = 16  # SSML levels; real prompts use two or three
 
 
 class SsmlElement(Node):
@@ -92,8 +94,9 @@ class SsmlElement(Node):
     registry: ClassVar[dict[str, type[SsmlElement]]] = {}
     holds: ClassVar[str] = "mixed"  # "mixed": text and elements; "text": text only; "nothing"
 
-    __slots__ = ("_content",)
+    __slots__ = ("_content", "_depth")
     _content: tuple[Content, ...]
+    _depth: int  # levels of SSML elements, this one included
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
@@ -105,6 +108,11 @@ class SsmlElement(Node):
 
     def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
         self._content = fill_mixed(self, element, content, elements=self.holds == "mixed")
+        self._depth = 1 + max(
+            (item._depth for item in self._content if isinstance(item, SsmlElement)), default=0
+        )
+        if self._depth > MAX_DEPTH:
+            raise self.error(f"SSML nested deeper than {MAX_DEPTH} levels")
         if self.holds == "nothing" and self._content:
             raise self.error("holds no content")
         if self.holds == "text" and not flatten(self._content).strip():
@@ -124,12 +132,13 @@ class SsmlElement(Node):
         return [repr(item) for item in self._content]
 
     @classmethod
-    def _from_element(cls, element: etree._Element) -> SsmlElement:
+    def _from_element(cls, element: etree._Element, depth: int = 1) -> SsmlElement:
         try:
-            return cls(*read_mixed(cls.name, element), **cls._read_attributes(element))
+            content = read_mixed(cls.name, element, depth)
+            return cls(*content, **cls._read_attributes(element))
         except BxmlError as error:
             if error.line is None:
-                error.line = element.sourceline
+                error.line = line_of(element)
             raise
 
 
@@ -188,8 +197,14 @@ def fill_mixed(
     return tuple(items)
 
 
-def read_mixed(owner: str, element: etree._Element) -> list[Content]:
-    """Mixed content of a parsed element: its text, SSML children (allow-listed) and tails."""
+def read_mixed(owner: str, element: etree._Element, depth: int = 0) -> list[Content]:
+    """Mixed content of a parsed element: its text, SSML children (allow-listed) and tails.
+
+    ``depth`` counts the SSML levels above; deeper than MAX_DEPTH is refused before
+    recursing further, so no document can exhaust the stack.
+    """
+    if depth >= MAX_DEPTH and len(element):
+        raise BxmlError(f"{owner}: SSML nested deeper than {MAX_DEPTH} levels", line_of(element))
     content: list[Content] = []
     if element.text:
         content.append(element.text)
@@ -197,8 +212,8 @@ def read_mixed(owner: str, element: etree._Element) -> list[Content]:
         tag = child.tag
         ssml_class = SsmlElement.registry.get(tag) if isinstance(tag, str) else None
         if ssml_class is None:
-            raise BxmlError(f"{owner}: unknown SSML element {show(tag)}", child.sourceline)
-        content.append(ssml_class._from_element(child))
+            raise BxmlError(f"{owner}: unknown SSML element {show(tag)}", line_of(child))
+        content.append(ssml_class._from_element(child, depth + 1))
         if child.tail:
             content.append(child.tail)
     return content
@@ -220,9 +235,7 @@ class Break(SsmlElement):
 
 class Emphasis(SsmlElement):
     name = "emphasis"
-    attributes = (
-        ("level", Choice("strong", "moderate", "reduced", "none")),
-    )
+    attributes = (("level", Choice("strong", "moderate", "reduced", "none")),)
 
 
 class Lang(SsmlElement):

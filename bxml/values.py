@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
-from typing import cast
+from typing import ClassVar
 
 
 class Invalid(Exception):
@@ -35,27 +35,41 @@ def _type_error(expected: str, value: object) -> Invalid:
 
 # Each kind remembers up to this many values it has accepted, with their XML text.  The
 # same URLs, methods and numbers recur in every document an app builds, and a dict hit is
-# several times cheaper than the type, range and pattern checks.  Only immutable str, int
-# and float values (by exact type) are remembered; the memo is emptied when full.
+# several times cheaper than the type, range and pattern checks.  Only values whose exact
+# type is in the kind's ``memo_types`` (immutable str, int, float, bool) are remembered;
+# the memo is emptied when full.
 MEMO_SIZE = 512
 
 
 class Kind:
-    """Base of the value kinds; ``rule`` describes a valid value for messages."""
+    """Base of the value kinds; ``rule`` describes a valid value for messages.
 
-    __slots__ = ("rule", "_memo")
+    ``to_xml`` answers from ``memo`` when it can and otherwise runs ``check``, the full
+    validation.  The generated constructors (node.py) read ``memo`` directly.
+    """
+
+    memo_types: ClassVar[frozenset[type]] = frozenset()
+    __slots__ = ("memo", "rule")
 
     def __init__(self, rule: str) -> None:
         self.rule = rule
-        self._memo: dict[object, str] = {}
-
-    def _remember(self, value: object, text: str) -> str:
-        if len(self._memo) >= MEMO_SIZE:
-            self._memo.clear()
-        self._memo[value] = text
-        return text
+        self.memo: dict[object, str] = {}
 
     def to_xml(self, value: object) -> str:
+        remember = type(value) in self.memo_types
+        if remember:
+            known = self.memo.get(value)
+            if known is not None:
+                return known
+        text = self.check(value)
+        if remember:
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            self.memo[value] = text
+        return text
+
+    def check(self, value: object) -> str:
+        """The XML text for ``value``, or Invalid naming the rule it breaks."""
         raise NotImplementedError
 
     def from_xml(self, text: str) -> object:
@@ -66,6 +80,7 @@ class Text(Kind):
     """A string of bounded length, optionally matching a pattern (checked with fullmatch)."""
 
     __slots__ = ("max_length", "min_length", "pattern")
+    memo_types = frozenset({str})
 
     def __init__(
         self,
@@ -80,16 +95,9 @@ class Text(Kind):
         self.min_length = min_length
         self.pattern = re.compile(pattern) if pattern is not None else None
 
-    def to_xml(self, value: object) -> str:
-        if type(value) is str:
-            known = self._memo.get(value)
-            if known is not None:
-                return known
+    def check(self, value: object) -> str:
         if not isinstance(value, str):
             raise _type_error("a string", value)
-        return self._remember(value, self._check(value))
-
-    def _check(self, value: str) -> str:
         if len(value) > self.max_length:
             rule = f"{self.rule} and " if self.rule else "must be "
             raise Invalid(f"{rule}at most {self.max_length} characters, got {len(value)}")
@@ -104,12 +112,14 @@ class Choice(Kind):
     """One of a fixed set of strings (case-sensitive, as Bandwidth documents them)."""
 
     __slots__ = ("choices",)
+    memo_types = frozenset({str})
 
     def __init__(self, *choices: str) -> None:
         super().__init__("must be one of " + ", ".join(choices))
         self.choices = frozenset(choices)
+        self.memo.update((choice, choice) for choice in choices)
 
-    def to_xml(self, value: object) -> str:
+    def check(self, value: object) -> str:
         if not isinstance(value, str):
             raise _type_error("a string", value)
         if value not in self.choices:
@@ -121,11 +131,13 @@ class Bool(Kind):
     """A Python bool, written ``true``/``false``."""
 
     __slots__ = ()
+    memo_types = frozenset({bool})
 
     def __init__(self) -> None:
         super().__init__("must be true or false")
+        self.memo.update({True: "true", False: "false"})
 
-    def to_xml(self, value: object) -> str:
+    def check(self, value: object) -> str:
         if value is True:
             return "true"
         if value is False:
@@ -158,22 +170,21 @@ _DECIMAL = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,18})?")
 class Integer(Kind):
     """An int (not a bool) within [low, high]."""
 
-    __slots__ = ("low", "high")
+    __slots__ = ("high", "low")
 
     def __init__(self, low: int, high: int) -> None:
         super().__init__(f"must be between {low} and {high}")
         self.low = low
         self.high = high
 
-    def to_xml(self, value: object) -> str:
-        if type(value) is not int:  # bools are refused here too: type(True) is bool
+    memo_types = frozenset({int})  # exact types: True (a bool) is refused, not memoized
+
+    def check(self, value: object) -> str:
+        if type(value) is not int:
             raise _type_error("an integer", value)
-        known = self._memo.get(value)
-        if known is not None:
-            return known
         if not self.low <= value <= self.high:
             raise Invalid(f"{self.rule}, got {value}")
-        return self._remember(value, str(value))
+        return str(value)
 
     def from_xml(self, text: str) -> object:
         if _INTEGER.fullmatch(text) is None:
@@ -184,23 +195,21 @@ class Integer(Kind):
 class Number(Kind):
     """An int or finite float within [low, high]; decimals allowed (seconds, milliseconds)."""
 
-    __slots__ = ("low", "high")
+    __slots__ = ("high", "low")
 
     def __init__(self, low: float, high: float) -> None:
         super().__init__(f"must be between {format_number(low)} and {format_number(high)}")
         self.low = low
         self.high = high
 
-    def to_xml(self, value: object) -> str:
+    memo_types = frozenset({int, float})  # 2 and 2.0 share an entry: both render "2"
+
+    def check(self, value: object) -> str:
         if type(value) is not int and type(value) is not float:  # no bools
             raise _type_error("a number", value)
-        known = self._memo.get(value)  # 2 and 2.0 share an entry: both render "2"
-        if known is not None:
-            return known
-        number = cast(int | float, value)
-        if not math.isfinite(number) or not self.low <= number <= self.high:
+        if not math.isfinite(value) or not self.low <= value <= self.high:
             raise Invalid(f"{self.rule}, got {show(value)}")
-        return self._remember(value, format_number(number))
+        return format_number(value)
 
     def from_xml(self, text: str) -> object:
         if _DECIMAL.fullmatch(text) is None:
@@ -244,7 +253,9 @@ FORWARD_TO = Text(
     rule="must be an E.164 number or a SIP URI starting with 'sip:'",
 )
 FORWARD_FROM = Text(
-    16, pattern=f"{_E164}|{_PRIVATE}", rule="must be an E.164 number or " + _PRIVATE.replace("|", "/")
+    16,
+    pattern=f"{_E164}|{_PRIVATE}",
+    rule="must be an E.164 number or " + _PRIVATE.replace("|", "/"),
 )
 TRANSFER_CALLER_ID = Text(
     16,

@@ -10,17 +10,17 @@ StreamParam, CustomParam).  Everything else is here.
 from __future__ import annotations
 
 import sys
-from copy import deepcopy
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
+from copy import deepcopy
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from lxml import etree
 
 from bxml.errors import BxmlError
-from bxml.node import Node, bad_character, make_element
+from bxml.node import Node, bad_character, line_of
+from bxml.safe_xml import MAX_DOCUMENT_BYTES
 from bxml.values import Invalid, Kind, show
 
-MAX_DOCUMENT_BYTES = 65536  # Bandwidth's limit for one BXML document (64 KB)
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _XML_SPACE = " \t\n\r"
 
@@ -61,41 +61,79 @@ class Verb(Node):
                 content = content[1:]
             elif not self.text_optional:
                 raise self.error(f"text is required: it {text_kind.rule or 'must be a string'}")
+        self._children = NO_CHILDREN
         if content:
-            self._children = []
-            self._attach_all(content)
-        else:
-            self._children = NO_CHILDREN
-            if self.min_children:
-                raise self._count_error(0)
+            self._attach_all(cast(tuple[Verb, ...], content))  # each is checked there
+        elif self.min_children:
+            raise self._count_error(0)
+
+    @classmethod
+    def _content_source(cls) -> tuple[list[str], dict[str, object]]:
+        if cls.text_kind is None:  # no text: children, or nothing
+            empty = ["        raise self._count_error(0)"] if cls.min_children else []
+            lines = [
+                "    if content:",
+                "        self._init_content(element, content)",
+                "    else:",
+                *empty,
+                "        self._children = NO_CHILDREN",
+            ]
+            return lines, {"NO_CHILDREN": NO_CHILDREN}
+        lines = [  # the common case, one string, inline; the rest in _init_content
+            "    if len(content) == 1 and type(content[0]) is str:",
+            "        try:",
+            "            try:",
+            "                text = memo_text[content[0]]",
+            "            except KeyError:",
+            "                text = check_text(content[0])",
+            "            if text:",
+            "                element.text = text",
+            "        except (Invalid, ValueError) as error:",
+            "            raise self._text_error(content[0], error) from None",
+            "        self._children = NO_CHILDREN",
+            "    else:",
+            "        self._init_content(element, content)",
+        ]
+        names = {
+            "NO_CHILDREN": NO_CHILDREN,
+            "check_text": cls.text_kind.to_xml,
+            "memo_text": cls.text_kind.memo,
+        }
+        return lines, names
 
     def _set_text(self, element: etree._Element, kind: Kind, text: object) -> None:
         try:
             checked = kind.to_xml(text)
             if checked:
                 element.text = checked
-        except Invalid as invalid:
-            raise self.error(f"text {invalid}") from None
-        except ValueError:  # lxml refuses characters XML cannot carry
-            raise self.error(f"text {bad_character(str(text))}") from None
+        except (Invalid, ValueError) as error:
+            raise self._text_error(text, error) from None
 
-    def _attach_all(self, children: tuple[object, ...]) -> None:
+    def _text_error(self, text: object, error: Exception) -> BxmlError:
+        if isinstance(error, Invalid):
+            return self.error(f"text {error}")
+        return self.error(f"text {bad_character(str(text))}")  # lxml refused a character
+
+    def _attach_all(self, children: tuple[Verb, ...]) -> None:
+        """Check every child, then link them all: a refused child changes nothing."""
         allowed = self._child_classes
-        parent = self._element
         for child in children:
             if type(child) not in allowed:
                 raise self._refuse(child)
-            assert isinstance(child, Verb)  # for mypy: every allowed class is a Verb
-            element = child._element
+        count = len(self._children) + len(children)
+        if count > self.max_children or count < self.min_children:
+            raise self._count_error(count)
+        add = self._element.append
+        for verb in children:
+            element = verb._element
             if element.getparent() is not None:
                 # Already in another parent: this one gets a copy (see _shared).
                 element = deepcopy(element)
-                child._shared = True
-            parent.append(element)
-            self._children.append(child)
-        count = len(self._children)
-        if count > self.max_children or count < self.min_children:
-            raise self._count_error(count)
+                verb._shared = True
+            add(element)
+        if self._children is NO_CHILDREN:  # the shared empty list is never extended
+            self._children = []
+        self._children += children
 
     def _refuse(self, child: object) -> BxmlError:
         if isinstance(child, Verb):
@@ -122,8 +160,6 @@ class Verb(Node):
         """Add a child verb at the end, checked as the constructor checks it."""
         if getattr(self, "_shared", False):
             raise self.error("was placed in two parents; build a new one instead of appending")
-        if self._children is NO_CHILDREN:
-            self._children = []
         self._attach_all((verb,))
 
     # --- read access -------------------------------------------------------------------
@@ -153,27 +189,27 @@ class Verb(Node):
             return cls(*cls._read_content(element), **cls._read_attributes(element))
         except BxmlError as error:
             if error.line is None:
-                error.line = element.sourceline
+                error.line = line_of(element)
             raise
 
     @classmethod
     def _read_content(cls, element: etree._Element) -> list[str | Verb]:
         if cls.text_kind is not None:
             if len(element):
-                raise BxmlError(f"{cls.name}: holds no child elements", element[0].sourceline)
+                raise BxmlError(f"{cls.name}: holds no child elements", line_of(element[0]))
             return [element.text] if element.text is not None else []
-        _refuse_text(cls.name, element.text, element.sourceline)
+        _refuse_text(cls.name, element.text, line_of(element))
         content: list[str | Verb] = []
         for child in element:
             tag = child.tag
             child_class = Verb.registry.get(tag) if isinstance(tag, str) else None
             if child_class is None:
-                raise BxmlError(f"{cls.name}: unknown verb {show(tag)}", child.sourceline)
+                raise BxmlError(f"{cls.name}: unknown verb {show(tag)}", line_of(child))
             if child_class not in cls._child_classes:
                 # Refuse before reading the child, so deep nesting never recurses far.
-                raise BxmlError(f"{cls.name}: cannot contain {child_class.name}", child.sourceline)
+                raise BxmlError(f"{cls.name}: cannot contain {child_class.name}", line_of(child))
             content.append(child_class._from_element(child))
-            _refuse_text(cls.name, child.tail, child.sourceline)
+            _refuse_text(cls.name, child.tail, line_of(child))
         return content
 
 
@@ -191,7 +227,6 @@ class Root(Verb):
 
     max_children = sys.maxsize
     child_names = ("verbs",)
-
 
     def __len__(self) -> int:
         return len(self._children)

@@ -13,7 +13,7 @@ from lxml import etree
 
 from bxml import safe_xml
 from bxml.errors import BxmlError
-from bxml.node import AttributeRow
+from bxml.node import AttributeRow, line_of
 from bxml.ssml import Content, SsmlElement, fill_mixed, flatten, read_mixed
 from bxml.values import (
     BOOL,
@@ -87,6 +87,22 @@ class SpeakSentence(Verb):
 
         def __init__(self, *content: str | SsmlElement, **attributes: object) -> None: ...
 
+    @classmethod
+    def _content_source(cls) -> tuple[list[str], dict[str, object]]:
+        lines = [  # the common case, one non-blank string, inline
+            "    self._children = NO_CHILDREN",
+            "    if len(content) == 1 and type(content[0]) is str and content[0] "
+            "and not content[0].isspace():",
+            "        try:",
+            "            element.text = content[0]",
+            "        except ValueError as error:",
+            "            raise self._text_error(content[0], error) from None",
+            "        self._content = content",
+            "    else:",
+            "        self._init_content(element, content)",
+        ]
+        return lines, {"NO_CHILDREN": NO_CHILDREN}
+
     def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
         self._children = NO_CHILDREN
         self._content = fill_mixed(self, element, content, elements=True)
@@ -111,7 +127,7 @@ class SpeakSentence(Verb):
             return cls(*read_mixed(cls.name, element), **cls._read_attributes(element))
         except BxmlError as error:
             if error.line is None:
-                error.line = element.sourceline
+                error.line = line_of(element)
             raise
 
     @property
@@ -162,22 +178,23 @@ class Gather(Verb):
     child_names = ("SpeakSentence", "PlayAudio")
     max_children = 20
 
-
     def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
         super()._init_content(element, content)
-        self._check_repeats()
+        self._check_repeats(len(self._children))
 
     def append(self, verb: Verb) -> None:
+        if type(verb) in self._child_classes:  # else super() explains what is wrong
+            self._check_repeats(len(self._children) + 1)
         super().append(verb)
-        self._check_repeats()
 
-    def _check_repeats(self) -> None:
+    def _check_repeats(self, prompts: int) -> None:
         # Bandwidth plays at most 20 prompts in all: repeatCount x nested verbs <= 20.
+        if prompts < 2:  # repeatCount alone is at most 20
+            return
         repeats = int(self._element.get("repeatCount", "1"))
-        if repeats * len(self._children) > 20:
+        if repeats * prompts > 20:
             raise self.error(
-                f"repeatCount x nested verbs must be at most 20, "
-                f"got {repeats} x {len(self._children)}"
+                f"repeatCount x nested verbs must be at most 20, got {repeats} x {prompts}"
             )
 
 

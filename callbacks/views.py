@@ -173,7 +173,24 @@ def receive(route: str) -> Response:
         return _plain(503, "event store unavailable; please retry")
     if outcome == "duplicate" and stored is not None:
         return _stored_reply(stored, settings)
+    if "attempt" in event.state and event.event_type in SETTLING_EVENTS:
+        _settle_attempt(store, event)
     return _reply(status, body)
+
+
+# The first callback of a call we placed proves the call exists.
+SETTLING_EVENTS = frozenset({"answer", "disconnect"})
+
+
+def _settle_attempt(store: Any, event: CallbackEvent) -> None:
+    """Settle an outbound attempt whose outcome was unknown (or never recorded as done)."""
+    attempt = str(event.state["attempt"])
+    try:
+        row = store.outbound_attempt(attempt)
+        if row is not None and row["outcome"] in ("unknown", "pending") and event.call_id:
+            store.settle_outbound(attempt, "created", call_id=event.call_id)
+    except Exception:
+        log.warning("could not settle outbound attempt %s", attempt)
 
 
 def _answer(

@@ -21,6 +21,12 @@ What is retried (Bandwidth has no idempotency key, so a resent create may ring t
 
 requests reports a read timeout under a mounted ``Retry`` as ``ConnectionError``
 (psf/requests#5430), so failures are classified by urllib3's reason, not requests' class.
+
+Time spent, with the defaults ``timeout=(3.05, 10)``, ``retry_budget=5``: an answered
+request takes one round trip; a read timeout gives up after 10 s; a black-holed API after
+3 connects (about 9.7 s); rate limiting adds at most 5 s of waiting.  Each attempt is still
+bounded by its own timeouts, so keep ``read + retry_budget`` well under the web worker's
+timeout (gunicorn: 30 s).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ __all__ = [
     "MachineDetectionOptions",
     "UpdateCallOptions",
     "VoiceClient",
+    "classify_exception",
     "parse_retry_after",
 ]
 

@@ -1,1 +1,22 @@
-"""Operator-facing pages and the JSON API over the event store."""
+"""Operator-facing pages, the JSON API over the event store, and the click-to-call form.
+
+``init_app(app)`` registers the blueprints (``dashboard.auth``, ``dashboard.pages``,
+``dashboard.api``, ``dashboard.clicktocall``: each module's ``bp``) and the app-wide browser
+security of ``dashboard.security`` (CSRFProtect, security headers, session cookie flags).
+Settings and their defaults: ``dashboard.settings``.  Templates are in templates/dashboard/
+and templates/click_to_call/, scripts and styles in static/dashboard/ (no inline script or
+style anywhere: the CSP forbids them).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from dashboard import api, auth, clicktocall, pages, security, settings
+
+    settings.check(app.config)
+    for module in (auth, pages, api, clicktocall):
+        app.register_blueprint(module.bp)
+    security.init_app(app)

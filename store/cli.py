@@ -6,22 +6,18 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from .core import StoreUnavailable
+
 store_cli = AppGroup("store", help="The event store: schema, spool and retention.")
-
-
-def _store():  # type: ignore[no-untyped-def]
-    from . import get_store
-
-    return get_store()
 
 
 @store_cli.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from .core import StoreUnavailable
+    from . import get_store
 
     try:
-        _store().migrate()
+        get_store().migrate()
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("Store schema is up to date.")
@@ -30,10 +26,10 @@ def migrate_command() -> None:
 @store_cli.command("replay-spool")
 def replay_spool_command() -> None:
     """Store the callbacks spooled while the database was unavailable (exactly once)."""
-    from .core import StoreUnavailable
+    from . import get_store
 
     try:
-        count = _store().replay_spool()
+        count = get_store().replay_spool()
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Replayed {count} spooled event(s).")
@@ -48,12 +44,12 @@ def replay_spool_command() -> None:
 )
 def purge_command(days: float | None) -> None:
     """Delete stored callbacks, rejected requests and outbound attempts past retention."""
-    from .core import StoreUnavailable
+    from . import get_store
 
     if days is None:
         days = float(current_app.config.get("EVENT_RETENTION_DAYS") or 30)
     try:
-        count = _store().purge(days)
+        count = get_store().purge(days)
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Purged {count} row(s) older than {days:g} day(s).")

@@ -19,6 +19,7 @@ One code path for SQLite (the embedded default) and PostgreSQL, in SQLAlchemy Co
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -41,9 +42,9 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
-    or_,
     select,
     text,
+    union,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,6 +55,7 @@ from .schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     disconnect_rollup,
+    disconnect_totals,
     disconnects,
     events,
     outbound_calls,
@@ -122,18 +124,17 @@ def _text(value: Any, limit: int | None = None) -> str | None:
     """A string every backend accepts: no NUL, valid UTF-8, optionally cut to ``limit``."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        value = str(value)
-    if "\x00" in value:  # PostgreSQL text cannot hold NUL
-        value = value.replace("\x00", "\ufffd")
-    if not value.isascii():
+    out: str = value if isinstance(value, str) else str(value)
+    if "\x00" in out:  # PostgreSQL text cannot hold NUL
+        out = out.replace("\x00", "\ufffd")
+    if not out.isascii():
         try:
-            value.encode("utf-8")
+            out.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates, e.g. from "\ud800" in JSON
-            value = value.encode("utf-8", "replace").decode("utf-8")
-    if limit is not None and len(value) > limit:
-        value = value[:limit]
-    return value
+            out = out.encode("utf-8", "replace").decode("utf-8")
+    if limit is not None and len(out) > limit:
+        out = out[:limit]
+    return out
 
 
 def _key(value: Any) -> str | None:
@@ -222,7 +223,7 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _event_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     item = dict(row)
     try:
         item["payload"] = json.loads(item["payload"])
@@ -395,11 +396,17 @@ class Store:
             index_elements=["cause", "bucket_start"],
             set_={"count": disconnect_rollup.c.count + literal_column("1")},
         )
+        total = ins(disconnect_totals).values(cause=bindparam("cause"), count=literal_column("1"))
+        total = total.on_conflict_do_update(
+            index_elements=["cause"],
+            set_={"count": disconnect_totals.c.count + literal_column("1")},
+        )
         statements = {
             "insert_event": insert_event,
             "reply": reply,
             "insert_disconnect": insert_disconnect,
             "bump_rollup": bump,
+            "bump_total": total,
         }
         return {
             name: str(stmt.compile(dialect=engine.dialect)) for name, stmt in statements.items()
@@ -477,7 +484,11 @@ class Store:
         if isinstance(exc, _DRIVER_ERRORS):
             with contextlib.suppress(Exception):
                 broken = bool(
-                    state.engine.dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+                    state.engine.dialect.is_disconnect(
+                        exc,  # type: ignore[arg-type]
+                        pooled.dbapi_connection,
+                        None,
+                    )
                 )
         if broken:
             with contextlib.suppress(Exception):
@@ -510,7 +521,7 @@ class Store:
         """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
         pooled = state.engine.raw_connection()
         try:
-            dbapi = pooled.driver_connection
+            dbapi: Any = pooled.driver_connection
             if not self.is_sqlite:
                 dbapi.autocommit = True
             try:
@@ -534,8 +545,8 @@ class Store:
     def _insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
 
-        A new disconnect also gets its narrow ``disconnects`` row and its rollup +1, in the
-        caller's transaction, so the counts always match the stored events.
+        A new disconnect also gets its narrow ``disconnects`` row and +1 in the hourly rollup
+        and the totals, in the caller's transaction, so the counts match the stored events.
         """
         cursor.execute(self._sql["insert_event"], row)
         found = cursor.fetchall()
@@ -553,15 +564,19 @@ class Store:
                     "from_number": row["from_number"],
                     "to_number": row["to_number"],
                     "error_id": row["error_id"],
+                    "tag": _key(row["tag"]),
                 },
             )
             cursor.execute(
                 self._sql["bump_rollup"],
                 {"cause": cause, "bucket_start": hour_bucket(row["received_at"])},
             )
+            cursor.execute(self._sql["bump_total"], {"cause": cause})
         return event_id
 
-    def _store_event(self, cursor: Any, row: Mapping[str, Any]) -> tuple[str, dict | None]:
+    def _store_event(
+        self, cursor: Any, row: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
         if self._insert_event(cursor, row) is not None:
             return "inserted", None
         # A concurrent (or earlier) copy won: answer what it answered.
@@ -572,7 +587,7 @@ class Store:
 
     # --- callbacks -------------------------------------------------------------------------
 
-    def find_callback(self, route: str, payload_hash: str) -> dict | None:
+    def find_callback(self, route: str, payload_hash: str) -> dict[str, Any] | None:
         """The stored reply of an earlier identical delivery, or None.
 
         When the database is unavailable this returns None (logged): the callback is then
@@ -593,7 +608,7 @@ class Store:
                 return None
         return None
 
-    def record_callback(self, record: Mapping[str, Any]) -> tuple[str, dict | None]:
+    def record_callback(self, record: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
         """Commit one accepted callback (or spool it).  See the module docstring.
 
         Returns ("inserted", None), ("duplicate", stored_reply) or ("spooled", None); raises
@@ -650,6 +665,9 @@ class Store:
 
     def _auto_replay(self, *, force: bool = False) -> None:
         if not force and time.monotonic() < self._next_auto_replay:
+            return
+        if not self.spool.pending():
+            self._replay_pending = False
             return
         size = 0
         for path in (self.spool.path, self.spool.replaying_path):
@@ -720,6 +738,9 @@ class Store:
     def _insert_rows(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
         return sum(self._insert_event(cursor, row) is not None for row in rows)
 
+    def _insert_row(self, cursor: Any, row: dict[str, Any]) -> int:
+        return int(self._insert_event(cursor, row) is not None)
+
     def _replay_batch(self, state: _State, batch: list[tuple[bytes, dict[str, Any]]]) -> int:
         """One transaction per batch; a line that can never be stored is set aside."""
         rows = [row for _, row in batch]
@@ -732,9 +753,7 @@ class Store:
         inserted = 0
         for line, row in batch:
             try:
-                inserted += self._raw_write(
-                    state, lambda cursor, r=row: self._insert_rows(cursor, [r])
-                )
+                inserted += self._raw_write(state, functools.partial(self._insert_row, row=row))
             except Exception as exc:
                 if not _line_specific(exc):
                     raise
@@ -803,7 +822,7 @@ class Store:
         except Exception:
             log.warning("could not log a rejected %s %s request", method, route, exc_info=True)
 
-    def rejected(self, limit: int = 100, before_id: int | None = None) -> list[dict]:
+    def rejected(self, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]:
         """Rejected requests, newest first (keyset pagination on id)."""
         query = select(rejected_requests).order_by(rejected_requests.c.id.desc())
         if before_id is not None:
@@ -814,7 +833,7 @@ class Store:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def events_for_call(self, call_id: str) -> list[dict]:
+    def events_for_call(self, call_id: str) -> list[dict[str, Any]]:
         """Every stored callback of one call, in arrival order."""
         query = (
             select(events)
@@ -824,7 +843,7 @@ class Store:
         with self._reading() as conn:
             return [_event_dict(row) for row in conn.execute(query).mappings()]
 
-    def events_for_conference(self, conference_id: str) -> list[dict]:
+    def events_for_conference(self, conference_id: str) -> list[dict[str, Any]]:
         """Every stored callback that names this conference, in arrival order."""
         query = (
             select(events)
@@ -846,48 +865,73 @@ class Store:
         error_id: str | None = None,
         before_id: int | None = None,
         limit: int = 50,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Disconnect events, newest first; pass the last id as ``before_id`` for the next page.
 
         ``causes`` (when given) wins over ``exclude_hangup``; a missing cause is "unknown".
         ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to.
         """
         d = disconnects
-        query = select(events).select_from(d.join(events, events.c.id == d.c.event_id))
+        page = _page(limit)
+        where: list[Any] = []
         if causes is not None:
-            query = query.where(d.c.cause.in_([_key(c) for c in causes]))
+            where.append(d.c.cause.in_([_key(c) for c in causes]))
         elif exclude_hangup:
             # A literal, so SQLite and PostgreSQL can use the partial index.
-            query = query.where(d.c.cause != literal_column("'hangup'"))
+            where.append(d.c.cause != literal_column("'hangup'"))
         if since is not None:
-            query = query.where(d.c.received_at >= float(since))
+            where.append(d.c.received_at >= float(since))
         if until is not None:
-            query = query.where(d.c.received_at < float(until))
-        if number is not None:
-            query = query.where(or_(d.c.from_number == _key(number), d.c.to_number == _key(number)))
+            where.append(d.c.received_at < float(until))
         if tag is not None:
-            query = query.where(events.c.tag == _text(tag))
+            where += [d.c.tag == _key(tag), events.c.tag == _text(tag)]
         if error_id is not None:
-            query = query.where(d.c.error_id == _key(error_id))
+            where.append(d.c.error_id == _key(error_id))
         if before_id is not None:
-            query = query.where(d.c.event_id < int(before_id))
-        query = query.order_by(d.c.event_id.desc()).limit(_page(limit))
+            where.append(d.c.event_id < int(before_id))
+        joined = d.join(events, events.c.id == d.c.event_id)
+        if number is None:
+            query = select(events).select_from(joined).where(*where)
+            query = query.order_by(d.c.event_id.desc())
+        else:
+            # One index-driven, limited walk per side (from, to), then the newest of both:
+            # an OR here lets the planner scan every disconnect.  (SQLite without ANALYZE
+            # statistics, as the store leaves it, always takes the number indexes here.)
+            key = _key(number)
+            sides = [
+                select(d.c.event_id)
+                .select_from(joined if tag is not None else d)
+                .where(*where, column == key)
+                .order_by(d.c.event_id.desc())
+                .limit(page)
+                .subquery()
+                for column in (d.c.from_number, d.c.to_number)
+            ]
+            ids = union(*(select(side.c.event_id) for side in sides)).subquery()
+            query = select(events).where(events.c.id.in_(select(ids.c.event_id)))
+            query = query.order_by(events.c.id.desc())
+        query = query.limit(page)
         with self._reading() as conn:
             return [_event_dict(row) for row in conn.execute(query).mappings()]
 
     def cause_counts(
         self, since: float | None = None, until: float | None = None
     ) -> dict[str, int]:
-        """Disconnects per cause, from the hourly rollup.
+        """Disconnects per cause, from the rollups (never from the events).
 
-        Hour granularity: ``since`` includes its whole hour, ``until`` excludes hours that
-        start at or after it.
+        All time (no bounds) reads the per-cause totals.  With bounds the hourly rollup is
+        summed: ``since`` includes its whole hour, ``until`` excludes hours starting at or
+        after it.
         """
-        r = disconnect_rollup
-        query = select(r.c.cause, func.sum(r.c.count)).group_by(r.c.cause)
-        query = _bucket_range(query, since, until)
+        if since is None and until is None:
+            t = disconnect_totals
+            query: Any = select(t.c.cause, t.c.count)
+        else:
+            r = disconnect_rollup
+            query = select(r.c.cause, func.sum(r.c.count)).group_by(r.c.cause)
+            query = _bucket_range(query, since, until)
         with self._reading() as conn:
-            return {cause: int(total) for cause, total in conn.execute(query)}
+            return {cause: int(total) for cause, total in conn.execute(query) if total}
 
     def failures_over_time(
         self,
@@ -952,7 +996,7 @@ class Store:
         with self._writing() as conn:
             conn.execute(stmt)
 
-    def outbound_for_call(self, call_id: str) -> dict | None:
+    def outbound_for_call(self, call_id: str) -> dict[str, Any] | None:
         query = (
             select(outbound_calls)
             .where(outbound_calls.c.call_id == _key(call_id))
@@ -961,11 +1005,11 @@ class Store:
         )
         return self._outbound_one(query)
 
-    def outbound_attempt(self, attempt_id: str) -> dict | None:
+    def outbound_attempt(self, attempt_id: str) -> dict[str, Any] | None:
         query = select(outbound_calls).where(outbound_calls.c.attempt_id == _text(attempt_id))
         return self._outbound_one(query)
 
-    def unsettled_outbound(self, limit: int = 100) -> list[dict]:
+    def unsettled_outbound(self, limit: int = 100) -> list[dict[str, Any]]:
         """Attempts still "pending" or settled as "unknown" (to reconcile), oldest first."""
         query = (
             select(outbound_calls)
@@ -976,7 +1020,7 @@ class Store:
         with self._reading() as conn:
             return [_outbound_dict(row) for row in conn.execute(query).mappings()]
 
-    def _outbound_one(self, query: Any) -> dict | None:
+    def _outbound_one(self, query: Any) -> dict[str, Any] | None:
         with self._reading() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _outbound_dict(row)
@@ -1000,12 +1044,12 @@ class Store:
         stmt = self._insert(rate_limits).values(
             bucket_key=_text(bucket_key), window_start=start, hits=1, expires_at=start + window
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["bucket_key", "window_start"],
             set_={"hits": rate_limits.c.hits + 1},
         ).returning(rate_limits.c.hits)
         with self._writing() as conn:
-            hits = int(conn.execute(stmt).scalar_one())
+            hits = int(conn.execute(upsert).scalar_one())
             if time.monotonic() >= self._next_rate_prune:
                 self._next_rate_prune = time.monotonic() + RATE_LIMIT_PRUNE_SECONDS
                 conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < now))
@@ -1084,7 +1128,7 @@ def _bucket_range(query: Any, since: float | None, until: float | None) -> Any:
     return query
 
 
-def _outbound_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _outbound_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     item = dict(row)
     try:
         item["request"] = json.loads(item["request"])

@@ -8,6 +8,7 @@ Tables:
 ``events``             every accepted callback, with our reply; unique on (route, payload_hash)
 ``disconnects``        a narrow copy of the filterable fields of each disconnect event
 ``disconnect_rollup``  per-cause, per-hour disconnect counts (never scans events)
+``disconnect_totals``  per-cause all-time disconnect counts
 ``rejected_requests``  the bounded log of refused requests (never events)
 ``outbound_calls``     one row per outbound call attempt and its outcome
 ``rate_limits``        shared hit counters per (key, window start)
@@ -105,10 +106,12 @@ disconnects = Table(
     Column("from_number", Text),
     Column("to_number", Text),
     Column("error_id", Text),
+    Column("tag", Text),
     Index("ix_disconnects_cause", "cause", "event_id"),
     Index("ix_disconnects_from_number", "from_number", "event_id"),
     Index("ix_disconnects_to_number", "to_number", "event_id"),
     Index("ix_disconnects_error_id", "error_id", "event_id"),
+    Index("ix_disconnects_tag", "tag", "event_id"),
     Index("ix_disconnects_received_at", "received_at"),
     # The default dashboard view (everything but normal hangups), newest first.
     Index(
@@ -126,6 +129,14 @@ disconnect_rollup = Table(
     Column("bucket_start", BigInteger, primary_key=True, autoincrement=False),
     Column("count", BigInteger, nullable=False),
     Index("ix_disconnect_rollup_bucket_start", "bucket_start"),
+)
+
+# All-time per-cause totals: the dashboard's headline counts in O(number of causes).
+disconnect_totals = Table(
+    "disconnect_totals",
+    metadata,
+    Column("cause", Text, primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 rejected_requests = Table(
@@ -172,6 +183,7 @@ V1_TABLES = [
     events,
     disconnects,
     disconnect_rollup,
+    disconnect_totals,
     rejected_requests,
     outbound_calls,
     rate_limits,

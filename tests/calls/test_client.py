@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+import urllib3
 from marshmallow import ValidationError
 
 from calls import (
@@ -26,6 +27,7 @@ from calls import (
     VoiceClient,
     parse_retry_after,
 )
+from calls.client import classify_exception
 from tests.calls.fake_bandwidth import (
     ACCOUNT_ID,
     API_PASSWORD,
@@ -597,6 +599,30 @@ def test_parse_retry_after_future_date():
     now = 1_700_000_000.0
     header = email.utils.formatdate(now + 30, usegmt=True)
     assert parse_retry_after(header, now=now) == pytest.approx(30, abs=1)
+
+
+def _wrapped(reason):
+    """What requests raises when urllib3 gives up with ``reason`` under a mounted Retry."""
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/calls", reason))
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (requests.ConnectTimeout("connect timed out"), ConnectionFailed),
+        (requests.exceptions.SSLError("handshake failure"), ConnectionFailed),
+        (_wrapped(urllib3.exceptions.NewConnectionError(None, "refused")), ConnectionFailed),
+        (_wrapped(urllib3.exceptions.NameResolutionError("h", None, OSError())), ConnectionFailed),
+        (_wrapped(urllib3.exceptions.ConnectTimeoutError("slow")), ConnectionFailed),
+        (requests.ReadTimeout("read timed out"), OutcomeUnknown),
+        (_wrapped(urllib3.exceptions.ReadTimeoutError(None, "/calls", "slow")), OutcomeUnknown),
+        (_wrapped(urllib3.exceptions.ProtocolError("Connection aborted.")), OutcomeUnknown),
+        (requests.exceptions.ChunkedEncodingError("broken body"), OutcomeUnknown),
+        (requests.ConnectionError("something else"), OutcomeUnknown),
+    ],
+)
+def test_classify_exception(exc, expected):
+    assert type(classify_exception(exc)) is expected
 
 
 def test_error_body_that_is_json_but_not_bandwidths_shape(bandwidth, voice):

@@ -94,32 +94,34 @@ def errors(**overrides):
 ##### the wire format #####
 
 
-def test_full_payload_is_camelcase_in_schema_order():
+def test_full_payload_is_camelcase():
     wire = create_call_payload(**full_call())
 
-    assert list(wire) == [
-        "to",
-        "from",
-        "privacy",
-        "displayName",
-        "uui",
-        "applicationId",
-        "answerUrl",
-        "answerMethod",
-        "username",
-        "password",
-        "answerFallbackUrl",
-        "answerFallbackMethod",
-        "fallbackUsername",
-        "fallbackPassword",
-        "disconnectUrl",
-        "disconnectMethod",
-        "callTimeout",
-        "callbackTimeout",
-        "machineDetection",
-        "priority",
-        "tag",
-    ]
+    assert sorted(wire) == sorted(
+        [
+            "to",
+            "from",
+            "privacy",
+            "displayName",
+            "uui",
+            "applicationId",
+            "answerUrl",
+            "answerMethod",
+            "username",
+            "password",
+            "answerFallbackUrl",
+            "answerFallbackMethod",
+            "fallbackUsername",
+            "fallbackPassword",
+            "disconnectUrl",
+            "disconnectMethod",
+            "callTimeout",
+            "callbackTimeout",
+            "machineDetection",
+            "priority",
+            "tag",
+        ]
+    )
     assert wire["machineDetection"] == {
         "mode": "async",
         "detectionTimeout": 15,
@@ -768,6 +770,43 @@ def test_valid_values_round_trip_through_json(call_timeout, callback_timeout, pr
     )
     wire = create_call_payload(**values)
     assert CreateCallSchema().load(json.loads(to_json(wire))) == values
+
+
+def _messages(load, data):
+    try:
+        load(data)
+    except ValidationError as error:
+        return error.messages
+    return {}
+
+
+WIRE_NAMES = {"from_": "from", "answer_url": "answerUrl", "display_name": "displayName"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["to", "from_", "uui", "display_name", "answer_url", "priority"]),
+    value=st.one_of(st.text(max_size=40), st.integers(-5, 400), st.floats(), st.booleans()),
+    privacy=st.sampled_from([None, True, False]),
+)
+def test_kwargs_json_and_marshmallow_paths_agree(field, value, privacy):
+    """load_kwargs (client), load (server) and marshmallow's own path (many=True) give the
+    same messages for the same data."""
+    values = call(**{field: value}, privacy=privacy)
+    body = {WIRE_NAMES.get(name, camel(name)): item for name, item in values.items()}
+    body = {key: item for key, item in body.items() if item is not None}
+
+    from_kwargs = _messages(lambda data: create_call_payload(**data), values)
+    from_json = _messages(CreateCallSchema().load, body)
+    from_many = _messages(CreateCallSchema(many=True).load, [body])
+
+    assert from_kwargs == from_json
+    assert from_many == ({0: from_json} if from_json else {})
+
+
+def camel(name):
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
 
 
 def test_machine_detection_schema_alone():

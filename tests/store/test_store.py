@@ -473,6 +473,25 @@ def test_engine_is_recreated_in_a_forked_child(store, monkeypatch):
     store.dispose()  # as the "child", before the pid changes back
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_uses_its_own_connections(store):
+    """gunicorn forks after the app (and maybe the store) was used in the parent."""
+    assert store.record_callback(make_record(call_id="c-parent"))[0] == "inserted"
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            ok = store.record_callback(make_record(call_id="c-child"))[0] == "inserted"
+            code = 0 if ok and len(store.events_for_call("c-parent")) == 1 else 1
+        finally:
+            os._exit(code)  # no cleanup: the parent's connections are not the child's
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # the parent's pooled connections still work after the child used the store
+    assert store.record_callback(make_record(call_id="c-parent-2"))[0] == "inserted"
+    assert len(store.events_for_call("c-child")) == 1
+
+
 @pytest.mark.parametrize(
     ("given", "driver"),
     [

@@ -1,0 +1,237 @@
+"""Click-to-call: a public page where a visitor asks to be called and connected to an agent.
+
+``GET  /click-to-call``                          the form (one field: the visitor's number)
+``POST /click-to-call``                          place the call; 303 to its progress page
+``GET  /click-to-call/calls/<token>``            the progress page (polls the endpoint below)
+``GET  /click-to-call/calls/<token>/status``     ``{"state": ..., "cause": ...}``, no numbers
+
+The app calls the visitor (``calls.outbound.place_call`` with state ``{"flow":
+"click-to-call", "visitor": <token>}`` in the signed tag); on answer, ``flows.examples``
+transfers them to CLICK_TO_CALL_AGENT.  Every URL Bandwidth gets comes from configuration
+(PUBLIC_BASE_URL), never from the form; a form field other than the number (and the CSRF
+token) is refused with 422 naming it.
+
+Before a call is placed, in this order (see ``dashboard.phone`` and ``dashboard.limits``):
+the CSRF token (400), the fields (422), the number policy (422), the per-address rate
+(CLICK_TO_CALL_RATE_PER_ADDRESS, 429), the per-number cooldown
+(CLICK_TO_CALL_DESTINATION_COOLDOWN, 429) and the total rate (CLICK_TO_CALL_RATE_TOTAL,
+429).  Counters are in the store, shared by every worker and server.
+
+The token is random (128 bits) and kept in the visitor's session, which maps it to the
+outbound attempt; another session asking for it gets 404.  The state comes from the store:
+
+``queued``     the attempt is recorded and Bandwidth accepted it (or has not answered yet);
+               Bandwidth sends no callback while the phone rings, so "ringing" is not
+               observable and the page says "calling your phone" for this whole stretch
+``answered``   the visitor's ``answer`` callback arrived (they hear the connecting message)
+``connected``  a ``transferAnswer`` or ``transferComplete`` is stored under the visitor's
+               callId.  Bandwidth sends ``transferAnswer`` with the *agent* leg's callId
+               (``parentCallId`` is the visitor's) and the store cannot look events up by
+               parentCallId yet, so against Bandwidth "connected" shows only when the agent
+               leg's ``transferComplete`` reaches the visitor's call (the agent hung up first)
+``ended``      the visitor's ``disconnect`` arrived; ``cause`` is its cause
+``failed``     Bandwidth refused the call; ``cause`` is the attempt's outcome
+``unknown``    the create-call request's outcome is unknown (timeout); the call may still come
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from marshmallow import ValidationError
+from wtforms import StringField
+
+import config
+from calls import OutcomeUnknown, TemporaryFailure, VoiceApiError
+from calls.outbound import place_call
+from dashboard import limits, phone
+from dashboard.settings import number, rates
+from store import StoreUnavailable, get_store
+
+bp = Blueprint("click_to_call", __name__, url_prefix="/click-to-call")
+log = logging.getLogger(__name__)
+
+FIELDS = frozenset({"number", "csrf_token"})
+SESSION_KEY = "click_to_call"
+KEEP_CALLS = 5  # progress pages a session can follow
+FAILED_OUTCOMES = frozenset({"failed", "rejected", "rate_limited", "unavailable"})
+FINAL_STATES = frozenset({"ended", "failed"})
+RANK = {"queued": 0, "answered": 1, "connected": 2}
+
+
+class ClickToCallForm(FlaskForm):
+    number = StringField("Your phone number")
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page(form: ClickToCallForm, status: int = 200, error: str | None = None, **extra: Any) -> Any:
+    available = bool(current_app.config.get("CLICK_TO_CALL_AGENT"))
+    page = render_template(
+        "click_to_call/form.html", form=form, error=error, available=available, **extra
+    )
+    response = Response(page, status)
+    if "retry_after" in extra:
+        response.headers["Retry-After"] = str(extra["retry_after"])
+    return response
+
+
+@bp.get("")
+def form() -> Any:
+    return _page(ClickToCallForm())
+
+
+@bp.post("")
+def request_call() -> Any:
+    form = ClickToCallForm()
+    unknown = sorted((set(request.form) | set(request.args) | set(request.files)) - FIELDS)
+    if unknown:
+        return _page(form, 422, f"Unknown field(s): {', '.join(unknown)}.")
+    cfg = current_app.config
+    agent = cfg.get("CLICK_TO_CALL_AGENT")
+    if not agent:
+        return _page(form, 503, "Click-to-call is not available right now.")
+    try:
+        api = config.voice_api(cfg)
+        allowed = phone.regions(cfg.get("CLICK_TO_CALL_COUNTRIES") or "US,CA")
+        to = phone.normalise(form.number.data, allowed, never=(agent, api["from_number"]))
+    except phone.NumberRefused as exc:
+        return _page(form, 422, str(exc))
+    except config.ConfigError:
+        log.exception("click-to-call is not configured")
+        return _page(form, 503, "Click-to-call is not available right now.")
+
+    try:
+        refusal = _over_limit(to)
+    except StoreUnavailable:
+        return _page(form, 503, "Click-to-call is not available right now. Try again shortly.")
+    if refusal is not None:
+        message, retry_after = refusal
+        return _page(form, 429, message, retry_after=retry_after)
+
+    token = secrets.token_urlsafe(16)
+    try:
+        body = place_call(to=to, state={"flow": "click-to-call", "visitor": token})
+        attempt = body["attemptId"]
+    except ValidationError:
+        log.exception("click-to-call request refused by the create-call schema")
+        return _page(form, 422, "That number cannot be called.")
+    except OutcomeUnknown as exc:
+        # The call may exist: follow it if the attempt id is known, else say so.
+        attempt = getattr(exc, "attempt_id", None)
+        log.warning("click-to-call outcome unknown: %s", exc)
+    except TemporaryFailure as exc:
+        log.warning("click-to-call not placed: %s", exc)
+        return _page(form, 503, "We cannot place calls right now. Please try again in a minute.")
+    except (VoiceApiError, StoreUnavailable, config.ConfigError) as exc:
+        log.error("click-to-call not placed: %s", exc)
+        return _page(form, 503, "We could not place the call. Please try again later.")
+    _remember(token, attempt)
+    return redirect(url_for(".progress", token=token), code=303)
+
+
+def _over_limit(to: str) -> tuple[str, int] | None:
+    """A visitor-facing refusal and its Retry-After, or None when the call may be placed."""
+    store = get_store()
+    per_address = rates("CLICK_TO_CALL_RATE_PER_ADDRESS")
+    address = limits.client_key(request.remote_addr)
+    if not limits.allow(store, f"c2c:address:{address}", per_address):
+        return (
+            "You have asked for too many calls. Please try again later.",
+            limits.retry_after(per_address),
+        )
+    cooldown = number("CLICK_TO_CALL_DESTINATION_COOLDOWN")
+    if not limits.cooldown(store, f"c2c:to:{to}", cooldown):
+        return (
+            "We called this number a moment ago. Please wait a few minutes before asking again.",
+            2 * cooldown,
+        )
+    total = rates("CLICK_TO_CALL_RATE_TOTAL")
+    if not limits.allow(store, "c2c:total", total):
+        return (
+            "We are handling too many call requests right now. Please try again later.",
+            limits.retry_after(total),
+        )
+    return None
+
+
+def _remember(token: str, attempt: str | None) -> None:
+    """Keep [token, attempt id] pairs, newest last (a list: the session's JSON sorts keys)."""
+    calls = [pair for pair in session.get(SESSION_KEY) or [] if isinstance(pair, list)]
+    session[SESSION_KEY] = [*calls, [token, attempt]][-KEEP_CALLS:]
+
+
+def _attempt_for(token: str) -> str | None:
+    """The attempt id behind ``token`` if this session asked for that call; 404 otherwise."""
+    for pair in session.get(SESSION_KEY) or []:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] == token:
+            return pair[1]  # type: ignore[no-any-return]
+    abort(404)
+
+
+def progress_of(store: Any, attempt_id: str | None) -> tuple[str, str | None]:
+    """(state, cause) of a click-to-call attempt, from the store (see the module docstring)."""
+    if attempt_id is None:
+        return "unknown", None
+    attempt = store.outbound_attempt(attempt_id)
+    if attempt is None:
+        return "queued", None
+    outcome = attempt.get("outcome")
+    if outcome in FAILED_OUTCOMES:
+        return "failed", str(outcome)
+    call_id = attempt.get("call_id")
+    if not call_id:
+        return ("unknown" if outcome == "unknown" else "queued"), None
+    state = "queued"
+    for event in store.events_for_call(call_id):
+        kind = event.get("event_type")
+        if kind == "disconnect":
+            return "ended", event.get("cause") or "unknown"
+        if kind == "answer":
+            reached = "answered"
+        elif kind in ("transferAnswer", "transferComplete"):
+            reached = "connected"
+        else:
+            continue
+        if RANK[reached] > RANK[state]:
+            state = reached
+    return state, None
+
+
+@bp.get("/calls/<token>")
+def progress(token: str) -> Any:
+    attempt = _attempt_for(token)
+    state, cause = progress_of(get_store(), attempt)
+    return render_template(
+        "click_to_call/progress.html",
+        state=state,
+        cause=cause,
+        final=state in FINAL_STATES,
+        status_url=url_for(".status", token=token),
+    )
+
+
+@bp.get("/calls/<token>/status")
+def status(token: str) -> Response:
+    attempt = _attempt_for(token)
+    state, cause = progress_of(get_store(), attempt)
+    return jsonify(state=state, cause=cause)

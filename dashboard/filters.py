@@ -1,0 +1,233 @@
+"""The disconnect filters, read from query parameters by the page, the exports and the API.
+
+Parameters (all optional):
+
+``cause``      one or more causes (repeat the parameter); none means "every cause but hangup"
+``all``        ``1``: with no ``cause``, include normal hangups too
+``since``      from this time (inclusive), ``until`` to this time (exclusive): ISO 8601
+               (``2024-05-01T12:00``, ``...Z``, ``...+02:00``; no offset means UTC), a date,
+               or epoch seconds
+``number``     the caller or the callee (any format ``phonenumbers`` reads; E.164 stored)
+``tag``        the exact tag
+``errorId``    the exact errorId (``error_id`` also accepted)
+``before_id``  keyset pagination: rows older than this id (``beforeId`` also accepted)
+``limit``      page size (default 50)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import phonenumbers
+from werkzeug.datastructures import MultiDict
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+# Store.disconnects returns at most 1000 rows; a page asks for one more than it shows.
+CHUNK = 999
+MAX_TEXT = 200
+
+
+class FilterError(ValueError):
+    """A query parameter that cannot be used; the message names it."""
+
+
+def parse_time(name: str, raw: str) -> float:
+    """Epoch seconds from ISO 8601 (UTC when no offset), a date, or epoch seconds."""
+    text = raw.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise FilterError(f"{name}: {raw!r} is not a time")
+        return value
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        else:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise FilterError(
+            f"{name}: {raw!r} is not a time (use e.g. 2024-05-01T12:00 or 2024-05-01)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def normalise_number(raw: str) -> str:
+    """E.164 when ``phonenumbers`` can read it (national formats as US), else as typed."""
+    text = raw.strip()
+    try:
+        parsed = phonenumbers.parse(text, "US")
+    except phonenumbers.NumberParseException:
+        return text
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _text(args: MultiDict[str, str], *names: str) -> str | None:
+    for name in names:
+        value = args.get(name)
+        if value is not None and value.strip():
+            if len(value) > MAX_TEXT:
+                raise FilterError(f"{name} is longer than {MAX_TEXT} characters")
+            return value.strip()
+    return None
+
+
+def _int(args: MultiDict[str, str], *names: str) -> int | None:
+    raw = _text(args, *names)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FilterError(f"{names[0]} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise FilterError(f"{names[0]} must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class DisconnectFilter:
+    causes: tuple[str, ...] = ()
+    include_hangup: bool = False
+    since: float | None = None
+    until: float | None = None
+    number: str | None = None
+    tag: str | None = None
+    error_id: str | None = None
+    before_id: int | None = None
+    limit: int = DEFAULT_LIMIT
+    # What was typed, for the form (e.g. the time as entered).
+    raw: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_args(
+        cls, args: MultiDict[str, str], *, max_limit: int = MAX_LIMIT
+    ) -> DisconnectFilter:
+        causes = tuple(dict.fromkeys(c.strip() for c in args.getlist("cause") if c.strip()))
+        if any(len(c) > MAX_TEXT for c in causes):
+            raise FilterError(f"cause is longer than {MAX_TEXT} characters")
+        since_raw = _text(args, "since")
+        until_raw = _text(args, "until")
+        since = parse_time("since", since_raw) if since_raw else None
+        until = parse_time("until", until_raw) if until_raw else None
+        if since is not None and until is not None and until <= since:
+            raise FilterError("until must be after since")
+        number_raw = _text(args, "number")
+        limit = _int(args, "limit")
+        if limit is not None and not 1 <= limit <= max_limit:
+            raise FilterError(f"limit must be between 1 and {max_limit}")
+        raw = {
+            key: value
+            for key, value in (
+                ("since", since_raw),
+                ("until", until_raw),
+                ("number", number_raw),
+            )
+            if value
+        }
+        return cls(
+            causes=causes,
+            include_hangup=(args.get("all") or "").lower() in ("1", "true", "yes", "on"),
+            since=since,
+            until=until,
+            number=normalise_number(number_raw) if number_raw else None,
+            tag=_text(args, "tag"),
+            error_id=_text(args, "errorId", "error_id"),
+            before_id=_int(args, "before_id", "beforeId"),
+            limit=DEFAULT_LIMIT if limit is None else limit,
+            raw=raw,
+        )
+
+    def store_kwargs(self, *, limit: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``Store.disconnects``."""
+        return {
+            "causes": list(self.causes) or None,
+            "exclude_hangup": not self.include_hangup,
+            "since": self.since,
+            "until": self.until,
+            "number": self.number,
+            "tag": self.tag,
+            "error_id": self.error_id,
+            "before_id": self.before_id,
+            "limit": self.limit if limit is None else limit,
+        }
+
+    def page(self, store: Any) -> tuple[list[dict], int | None]:
+        """One page of rows, and the ``before_id`` of the next (older) page, if any."""
+        rows = store.disconnects(**self.store_kwargs(limit=self.limit + 1))
+        if len(rows) > self.limit:
+            rows = rows[: self.limit]
+            return rows, int(rows[-1]["id"])
+        return rows, None
+
+    def all_rows(self, store: Any, max_rows: int) -> tuple[list[dict], bool]:
+        """Every matching row (newest first) up to ``max_rows``; True if there were more."""
+        rows: list[dict] = []
+        cursor = self
+        while len(rows) < max_rows:
+            chunk = replace(cursor, limit=min(CHUNK, max_rows - len(rows)))
+            page, older = chunk.page(store)
+            rows.extend(page)
+            if older is None:
+                return rows, False
+            cursor = replace(cursor, before_id=older)
+        return rows, True
+
+    def query_args(self, **changes: Any) -> dict[str, Any]:
+        """These filters as query parameters (for links), with ``changes`` applied."""
+        args: dict[str, Any] = {
+            "cause": list(self.causes) or None,
+            "all": "1" if self.include_hangup and not self.causes else None,
+            "since": self.raw.get("since"),
+            "until": self.raw.get("until"),
+            "number": self.raw.get("number"),
+            "tag": self.tag,
+            "errorId": self.error_id,
+            "before_id": self.before_id,
+            "limit": self.limit if self.limit != DEFAULT_LIMIT else None,
+        }
+        args.update(changes)
+        return {key: value for key, value in args.items() if value not in (None, "", [])}
+
+    @property
+    def is_default(self) -> bool:
+        return self == DisconnectFilter(limit=self.limit)
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
+    """One disconnect for the API and the JSON export (camelCase, like Bandwidth)."""
+    payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
+    return {
+        "id": row["id"],
+        "receivedAt": row["received_at"],
+        "receivedAtIso": iso(row["received_at"]),
+        "eventTime": row.get("event_time"),
+        "callId": row.get("call_id"),
+        "cause": row.get("cause") or "unknown",
+        "from": row.get("from_number"),
+        "to": row.get("to_number"),
+        "direction": row.get("direction"),
+        "tag": row.get("tag"),
+        "errorId": row.get("error_id"),
+        "errorMessage": row.get("error_message"),
+        "sipResponseCode": row.get("sip_response_code"),
+        "startTime": payload.get("startTime"),
+        "answerTime": payload.get("answerTime"),
+        "endTime": payload.get("endTime"),
+    }

@@ -1,0 +1,59 @@
+"""Rate limits shared by every worker and server: counters in the store (``hit_rate_limit``).
+
+The client address is ``request.remote_addr``: the peer, or, with TRUSTED_PROXIES > 0, the
+address ProxyFix took from that many X-Forwarded-For hops.  X-Forwarded-For is never read
+here, so a client cannot choose its own address.  IPv6 clients are counted per /64 (one
+subscriber usually holds a whole /64).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+
+def client_key(remote_addr: str | None) -> str:
+    """The address a limit counts: IPv4 as is, IPv6 by its /64."""
+    if not remote_addr:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return remote_addr[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def allow(store: Any, key: str, rates: Iterable[tuple[int, int]]) -> bool:
+    """Count one hit on ``key`` for every (limit, window) rate; False if any is over."""
+    allowed = True
+    for limit, window in rates:
+        allowed &= store.hit_rate_limit(f"{key}:{window}", window, limit)
+    return allowed
+
+
+def retry_after(rates: Iterable[tuple[int, int]], now: float | None = None) -> int:
+    """Seconds until the longest of these windows starts afresh (for Retry-After)."""
+    now = time.time() if now is None else now
+    return max((math.ceil(window - now % window) for _, window in rates), default=60)
+
+
+def cooldown(store: Any, key: str, seconds: int) -> bool:
+    """False when ``key`` was hit less than ``seconds`` ago (and at most 2x that).
+
+    Two fixed windows of 2x``seconds``, one offset by half a window: two hits closer than
+    ``seconds`` always share a window of one of them.
+    """
+    if seconds <= 0:
+        return True
+    window = 2 * seconds
+    now = time.time()
+    first = store.hit_rate_limit(f"{key}:a", window, 1, now=now)
+    second = store.hit_rate_limit(f"{key}:b", window, 1, now=now + seconds)
+    return bool(first and second)

@@ -1,0 +1,209 @@
+"""The operator's pages (login required on every one of them).
+
+``GET  /dashboard``                             disconnects: filters, counts, chart, pages
+``GET  /dashboard/disconnects.csv|.json``       the filtered disconnects as a download
+``GET  /dashboard/calls/<callId>``              one call's timeline
+``POST /dashboard/calls/<callId>/replay/<id>``  what the current handler would answer now
+``GET  /dashboard/rejected``                    refused (malformed) callback requests
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from dashboard import chart, export, timeline
+from dashboard.auth import logged_in
+from dashboard.filters import DisconnectFilter, FilterError, disconnect_json, iso
+from dashboard.replay import replay
+from dashboard.settings import number
+from store import StoreUnavailable, get_store
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+# Bandwidth's documented causes (bandwidth-voice-api.md 2.5); the vocabulary is open, so the
+# filter also offers every cause the store has counted.
+KNOWN_CAUSES = (
+    "hangup",
+    "busy",
+    "timeout",
+    "cancel",
+    "rejected",
+    "callback-error",
+    "invalid-bxml",
+    "application-error",
+    "account-limit",
+    "node-capacity-exceeded",
+    "error",
+    "unknown",
+)
+
+
+@bp.before_request
+def _require_login() -> Any:
+    if not logged_in():
+        return redirect(url_for("dashboard_auth.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.app_template_filter("when")
+def _when(epoch: float | None) -> str:
+    text = iso(epoch)
+    return text.replace("T", " ").replace("Z", " UTC") if text else ""
+
+
+@bp.context_processor
+def _page_context() -> dict[str, Any]:
+    settings = current_app.extensions.get("callbacks")
+    return {
+        "operator": session.get("operator"),
+        "callbacks_open": settings is not None and not settings.credentials,
+        "voice_backend": current_app.config.get("VOICE_BACKEND") or "sandbox",
+    }
+
+
+@bp.errorhandler(StoreUnavailable)
+def _store_down(_error: StoreUnavailable) -> tuple[str, int]:
+    message = (
+        "The event store is unavailable right now; callbacks are being spooled. Try again shortly."
+    )
+    return render_template("dashboard/error.html", title="Store unavailable", message=message), 503
+
+
+def _filters() -> DisconnectFilter:
+    try:
+        return DisconnectFilter.from_args(request.args)
+    except FilterError as exc:
+        abort(
+            Response(
+                render_template("dashboard/error.html", title="Bad filter", message=str(exc)), 400
+            )
+        )
+
+
+@bp.get("")
+def disconnects() -> str:
+    filters = _filters()
+    store = get_store()
+    rows, older = filters.page(store)
+    counts = store.cause_counts(filters.since, filters.until)
+    start, end = chart.window(filters.since, filters.until)
+    graph = chart.build(store.failures_over_time(start, end), start, end)
+    causes = sorted(set(KNOWN_CAUSES) | set(counts), key=lambda c: (c not in KNOWN_CAUSES, c))
+    first_page = filters.before_id is None
+    return render_template(
+        "dashboard/disconnects.html",
+        filters=filters,
+        rows=[disconnect_json(row) for row in rows],
+        older_url=url_for(".disconnects", **filters.query_args(before_id=older)) if older else None,
+        newest_url=None
+        if first_page
+        else url_for(".disconnects", **filters.query_args(before_id=None)),
+        counts=sorted(counts.items(), key=lambda item: (-item[1], item[0])),
+        counts_total=sum(counts.values()),
+        causes=causes,
+        chart=graph,
+        refresh_seconds=number("DASHBOARD_REFRESH_SECONDS") if first_page else 0,
+        api_url=url_for("api.disconnects", **filters.query_args(before_id=None)),
+        csv_url=url_for(".export_csv", **filters.query_args(before_id=None, limit=None)),
+        json_url=url_for(".export_json", **filters.query_args(before_id=None, limit=None)),
+    )
+
+
+def _export_rows(filters: DisconnectFilter) -> tuple[list[dict[str, Any]], bool]:
+    """Every matching row from the newest, whatever page the operator was on."""
+    filters = replace(filters, before_id=None)
+    rows, truncated = filters.all_rows(get_store(), number("DASHBOARD_EXPORT_MAX_ROWS"))
+    return [disconnect_json(row) for row in rows], truncated
+
+
+def _attachment(response: Response, extension: str, truncated: bool) -> Response:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="disconnects-{stamp}.{extension}"'
+    )
+    response.headers["X-Export-Truncated"] = "true" if truncated else "false"
+    return response
+
+
+@bp.get("/disconnects.csv")
+def export_csv() -> Response:
+    filters = _filters()
+    rows, truncated = _export_rows(filters)
+    response = Response(export.to_csv(rows), mimetype="text/csv")
+    response.charset = "utf-8"
+    return _attachment(response, "csv", truncated)
+
+
+@bp.get("/disconnects.json")
+def export_json() -> Response:
+    filters = _filters()
+    rows, truncated = _export_rows(filters)
+    return _attachment(jsonify(disconnects=rows, truncated=truncated), "json", truncated)
+
+
+@bp.get("/calls/<path:call_id>")
+def call(call_id: str) -> str:
+    story = timeline.build(get_store(), call_id, current_app.config["SECRET_KEY"])
+    status = 200 if story.entries or story.outbound else 404
+    return render_template("dashboard/call.html", timeline=story), status  # type: ignore[return-value]
+
+
+@bp.post("/calls/<path:call_id>/replay/<int:event_id>")
+def replay_event(call_id: str, event_id: int) -> str:
+    rows = get_store().events_for_call(call_id)
+    row = next((r for r in rows if r["id"] == event_id), None)
+    if row is None:
+        abort(404)
+    if not timeline.replayable(row):
+        abort(
+            Response(
+                render_template(
+                    "dashboard/error.html",
+                    title="Nothing to replay",
+                    message="Bandwidth ignores the reply to this kind of callback.",
+                ),
+                400,
+            )
+        )
+    return render_template("dashboard/replay.html", call_id=call_id, result=replay(row))
+
+
+@bp.get("/rejected")
+def rejected() -> str:
+    try:
+        before_id = int(request.args["before_id"]) if request.args.get("before_id") else None
+    except ValueError:
+        abort(400)
+    limit = 50
+    rows = get_store().rejected(limit=limit + 1, before_id=before_id)
+    older = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        older = rows[-1]["id"]
+    return render_template(
+        "dashboard/rejected.html",
+        rows=rows,
+        older_url=url_for(".rejected", before_id=older) if older else None,
+        newest_url=url_for(".rejected") if before_id is not None else None,
+    )

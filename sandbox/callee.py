@@ -1,0 +1,94 @@
+"""Callee scripts: how the phone at the other end behaves, chosen by the number called.
+
+By default the callee answers after ``SANDBOX_RING_SECONDS``.  Numbers ending in ``486``
+are busy, ``408`` never answer (the call ends with ``timeout`` after ``callTimeout``), and
+``603`` reject the call.  A script registered for an exact number (control API
+``PUT .../sandbox-control/callees/{number}``, or ``bandwidth_sandbox.script(...)``) wins::
+
+    {"answer": "answer", "ringSeconds": 2, "gatherDigits": ["1", "42#"],
+     "hangupAfter": 30, "bridgeSeconds": 5, "recordSeconds": 3}
+
+``gatherDigits`` are pressed one entry per ``<Gather>``, as each one starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ANSWERS = ("answer", "busy", "no-answer", "reject")
+DTMF = frozenset("0123456789*#ABCDabcd")
+
+
+class ScriptError(ValueError):
+    """A callee script that cannot be used; the message names the field."""
+
+
+@dataclass
+class Callee:
+    answer: str = "answer"
+    ring_seconds: float | None = None
+    gather_digits: list[str] = field(default_factory=list)
+    hangup_after: float | None = None
+    bridge_seconds: float | None = None
+    record_seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"answer": self.answer, "gatherDigits": list(self.gather_digits)}
+        for key, value in (
+            ("ringSeconds", self.ring_seconds),
+            ("hangupAfter", self.hangup_after),
+            ("bridgeSeconds", self.bridge_seconds),
+            ("recordSeconds", self.record_seconds),
+        ):
+            if value is not None:
+                data[key] = value
+        return data
+
+
+_NUMBER_KEYS = {
+    "ringSeconds": "ring_seconds",
+    "hangupAfter": "hangup_after",
+    "bridgeSeconds": "bridge_seconds",
+    "recordSeconds": "record_seconds",
+}
+
+
+def from_json(data: Any) -> Callee:
+    """Check a script given as JSON; raises ScriptError naming the bad field."""
+    if not isinstance(data, dict):
+        raise ScriptError("a callee script is a JSON object")
+    unknown = set(data) - {"answer", "gatherDigits", *_NUMBER_KEYS}
+    if unknown:
+        raise ScriptError(f"unknown field {sorted(unknown)[0]!r}")
+    callee = Callee()
+    answer = data.get("answer", "answer")
+    if answer not in ANSWERS:
+        raise ScriptError(f"answer must be one of {', '.join(ANSWERS)}")
+    callee.answer = answer
+    digits = data.get("gatherDigits", [])
+    if not isinstance(digits, list) or not all(
+        isinstance(d, str) and len(d) <= 50 and set(d) <= DTMF for d in digits
+    ):
+        raise ScriptError("gatherDigits must be a list of DTMF strings (0-9, *, #, A-D)")
+    callee.gather_digits = list(digits)
+    for key, attr in _NUMBER_KEYS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
+            raise ScriptError(f"{key} must be a number of seconds between 0 and 86400")
+        setattr(callee, attr, float(value))
+    return callee
+
+
+def by_number(number: str) -> Callee:
+    """The built-in script for a destination number (see the module docstring)."""
+    digits = number.split("@", 1)[0]
+    if digits.endswith("486"):
+        return Callee(answer="busy")
+    if digits.endswith("408"):
+        return Callee(answer="no-answer")
+    if digits.endswith("603"):
+        return Callee(answer="reject")
+    return Callee()

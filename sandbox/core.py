@@ -1,0 +1,373 @@
+"""``Sandbox``: the Voice API operations and the callee controls, over the database.
+
+Both HTTP faces (the API blueprint, the control blueprint) and the pytest plugin call these
+methods.  Each one validates, writes a row and returns: no callback is sent from here.  The
+calls are executed by a ``Driver`` in background threads (this process's, or any other's
+sharing the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from marshmallow import ValidationError
+
+import bxml
+from calls.schemas import CreateCallSchema, UpdateCallSchema
+from sandbox import callee as callees
+from sandbox.db import SandboxDB
+from sandbox.delivery import Deliverer, Stats, UrlPolicy
+from sandbox.driver import Driver
+from sandbox.payloads import Leg, iso, new_call_id, new_error_id
+from sandbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("from", "to", "answerUrl", "applicationId")
+URL_FIELDS = ("answerUrl", "answerFallbackUrl", "disconnectUrl")
+DIGITS = re.compile(r"[0-9*#A-Da-d]{1,50}")
+MASK = "*****"
+STATES = ("queued", "initiated", "answered", "disconnected")
+
+
+class ApiError(Exception):
+    """An error answer in Bandwidth's shape: status, ``type``, ``description``."""
+
+    def __init__(self, status: int, type_: str, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.type = type_
+        self.description = description
+
+    def body(self) -> dict[str, Any]:
+        return {"type": self.type, "description": self.description, "id": new_error_id()}
+
+
+def not_found(call_id: str) -> ApiError:
+    return ApiError(404, "validation", f"Call [{call_id}] not found")
+
+
+def conflict(call_id: str) -> ApiError:
+    return ApiError(409, "validation", f"Call [{call_id}] cannot be modified in its current state")
+
+
+def describe(error: ValidationError) -> str:
+    """Bandwidth-style text for schema errors: ``Invalid to: ...``."""
+    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+    missing = [
+        key
+        for key, value in messages.items()
+        if key in REQUIRED and any("Missing data" in str(m) for m in _flat(value))
+    ]
+    if missing:
+        return "Missing at least one required field. Required fields are [from, to, answerUrl, applicationId]"
+    parts = [f"Invalid {key}: {' '.join(_flat(value))}" for key, value in sorted(messages.items())]
+    return "; ".join(parts)
+
+
+def _flat(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [f"{k}: {m}" for k, v in value.items() for m in _flat(v)]
+    if isinstance(value, list):
+        return [m for item in value for m in _flat(item)]
+    return [str(value)]
+
+
+class Sandbox:
+    """One sandbox: its settings, database, callback sender and (lazily) its driver."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = SandboxDB(settings.database_url)
+        self.stats = Stats()
+        self.policy = UrlPolicy(settings.allowed_origins)
+        self._driver: Driver | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._create_schema = CreateCallSchema()
+        self._update_schema = UpdateCallSchema(lenient=True)
+
+    # --- the driver -------------------------------------------------------------------
+
+    @property
+    def driver(self) -> Driver:
+        with self._lock:
+            if self._driver is None:
+                deliverer = Deliverer(
+                    self.policy, challenge=self.settings.challenge, stats=self.stats
+                )
+                self._driver = Driver(self.settings, self.db, deliverer)
+                self._driver.add_listener(self._notify_waiters)
+            return self._driver
+
+    def start_driver(self) -> Driver | None:
+        """Start executing calls in this process (unless SANDBOX_DRIVER is off)."""
+        if self.settings.driver == "off":
+            return None
+        driver = self.driver
+        driver.start()
+        return driver
+
+    def close(self, *, timeout: float = 10.0) -> None:
+        """Stop the driver (leases released) and close connections."""
+        with self._lock:
+            driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.stop(timeout=timeout)
+            driver.deliverer.close()
+        self.db.dispose()
+
+    def _notify_waiters(self, call_id: str, state: str) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _poke(self) -> None:
+        if self._driver is not None:
+            self._driver.notify()
+
+    # --- Voice API --------------------------------------------------------------------
+
+    def create_call(self, account_id: str, body: Any, api_url: str) -> dict[str, Any]:
+        """Validate and queue a call; the 201 body (section 1.4)."""
+        self._check_account(account_id)
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        try:
+            self._create_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error)) from None
+        for name in URL_FIELDS:
+            if body.get(name):
+                problem = self.policy.problem(body[name])
+                if problem:
+                    raise ApiError(400, "validation", f"Invalid {name}: {problem}")
+        call_id = new_call_id()
+        now = time.time()
+        call_url = f"{api_url.rstrip('/')}/accounts/{account_id}/calls/{call_id}"
+        leg = Leg(
+            call_id=call_id,
+            account_id=account_id,
+            application_id=body["applicationId"],
+            from_=body["from"],
+            to=body["to"],
+            call_url=call_url,
+            enqueued_time=now,
+            tag=body.get("tag") or None,
+        )
+        self.db.insert_call(
+            {
+                "call_id": call_id,
+                "account_id": account_id,
+                "parent_call_id": None,
+                "created_at": now,
+                "updated_at": now,
+                "state": "queued",
+                "active": 1,
+                "to_number": body["to"],
+                "from_number": body["from"],
+                "request": body,
+                "leg": leg.to_dict(),
+                "activity": "queued",
+                "log": [[round(now, 3), "created (queued)"]],
+                "program": {"phase": "queued"},
+                "input_seen": 0,
+            }
+        )
+        if self.settings.driver != "off":
+            self.start_driver()
+            self._poke()
+        return self._created_body(body, leg)
+
+    @staticmethod
+    def _created_body(body: dict[str, Any], leg: Leg) -> dict[str, Any]:
+        reply: dict[str, Any] = {
+            "applicationId": leg.application_id,
+            "accountId": leg.account_id,
+            "callId": leg.call_id,
+            "to": leg.to,
+            "from": leg.from_,
+            "enqueuedTime": iso(leg.enqueued_time),
+            "callUrl": leg.call_url,
+            "callTimeout": body.get("callTimeout", 30),
+            "callbackTimeout": body.get("callbackTimeout", 15),
+            "tag": body.get("tag"),
+            "answerMethod": body.get("answerMethod") or "POST",
+            "answerUrl": body["answerUrl"],
+            "answerFallbackMethod": body.get("answerFallbackMethod") or "POST",
+            "answerFallbackUrl": body.get("answerFallbackUrl"),
+            "disconnectMethod": body.get("disconnectMethod") or "POST",
+            "disconnectUrl": body.get("disconnectUrl"),
+            "username": body.get("username"),
+            "password": MASK if body.get("password") else None,
+            "fallbackUsername": body.get("fallbackUsername"),
+            "fallbackPassword": MASK if body.get("fallbackPassword") else None,
+            "priority": body.get("priority", 5),
+        }
+        return {key: value for key, value in reply.items() if value is not None}
+
+    def get_call(self, account_id: str, call_id: str) -> dict[str, Any]:
+        """Get Call State (section 1.6)."""
+        self._check_account(account_id)
+        row = self._row(account_id, call_id)
+        leg = Leg.from_dict(row["leg"])
+        state = {
+            "applicationId": leg.application_id,
+            "accountId": row["account_id"],
+            "callId": call_id,
+            "parentCallId": row["parent_call_id"],
+            "to": leg.to,
+            "from": leg.from_,
+            "direction": "outbound",
+            "state": row["state"],
+            "enqueuedTime": iso(leg.enqueued_time),
+            "startTime": iso(leg.start_time),
+            "answerTime": iso(leg.answer_time),
+            "endTime": iso(leg.end_time) if row["state"] == "disconnected" else None,
+            "disconnectCause": row["disconnect_cause"],
+            "errorMessage": row["error_message"],
+            "errorId": row["error_id"],
+            "lastUpdate": iso(row["updated_at"]),
+        }
+        if not row["parent_call_id"]:
+            del state["parentCallId"]
+        return state
+
+    def update_call(self, account_id: str, call_id: str, body: Any) -> None:
+        """Update Call: hang up / cancel, or redirect (with an optional new tag)."""
+        self._check_account(account_id)
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        try:
+            data = self._update_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error)) from None
+        row = self._row(account_id, call_id)
+        if not row["active"] or row["state"] == "disconnected":
+            raise conflict(call_id)
+        if data["state"] == "completed":
+            self._input(call_id, "complete", {})
+            return
+        if row["state"] != "answered" or row["parent_call_id"]:
+            # Unanswered calls cannot be redirected; B-legs are driven by their Transfer.
+            raise conflict(call_id)
+        for name in ("redirectUrl", "redirectFallbackUrl"):
+            if body.get(name):
+                problem = self.policy.problem(body[name])
+                if problem:
+                    raise ApiError(400, "validation", f"Invalid {name}: {problem}")
+        redirect = {k: v for k, v in body.items() if k != "state" and v is not None}
+        if "tag" in body:
+            redirect["tag"] = body["tag"] or ""
+        self._input(call_id, "redirect", redirect)
+
+    def replace_bxml(self, account_id: str, call_id: str, document: bytes) -> None:
+        """Update Call BXML: ``<Bxml>`` or ``<Response>`` replaces what the call runs."""
+        self._check_account(account_id)
+        row = self._row(account_id, call_id)
+        if not row["active"] or row["state"] != "answered" or row["parent_call_id"]:
+            raise conflict(call_id)
+        try:
+            text = document.decode("utf-8-sig")
+            bxml.parse(text)
+        except UnicodeDecodeError:
+            raise ApiError(400, "validation", "The BXML document is not UTF-8") from None
+        except bxml.BxmlError as exc:
+            raise ApiError(400, "validation", f"Invalid BXML: {exc}") from None
+        self._input(call_id, "bxml", {"bxml": text})
+
+    def _check_account(self, account_id: str) -> None:
+        if account_id != self.settings.account_id:
+            raise ApiError(403, "authorization-error", "Access is denied")
+
+    def _row(self, account_id: str, call_id: str) -> dict[str, Any]:
+        row = self.db.get_call(call_id) if len(call_id) <= 128 else None
+        if row is None or row["account_id"] != account_id:
+            raise not_found(call_id)
+        return row
+
+    def _input(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.db.add_input(call_id, kind, data)
+        self._poke()
+
+    # --- the callee -------------------------------------------------------------------
+
+    def press(self, call_id: str, digits: str) -> None:
+        """The callee presses ``digits`` (0-9, *, #, A-D) on an active call."""
+        if not isinstance(digits, str) or not DIGITS.fullmatch(digits):
+            raise ApiError(400, "validation", "digits must be 1-50 of 0-9, *, #, A-D")
+        row = self.db.get_call(call_id)
+        if row is None:
+            raise not_found(call_id)
+        if not row["active"]:
+            raise conflict(call_id)
+        self._input(call_id, "digits", {"digits": digits})
+
+    def hang_up(self, call_id: str) -> None:
+        """The callee hangs up (declines, while it rings)."""
+        row = self.db.get_call(call_id)
+        if row is None:
+            raise not_found(call_id)
+        if not row["active"]:
+            raise conflict(call_id)
+        self._input(call_id, "hangup", {})
+
+    def script(self, number: str, script: dict[str, Any] | None) -> None:
+        """Register (or with None remove) the callee script of one number."""
+        if script is None:
+            self.db.delete_callee(number)
+            return
+        try:
+            callees.from_json(script)
+        except callees.ScriptError as exc:
+            raise ApiError(400, "validation", str(exc)) from None
+        self.db.set_callee(number, script)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def calls(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent calls (both legs), newest first, with their log."""
+        return [summary(row) for row in self.db.list_calls(limit=limit)]
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        row = self.db.get_call(call_id)
+        return None if row is None else summary(row)
+
+    def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the call reaches ``state`` (or a later one); its summary."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        deadline = time.monotonic() + timeout
+        wanted = STATES.index(state)
+        while True:
+            found = self.call(call_id)
+            if found is not None and STATES.index(found["state"]) >= wanted:
+                if state != "disconnected" or not found["active"]:
+                    return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                now = found["state"] if found else "unknown"
+                raise TimeoutError(f"call {call_id} did not reach {state!r} (it is {now!r})")
+            with self._changed:
+                self._changed.wait(min(remaining, 0.1))
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    leg = row["leg"]
+    return {
+        "callId": row["call_id"],
+        "parentCallId": row["parent_call_id"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "state": row["state"],
+        "active": bool(row["active"]),
+        "activity": row["activity"],
+        "tag": leg.get("tag"),
+        "disconnectCause": row["disconnect_cause"],
+        "errorMessage": row["error_message"],
+        "createdAt": iso(row["created_at"]),
+        "log": [{"at": iso(at), "text": text} for at, text in row["log"]],
+    }

@@ -1,0 +1,96 @@
+"""A pytest fixture for your own tests: a standalone sandbox on a free 127.0.0.1 port.
+
+Enable it with ``pytest -p sandbox.pytest_plugin`` or, in a conftest.py,
+``pytest_plugins = ["sandbox.pytest_plugin"]``.  Then::
+
+    def test_my_flow(bandwidth_sandbox, my_app_url):
+        client = VoiceClient(account_id=bandwidth_sandbox.account_id,
+                             username=bandwidth_sandbox.username,
+                             password=bandwidth_sandbox.password,
+                             base_url=bandwidth_sandbox.api_url)
+        call = client.create_call(to="+12025550123", from_="+12025550100",
+                                  application_id="app", answer_url=my_app_url + "/answer")
+        bandwidth_sandbox.wait_for(call["callId"], "answered")
+        bandwidth_sandbox.press(call["callId"], "1#")
+        bandwidth_sandbox.wait_for(call["callId"], "disconnected")
+
+Simulated time runs at ``--sandbox-time-scale`` (default 0.01: a 5 s Pause takes 50 ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.standalone import Server, standalone_settings
+
+
+class SandboxHandle:
+    """What the ``bandwidth_sandbox`` fixture yields."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.sandbox = server.sandbox
+        settings = server.sandbox.settings
+        self.base_url = server.base_url  # http://127.0.0.1:PORT
+        self.api_url = server.api_url  # base_url + "/api/v2": give this to your client
+        self.control_url = server.control_url
+        self.account_id = settings.account_id
+        self.username = settings.username
+        self.password = settings.password
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call (and B-leg), newest first, with state, activity and log."""
+        return self.sandbox.calls(limit=500)
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        return self.sandbox.call(call_id)
+
+    def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the call is ``queued``/``initiated``/``answered``/``disconnected``."""
+        return self.sandbox.wait_for(call_id, state, timeout)
+
+    def press(self, call_id: str, digits: str) -> None:
+        """The callee presses ``digits``."""
+        self.sandbox.press(call_id, digits)
+
+    def hang_up(self, call_id: str) -> None:
+        """The callee hangs up."""
+        self.sandbox.hang_up(call_id)
+
+    def script(self, number: str, **script: Any) -> None:
+        """Script the callee of ``number``: ``answer="busy"``, ``gatherDigits=["1"]``, ..."""
+        self.sandbox.script(number, script)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sandbox-time-scale",
+        type=float,
+        default=0.01,
+        help="bandwidth_sandbox: simulated seconds -> real seconds (default 0.01)",
+    )
+
+
+@pytest.fixture
+def bandwidth_sandbox(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxHandle]:
+    """A standalone sandbox on a free 127.0.0.1 port, stopped after the test."""
+    from sandbox.core import Sandbox
+
+    database = tmp_path_factory.mktemp("bandwidth-sandbox") / "sandbox.db"
+    settings, _ = standalone_settings(
+        database_url=f"sqlite:///{database}",
+        environ={"BW_PASSWORD": "sandbox-password"},
+        time_scale=request.config.getoption("--sandbox-time-scale", default=None) or 0.01,
+        poll_interval=0.02,
+        idle_poll=0.2,
+    )
+    server = Server(Sandbox(settings)).start()
+    try:
+        yield SandboxHandle(server)
+    finally:
+        server.stop()

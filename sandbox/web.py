@@ -1,0 +1,212 @@
+"""The sandbox's two HTTP faces, as blueprints mounted under one base URL:
+
+``{base}/api/v2/...``            the Voice API subset (Bandwidth's paths, codes and bodies)
+``{base}/sandbox-control/...``   the callee's controls: a page, digits, hang-up, scripts
+
+Inside the app ``base`` is ``/sandbox``; standalone it is the server's root.  Both check
+HTTP Basic against the sandbox's API credentials.  Errors are JSON ``{type, description,
+id}`` with Bandwidth's status codes.  Control POSTs need a JSON body, so a cross-site form
+cannot press buttons with a browser's cached credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+
+from sandbox.core import ApiError, Sandbox, not_found
+
+api_bp = Blueprint("sandbox_api", __name__)
+control_bp = Blueprint("sandbox_control", __name__)
+
+REALM = 'Basic realm="Bandwidth sandbox", charset="UTF-8"'
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _sandbox() -> Sandbox:
+    return current_app.extensions["sandbox"]  # type: ignore[no-any-return]
+
+
+def _error(error: ApiError) -> Response:
+    reply = Response(
+        json.dumps(error.body()), error.status, content_type="application/json;charset=UTF-8"
+    )
+    if error.status == 401:
+        reply.headers["WWW-Authenticate"] = REALM
+    return reply
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status, content_type="application/json;charset=UTF-8")
+
+
+def _check_auth() -> None:
+    settings = _sandbox().settings
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    ok = False
+    if scheme.lower() == "basic" and token:
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        user, sep, password = decoded.partition(b":")
+        user_ok = hmac.compare_digest(user, settings.username.encode("utf-8"))
+        password_ok = hmac.compare_digest(password, settings.password.encode("utf-8"))
+        ok = bool(sep) and user_ok and password_ok
+    if not ok:
+        raise ApiError(401, "authentication-error", "The credentials provided were invalid")
+
+
+def _json_body() -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(
+            415, "validation", f"Content type '{request.content_type or ''}' not supported"
+        )
+    try:
+        return json.loads(request.get_data() or b"null")
+    except (ValueError, RecursionError):
+        raise ApiError(400, "validation", "The request body is not valid JSON") from None
+
+
+def _method_not_allowed() -> ApiError:
+    return ApiError(405, "validation", "Method Not Allowed")
+
+
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+# --- the Voice API ------------------------------------------------------------------------
+
+
+@api_bp.errorhandler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return _error(error)
+
+
+@api_bp.before_request
+def _api_auth() -> None:
+    _check_auth()
+
+
+def _api_prefix() -> str:
+    return url_for("sandbox_api.calls", account_id="x").rsplit("/accounts/", 1)[0]
+
+
+@api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
+def calls(account_id: str) -> Response:
+    if request.method != "POST":
+        raise _method_not_allowed()
+    body = _json_body()
+    api_url = _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
+    created = _sandbox().create_call(account_id, body, api_url)
+    reply = _json(created, 201)
+    reply.headers["Location"] = created["callUrl"]
+    return reply
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>", methods=ALL_METHODS)
+def call(account_id: str, call_id: str) -> Response:
+    if request.method == "GET":
+        return _json(_sandbox().get_call(account_id, call_id))
+    if request.method == "POST":
+        body = _json_body()
+        _sandbox().update_call(account_id, call_id, body)
+        return Response(status=200)
+    raise _method_not_allowed()
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/bxml", methods=ALL_METHODS)
+def call_bxml(account_id: str, call_id: str) -> Response:
+    if request.method != "PUT":
+        raise _method_not_allowed()
+    if request.mimetype not in ("application/xml", "text/xml"):
+        raise ApiError(
+            415, "validation", f"Content type '{request.content_type or ''}' not supported"
+        )
+    _sandbox().replace_bxml(account_id, call_id, request.get_data())
+    return Response(status=204)
+
+
+@api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
+@api_bp.route("/<path:rest>", methods=ALL_METHODS)
+def unknown(rest: str) -> Response:
+    raise ApiError(404, "validation", "Not Found")
+
+
+# --- the callee's controls ----------------------------------------------------------------
+
+
+@control_bp.errorhandler(ApiError)
+def _control_error(error: ApiError) -> Response:
+    return _error(error)
+
+
+@control_bp.before_request
+def _control_auth() -> None:
+    _check_auth()
+
+
+@control_bp.get("/")
+def page() -> Response:
+    sandbox = _sandbox()
+    html = render_template(
+        "sandbox/index.html",
+        calls=sandbox.calls(limit=30),
+        calls_url=url_for("sandbox_control.list_calls"),
+        control_url=url_for("sandbox_control.page"),
+        api_url=_sandbox().settings.public_api_url
+        or (request.host_url.rstrip("/") + _api_prefix()),
+        account_id=sandbox.settings.account_id,
+        settings=sandbox.settings,
+    )
+    reply = Response(html, 200, content_type="text/html; charset=utf-8")
+    reply.headers["Content-Security-Policy"] = PAGE_CSP
+    reply.headers["X-Content-Type-Options"] = "nosniff"
+    reply.headers["Cache-Control"] = "no-store"
+    return reply
+
+
+@control_bp.get("/calls")
+def list_calls() -> Response:
+    limit = min(max(request.args.get("limit", 30, type=int) or 30, 1), 500)
+    return _json({"calls": _sandbox().calls(limit=limit)})
+
+
+@control_bp.get("/calls/<call_id>")
+def one_call(call_id: str) -> Response:
+    found = _sandbox().call(call_id)
+    if found is None:
+        raise not_found(call_id)
+    return _json(found)
+
+
+@control_bp.post("/calls/<call_id>/digits")
+def press(call_id: str) -> Response:
+    body = _json_body()
+    digits = body.get("digits") if isinstance(body, dict) else None
+    _sandbox().press(call_id, digits)  # type: ignore[arg-type]
+    return _json({"callId": call_id, "digits": digits}, 202)
+
+
+@control_bp.post("/calls/<call_id>/hangup")
+def hang_up(call_id: str) -> Response:
+    _json_body()
+    _sandbox().hang_up(call_id)
+    return _json({"callId": call_id, "hungUp": True}, 202)
+
+
+@control_bp.route("/callees/<path:number>", methods=["PUT", "DELETE"])
+def callee(number: str) -> Response:
+    if request.method == "DELETE":
+        _sandbox().script(number, None)
+        return Response(status=204)
+    _sandbox().script(number, _json_body())
+    return Response(status=204)

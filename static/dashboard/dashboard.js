@@ -1,0 +1,95 @@
+// Auto-refresh of the disconnects page: fetch the first page of the same filters from the
+// JSON API and put the rows newer than the newest shown at the top.  Text only, never HTML
+// (every field can come from whoever reached the callback URL).
+"use strict";
+
+(function () {
+  const table = document.getElementById("disconnects");
+  const toggle = document.getElementById("auto-refresh");
+  const status = document.getElementById("refresh-status");
+  if (!table || !toggle) return;
+  const seconds = Number(table.dataset.refreshSeconds || 0);
+  if (!seconds) return;
+  const apiUrl = table.dataset.apiUrl;
+  const callUrl = table.dataset.callUrl;
+  let newest = Number(table.dataset.newestId || 0);
+  let timer = null;
+
+  function when(epoch) {
+    return new Date(epoch * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text === null || text === undefined ? "" : String(text);
+    return td;
+  }
+
+  function row(item) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = String(item.id);
+    tr.className = (item.cause === "hangup" ? "normal" : "abnormal") + " fresh";
+    tr.appendChild(cell(when(item.receivedAt), "time"));
+    const cause = document.createElement("span");
+    cause.className = "cause";
+    cause.textContent = item.cause;
+    const causeCell = cell("");
+    causeCell.appendChild(cause);
+    tr.appendChild(causeCell);
+    tr.appendChild(cell(item.from));
+    tr.appendChild(cell(item.to));
+    const callCell = cell("");
+    if (item.callId) {
+      const link = document.createElement("a");
+      link.className = "call-link";
+      link.href = callUrl + encodeURIComponent(item.callId);
+      link.textContent = item.callId;
+      callCell.appendChild(link);
+    }
+    tr.appendChild(callCell);
+    tr.appendChild(cell(item.tag, "tag"));
+    tr.appendChild(cell(item.errorId, "mono"));
+    tr.appendChild(cell(item.errorMessage, "message"));
+    tr.appendChild(cell(item.sipResponseCode));
+    return tr;
+  }
+
+  async function refresh() {
+    try {
+      const reply = await fetch(apiUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-Requested-With": "dashboard" },
+      });
+      if (reply.status === 401) {
+        status.textContent = "Logged out: reload the page to log in again.";
+        stop();
+        return;
+      }
+      if (!reply.ok) throw new Error("HTTP " + reply.status);
+      const data = await reply.json();
+      const fresh = data.disconnects.filter((item) => item.id > newest);
+      const body = table.tBodies[0];
+      const empty = body.querySelector("tr.empty");
+      if (fresh.length && empty) empty.remove();
+      for (const item of fresh.reverse()) body.insertBefore(row(item), body.firstChild);
+      if (fresh.length) newest = Math.max(newest, ...fresh.map((item) => item.id));
+      status.textContent = "updated " + new Date().toLocaleTimeString() +
+        (fresh.length ? " · " + fresh.length + " new (reload for counts and chart)" : "");
+    } catch (error) {
+      status.textContent = "refresh failed (" + error.message + "); retrying";
+    }
+  }
+
+  function start() {
+    if (timer === null) timer = window.setInterval(refresh, seconds * 1000);
+  }
+
+  function stop() {
+    if (timer !== null) window.clearInterval(timer);
+    timer = null;
+  }
+
+  toggle.addEventListener("change", () => (toggle.checked ? start() : stop()));
+  start();
+})();

@@ -1,0 +1,149 @@
+"""Fixtures: a standalone sandbox (the plugin's fixture), a scripted receiver, the real app."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from werkzeug.serving import make_server
+
+from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
+from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
+from tests.sandbox.receiver import Receiver
+from tests.servers import free_port
+
+TO = "+12025550123"
+FROM = "+12025550100"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the shell must not intercept requests to 127.0.0.1."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as app:
+        yield app
+
+
+class Api:
+    """The sandbox's Voice API over real HTTP, with its credentials."""
+
+    def __init__(self, api_url: str, account_id: str, auth: tuple[str, str]) -> None:
+        self.api_url = api_url
+        self.account_id = account_id
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.auth = auth
+
+    @property
+    def calls_url(self) -> str:
+        return f"{self.api_url}/accounts/{self.account_id}/calls"
+
+    def create(self, **body: Any) -> requests.Response:
+        return self.session.post(self.calls_url, json=body, timeout=10)
+
+    def create_ok(self, **body: Any) -> str:
+        reply = self.create(**body)
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["callId"])
+
+    def state(self, call_id: str) -> requests.Response:
+        return self.session.get(f"{self.calls_url}/{call_id}", timeout=10)
+
+    def update(self, call_id: str, **body: Any) -> requests.Response:
+        return self.session.post(f"{self.calls_url}/{call_id}", json=body, timeout=10)
+
+    def put_bxml(
+        self, call_id: str, document: str, content_type: str = "application/xml"
+    ) -> requests.Response:
+        return self.session.put(
+            f"{self.calls_url}/{call_id}/bxml",
+            data=document.encode(),
+            headers={"Content-Type": content_type},
+            timeout=10,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture
+def sandbox(bandwidth_sandbox: SandboxHandle) -> SandboxHandle:  # noqa: F811
+    return bandwidth_sandbox
+
+
+@pytest.fixture
+def api(sandbox: SandboxHandle) -> Iterator[Api]:
+    client = Api(sandbox.api_url, sandbox.account_id, (sandbox.username, sandbox.password))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def call_body(receiver: Receiver):
+    """A create-call body pointed at the receiver; keyword overrides."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "to": TO,
+            "from": FROM,
+            "applicationId": "app-1",
+            "answerUrl": receiver.url("/answer"),
+            "disconnectUrl": receiver.url("/disconnect"),
+        }
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+    return make
+
+
+@dataclass
+class LiveApp:
+    app: Flask
+    base_url: str
+
+    def events(self, call_id: str) -> list[str]:
+        from store import get_store
+
+        return [row["event_type"] for row in get_store(self.app).events_for_call(call_id)]
+
+
+@pytest.fixture
+def live_app(app_config: dict[str, Any]) -> Iterator[LiveApp]:
+    """The real app (``create_app``, temp SQLite) served threaded on a free 127.0.0.1 port."""
+    from app import create_app
+    from store import get_store
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app_config["PUBLIC_BASE_URL"] = base
+    app_config["SANDBOX_TIME_SCALE"] = 0.01  # the in-app sandbox, when a test uses it
+    application = create_app(app_config)
+    server = make_server("127.0.0.1", port, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield LiveApp(application, base)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        in_app = application.extensions.get("sandbox")
+        if in_app is not None:
+            in_app.close()
+        get_store(application).dispose()
+
+
+@pytest.fixture
+def app_callback_auth() -> dict[str, str]:
+    """The call's username/password for the app's callback routes."""
+    return {"username": CALLBACK_USER, "password": CALLBACK_PASSWORD}

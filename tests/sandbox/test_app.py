@@ -1,0 +1,164 @@
+"""End to end against the real app: its routes, its flows, its store; and inside the app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+import sandbox as sandbox_package
+from sandbox.settings import derived_password
+from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
+from tests.sandbox.conftest import FROM, TO
+
+
+@pytest.fixture
+def app_call(live_app, app_callback_auth):
+    """A create-call body aimed at the live app's callback routes."""
+
+    def make(**overrides):
+        body = {
+            "to": TO,
+            "from": FROM,
+            "applicationId": "app-1",
+            "answerUrl": live_app.base_url + "/callbacks/answer",
+            "disconnectUrl": live_app.base_url + "/callbacks/disconnect",
+            **app_callback_auth,
+        }
+        body.update(overrides)
+        return body
+
+    return make
+
+
+def test_the_example_menu_end_to_end(api, sandbox, live_app, app_call):
+    call_id = api.create_ok(**app_call())
+    sandbox.wait_for(call_id, "answered")
+    sandbox.press(call_id, "2")  # the menu: 2 says goodbye and hangs up
+    state = sandbox.wait_for(call_id, "disconnected")
+    assert state["disconnectCause"] == "hangup", state["log"]
+    assert live_app.events(call_id) == ["answer", "gather", "disconnect"]
+    events = requests.get(
+        f"{live_app.base_url}/api/calls/{call_id}/events",
+        auth=(DASHBOARD_USER, DASHBOARD_PASSWORD),
+        timeout=10,
+    ).json()["events"]
+    assert events[1]["payload"]["digits"] == "2"
+    assert events[2]["payload"]["cause"] == "hangup"
+
+
+def test_pressing_one_repeats_the_menu(api, sandbox, live_app, app_call):
+    sandbox.script(TO, gatherDigits=["1", "2"])
+    call_id = api.create_ok(**app_call())
+    sandbox.wait_for(call_id, "disconnected")
+    assert live_app.events(call_id) == ["answer", "gather", "gather", "disconnect"]
+
+
+@pytest.mark.parametrize(
+    ("number", "cause"),
+    [("+12025550486", "busy"), ("+12025550408", "timeout"), ("+12025550603", "rejected")],
+)
+def test_busy_no_answer_and_reject_reach_the_app(api, sandbox, live_app, app_call, number, cause):
+    call_id = api.create_ok(**app_call(to=number, callTimeout=3))
+    sandbox.wait_for(call_id, "disconnected")
+    assert live_app.events(call_id) == ["disconnect"]
+    from store import get_store
+
+    row = get_store(live_app.app).events_for_call(call_id)[0]
+    assert row["cause"] == cause and row["error_id"]
+
+
+def test_wrong_callback_credentials_end_with_callback_error(api, sandbox, live_app, app_call):
+    call_id = api.create_ok(**app_call(password="wrong"))
+    state = sandbox.wait_for(call_id, "disconnected")
+    assert state["disconnectCause"] == "callback-error"
+    assert "HTTP 401" in state["errorMessage"]
+
+
+def test_inside_the_app(live_app, app_callback_auth):
+    """VOICE_BACKEND=sandbox: the app serves the API and calls its own callback routes."""
+    app = live_app.app
+    if "sandbox" not in app.extensions:  # until app.py calls it
+        sandbox_package.init_app(app)
+    in_app = app.extensions["sandbox"]
+    assert in_app is not None
+    account, user, password = sandbox_package.credentials(app.config)
+    assert (account, user) == ("9900000", "sandbox")
+    assert password == derived_password("test-secret-key") != derived_password("other")
+    api_url = f"{live_app.base_url}{sandbox_package.API_PREFIX}/accounts/{account}/calls"
+    body = {
+        "to": TO,
+        "from": FROM,
+        "applicationId": "app-1",
+        "answerUrl": live_app.base_url + "/callbacks/answer",
+        "disconnectUrl": live_app.base_url + "/callbacks/disconnect",
+        "tag": "<script>alert(1)</script>",
+        **app_callback_auth,
+    }
+    created = requests.post(api_url, json=body, auth=(user, password), timeout=10)
+    assert created.status_code == 201, created.text
+    call_id = created.json()["callId"]
+    assert created.json()["callUrl"] == f"{api_url}/{call_id}"
+    in_app.wait_for(call_id, "answered")
+    in_app.press(call_id, "2")
+    assert in_app.wait_for(call_id, "disconnected")["disconnectCause"] == "hangup"
+    assert live_app.events(call_id) == ["answer", "gather", "disconnect"]
+
+    # No SSRF: a deployed app's sandbox only calls its own origin and loopback.
+    elsewhere = requests.post(
+        api_url,
+        json=dict(body, answerUrl="https://attacker.example/answer"),
+        auth=(user, password),
+        timeout=10,
+    )
+    assert elsewhere.status_code == 400
+    assert elsewhere.json()["description"].startswith("Invalid answerUrl:")
+    assert requests.post(api_url, json=body, timeout=10).status_code == 401
+
+    page = requests.get(
+        f"{live_app.base_url}{sandbox_package.CONTROL_PREFIX}/", auth=(user, password), timeout=10
+    )
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "/static/sandbox/sandbox.js" in page.text and "<script>" not in page.text
+    script = requests.get(f"{live_app.base_url}/static/sandbox/sandbox.js", timeout=10)
+    assert script.status_code == 200 and "textContent" in script.text
+    listed = requests.get(
+        f"{live_app.base_url}{sandbox_package.CONTROL_PREFIX}/calls",
+        auth=(user, password),
+        timeout=10,
+    ).json()["calls"]
+    assert listed[0]["callId"] == call_id and listed[0]["log"]
+    json.dumps(listed)
+
+
+def test_init_app_does_nothing_for_another_backend(app_config):
+    from flask import Flask
+
+    app = Flask(__name__)
+    app.config.update(app_config, VOICE_BACKEND="bandwidth")
+    assert sandbox_package.init_app(app) is None
+    assert "sandbox" not in app.extensions
+
+
+def test_credentials_match_what_the_apps_outbound_client_uses():
+    import config
+
+    settings = {"SECRET_KEY": "k", "PUBLIC_BASE_URL": "http://127.0.0.1:8000"}
+    client = config.voice_api(settings)
+    assert client["base_url"] == "http://127.0.0.1:8000" + sandbox_package.API_PREFIX
+    assert sandbox_package.credentials(settings) == (
+        client["account_id"],
+        client["username"],
+        client["password"],
+    )
+
+
+def test_credentials_prefer_the_bw_settings():
+    config = {"BW_ACCOUNT_ID": "5551234", "BW_USERNAME": "u", "BW_PASSWORD": "p", "SECRET_KEY": "k"}
+    assert sandbox_package.credentials(config) == ("5551234", "u", "p")
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        sandbox_package.credentials({})

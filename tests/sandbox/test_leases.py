@@ -1,0 +1,113 @@
+"""Exactly one driver executes each call; a call whose driver died is resumed by another."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from sandbox.core import Sandbox
+from sandbox.standalone import standalone_settings
+from tests.sandbox.conftest import FROM, TO
+
+
+@pytest.fixture
+def make_sandbox(tmp_path):
+    made: list[Sandbox] = []
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+
+    def make(**changes) -> Sandbox:
+        settings, _ = standalone_settings(
+            database_url=url,
+            environ={"BW_PASSWORD": "pw"},
+            time_scale=0.01,
+            poll_interval=0.01,
+            idle_poll=0.01,
+        )
+        instance = Sandbox(settings.with_(**changes))
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.close()
+
+
+def _body(receiver, **overrides):
+    return {
+        "to": TO,
+        "from": FROM,
+        "applicationId": "app-1",
+        "answerUrl": receiver.url("/answer"),
+        "disconnectUrl": receiver.url("/disconnect"),
+        **overrides,
+    }
+
+
+def test_two_drivers_never_run_the_same_call(make_sandbox, receiver):
+    receiver.reply("/answer", '<Response><Pause duration="2"/></Response>')
+    api_only = make_sandbox(driver="off")  # like a process that only serves the API
+    first = make_sandbox(max_calls=8)
+    second = make_sandbox(max_calls=8)
+    first.start_driver()
+    second.start_driver()
+    ids = [
+        api_only.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+        for _ in range(40)
+    ]
+    for call_id in ids:
+        assert api_only.wait_for(call_id, "disconnected", timeout=30)["disconnectCause"] == "hangup"
+    answers = Counter(r.payload["callId"] for r in receiver.events("answer"))
+    disconnects = Counter(r.payload["callId"] for r in receiver.events("disconnect"))
+    assert answers == Counter(ids) == disconnects  # each exactly once
+    owners = Counter()
+    for call_id in ids:
+        runs = [
+            line["text"]
+            for line in api_only.call(call_id)["log"]
+            if line["text"].startswith("driver ")
+        ]
+        assert len(runs) == 1, runs
+        owners[runs[0].split()[1]] += 1
+    assert set(owners) == {first.driver.owner, second.driver.owner}
+
+
+def test_a_call_whose_lease_expired_is_resumed_where_it_was(make_sandbox, receiver):
+    receiver.reply(
+        "/answer", '<Response><Pause duration="60"/><Redirect redirectUrl="/after"/></Response>'
+    )
+    receiver.reply("/after", "<Response><Hangup/></Response>")
+    dying = make_sandbox(lease_seconds=0.5)
+    call_id = dying.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    receiver.wait_for("answer")
+    dying.wait_for(call_id, "answered")
+    dying.driver.abandon()  # the worker "dies" in the middle of the Pause: no save, no release
+
+    survivor = make_sandbox(lease_seconds=0.5)
+    survivor.start_driver()
+    assert receiver.wait_for("redirect", timeout=10)[0].path == "/after"
+    final = survivor.wait_for(call_id, "disconnected", timeout=10)
+    assert final["disconnectCause"] == "hangup"
+    assert len(receiver.events("answer")) == 1  # not sent again: resumed at the Pause
+    assert len(receiver.events("disconnect")) == 1
+    runs = [line["text"] for line in final["log"] if line["text"].startswith("driver ")]
+    assert runs == [
+        f"driver {dying.driver.owner} runs the call from phase queued",
+        f"driver {survivor.driver.owner} runs the call from phase running",
+    ]
+
+
+def test_a_clean_stop_releases_the_call_at_once(make_sandbox, receiver):
+    receiver.reply(
+        "/answer", '<Response><Pause duration="30"/><Redirect redirectUrl="/after"/></Response>'
+    )
+    receiver.reply("/after", "<Response><Hangup/></Response>")
+    leaving = make_sandbox(lease_seconds=60)  # a takeover would need a minute
+    call_id = leaving.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    leaving.wait_for(call_id, "answered")
+    receiver.wait_for("answer")
+    leaving.driver.stop()
+    other = make_sandbox(lease_seconds=60)
+    other.start_driver()
+    assert other.wait_for(call_id, "disconnected", timeout=10)["disconnectCause"] == "hangup"
+    assert len(receiver.events("answer")) == 1
