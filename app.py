@@ -49,6 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(callbacks_bp)
 
+    import sandbox
+
+    sandbox.init_app(app)  # VOICE_BACKEND=sandbox: the Voice API at /sandbox/api/v2
+
     import dashboard
 
     dashboard.init_app(app)  # dashboard, JSON API and click-to-call blueprints; CSRFProtect

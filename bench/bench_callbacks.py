@@ -61,7 +61,7 @@ def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str
 def count_rows(url: str) -> int:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        count = conn.execute(sa.text("SELECT count(*) FROM callback_events WHERE route='answer'"))
+        count = conn.execute(sa.text("SELECT count(*) FROM events WHERE route='answer'"))
         value = int(count.scalar_one())
     engine.dispose()
     return value

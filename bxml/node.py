@@ -210,8 +210,8 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         f"    element = self._element = make_element({cls.name!r})",
     ]
     namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
-    # Names in the generated code, per table row: check_<position> is the kind's to_xml,
-    # memo_<position> and types_<position> its memo (inlined: the hot path makes no call).
+    # Names in the generated code, per table row: memo_<position> and types_<position> are
+    # the kind's memo (read inline: a hit makes no call), learn_<position> its full check.
     for position, (python_name, (_, lxml_name, kind)) in enumerate(cls._by_python.items()):
         if (
             not python_name.isidentifier()
@@ -220,29 +220,18 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         ):
             raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
         params.append(f"{python_name}=None")
-        namespace[f"check_{position}"] = kind.to_xml
+        namespace[f"learn_{position}"] = kind.learn
         namespace[f"memo_{position}"] = kind.memo
         namespace[f"types_{position}"] = kind.memo_types
         value = python_name  # the parameter holding this attribute's value
-        if kind.memo_types == {str}:
-            # A str-keyed memo can be indexed with any value: no other type equals a str.
-            lookup = [
-                "            try:",
-                f"                text = memo_{position}[{value}]",
-                "            except (KeyError, TypeError):  # not seen yet, or unhashable",
-                f"                text = check_{position}({value})",
-            ]
-        else:  # numbers and bools: 1 == 1.0 == True, so look up exact types only
-            lookup = [
-                f"            text = memo_{position}.get({value}) "
-                f"if type({value}) in types_{position} else None",
-                "            if text is None:",
-                f"                text = check_{position}({value})",
-            ]
         body += [
             f"    if {value} is not None:",
             "        try:",
-            *lookup,
+            # Exact types only: 1 == 1.0 == True, and unhashable values cannot be looked up.
+            f"            text = memo_{position}.get({value}) "
+            f"if type({value}) in types_{position} else None",
+            "            if text is None:",
+            f"                text = learn_{position}({value})",
             f"            element.set({lxml_name!r}, text)",
             "        except (Invalid, ValueError) as error:",
             f"            raise self._attribute_error({value!r}, {value}, error) from None",

@@ -82,10 +82,9 @@ class Verb(Node):
         lines = [  # the common case, one string, inline; the rest in _init_content
             "    if len(content) == 1 and type(content[0]) is str:",
             "        try:",
-            "            try:",
-            "                text = memo_text[content[0]]",
-            "            except KeyError:",
-            "                text = check_text(content[0])",
+            "            text = memo_text.get(content[0])",
+            "            if text is None:",
+            "                text = learn_text(content[0])",
             "            if text:",
             "                element.text = text",
             "        except (Invalid, ValueError) as error:",
@@ -96,7 +95,7 @@ class Verb(Node):
         ]
         names = {
             "NO_CHILDREN": NO_CHILDREN,
-            "check_text": cls.text_kind.to_xml,
+            "learn_text": cls.text_kind.learn,
             "memo_text": cls.text_kind.memo,
         }
         return lines, names

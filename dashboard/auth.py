@@ -15,11 +15,9 @@ Routes: ``GET/POST /dashboard/login``, ``POST /dashboard/logout``.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,18 +87,6 @@ def logged_in() -> bool:
     if time.time() - login_at > number("DASHBOARD_SESSION_SECONDS"):
         return False
     return hmac.compare_digest(key, _fingerprint())
-
-
-def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Redirect people without a login to the login page (then back here)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not logged_in():
-            return redirect(url_for("dashboard_auth.login", next=request.full_path))
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def _safe_next(target: str | None) -> str:

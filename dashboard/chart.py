@@ -73,6 +73,14 @@ class Chart:
     baseline: float
     left: float
 
+    @property
+    def since_label(self) -> str:
+        return _label(self.since, HOUR)
+
+    @property
+    def until_label(self) -> str:
+        return _label(self.until, HOUR)
+
 
 def window(
     since: float | None, until: float | None, now: float | None = None

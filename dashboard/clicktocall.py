@@ -136,7 +136,8 @@ def request_call() -> Any:
         log.exception("click-to-call request refused by the create-call schema")
         return _page(form, 422, "That number cannot be called.")
     except OutcomeUnknown as exc:
-        # The call may exist: follow it if the attempt id is known, else say so.
+        # The call may exist.  place_call does not (yet) attach its attempt id to the error;
+        # when it does, the progress page follows the call, else it says "unknown".
         attempt = getattr(exc, "attempt_id", None)
         log.warning("click-to-call outcome unknown: %s", exc)
     except TemporaryFailure as exc:
@@ -163,7 +164,7 @@ def _over_limit(to: str) -> tuple[str, int] | None:
     if not limits.cooldown(store, f"c2c:to:{to}", cooldown):
         return (
             "We called this number a moment ago. Please wait a few minutes before asking again.",
-            2 * cooldown,
+            cooldown,
         )
     total = rates("CLICK_TO_CALL_RATE_TOTAL")
     if not limits.allow(store, "c2c:total", total):

@@ -108,9 +108,7 @@ class DisconnectFilter:
     raw: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_args(
-        cls, args: MultiDict[str, str], *, max_limit: int = MAX_LIMIT
-    ) -> DisconnectFilter:
+    def from_args(cls, args: MultiDict[str, str]) -> DisconnectFilter:
         causes = tuple(dict.fromkeys(c.strip() for c in args.getlist("cause") if c.strip()))
         if any(len(c) > MAX_TEXT for c in causes):
             raise FilterError(f"cause is longer than {MAX_TEXT} characters")
@@ -122,8 +120,8 @@ class DisconnectFilter:
             raise FilterError("until must be after since")
         number_raw = _text(args, "number")
         limit = _int(args, "limit")
-        if limit is not None and not 1 <= limit <= max_limit:
-            raise FilterError(f"limit must be between 1 and {max_limit}")
+        if limit is not None and not 1 <= limit <= MAX_LIMIT:
+            raise FilterError(f"limit must be between 1 and {MAX_LIMIT}")
         raw = {
             key: value
             for key, value in (

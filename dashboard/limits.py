@@ -45,15 +45,18 @@ def retry_after(rates: Iterable[tuple[int, int]], now: float | None = None) -> i
 
 
 def cooldown(store: Any, key: str, seconds: int) -> bool:
-    """False when ``key`` was hit less than ``seconds`` ago (and at most 2x that).
+    """False when ``key`` was allowed less than ``seconds`` ago.
 
-    Two fixed windows of 2x``seconds``, one offset by half a window: two hits closer than
-    ``seconds`` always share a window of one of them.
+    Two fixed windows of 2x``seconds``, the second offset by half a window; the second is
+    counted only when the first allows.  Two allowed hits need a boundary of each window
+    between them, so they are at least ``seconds`` apart.  A refused hit counts only in the
+    window that refused it, so someone retrying all the time gets through again, at the
+    latest 3x``seconds`` after the last allowed hit.
     """
     if seconds <= 0:
         return True
     window = 2 * seconds
     now = time.time()
-    first = store.hit_rate_limit(f"{key}:a", window, 1, now=now)
-    second = store.hit_rate_limit(f"{key}:b", window, 1, now=now + seconds)
-    return bool(first and second)
+    if not store.hit_rate_limit(f"{key}:a", window, 1, now=now):
+        return False
+    return bool(store.hit_rate_limit(f"{key}:b", window, 1, now=now + seconds))

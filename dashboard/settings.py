@@ -23,8 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # Click-to-call calls placed per client address (IPv6: per /64) and in total.
     "CLICK_TO_CALL_RATE_PER_ADDRESS": "5/hour",
     "CLICK_TO_CALL_RATE_TOTAL": "100/hour",
-    # Seconds before the same number can be called again (enforced as at least this and at
-    # most twice this, with two offset fixed windows).
+    # Seconds before the same number can be called again (two offset fixed windows: at least
+    # this long; a visitor who keeps retrying gets through at the latest after 3x this).
     "CLICK_TO_CALL_DESTINATION_COOLDOWN": 300,
     # Dashboard login: attempts per client address, and how long a login lasts.
     "DASHBOARD_LOGIN_RATE": "10/15min",

@@ -103,6 +103,7 @@ callees = Table(
 )
 
 LOG_LIMIT = 300  # log lines kept per call
+MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
 
 
 def _begin(conn: Connection) -> None:
@@ -148,7 +149,11 @@ class SandboxDB:
                     self._engine.dispose(close=False)  # the parent's connections
                     self._write_lock = threading.Lock()
                 engine = self._create_engine()
-                metadata.create_all(engine, checkfirst=True)
+                try:
+                    self._create_tables(engine)
+                except Exception:
+                    engine.dispose()
+                    raise
                 self._engine = engine
                 self._writer = engine.execution_options(sandbox_write=True)
                 self._pid = pid
@@ -171,6 +176,14 @@ class SandboxDB:
             event.listen(engine, "begin", _begin)
             return engine
         return create_engine(self.url, pool_size=8, max_overflow=32, pool_timeout=60)
+
+    def _create_tables(self, engine: Engine) -> None:
+        """CREATE the tables once, even when several workers start together: inside a
+        write transaction (SQLite) or under an advisory lock (PostgreSQL)."""
+        with engine.execution_options(sandbox_write=True).begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            metadata.create_all(conn, checkfirst=True)
 
     def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None

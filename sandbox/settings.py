@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 SANDBOX_ACCOUNT_ID = "9900000"
@@ -89,7 +89,6 @@ class Settings:
     bridge_seconds: float = 10.0
     record_seconds: float = 3.0
     keep_days: float = 7.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.password:

@@ -295,6 +295,8 @@ class Store:
         self._sql: dict[str, str] = {}
         self._next_setup = 0.0
         self._replay_pending = False
+        # Test-only fault injection (reliability rows F2/F3): see crash_if_armed().
+        self._crash_file = os.environ.get("STORE_TEST_CRASH_FILE")
         self._next_auto_replay = 0.0
         self._replay_thread: threading.Thread | None = None
         self._next_rate_prune = 0.0
@@ -618,7 +620,7 @@ class Store:
         for attempt in (0, 1):
             try:
                 state = self._ready(throttle=True)
-                result = self._raw_write(state, lambda cursor: self._store_event(cursor, row))
+                result = self._raw_write(state, lambda cursor: self._crashing_store(cursor, row))
                 break
             except _Broken as exc:
                 if attempt == 0:
@@ -629,9 +631,32 @@ class Store:
             except Exception as exc:  # anything: the event must not be lost
                 self._spool_row(row, exc)
                 return "spooled", None
+        self.crash_if_armed("after-commit", row)
         if self._replay_pending or os.path.exists(self.spool.path):
             self._auto_replay()
         return result
+
+    def _crashing_store(self, cursor: Any, row: Mapping[str, Any]) -> tuple[str, dict | None]:
+        result = self._store_event(cursor, row)
+        self.crash_if_armed("before-commit", row)
+        return result
+
+    def crash_if_armed(self, point: str, row: Mapping[str, Any]) -> None:
+        """Kill this process at ``point`` once, for crash tests; a no-op in production.
+
+        Armed only when STORE_TEST_CRASH_FILE names a file holding "<point> <callId>": the
+        file is removed first, so the redelivery after the crash goes through.
+        """
+        if not self._crash_file or not os.path.exists(self._crash_file):
+            return
+        try:
+            with open(self._crash_file) as armed:
+                want_point, want_call = armed.read().split()
+        except (OSError, ValueError):
+            return
+        if want_point == point and want_call == row.get("call_id"):
+            os.unlink(self._crash_file)
+            os._exit(86)
 
     def _spool_row(self, row: Mapping[str, Any], cause: BaseException) -> None:
         if isinstance(cause, DB_ERRORS):

@@ -7,15 +7,17 @@ from typing import Any
 
 import pytest
 
-from tests.calls.fake_bandwidth import ACCOUNT_ID, API_PASSWORD, API_USER, FakeBandwidth
 from tests.callbacks.helpers import Bandwidth, answer_event, call_id, disconnect_event
+from tests.calls.fake_bandwidth import ACCOUNT_ID, API_PASSWORD, API_USER, FakeBandwidth
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
 
 AGENT = "+12025550199"
 FROM_NUMBER = "+12025550100"
 VISITOR = "+12025550123"
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+_CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_from(html: str) -> str:

@@ -92,7 +92,8 @@ def test_login_returns_to_the_page_asked_for(client):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+    "target",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"],
 )
 def test_login_never_redirects_off_site(client, target):
     page = client.get("/dashboard/login")

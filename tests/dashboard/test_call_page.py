@@ -9,13 +9,15 @@ import pytest
 from markupsafe import escape
 
 from bxml import Response, SpeakSentence
-from calls.outbound import place_call
 from callbacks import Voice
+from calls.outbound import place_call
 from tests.callbacks.helpers import answer_event, call_id, disconnect_event
 from tests.calls.fake_bandwidth import CALL_ID, Reply, created_call
 from tests.dashboard.conftest import login, page_token, stored_event
 
-INVALID_GATHER = '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Gather maxDigits="99"/></Response>'
+INVALID_GATHER = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Gather maxDigits="99"/></Response>'
+)
 
 
 def table_counts(app) -> dict[str, int]:

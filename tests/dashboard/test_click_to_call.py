@@ -42,7 +42,9 @@ def test_the_form_is_public(visitor):
     assert 'name="number"' in html and 'name="csrf_token"' in html
 
 
-@pytest.mark.parametrize("typed", ["(202) 555-0123", "+1 202-555-0123", "202.555.0123", "+12025550123"])
+@pytest.mark.parametrize(
+    "typed", ["(202) 555-0123", "+1 202-555-0123", "202.555.0123", "+12025550123"]
+)
 def test_a_valid_number_places_exactly_one_call(visitor, bandwidth, c2c_app, typed):
     bandwidth.script(Reply(201, created_call()))
     reply = ask(visitor, typed)
@@ -109,7 +111,11 @@ def test_allowed_countries_come_from_configuration(c2c_config, bandwidth):
 
 @pytest.mark.parametrize(
     "extra",
-    [{"answerUrl": "https://evil.example/answer"}, {"to": "+19005551234"}, {"tag": "x", "from": "y"}],
+    [
+        {"answerUrl": "https://evil.example/answer"},
+        {"to": "+19005551234"},
+        {"tag": "x", "from": "y"},
+    ],
 )
 def test_extra_fields_are_refused_by_name(visitor, bandwidth, extra):
     reply = ask(visitor, "+12025550123", extra=extra)
@@ -178,9 +184,16 @@ def test_ipv6_clients_are_counted_per_64(c2c_config, bandwidth):
     app = create_app({**c2c_config, "CLICK_TO_CALL_RATE_PER_ADDRESS": "1/hour"})
     client = app.test_client()
     bandwidth.script(created(1), created(2))
-    assert ask(client, "+12025550123", environ_base={"REMOTE_ADDR": "2001:db8::1"}).status_code == 303
-    assert ask(client, "+12025550124", environ_base={"REMOTE_ADDR": "2001:db8::2"}).status_code == 429
-    assert ask(client, "+12025550125", environ_base={"REMOTE_ADDR": "2001:db8:1::1"}).status_code == 303
+    assert (
+        ask(client, "+12025550123", environ_base={"REMOTE_ADDR": "2001:db8::1"}).status_code == 303
+    )
+    assert (
+        ask(client, "+12025550124", environ_base={"REMOTE_ADDR": "2001:db8::2"}).status_code == 429
+    )
+    assert (
+        ask(client, "+12025550125", environ_base={"REMOTE_ADDR": "2001:db8:1::1"}).status_code
+        == 303
+    )
 
 
 def test_total_limit_holds_across_two_app_instances(c2c_config, bandwidth):
@@ -221,8 +234,11 @@ def test_no_agent_configured_places_no_call(c2c_config, bandwidth):
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(429, "cannot place calls right now"), (503, "cannot place calls right now"),
-     (400, "could not place the call")],
+    [
+        (429, "cannot place calls right now"),
+        (503, "cannot place calls right now"),
+        (400, "could not place the call"),
+    ],
 )
 def test_bandwidth_refusals_are_shown(visitor, bandwidth, status, expected):
     refusal = Reply(status, {"type": "x", "description": "no"}, headers={"Retry-After": "0"})
@@ -258,7 +274,9 @@ def test_progress_follows_the_callbacks(visitor, bandwidth, c2c_app):
     complete = call_event("transferComplete", callId=CALL_ID, tag=tag)
     assert bw.post("transferComplete", complete).status_code == 200
     assert visitor.get(status_url).get_json() == {"state": "connected", "cause": None}
-    assert bw.post("disconnect", disconnect_event(callId=CALL_ID, cause="hangup")).status_code == 204
+    assert (
+        bw.post("disconnect", disconnect_event(callId=CALL_ID, cause="hangup")).status_code == 204
+    )
     final = visitor.get(status_url)
     assert final.get_json() == {"state": "ended", "cause": "hangup"}
     body = final.get_data(as_text=True)

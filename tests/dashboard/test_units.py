@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from werkzeug.datastructures import MultiDict
 
@@ -65,13 +67,13 @@ def test_cooldown_never_allows_two_hits_closer_than_its_seconds(monkeypatch, off
     clock = [1_000_000.0 + offset]
     monkeypatch.setattr(limits.time, "time", lambda: clock[0])
     allowed = []
-    for _ in range(40):  # one try every 10 s for 400 s, cooldown 100 s
+    for _ in range(100):  # one try every 10 s for 1000 s, cooldown 100 s
         if limits.cooldown(store, "k", 100):
             allowed.append(clock[0])
         clock[0] += 10
-    gaps = [b - a for a, b in zip(allowed, allowed[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(allowed)]
     assert gaps and min(gaps) >= 100
-    assert max(gaps) <= 200
+    assert max(gaps) <= 3 * 100 + 10  # never locked out: 3x the cooldown + the retry interval
 
 
 def test_retry_after_is_within_the_window():
@@ -86,7 +88,10 @@ def test_retry_after_is_within_the_window():
         ("202 555 0123", "+12025550123"),
         ("+1 (613) 555-0123", "+16135550123"),
         ("tel:+12025550123", "+12025550123"),
-        ("１２０２５５５０１２３", "+12025550123"),
+        (
+            "\uff11\uff12\uff10\uff12\uff15\uff15\uff15\uff10\uff11\uff12\uff13",
+            "+12025550123",
+        ),  # full-width digits,
     ],
 )
 def test_national_and_international_forms(typed, e164):
@@ -144,8 +149,16 @@ def test_chart_geometry():
 
 def test_filter_round_trips_through_query_args():
     args = MultiDict(
-        [("cause", "busy"), ("cause", "timeout"), ("since", "2024-05-01"), ("number", "(202) 555-0123"),
-         ("tag", "t"), ("errorId", "e"), ("before_id", "10"), ("limit", "20")]
+        [
+            ("cause", "busy"),
+            ("cause", "timeout"),
+            ("since", "2024-05-01"),
+            ("number", "(202) 555-0123"),
+            ("tag", "t"),
+            ("errorId", "e"),
+            ("before_id", "10"),
+            ("limit", "20"),
+        ]
     )
     parsed = DisconnectFilter.from_args(args)
     assert parsed.number == "+12025550123"

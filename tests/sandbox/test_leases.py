@@ -11,10 +11,22 @@ from sandbox.standalone import standalone_settings
 from tests.sandbox.conftest import FROM, TO
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """One database shared by every sandbox of the test: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from tests.pg import fresh_postgres_url
+
+    with fresh_postgres_url() as url:
+        yield url
+
+
 @pytest.fixture
-def make_sandbox(tmp_path):
+def make_sandbox(database_url):
     made: list[Sandbox] = []
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    url = database_url
 
     def make(**changes) -> Sandbox:
         settings, _ = standalone_settings(

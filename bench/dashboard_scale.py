@@ -1,0 +1,351 @@
+"""Does the dashboard stay fast as the store grows?  10,000 and 1,000,000 events, one run.
+
+    python bench/dashboard_scale.py [--sizes 10000,1000000] [--repeats 21]
+                                     [--database-url postgresql://...]
+
+A generator fills the store's own tables in bulk (executemany in 20,000-row transactions):
+half the events are ``answer`` callbacks with a stored BXML reply, half their
+``disconnect``, with a realistic cause mix (mostly ``hangup``), over the last 30 days, ids
+growing with time as they do on arrival, plus the ``disconnects`` rows and the per-cause
+rollups the callback path keeps.  At each size it measures the median (and p90) time of:
+
+``first page``       ``Store.disconnects`` as the page asks for it (abnormal, 51 rows)
+``page: cause``      the same with one cause (``busy``)
+``page: number``     the same for one callee number (from or to)
+``page: tag``        the same for one tag
+``page: 24h``        the same for the last 24 hours
+``counts``           ``Store.cause_counts()`` (all time) and for the last 24 hours
+``chart``            ``Store.failures_over_time`` over the last 24 hours
+``timeline``         ``Store.events_for_call`` + ``outbound_for_call`` of a random call
+``GET /dashboard``   the whole page through Flask (rows, counts, chart, template)
+``GET call page``    ``/dashboard/calls/<id>`` through Flask
+
+Targets: every median under 100 ms at 1,000,000 events, and at most 2x its 10,000 figure.
+SQLite by default (a temporary file); PostgreSQL with ``--database-url``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, delete, func, insert, select, text
+
+from store import Store
+from store.core import hour_bucket, normalize_url
+from store.schema import (
+    disconnect_rollup,
+    disconnect_totals,
+    disconnects,
+    events,
+)
+
+CAUSES = [
+    ("hangup", 80.0),
+    ("busy", 6.0),
+    ("timeout", 5.0),
+    ("cancel", 2.0),
+    ("rejected", 2.0),
+    ("callback-error", 1.0),
+    ("invalid-bxml", 1.0),
+    ("application-error", 1.0),
+    ("error", 1.0),
+    ("unknown", 0.5),
+    ("account-limit", 0.5),
+]
+SPAN = 30 * 86400
+BATCH = 20_000
+REPLY = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Gather gatherUrl="https://cb.example.com'
+    '/callbacks/gather" maxDigits="1"><SpeakSentence>Press 1 for sales, 2 for support.'
+    "</SpeakSentence></Gather></Response>"
+)
+
+
+class Generator:
+    """Answer/disconnect pairs, appended in time order after what is already there."""
+
+    def __init__(self, url: str, end: float, seed: int = 7) -> None:
+        self.engine = create_engine(normalize_url(url))
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.random = random.Random(seed)
+        self.end = end
+        self.next_id = 1
+        self.rollup: Counter[tuple[str, int]] = Counter()
+        self.totals: Counter[str] = Counter()
+        self.call_ids: list[str] = []
+        self.causes = [c for c, _ in CAUSES]
+        self.weights = [w for _, w in CAUSES]
+
+    def fill(self, total_events: int, start_fraction: float, stop_fraction: float) -> None:
+        """Add events until the store holds ``total_events``, spread over a slice of time."""
+        existing = self.next_id - 1
+        pairs = (total_events - existing) // 2
+        start = self.end - SPAN + SPAN * start_fraction
+        step = SPAN * (stop_fraction - start_fraction) / max(1, pairs)
+        made = 0
+        while made < pairs:
+            count = min(BATCH // 2, pairs - made)
+            event_rows, disconnect_rows = [], []
+            for i in range(count):
+                at = start + (made + i) * step
+                event_rows_pair, disconnect_row = self._pair(at)
+                event_rows.extend(event_rows_pair)
+                disconnect_rows.append(disconnect_row)
+            with self.engine.begin() as conn:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA synchronous = OFF")
+                conn.execute(insert(events), event_rows)
+                conn.execute(insert(disconnects), disconnect_rows)
+            made += count
+        self._write_rollups()
+
+    def _pair(self, at: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        rnd = self.random
+        call_id = f"c-{uuid.UUID(int=rnd.getrandbits(128))}"
+        self.call_ids.append(call_id)
+        cause = rnd.choices(self.causes, self.weights)[0]
+        to = f"+1202{rnd.randrange(2_000_000, 9_999_999):07d}"
+        tag = f"campaign-{rnd.randrange(50)}" if rnd.random() < 0.3 else None
+        failed = cause != "hangup"
+        error_id = str(uuid.UUID(int=rnd.getrandbits(128))) if failed else None
+        message = f"Call ended: {cause}" if failed else None
+        base = {
+            "accountId": "9900000",
+            "applicationId": "bench-app",
+            "from": "+12025550100",
+            "to": to,
+            "direction": "outbound",
+            "callId": call_id,
+            "callUrl": f"https://voice.bandwidth.com/api/v2/accounts/9900000/calls/{call_id}",
+            "startTime": "2024-05-01T12:00:00.000Z",
+            "answerTime": "2024-05-01T12:00:03.000Z",
+        }
+        answer = {**base, "eventType": "answer", **({"tag": tag} if tag else {})}
+        ended = {
+            **base,
+            "eventType": "disconnect",
+            "endTime": "2024-05-01T12:01:00.000Z",
+            "cause": cause,
+            **({"tag": tag} if tag else {}),
+            **({"errorMessage": message, "errorId": error_id} if failed else {}),
+        }
+        rows = []
+        for kind, payload, offset in (("answer", answer, 0.0), ("disconnect", ended, 1.0)):
+            body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+            rows.append(
+                {
+                    "id": self.next_id,
+                    "received_at": at + offset,
+                    "route": kind,
+                    "method": "POST",
+                    "event_type": kind,
+                    "call_id": call_id,
+                    "event_time": "2024-05-01T12:00:00.000Z",
+                    "from_number": "+12025550100",
+                    "to_number": to,
+                    "direction": "outbound",
+                    "tag": tag,
+                    "cause": cause if kind == "disconnect" else None,
+                    "error_message": message if kind == "disconnect" else None,
+                    "error_id": error_id if kind == "disconnect" else None,
+                    "sip_response_code": 486 if kind == "disconnect" and cause == "busy" else None,
+                    "payload": body,
+                    "payload_hash": uuid.UUID(int=rnd.getrandbits(128)).hex,
+                    "reply_status": 200 if kind == "answer" else 204,
+                    "reply_body": REPLY if kind == "answer" else None,
+                    "reply_content_type": "application/xml; charset=utf-8"
+                    if kind == "answer"
+                    else None,
+                    "latency_ms": 2.0,
+                    "error_detail": None,
+                }
+            )
+            self.next_id += 1
+        disconnect = {
+            "event_id": rows[1]["id"],
+            "received_at": rows[1]["received_at"],
+            "cause": cause,
+            "from_number": "+12025550100",
+            "to_number": to,
+            "error_id": error_id,
+            "tag": tag,
+        }
+        self.rollup[cause, hour_bucket(rows[1]["received_at"])] += 1
+        self.totals[cause] += 1
+        return rows, disconnect
+
+    def _write_rollups(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(disconnect_rollup))
+            conn.execute(delete(disconnect_totals))
+            conn.execute(
+                insert(disconnect_rollup),
+                [{"cause": c, "bucket_start": b, "count": n} for (c, b), n in self.rollup.items()],
+            )
+            conn.execute(
+                insert(disconnect_totals),
+                [{"cause": c, "count": n} for c, n in self.totals.items()],
+            )
+            if not self.is_sqlite:
+                conn.execute(
+                    text("SELECT setval(pg_get_serial_sequence('events', 'id'), :n)"),
+                    {"n": self.next_id - 1},
+                )
+                conn.execute(text("ANALYZE"))
+            else:
+                conn.exec_driver_sql("ANALYZE")
+
+
+def measure(work: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    work()  # warm caches and the connection pool
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9) - 1]
+
+
+def flask_client(url: str, workdir: str) -> Any:
+    from app import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+            "DATABASE_URL": url,
+            "SPOOL_PATH": os.path.join(workdir, "app-spool.jsonl"),
+            "DASHBOARD_USERNAME": "bench",
+            "DASHBOARD_PASSWORD": "bench",
+            "CALLBACK_USERNAME": "bw",
+            "CALLBACK_PASSWORD": "bw",
+            "DASHBOARD_LOGIN_RATE": "1000/hour",
+        }
+    )
+    client = app.test_client()
+    page = client.get("/dashboard/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    reply = client.post(
+        "/dashboard/login", data={"csrf_token": token, "username": "bench", "password": "bench"}
+    )
+    assert reply.status_code == 303, reply.status_code
+    return client
+
+
+def run_size(
+    store: Store, client: Any, gen: Generator, size: int, repeats: int
+) -> dict[str, tuple[float, float]]:
+    rnd = random.Random(size)
+    now = gen.end
+    day = now - 86400
+    calls = gen.call_ids
+    with gen.engine.connect() as conn:
+        row = conn.execute(
+            select(disconnects.c.to_number, disconnects.c.tag)
+            .where(disconnects.c.tag.is_not(None))
+            .order_by(disconnects.c.event_id.desc())
+            .limit(1)
+        ).first()
+        count = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    assert count == size, (count, size)
+    some_number, some_tag = row[0], row[1]
+
+    def timeline() -> None:
+        call = calls[rnd.randrange(len(calls))]
+        assert len(store.events_for_call(call)) == 2
+        store.outbound_for_call(call)
+
+    def page() -> None:
+        reply = client.get("/dashboard")
+        assert reply.status_code == 200
+
+    def call_page() -> None:
+        reply = client.get(f"/dashboard/calls/{calls[rnd.randrange(len(calls))]}")
+        assert reply.status_code == 200
+
+    cases: dict[str, Callable[[], Any]] = {
+        "first page": lambda: store.disconnects(limit=51),
+        "page: cause": lambda: store.disconnects(causes=["busy"], limit=51),
+        "page: number": lambda: store.disconnects(
+            number=some_number, exclude_hangup=False, limit=51
+        ),
+        "page: tag": lambda: store.disconnects(tag=some_tag, limit=51),
+        "page: 24h": lambda: store.disconnects(since=day, until=now, limit=51),
+        "page: errorId": lambda: store.disconnects(error_id="no-such-id", limit=51),
+        "counts": lambda: store.cause_counts(),
+        "counts 24h": lambda: store.cause_counts(day, now),
+        "chart 24h": lambda: store.failures_over_time(day, now),
+        "timeline": timeline,
+        "GET /dashboard": page,
+        "GET call page": call_page,
+    }
+    return {name: measure(work, repeats) for name, work in cases.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite file")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    workdir = tempfile.mkdtemp(prefix="dashboard-scale-")
+    url = args.database_url or f"sqlite:///{os.path.join(workdir, 'events.db')}"
+    store = Store(url, spool_path=os.path.join(workdir, "spool.jsonl"))
+    store.migrate()
+    gen = Generator(url, end=time.time())
+    client = flask_client(url, workdir)
+    results: dict[int, dict[str, tuple[float, float]]] = {}
+    for index, size in enumerate(sizes):
+        started = time.perf_counter()
+        # Each size fills the next slice of the 30 days, so the newest rows are the newest.
+        gen.fill(size, index / len(sizes), (index + 1) / len(sizes))
+        print(f"{size:>9,} events loaded in {time.perf_counter() - started:6.1f} s", flush=True)
+        results[size] = run_size(store, client, gen, size, args.repeats)
+    small, large = sizes[0], sizes[-1]
+    backend = store.backend
+    print(f"\n{backend}: median (p90) ms over {args.repeats} runs")
+    header = f"{'query':<16}" + "".join(f"{s:>20,}" for s in sizes) + f"{'ratio':>8}  target"
+    print(header)
+    failed = False
+    for name in results[small]:
+        cells = "".join(
+            f"{results[s][name][0]:>11.2f} ({results[s][name][1]:>6.2f})" for s in sizes
+        )
+        ratio = results[large][name][0] / max(results[small][name][0], 1e-6)
+        ok = results[large][name][0] < 100 and (ratio <= 2.0 or results[large][name][0] < 2.0)
+        failed |= not ok
+        print(f"{name:<16}{cells}{ratio:>8.2f}  {'ok' if ok else 'MISSED'}")
+    print(
+        "\ntarget: median < 100 ms at the largest size and <= 2x the smallest "
+        "(sub-2 ms medians are not held to the ratio: timer noise)"
+    )
+    store.dispose()
+    gen.engine.dispose()
+    if args.keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
