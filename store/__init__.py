@@ -32,6 +32,9 @@ def init_app(app: Flask) -> Store:
         sqlite_synchronous=str(config.get("STORE_SQLITE_SYNCHRONOUS") or "NORMAL"),
     )
     app.extensions["store"] = store
+    from .health import bp as health_bp
+
+    app.register_blueprint(health_bp)
     if "store" not in app.cli.commands:
         app.cli.add_command(store_cli)
     return store

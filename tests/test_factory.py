@@ -71,3 +71,16 @@ def test_trusted_hosts_reject_a_spoofed_host(app_config):
     app = create_app({**app_config, "TRUSTED_HOSTS": "cb.example.com"})
     client = app.test_client()
     assert client.get("/callbacks/answer", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_healthz_reports_the_store(client, app_config):
+    reply = client.get("/healthz")
+    assert reply.status_code == 200
+    assert reply.get_json()["status"] == "ok"
+
+    from app import create_app
+
+    dead = create_app({**app_config, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+    reply = dead.test_client().get("/healthz")
+    assert reply.status_code == 503
+    assert reply.get_json()["status"] == "store unavailable"

@@ -295,6 +295,24 @@ BUILT = [
         lambda: Redirect(redirect_url=""), r"redirectUrl must not be empty", id="url-empty"
     ),
     pytest.param(
+        lambda: Redirect(redirect_url="https://"),
+        r"redirectUrl must be an http\(s\)",
+        id="url-scheme-only",
+    ),
+    pytest.param(
+        lambda: Redirect(redirect_url="/a\u00a0b"),
+        r"redirectUrl must be an http\(s\)",
+        id="url-nbsp",
+    ),
+    pytest.param(
+        lambda: Redirect(redirect_url="/a\tb"), r"redirectUrl must be an http\(s\)", id="url-tab"
+    ),
+    pytest.param(
+        lambda: Redirect(redirect_url="localhost:8000/x"),
+        r"redirectUrl must be an http\(s\)",
+        id="url-host-port",
+    ),
+    pytest.param(
         lambda: PlayAudio("/a.wav", password="p" * 1025),
         r"password must be at most 1024 characters",
         id="credential-1025",
@@ -670,3 +688,12 @@ def test_a_failed_append_changes_nothing():
     assert len(gather.children) == 1
     with pytest.raises(BxmlError, match="cannot contain Hangup"):
         gather.append(Hangup())
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.com/a?b=1&c=<2>", "http://127.0.0.1:8000/x", "/callbacks/gather", "next",
+     "/a:b", "?step=2", "//cdn.example.com/a.wav", "https://例え.jp/ñ"],
+)  # fmt: skip
+def test_url_forms_accepted(url):
+    assert Redirect(redirect_url=url).attrs == {"redirectUrl": url}
