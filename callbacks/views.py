@@ -108,10 +108,11 @@ def _plain(status: int, message: str) -> Response:
     return Response(message + "\n", status, mimetype="text/plain")
 
 
-def payload_hash(payload: dict[str, Any]) -> str:
-    """Identity of a delivery: the hash of its canonical JSON (same for GET and POST)."""
+def canonical_payload(payload: dict[str, Any]) -> tuple[str, str]:
+    """The payload's canonical JSON (stored as is) and its hash, the identity of a delivery
+    (the same for GET and POST)."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return canonical, hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 @bp.route("/<route>", methods=["GET", "POST"])
@@ -146,7 +147,7 @@ def receive(route: str) -> Response:
     except ValidationError as exc:
         return _rejected(store, route, 422, f"invalid callback: {json.dumps(exc.messages)}")
 
-    digest = payload_hash(payload)
+    canonical, digest = canonical_payload(payload)
     prior = _find_prior(store, route, digest)
     if prior is not None:
         return _stored_reply(prior, settings)
@@ -157,7 +158,7 @@ def receive(route: str) -> Response:
     record = _record(
         route,
         event,
-        payload,
+        canonical,
         digest,
         status,
         redact(body, settings.secret_markers),
@@ -236,7 +237,7 @@ def _answer(
 def _record(
     route: str,
     event: CallbackEvent,
-    payload: dict[str, Any],
+    payload: str,
     digest: str,
     status: int,
     body: str | None,
