@@ -6,13 +6,13 @@ finds the same factory.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 from flask import Flask
 
 import config
+import logsetup
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -28,9 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config.ensure_secret_key(app.config, app.instance_path)
     generated_password = config.ensure_dashboard_password(app.config, app.instance_path)
     if not app.testing:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        logsetup.init_app(app)  # JSON lines on stdout, secrets redacted, one line per request
     if generated_password and not app.testing:
         # Printed, never logged to a file: the operator needs it once to log in.
         print(

@@ -46,6 +46,15 @@ DEFAULTS: dict[str, Any] = {
     # Click-to-call: the agent's number and the regions visitors may enter.
     "CLICK_TO_CALL_AGENT": None,
     "CLICK_TO_CALL_COUNTRIES": "US,CA",
+    # Rates and limits of the dashboard and click-to-call; None = the default documented in
+    # dashboard/settings.py (e.g. "5/hour" per address, "100/hour" in total).
+    "CLICK_TO_CALL_RATE_PER_ADDRESS": None,
+    "CLICK_TO_CALL_RATE_TOTAL": None,
+    "CLICK_TO_CALL_DESTINATION_COOLDOWN": None,
+    "DASHBOARD_LOGIN_RATE": None,
+    "DASHBOARD_SESSION_SECONDS": None,
+    "DASHBOARD_REFRESH_SECONDS": None,
+    "DASHBOARD_EXPORT_MAX_ROWS": None,
     # Deployment.
     "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-*; 0 = trust none
     "TRUSTED_HOSTS": None,  # comma-separated Host names; None = any

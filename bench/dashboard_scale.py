@@ -27,6 +27,7 @@ SQLite by default (a temporary file); PostgreSQL with ``--database-url``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -45,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from store import Store
 from store.core import hour_bucket, normalize_url
@@ -207,9 +209,15 @@ class Generator:
                     text("SELECT setval(pg_get_serial_sequence('events', 'id'), :n)"),
                     {"n": self.next_id - 1},
                 )
-                conn.execute(text("ANALYZE"))
-            else:
+        # Measure a settled database, not one still writing back the bulk load.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if self.is_sqlite:
                 conn.exec_driver_sql("ANALYZE")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+                with contextlib.suppress(DBAPIError):  # CHECKPOINT needs a superuser
+                    conn.exec_driver_sql("CHECKPOINT")
 
 
 def measure(work: Callable[[], Any], repeats: int) -> tuple[float, float]:

@@ -251,6 +251,7 @@ def _record(
         "event_type": event.event_type,
         "call_id": event.__dict__.get("call_id"),
         "conference_id": event.__dict__.get("conference_id"),
+        "parent_call_id": event.__dict__.get("parent_call_id"),
         "event_time": raw.get("eventTime"),
         "from_number": event.__dict__.get("from_"),
         "to_number": event.__dict__.get("to"),

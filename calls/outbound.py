@@ -70,7 +70,7 @@ def place_call(*, to: str, state: dict[str, Any] | None = None, **optional: Any)
     """Create a call with the app's defaults; returns Bandwidth's body plus ``attemptId``.
 
     Raises marshmallow ``ValidationError`` (nothing sent, nothing recorded) or a
-    ``calls.VoiceApiError`` (recorded with its outcome).
+    ``calls.VoiceApiError`` (recorded with its outcome; its ``attempt_id`` names the attempt).
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     cfg = app.config
@@ -102,6 +102,8 @@ def place_call(*, to: str, state: dict[str, Any] | None = None, **optional: Any)
         body = client_for(app).create_call(**fields)
     except VoiceApiError as error:
         store.settle_outbound(attempt_id, _outcome(error), error=str(error))
+        # Callers can follow an unknown outcome: a callback with this id settles it.
+        error.attempt_id = attempt_id  # type: ignore[attr-defined]
         raise
     store.settle_outbound(attempt_id, "created", call_id=body.get("callId"))
     return {**body, "attemptId": attempt_id}

@@ -24,11 +24,9 @@ outbound attempt; another session asking for it gets 404.  The state comes from 
                Bandwidth sends no callback while the phone rings, so "ringing" is not
                observable and the page says "calling your phone" for this whole stretch
 ``answered``   the visitor's ``answer`` callback arrived (they hear the connecting message)
-``connected``  a ``transferAnswer`` or ``transferComplete`` is stored under the visitor's
-               callId.  Bandwidth sends ``transferAnswer`` with the *agent* leg's callId
-               (``parentCallId`` is the visitor's) and the store cannot look events up by
-               parentCallId yet, so against Bandwidth "connected" shows only when the agent
-               leg's ``transferComplete`` reaches the visitor's call (the agent hung up first)
+``connected``  the agent leg's ``transferAnswer`` is stored (Bandwidth sends it with the
+               agent leg's callId and the visitor's as ``parentCallId``), or a
+               ``transferComplete`` under the visitor's callId
 ``ended``      the visitor's ``disconnect`` arrived; ``cause`` is its cause
 ``failed``     Bandwidth refused the call; ``cause`` is the attempt's outcome
 ``unknown``    the create-call request's outcome is unknown (timeout); the call may still come
@@ -136,8 +134,8 @@ def request_call() -> Any:
         log.exception("click-to-call request refused by the create-call schema")
         return _page(form, 422, "That number cannot be called.")
     except OutcomeUnknown as exc:
-        # The call may exist.  place_call does not (yet) attach its attempt id to the error;
-        # when it does, the progress page follows the call, else it says "unknown".
+        # The call may exist: follow the attempt; a callback carrying its id settles it,
+        # and until then the progress page says "unknown".
         attempt = getattr(exc, "attempt_id", None)
         log.warning("click-to-call outcome unknown: %s", exc)
     except TemporaryFailure as exc:
@@ -203,7 +201,10 @@ def progress_of(store: Any, attempt_id: str | None) -> tuple[str, str | None]:
     if not call_id:
         return ("unknown" if outcome == "unknown" else "queued"), None
     state = "queued"
-    for event in store.events_for_call(call_id):
+    legs = [
+        e for e in store.events_for_parent_call(call_id) if e.get("event_type") == "transferAnswer"
+    ]
+    for event in [*store.events_for_call(call_id), *legs]:
         kind = event.get("event_type")
         if kind == "disconnect":
             return "ended", event.get("cause") or "unknown"

@@ -101,7 +101,15 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _INT32 = 2**31
 
 EVENT_COLUMNS = tuple(c.name for c in events.columns if c.name != "id")
-_EVENT_KEYS = ("event_type", "call_id", "conference_id", "from_number", "to_number", "cause")
+_EVENT_KEYS = (
+    "event_type",
+    "call_id",
+    "conference_id",
+    "parent_call_id",
+    "from_number",
+    "to_number",
+    "cause",
+)
 _EVENT_TEXT = (
     "event_time",
     "direction",
@@ -868,6 +876,16 @@ class Store:
         with self._reading() as conn:
             return [_event_dict(row) for row in conn.execute(query).mappings()]
 
+    def events_for_parent_call(self, parent_call_id: str) -> list[dict[str, Any]]:
+        """The callbacks of every B-leg a call's <Transfer> created, in arrival order."""
+        query = (
+            select(events)
+            .where(events.c.parent_call_id == _key(parent_call_id))
+            .order_by(events.c.received_at, events.c.id)
+        )
+        with self._reading() as conn:
+            return [_event_dict(row) for row in conn.execute(query).mappings()]
+
     def events_for_conference(self, conference_id: str) -> list[dict[str, Any]]:
         """Every stored callback that names this conference, in arrival order."""
         query = (
@@ -916,8 +934,18 @@ class Store:
             where.append(d.c.event_id < int(before_id))
         joined = d.join(events, events.c.id == d.c.event_id)
         if number is None:
-            query = select(events).select_from(joined).where(*where)
-            query = query.order_by(d.c.event_id.desc())
+            # The page's ids come from the narrow table and its indexes alone; only those
+            # rows are then read from the wide events table.
+            ids = (
+                select(d.c.event_id)
+                .select_from(joined if tag is not None else d)
+                .where(*where)
+                .order_by(d.c.event_id.desc())
+                .limit(page)
+                .subquery()
+            )
+            query = select(events).join(ids, events.c.id == ids.c.event_id)
+            query = query.order_by(events.c.id.desc())
         else:
             # One index-driven, limited walk per side (from, to), then the newest of both:
             # an OR here lets the planner scan every disconnect.  (SQLite without ANALYZE

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 
@@ -76,6 +77,8 @@ events = Table(
     Column("reply_content_type", Text),
     Column("latency_ms", Double),
     Column("error_detail", Text),
+    # The A-leg of a <Transfer> B-leg event (schema version 2).
+    Column("parent_call_id", Text),
     UniqueConstraint("route", "payload_hash", name="uq_events_route_payload_hash"),
     Index("ix_events_call_id", "call_id", "id"),
     Index(
@@ -87,6 +90,13 @@ events = Table(
     ),
     Index("ix_events_event_type", "event_type", "id"),
     Index("ix_events_received_at", "received_at"),
+    Index(
+        "ix_events_parent_call_id",
+        "parent_call_id",
+        "id",
+        sqlite_where=text("parent_call_id IS NOT NULL"),
+        postgresql_where=text("parent_call_id IS NOT NULL"),
+    ),
 )
 
 # Filled in the same transaction as the disconnect event, so the dashboard's list and its
@@ -113,6 +123,16 @@ disconnects = Table(
     Index("ix_disconnects_error_id", "error_id", "event_id"),
     Index("ix_disconnects_tag", "tag", "event_id"),
     Index("ix_disconnects_received_at", "received_at"),
+    # A time window's page is chosen from this index alone (version 2).
+    Index("ix_disconnects_window", "received_at", "cause", "event_id"),
+    # The default view filtered by tag, newest first (version 2).
+    Index(
+        "ix_disconnects_failures_tag",
+        "tag",
+        "event_id",
+        sqlite_where=text("cause <> 'hangup'"),
+        postgresql_where=text("cause <> 'hangup'"),
+    ),
     # The default dashboard view (everything but normal hangups), newest first.
     Index(
         "ix_disconnects_failures",
@@ -190,11 +210,25 @@ V1_TABLES = [
 ]
 
 
+V2_INDEXES = ("ix_events_parent_call_id", "ix_disconnects_window", "ix_disconnects_failures_tag")
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=V1_TABLES, checkfirst=True)
 
 
+def _v2(conn: Connection) -> None:
+    """events.parent_call_id (B-leg events by their A-leg) and two dashboard indexes."""
+    columns = {column["name"] for column in inspect(conn).get_columns("events")}
+    if "parent_call_id" not in columns:
+        conn.execute(text("ALTER TABLE events ADD COLUMN parent_call_id TEXT"))
+    for table in (events, disconnects):
+        for index in table.indexes:
+            if index.name in V2_INDEXES:
+                index.create(conn, checkfirst=True)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 SCHEMA_VERSION = max(MIGRATIONS)

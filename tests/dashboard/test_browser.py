@@ -55,11 +55,7 @@ def server(app_config, tmp_path) -> Iterator[tuple[str, Any]]:
             "DASHBOARD_REFRESH_SECONDS": 2,
         }
     )
-    if "sandbox" not in app.extensions:
-        # Until app.py wires the sandbox in, do what its init_app is documented to do there.
-        import sandbox
-
-        sandbox.init_app(app)
+    assert "sandbox" in app.extensions  # VOICE_BACKEND=sandbox serves /sandbox/api/v2
     http = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()

@@ -515,3 +515,41 @@ def test_unsupported_database_is_refused(tmp_path):
         Store("mysql://u@db/app", spool_path=str(tmp_path / "s"))
     with pytest.raises(ValueError, match="sqlite_synchronous"):
         Store("sqlite:///x.db", spool_path=str(tmp_path / "s"), sqlite_synchronous="SOMETIMES")
+
+
+def test_b_leg_events_are_found_by_their_a_leg(store):
+    store.record_callback(
+        make_record(call_id="c-agent", event_type="transferAnswer", parent_call_id="c-visitor")
+    )
+    store.record_callback(make_record(call_id="c-visitor", event_type="answer"))
+    [leg] = store.events_for_parent_call("c-visitor")
+    assert (leg["call_id"], leg["event_type"]) == ("c-agent", "transferAnswer")
+    assert store.events_for_parent_call("c-agent") == []
+
+
+def test_version_1_database_is_upgraded(make_store):
+    """A database created by schema version 1 gains parent_call_id and the new indexes."""
+    from sqlalchemy import inspect, text
+
+    from store import schema
+
+    old = make_store()
+    engine = old._current().engine
+    with engine.begin() as conn:
+        schema.schema_version.create(conn, checkfirst=True)
+        schema._v1(conn)
+        conn.execute(text("DROP INDEX IF EXISTS ix_events_parent_call_id"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_disconnects_window"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_disconnects_failures_tag"))
+        conn.execute(text("ALTER TABLE events DROP COLUMN parent_call_id"))
+        conn.execute(schema.schema_version.insert().values(version=1, applied_at=0.0))
+    old.dispose()
+    upgraded = make_store()
+    upgraded.migrate()
+    with upgraded._current().engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("events")}
+        indexes = {i["name"] for i in inspect(conn).get_indexes("disconnects")}
+        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+    assert "parent_call_id" in columns
+    assert {"ix_disconnects_window", "ix_disconnects_failures_tag"} <= indexes
+    assert versions == [1, 2]

@@ -1,0 +1,71 @@
+"""The real app (``app.create_app()``) with test-only knobs, for gunicorn in fault tests.
+
+    gunicorn ... 'tests.reliability.harness_app:create_app()'
+
+Everything is the shipped app; only these are added, each off unless its variable is set:
+
+- ``RELIABILITY_FAULTY_ANSWER=1``: the answer handler raises for callIds starting with
+  ``c-fail-`` (F12) and sleeps 1.5 s for those starting with ``c-slow-`` (an in-flight
+  request during a graceful restart, F6); every other call gets the app's own handler.
+- ``RELIABILITY_VOICE_TIMEOUT="connect,read"``: the outbound client's timeouts (the shipped
+  read timeout is 10 s; F10 provokes a read timeout without waiting that long).
+- ``RELIABILITY_CONFIG='{"KEY": value}'``: config keys that have no environment variable
+  (click-to-call rates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from flask import Flask
+
+import app as application
+import config
+from callbacks import CallbackEvent, Voice, voice
+from calls import VoiceClient
+
+SLOW_SECONDS = 1.5
+
+
+def create_app() -> Flask:
+    flask_app = application.create_app()
+    extra = os.environ.get("RELIABILITY_CONFIG")
+    if extra:
+        flask_app.config.update(json.loads(extra))
+    timeout = os.environ.get("RELIABILITY_VOICE_TIMEOUT")
+    if timeout:
+        connect, read = (float(part) for part in timeout.split(","))
+        api = config.voice_api(flask_app.config)
+        flask_app.extensions["voice_client"] = VoiceClient(
+            account_id=api["account_id"],
+            username=api["username"],
+            password=api["password"],
+            base_url=api["base_url"],
+            timeout=(connect, read),
+        )
+    if os.environ.get("RELIABILITY_FAULTY_ANSWER"):
+        flask_app.extensions["voice"] = _faulty_registry()
+    return flask_app
+
+
+def _faulty_registry() -> Voice:
+    registry = Voice()
+    shipped = voice.handler_for("answer")
+
+    @registry.on("answer")
+    def answer(event: CallbackEvent) -> Any:
+        call_id = getattr(event, "call_id", None) or ""
+        if call_id.startswith("c-fail-"):
+            raise RuntimeError("the answer handler failed (reliability F12)")
+        if call_id.startswith("c-slow-"):
+            time.sleep(SLOW_SECONDS)
+        return shipped(event) if shipped is not None else None
+
+    for event_type in ("gather", "disconnect", "transferAnswer", "transferComplete"):
+        handler = voice.handler_for(event_type)
+        if handler is not None:
+            registry.on(event_type)(handler)
+    return registry
