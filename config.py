@@ -172,6 +172,15 @@ BANDWIDTH_API_URL = "https://voice.bandwidth.com/api/v2"
 SANDBOX_ACCOUNT_ID = "9900000"
 SANDBOX_APPLICATION_ID = "sandbox-application"
 SANDBOX_FROM_NUMBER = "+12025550100"
+# With the sandbox and no agent configured, click-to-call connects to this sandbox callee.
+SANDBOX_AGENT = "+12025550142"
+
+
+def click_to_call_agent(config: Mapping[str, Any]) -> str | None:
+    """CLICK_TO_CALL_AGENT, or the sandbox's demo agent when the sandbox is the carrier."""
+    if config.get("CLICK_TO_CALL_AGENT"):
+        return str(config["CLICK_TO_CALL_AGENT"])
+    return SANDBOX_AGENT if (config.get("VOICE_BACKEND") or "sandbox") == "sandbox" else None
 
 
 def sandbox_password(secret_key: str) -> str:

@@ -83,7 +83,7 @@ def _private(response: Response) -> Response:
 
 
 def _page(form: ClickToCallForm, status: int = 200, error: str | None = None, **extra: Any) -> Any:
-    available = bool(current_app.config.get("CLICK_TO_CALL_AGENT"))
+    available = config.click_to_call_agent(current_app.config) is not None
     page = render_template(
         "click_to_call/form.html", form=form, error=error, available=available, **extra
     )
@@ -105,7 +105,7 @@ def request_call() -> Any:
     if unknown:
         return _page(form, 422, f"Unknown field(s): {', '.join(unknown)}.")
     cfg = current_app.config
-    agent = cfg.get("CLICK_TO_CALL_AGENT")
+    agent = config.click_to_call_agent(cfg)
     if not agent:
         return _page(form, 503, "Click-to-call is not available right now.")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+import config
 from bxml import Gather, Hangup, PhoneNumber, Response, SpeakSentence, Transfer
 from callbacks import CallbackEvent, voice
 
@@ -25,7 +26,7 @@ def answer(event: CallbackEvent) -> Response:
 
 
 def connect_to_agent(event: CallbackEvent) -> Response:
-    agent = current_app.config.get("CLICK_TO_CALL_AGENT")
+    agent = config.click_to_call_agent(current_app.config)
     if not agent:
         return Response(SpeakSentence("Sorry, no agent is available right now. Goodbye."), Hangup())
     auth = voice.credentials()
