@@ -25,9 +25,10 @@ limit_request_line = 0
 limit_request_field_size = 16384
 # No preload: each worker creates its own app and its own database pool after the fork.
 preload_app = False
-accesslog = "-"
+# One log line per request: the app's own JSON request log (logsetup.py: method, path
+# without the query string, status, duration; never headers, bodies or credentials).
+accesslog = None
 errorlog = "-"
-# Never log the Authorization header or query strings with credentials: the default access
-# log format has neither headers nor bodies; the request line may carry a GET callback's
-# fields (phone numbers), so it is kept out too.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# gunicorn 27 opens one control socket per user at a fixed path, which several masters on
+# one host (tests, a second app server) would fight over.
+control_socket_disable = True

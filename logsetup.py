@@ -9,7 +9,8 @@ gunicorn's ``--log-config``: like ``logging.basicConfig``, it then changes nothi
      "path": "/callbacks/answer", "status": 200, "duration_ms": 3.1}
 
 and logs one such ``http.request`` line per request with the method, the path and the
-status.  What is never written:
+status (accepted callbacks excepted: each is a stored event with its status and latency;
+refused ones, 4xx/5xx, are logged).  What is never written:
 
 - the query string (a GET callback carries phone numbers and the tag there), request
   bodies, and request headers (``Authorization`` among them): the request log takes
@@ -138,6 +139,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _log_request(response: Response) -> Response:
+        if request.blueprint == "callbacks" and response.status_code < 400:
+            # Every accepted callback is a stored event (status, latency, reply): the store
+            # is its log, and the callback hot path stays free of a second write.
+            return response
         started = g.get("logsetup_started")
         took = None if started is None else round((time.perf_counter() - started) * 1000, 2)
         # request.path: never the query string.

@@ -134,7 +134,7 @@ def receive(route: str) -> Response:
 
     store = get_store()
     try:
-        payload = read_payload(request.method, request.mimetype, request.get_data(), request.args)
+        payload = read_payload(request.method, request.mimetype, _read_body(), request.args)
         event = load_event(payload)
         if event.event_type not in accepted:
             raise PayloadError(
@@ -270,6 +270,20 @@ def _record(
         "error_detail": error_detail,
         "received_at": time.time(),
     }
+
+
+def _read_body() -> bytes:
+    """The request body, refusing one over MAX_CONTENT_LENGTH however it was sent.
+
+    With ``Transfer-Encoding: chunked`` there is no length to check first, and Werkzeug stops
+    reading at the limit without saying so: whatever is left unread means "too large".
+    """
+    body = request.get_data()
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and len(body) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return body
 
 
 def _find_prior(store: Any, route: str, digest: str) -> dict[str, Any] | None:

@@ -12,11 +12,16 @@
   nosniff`` and ``Referrer-Policy: same-origin`` (same-origin, not no-referrer: Flask-WTF's
   HTTPS check needs the Referer of our own forms).
 - The session cookie is HttpOnly, SameSite=Lax, and Secure when PUBLIC_BASE_URL is https.
+- Callback replies (machine to machine, the hot path) get no page headers, and the session
+  cookie's signing serializer is built once per process instead of once per request.
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 CSRF_EXEMPT = ("callbacks", "api")
@@ -65,12 +70,26 @@ def init_app(app: Flask) -> None:
                 csrf.exempt(blueprint)
         exempted = True
 
+    app.session_interface = CachedSerializerSessionInterface()
     csrf.init_app(app)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.after_request(_security_headers)
 
 
+class CachedSerializerSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the serializer made once instead of per request."""
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        serializer = app.extensions.get("session_serializer")
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            app.extensions["session_serializer"] = serializer
+        return serializer
+
+
 def _security_headers(response: Response) -> Response:
+    if request.blueprint == "callbacks":
+        return response
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response

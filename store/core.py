@@ -19,6 +19,7 @@ One code path for SQLite (the embedded default) and PostgreSQL, in SQLAlchemy Co
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -219,6 +220,13 @@ def event_row(record: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _writer_lock_path(url: URL) -> str | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database + ".writers"
+
+
 def hour_bucket(epoch: float) -> int:
     return int(epoch // 3600) * 3600
 
@@ -299,6 +307,15 @@ class Store:
         self._insert = sqlite.insert if self.is_sqlite else postgresql.insert
         self._lock = threading.Lock()
         self._lock_pid = os.getpid()
+        # SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5,
+        # 10 ms...), which wastes most of the time when several threads and workers write
+        # all the time.  So our writers queue instead: the threads of one process on a lock,
+        # the processes on an flock of a file beside the database (woken at once by the
+        # kernel).  Anything else holding the database still meets SQLite's busy timeout.
+        self._write_turn = threading.Lock()
+        self._turn_path = _writer_lock_path(self.url) if self.is_sqlite else None
+        self._turn_fd: int | None = None
+        self._turn_pid = 0
         self._state: _State | None = None
         self._sql: dict[str, str] = {}
         self._next_setup = 0.0
@@ -322,6 +339,8 @@ class Store:
         if self._lock_pid != pid:
             # A lock copied through fork may be held by a thread that does not exist here.
             self._lock = threading.Lock()
+            self._write_turn = threading.Lock()
+            self._turn_fd = None  # the parent's descriptor shares its lock: open our own
             self._lock_pid = pid
         with self._lock:
             state = self._state
@@ -507,8 +526,44 @@ class Store:
             state.engine.dispose()
         return broken
 
+    @contextlib.contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        """On SQLite, wait (up to the busy timeout) for this process's turn to write."""
+        if not self.is_sqlite:
+            yield
+            return
+        if not self._write_turn.acquire(timeout=self.busy_timeout):
+            raise sqlite3.OperationalError("database is locked (writers queued past the timeout)")
+        try:
+            fd = self._turn_file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held by our writers only, one transaction each
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._write_turn.release()
+
+    def _turn_file(self) -> int | None:
+        """This process's descriptor of the writers' lock file (None: cannot have one)."""
+        if self._turn_path is None:
+            return None
+        if self._turn_fd is None or self._turn_pid != os.getpid():
+            try:
+                self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return None  # e.g. the folder is gone: SQLite will say so and we spool
+            self._turn_pid = os.getpid()
+        return self._turn_fd
+
     def _raw_write(self, state: _State, work: Callable[[Any], T]) -> T:
         """Run ``work(cursor)`` in one write transaction on a pooled DBAPI connection."""
+        with self._writer_turn():
+            return self._raw_write_now(state, work)
+
+    def _raw_write_now(self, state: _State, work: Callable[[Any], T]) -> T:
         pooled = state.engine.raw_connection()
         try:
             cursor = pooled.cursor()
@@ -809,7 +864,7 @@ class Store:
     def _writing(self, *, throttle: bool = False) -> Iterator[Connection]:
         try:
             state = self._ready(throttle=throttle)
-            with state.writer.begin() as conn:
+            with self._writer_turn(), state.writer.begin() as conn:
                 yield conn
         except DB_ERRORS as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc

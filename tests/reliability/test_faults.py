@@ -503,13 +503,9 @@ def test_read_timeout_is_one_request_and_an_unknown_outcome(knobs, knobs_operato
 
 
 @pytest.mark.row("F10")
-@pytest.mark.xfail(
-    strict=True,
-    reason="calls/outbound.py place_call re-raises OutcomeUnknown without the attempt id "
-    "(dashboard/clicktocall.py reads exc.attempt_id), so the visitor's progress page can "
-    "never follow a call whose create-call request timed out",
-)
 def test_visitor_follows_a_call_whose_create_timed_out(knobs, bandwidth):
+    """place_call hands the attempt id to the caller with OutcomeUnknown, so the visitor's
+    progress page says "unknown", then follows the call once its callback arrives."""
     server, _ = knobs
     visitor, reply, _ = _timed_out_call(knobs, bandwidth, "+12025550176", "c-f10-visitor")
     with visitor:
