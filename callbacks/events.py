@@ -13,7 +13,6 @@ the member's ``callId``).  ``recordingComplete`` (the spec's name) is read as
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load
@@ -135,8 +134,6 @@ def _field(wire_name: str, *, required: bool) -> fields.Field:
         return fields.Integer(strict=False, **kwargs)
     if wire_name in _OBJECT_FIELDS:
         return fields.Dict(keys=fields.String(), **kwargs)
-    if wire_name == "eventType":
-        return fields.String(**kwargs)
     return fields.String(**kwargs)
 
 
@@ -226,7 +223,3 @@ def load_event(payload: dict[str, Any]) -> CallbackEvent:
     event.event_type = canonical_event_type(event.event_type)
     event.raw = payload
     return event
-
-
-def event_time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
