@@ -20,7 +20,8 @@ end
 
 function request()
   counter = counter + 1
-  local call = string.format("c-bench-%d-%d-%d", tid, counter, os.time())
+  -- BENCH_PREFIX tells apart the rows of runs that share one database (bench_scaleout.py).
+  local call = string.format("c-bench-%s-%d-%d-%d", os.getenv("BENCH_PREFIX") or "", tid, counter, os.time())
   local body = '{"eventType":"answer","eventTime":"2019-06-20T15:54:25.435Z","accountId":"55555555",'
     .. '"applicationId":"7fc9698a-b04a-468b-9e8f-91238c0d0086","from":"+12025550100",'
     .. '"to":"+12025550123","direction":"outbound","callId":"' .. call .. '",'

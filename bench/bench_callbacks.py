@@ -40,9 +40,16 @@ from tests.servers import gunicorn  # noqa: E402
 USER, PASSWORD = "bench", "bench-secret"
 
 
-def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
-    env = {**os.environ, "BENCH_AUTH": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-    out = subprocess.run(
+def start_wrk(
+    base: str, seconds: int, connections: int, threads: int, prefix: str = ""
+) -> subprocess.Popen[str]:
+    """Start wrk with answer_load.lua against ``base``; ``prefix`` marks its callIds."""
+    env = {
+        **os.environ,
+        "BENCH_AUTH": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
+        "BENCH_PREFIX": prefix,
+    }
+    return subprocess.Popen(
         [
             "wrk",
             f"-t{threads}",
@@ -53,15 +60,26 @@ def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str
             str(ROOT / "bench" / "answer_load.lua"),
             base,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        check=True,
-    ).stdout
+    )
+
+
+def wrk_result(process: subprocess.Popen[str], seconds: int) -> dict[str, float]:
+    """Wait for wrk; its RESULT line (ok, bad, p50_ms, p99_ms, errors) plus rps."""
+    out, err = process.communicate(timeout=seconds + 60)
+    if process.returncode != 0:
+        sys.exit(f"wrk failed: {err}")
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT ") :])
+    result: dict[str, float] = json.loads(line[len("RESULT ") :])
     result["rps"] = (result["ok"] + result["bad"]) / seconds
     return result
+
+
+def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
+    return wrk_result(start_wrk(base, seconds, connections, threads), seconds)
 
 
 def count_rows(url: str) -> int:

@@ -23,9 +23,7 @@ zero errors and zero lost events at the higher concurrency, not a doubling.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -43,67 +41,19 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_callbacks import PASSWORD, USER, start_wrk, wrk_result  # noqa: E402
 from tests.servers import gunicorn  # noqa: E402
 
-USER, PASSWORD = "bench", "bench-secret"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-CALL_ID_FORMAT = '"c-bench-%d-%d-%d"'
-PREFIXED_FORMAT = '"c-bench-" .. (os.getenv("BENCH_PREFIX") or "") .. "-%d-%d-%d"'
-
-
-def load_script(directory: Path) -> Path:
-    """answer_load.lua with BENCH_PREFIX in its callIds (two wrk processes run at once)."""
-    source = (ROOT / "bench" / "answer_load.lua").read_text()
-    if CALL_ID_FORMAT not in source:
-        sys.exit("bench/answer_load.lua changed: its callId format is not " + CALL_ID_FORMAT)
-    script = directory / "answer_load_prefixed.lua"
-    script.write_text(source.replace(CALL_ID_FORMAT, PREFIXED_FORMAT))
-    return script
-
-
-def start_wrk(
-    base: str, script: Path, prefix: str, seconds: int, connections: int, threads: int
-) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "BENCH_AUTH": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
-        "BENCH_PREFIX": prefix,
-    }
-    return subprocess.Popen(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            base,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def wrk_result(process: subprocess.Popen[str], seconds: int) -> dict[str, Any]:
-    out, err = process.communicate(timeout=seconds + 60)
-    if process.returncode != 0:
-        sys.exit(f"wrk failed: {err}")
-    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
-    result["rps"] = (result["ok"] + result["bad"]) / seconds
-    return result
 
 
 def run_wrk(
-    bases: list[str], script: Path, prefix: str, seconds: int, connections: int, threads: int
+    bases: list[str], prefix: str, seconds: int, connections: int, threads: int
 ) -> list[dict[str, Any]]:
     """One wrk process per server, all at once; each result carries its callId prefix."""
     prefixes = [f"{prefix}{chr(97 + i)}" for i in range(len(bases))]
     processes = [
-        start_wrk(base, script, p, seconds, connections, threads)
+        start_wrk(base, seconds, connections, threads, prefix=p)
         for base, p in zip(bases, prefixes, strict=True)
     ]
     results = [wrk_result(process, seconds) for process in processes]
@@ -174,7 +124,6 @@ def main() -> None:
     seconds, connections, threads = args.seconds, args.connections, args.threads
 
     with tempfile.TemporaryDirectory() as tmp, fresh_schema(args.database_url) as url:
-        script = load_script(Path(tmp))
         spools = [Path(tmp) / f"spool-{n}.jsonl" for n in (1, 2)]
         envs = [
             {
@@ -192,23 +141,23 @@ def main() -> None:
         migrate(envs[0])  # once, before any server starts
         runs: list[tuple[str, list[dict[str, Any]]]] = []
         with gunicorn(envs[0], workers=args.workers) as base:
-            run_wrk([base], script, "warm1", 2, connections, threads)
+            run_wrk([base], "warm1", 2, connections, threads)
             runs.append(
-                (f"1 server, {connections} conn", run_wrk([base], script, "one", seconds, connections, threads))
+                (f"1 server, {connections} conn", run_wrk([base], "one", seconds, connections, threads))
             )  # fmt: skip
             runs.append(
                 (
                     f"1 server, {2 * connections} conn",
-                    run_wrk([base], script, "onex", seconds, 2 * connections, threads),
+                    run_wrk([base], "onex", seconds, 2 * connections, threads),
                 )
             )
         with contextlib.ExitStack() as stack:
             bases = [stack.enter_context(gunicorn(env, workers=args.workers)) for env in envs]
-            run_wrk(bases, script, "warm2", 2, connections, threads)
+            run_wrk(bases, "warm2", 2, connections, threads)
             runs.append(
                 (
                     f"2 servers, 2x{connections} conn",
-                    run_wrk(bases, script, "two", seconds, connections, threads),
+                    run_wrk(bases, "two", seconds, connections, threads),
                 )
             )
         counts = {r["prefix"]: stored(url, r["prefix"]) for _, results in runs for r in results}

@@ -12,29 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.load import print_figures, run_load  # noqa: E402
+from tests.servers import free_port, gunicorn  # noqa: E402
 
 CALLBACK_USER = "bandwidth"
 CALLBACK_PASSWORD = "bench-callback-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:
@@ -48,11 +37,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sandbox-load-") as tmp:
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         database = f"sqlite:///{Path(tmp) / 'events.db'}"
         env = {
-            **os.environ,
             "DATABASE_URL": database,
             "SPOOL_PATH": str(Path(tmp) / "spool.jsonl"),
             "CALLBACK_USERNAME": CALLBACK_USER,
@@ -60,19 +48,8 @@ def main() -> int:
             "SECRET_KEY": "sandbox-load-bench",
             "DASHBOARD_PASSWORD": "bench-dashboard",
             "PUBLIC_BASE_URL": base,
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "WEB_CONCURRENCY": str(args.workers),
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_up(base + "/callbacks/")
+        with gunicorn(env, workers=args.workers, port=port):
             figures = run_load(
                 app_url=base,
                 calls=args.calls,
@@ -83,28 +60,10 @@ def main() -> int:
                 app_database=database,
                 time_scale=args.time_scale,
             )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     print(f"app: gunicorn gthread, {args.workers} workers, SQLite (WAL), {os.cpu_count()} CPUs")
     print_figures(figures, as_json=args.json)
     failed = figures["callback_errors"] or figures["events_lost"] or figures["unfinished_calls"]
     return 1 if failed else 0
-
-
-def _wait_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"the app at {url} did not start")
 
 
 if __name__ == "__main__":

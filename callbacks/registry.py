@@ -47,6 +47,23 @@ class Voice:
     def handler_for(self, event_type: str) -> Handler | None:
         return self._handlers.get(event_type)
 
+    def reply_document(self, event: CallbackEvent) -> bxml.Response:
+        """The registered handler's reply to a BXML event, as a Response document.
+
+        No handler, or a handler returning None, gives an empty Response (a hangup); any
+        other return value raises TypeError.  The caller checks the reply-context rules.
+        """
+        handler = self._handlers.get(event.event_type)
+        document = handler(event) if handler is not None else None
+        if document is None:
+            return bxml.Response()
+        if not isinstance(document, bxml.Response):
+            raise TypeError(
+                f"{event.event_type} handler must return a bxml.Response, "
+                f"got {type(document).__name__}"
+            )
+        return document
+
     def remove(self, event_type: str) -> None:
         self._handlers.pop(canonical_event_type(event_type), None)
 

@@ -212,13 +212,7 @@ def _answer(
         return 200, settings.safe_document, None
     document: Any = None
     try:
-        document = handler(event) if handler is not None else bxml.Response()
-        if document is None:
-            document = bxml.Response()
-        if not isinstance(document, bxml.Response):
-            raise TypeError(
-                f"{event.event_type} handler must return a bxml.Response, got {type(document).__name__}"
-            )
+        document = registry.reply_document(event)
         bxml.check_reply(document, event.event_type)
         return 200, document.to_bxml(), None
     except Exception as exc:

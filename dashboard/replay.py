@@ -148,17 +148,10 @@ def replay(row: dict[str, Any]) -> ReplayResult:
         result.reply = settings.safe_document
         result.diff = _diff(result.stored_reply, result.reply)
         return result
-    handler = app.extensions["voice"].handler_for(event.event_type)
+    registry = app.extensions["voice"]
     with _shadow(app, result.refused).app_context():
         try:
-            document = handler(event) if handler is not None else bxml.Response()
-            if document is None:
-                document = bxml.Response()
-            if not isinstance(document, bxml.Response):
-                raise TypeError(
-                    f"{event.event_type} handler must return a bxml.Response, "
-                    f"got {type(document).__name__}"
-                )
+            document = registry.reply_document(event)
             bxml.check_reply(document, event.event_type)
             body = document.to_bxml()
         except Exception as exc:
