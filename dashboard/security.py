@@ -12,8 +12,9 @@
   nosniff`` and ``Referrer-Policy: same-origin`` (same-origin, not no-referrer: Flask-WTF's
   HTTPS check needs the Referer of our own forms).
 - The session cookie is HttpOnly, SameSite=Lax, and Secure when PUBLIC_BASE_URL is https.
-- Callback replies (machine to machine, the hot path) get no page headers, and the session
-  cookie's signing serializer is built once per process instead of once per request.
+- Callback replies (machine to machine, the hot path) get no page headers and no session,
+  and the session cookie's signing serializer is built once per process instead of once
+  per request.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 CSRF_EXEMPT = ("callbacks", "api")
 CSRF_EXEMPT_PREFIX = "sandbox"
+CALLBACK_PATH = "/callbacks/"
 
 CSP = "; ".join(
     [
@@ -77,7 +79,16 @@ def init_app(app: Flask) -> None:
 
 
 class CachedSerializerSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the serializer made once instead of per request."""
+    """Flask's signed-cookie sessions, with the serializer made once instead of per request.
+
+    Bandwidth's callbacks carry no cookie and their handlers have no use for a session:
+    they get Flask's null session, so the hot path neither parses nor writes a cookie.
+    """
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(CALLBACK_PATH):
+            return None  # Flask then uses make_null_session()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> Any:
         serializer = app.extensions.get("session_serializer")

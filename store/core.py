@@ -93,6 +93,9 @@ REPLAY_CHUNK = 500  # spooled lines per replay transaction
 SYNC_REPLAY_BYTES = 1 << 20  # larger spools replay in a background thread
 SETUP_RETRY_SECONDS = 1.0  # hot path: how long to wait before trying to migrate again
 AUTO_REPLAY_RETRY_SECONDS = 5.0
+GROUP_MAX = 64  # callbacks per group-commit transaction
+GROUP_WAIT_MARGIN = 10.0  # seconds past twice the busy timeout before a waiter spools
+SPOOL_CHECK_SECONDS = 1.0
 RATE_LIMIT_PRUNE_SECONDS = 60.0
 PURGE_BATCH = 5000
 MAX_PAGE = 1000
@@ -267,6 +270,81 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+class _Pending:
+    """One callback row waiting in a commit group."""
+
+    __slots__ = ("row", "done", "lead", "outcome", "error")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.done = threading.Lock()
+        self.done.acquire()  # released when the outcome is set, or to make this one lead
+        self.lead = False
+        self.outcome: tuple[str, dict[str, Any] | None] | None = None
+        self.error: StoreUnavailable | None = None
+
+    def result(self) -> tuple[str, dict[str, Any] | None]:
+        if self.error is not None:
+            raise self.error
+        if self.outcome is None:  # the leader failed without a word: never acknowledge
+            raise StoreUnavailable("the commit group ended without storing this callback")
+        return self.outcome
+
+
+class _Group:
+    """The callbacks of one process waiting to be committed, and who leads the next commit.
+
+    Classic group commit without a thread of our own: the first caller to find nobody
+    leading commits everything queued (itself included) in one transaction, then hands
+    the lead to the oldest caller still waiting, or stands down when none is.  Under load a
+    batch holds every callback that arrived during the previous commit, so the per-commit
+    cost (SQLite's WAL write, PostgreSQL's round trips and flush) is shared; alone, a
+    caller commits at once as before.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.queue: list[_Pending] = []
+        self.leading = False
+
+    def join(self, pending: _Pending) -> bool:
+        """Queue ``pending``; True when the caller must lead now."""
+        with self.lock:
+            self.queue.append(pending)
+            if self.leading:
+                return False
+            self.leading = True
+            return True
+
+    def withdraw(self, pending: _Pending) -> bool:
+        """Take a caller that gave up waiting out of the queue (False: too late for that)."""
+        with self.lock:
+            if pending.lead or not any(p is pending for p in self.queue):
+                return False
+            self.queue.remove(pending)
+            return True
+
+    def take(self, limit: int) -> list[_Pending]:
+        with self.lock:
+            batch = self.queue[:limit]
+            del self.queue[:limit]
+            return batch
+
+    def hand_over(self, batch: list[_Pending]) -> None:
+        """Wake the batch's callers, and make the oldest waiting caller the next leader."""
+        with self.lock:
+            if self.queue:
+                successor = self.queue[0]
+                successor.lead = True
+                successor.done.release()
+            else:
+                self.leading = False
+        for pending in batch:
+            if not pending.lead:
+                pending.done.release()
+
+
 @dataclass
 class _State:
     """One process's engine (re-created after a fork)."""
@@ -325,6 +403,8 @@ class Store:
         self._next_auto_replay = 0.0
         self._replay_thread: threading.Thread | None = None
         self._next_rate_prune = 0.0
+        self._group = _Group()
+        self._next_spool_check = 0.0
 
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
@@ -678,26 +758,98 @@ class Store:
 
         Returns ("inserted", None), ("duplicate", stored_reply) or ("spooled", None); raises
         StoreUnavailable when neither the database nor the spool can take it.
+
+        Group commit: the callbacks that arrive while a write transaction is running are
+        committed together in the next one, by whichever request thread leads (see
+        :class:`_Group`).  Each caller still returns only after its own row is committed.
         """
         row = event_row(record)
+        mine = _Pending(row)
+        group = self._group_for_process()
+        if not group.join(mine):
+            # Someone else leads: wait for our outcome, or for our turn to lead.
+            while not mine.done.acquire(timeout=self.busy_timeout * 2 + GROUP_WAIT_MARGIN):
+                if group.withdraw(mine):
+                    # The leader is stuck (another process holding the database?): spool
+                    # our row ourselves rather than keep Bandwidth waiting.
+                    self._spool_row(row, TimeoutError("group commit did not finish in time"))
+                    return "spooled", None
+                # Already in a transaction, or just made leader: wait for that.
+            if not mine.lead:
+                return mine.result()
+        batch = group.take(GROUP_MAX)
+        try:
+            stored = self._commit_batch(batch)
+        finally:
+            group.hand_over(batch)
+        # The database took rows again: the time to replay what was spooled while it did not.
+        if stored and (self._replay_pending or self._spool_may_exist()):
+            self._auto_replay()
+        return mine.result()
+
+    def _group_for_process(self) -> _Group:
+        group = self._group
+        if group.pid != os.getpid():  # forked: the parent's queue and lock are not ours
+            group = self._group = _Group()
+        return group
+
+    def _commit_batch(self, batch: list[_Pending]) -> bool:
+        """One write transaction for the whole batch; on failure each row on its own.
+
+        True when the database stored (or recognised) at least one row.
+        """
+        if len(batch) > 1:
+            try:
+                state = self._ready(throttle=True)
+                results = self._raw_write(
+                    state, lambda cursor: [self._crashing_store(cursor, p.row) for p in batch]
+                )
+            except Exception as exc:
+                log.info("group commit of %d callbacks failed, one by one: %s", len(batch), exc)
+            else:
+                for pending, result in zip(batch, results, strict=True):
+                    pending.outcome = result
+                self._crash_after_commit(batch)
+                return True
+        stored = False
+        for pending in batch:
+            try:
+                pending.outcome = self._record_one(pending.row)
+                stored = stored or pending.outcome[0] != "spooled"
+            except StoreUnavailable as exc:
+                pending.error = exc
+        self._crash_after_commit(batch)
+        return stored
+
+    def _crash_after_commit(self, batch: list[_Pending]) -> None:
+        if self._crash_file:
+            for pending in batch:
+                self.crash_if_armed("after-commit", pending.row)
+
+    def _record_one(self, row: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        """One row in its own transaction, one retry on a broken connection, else spooled."""
         for attempt in (0, 1):
             try:
                 state = self._ready(throttle=True)
-                result = self._raw_write(state, lambda cursor: self._crashing_store(cursor, row))
-                break
+                return self._raw_write(state, lambda cursor: self._crashing_store(cursor, row))
             except _Broken as exc:
                 if attempt == 0:
                     log.info("store connection was broken, retrying: %s", exc)
-                    continue  # a stale pooled connection: once more on a fresh one
+                    continue  # a stale connection: once more on a fresh one
                 self._spool_row(row, exc.__cause__ or exc)
                 return "spooled", None
             except Exception as exc:  # anything: the event must not be lost
                 self._spool_row(row, exc)
                 return "spooled", None
-        self.crash_if_armed("after-commit", row)
-        if self._replay_pending or os.path.exists(self.spool.path):
-            self._auto_replay()
-        return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _spool_may_exist(self) -> bool:
+        """Whether to look for a spool to replay: at most once a second (a stat call)."""
+        now = time.monotonic()
+        if now < self._next_spool_check:
+            return False
+        self._next_spool_check = now + SPOOL_CHECK_SECONDS
+        return os.path.exists(self.spool.path)
 
     def _crashing_store(self, cursor: Any, row: Mapping[str, Any]) -> tuple[str, dict | None]:
         result = self._store_event(cursor, row)

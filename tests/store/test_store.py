@@ -528,7 +528,8 @@ def test_b_leg_events_are_found_by_their_a_leg(store):
 
 
 def test_version_1_database_is_upgraded(make_store):
-    """A database created by schema version 1 gains parent_call_id and the new indexes."""
+    """A database created by schema version 1 gains parent_call_id and the version 2
+    indexes, and loses the unused event-type index (version 3)."""
     from sqlalchemy import inspect, text
 
     from store import schema
@@ -542,6 +543,7 @@ def test_version_1_database_is_upgraded(make_store):
         conn.execute(text("DROP INDEX IF EXISTS ix_disconnects_window"))
         conn.execute(text("DROP INDEX IF EXISTS ix_disconnects_failures_tag"))
         conn.execute(text("ALTER TABLE events DROP COLUMN parent_call_id"))
+        conn.execute(text("CREATE INDEX ix_events_event_type ON events (event_type, id)"))
         conn.execute(schema.schema_version.insert().values(version=1, applied_at=0.0))
     old.dispose()
     upgraded = make_store()
@@ -549,7 +551,10 @@ def test_version_1_database_is_upgraded(make_store):
     with upgraded._current().engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("events")}
         indexes = {i["name"] for i in inspect(conn).get_indexes("disconnects")}
+        event_indexes = {i["name"] for i in inspect(conn).get_indexes("events")}
         versions = conn.execute(select(schema_version.c.version)).scalars().all()
     assert "parent_call_id" in columns
     assert {"ix_disconnects_window", "ix_disconnects_failures_tag"} <= indexes
-    assert versions == [1, 2]
+    assert "ix_events_event_type" not in event_indexes
+    assert "ix_events_call_id" in event_indexes
+    assert versions == [1, 2, 3]
