@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -96,6 +96,7 @@ AUTO_REPLAY_RETRY_SECONDS = 5.0
 GROUP_MAX = 64  # callbacks per group-commit transaction
 GROUP_WAIT_MARGIN = 10.0  # seconds past twice the busy timeout before a waiter spools
 SPOOL_CHECK_SECONDS = 1.0
+HOT_READ_WAIT = 0.05  # seconds a duplicate check waits for the hot connection (SQLite)
 RATE_LIMIT_PRUNE_SECONDS = 60.0
 PURGE_BATCH = 5000
 MAX_PAGE = 1000
@@ -353,6 +354,10 @@ class _State:
     engine: Engine
     writer: Engine  # the same pool; SQLite transactions begin IMMEDIATE
     ready: bool = False  # schema checked in this process
+    # SQLite: this process's one connection for the callback hot path (see _hot), and
+    # who may use it right now.
+    hot: sqlite3.Connection | None = None
+    hot_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Store:
@@ -581,6 +586,8 @@ class Store:
         state = self._state
         self._state = None
         if state is not None and state.pid == os.getpid():
+            with state.hot_lock:
+                self._drop_hot(state)
             state.engine.dispose()
 
     # --- raw hot-path helpers --------------------------------------------------------------
@@ -644,6 +651,9 @@ class Store:
             return self._raw_write_now(state, work)
 
     def _raw_write_now(self, state: _State, work: Callable[[Any], T]) -> T:
+        if self.is_sqlite:
+            with state.hot_lock:
+                return self._hot_write(state, work)
         pooled = state.engine.raw_connection()
         try:
             cursor = pooled.cursor()
@@ -663,7 +673,16 @@ class Store:
             pooled.close()
 
     def _raw_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
-        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
+        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips).
+
+        SQLite reads share the hot connection when it is free within HOT_READ_WAIT, and
+        take a pooled one otherwise (a writer waiting for another process, say).
+        """
+        if self.is_sqlite and state.hot_lock.acquire(timeout=HOT_READ_WAIT):
+            try:
+                return self._hot_read_one(state, sql, params)
+            finally:
+                state.hot_lock.release()
         pooled = state.engine.raw_connection()
         try:
             dbapi: Any = pooled.driver_connection
@@ -686,6 +705,71 @@ class Store:
             raise
         finally:
             pooled.close()
+
+    # SQLite: every connection keeps its own page cache, and throws it away whenever
+    # another connection has committed.  With a pool, each callback's duplicate check and
+    # insert found a cold cache and read the index pages again (measured: the store cost
+    # the callback route a third of its throughput).  So the hot path of each process uses
+    # one connection, in turn, under ``hot_lock``: its cache stays warm across commits.
+    # It is taken from the pool once and detached, so the pool never hands it to another.
+
+    def _hot(self, state: _State) -> sqlite3.Connection:
+        """This process's hot-path connection (the caller holds ``state.hot_lock``)."""
+        conn = state.hot
+        if conn is None:
+            pooled = state.engine.raw_connection()
+            conn = pooled.driver_connection
+            pooled.detach()  # ours for the life of the process (the connect hook has run)
+            state.hot = conn
+        return conn
+
+    def _drop_hot(self, state: _State) -> None:
+        conn, state.hot = state.hot, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _hot_failed(self, state: _State, conn: sqlite3.Connection, exc: BaseException) -> bool:
+        """Roll back after an error; True (and a fresh connection next time) when broken."""
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        broken = False
+        if isinstance(exc, _DRIVER_ERRORS):
+            with contextlib.suppress(Exception):
+                broken = bool(state.engine.dialect.is_disconnect(exc, conn, None))  # type: ignore[arg-type]
+        if broken:
+            self._drop_hot(state)
+        return broken
+
+    def _hot_write(self, state: _State, work: Callable[[Any], T]) -> T:
+        conn = self._hot(state)
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                result = work(cursor)
+                conn.commit()
+                return result
+            finally:
+                cursor.close()
+        except BaseException as exc:
+            if self._hot_failed(state, conn, exc):
+                raise _Broken(str(exc)) from exc
+            raise
+
+    def _hot_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
+        conn = self._hot(state)
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        except BaseException as exc:
+            if self._hot_failed(state, conn, exc):
+                raise _Broken(str(exc)) from exc
+            raise
 
     def _insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
