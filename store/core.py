@@ -484,12 +484,12 @@ class Store:
     def _compile(self, engine: Engine) -> dict[str, str]:
         """The hot-path statements, compiled once for this dialect."""
         ins = self._insert
-        insert_event = (
+        insert_event_plain = (
             ins(events)
             .values({name: bindparam(name) for name in EVENT_COLUMNS})
             .on_conflict_do_nothing(index_elements=["route", "payload_hash"])
-            .returning(events.c.id)
         )
+        insert_event = insert_event_plain.returning(events.c.id)
         reply = select(
             events.c.reply_status, events.c.reply_body, events.c.reply_content_type
         ).where(
@@ -517,6 +517,7 @@ class Store:
         )
         statements = {
             "insert_event": insert_event,
+            "insert_event_plain": insert_event_plain,
             "reply": reply,
             "insert_disconnect": insert_disconnect,
             "bump_rollup": bump,
@@ -777,11 +778,19 @@ class Store:
         A new disconnect also gets its narrow ``disconnects`` row and +1 in the hourly rollup
         and the totals, in the caller's transaction, so the counts match the stored events.
         """
-        cursor.execute(self._sql["insert_event"], row)
-        found = cursor.fetchall()
-        if not found:
-            return None
-        event_id = int(found[0][0])
+        if self.is_sqlite:
+            # No RETURNING: fetching its row would step the statement (and let go of the
+            # GIL) once more; rowcount and lastrowid say the same.
+            cursor.execute(self._sql["insert_event_plain"], row)
+            if cursor.rowcount != 1:
+                return None
+            event_id = int(cursor.lastrowid)
+        else:
+            cursor.execute(self._sql["insert_event"], row)
+            found = cursor.fetchall()
+            if not found:
+                return None
+            event_id = int(found[0][0])
         if row["event_type"] == "disconnect":
             cause = row["cause"] or "unknown"
             cursor.execute(

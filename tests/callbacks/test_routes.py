@@ -505,6 +505,35 @@ def test_duplicate_delivery_is_stored_once_and_answered_the_same(app, voice, ban
     assert len(events(app, payload["callId"])) == 1
 
 
+def test_duplicate_answered_elsewhere_runs_the_handler_but_gets_the_stored_reply(
+    app, voice, bandwidth
+):
+    """A copy this process has not answered (another worker did, or it restarted since) is
+    handled, then answered with the reply stored first; still one row."""
+    calls = []
+    voice.on("answer")(lambda event: calls.append(1) or Response(SpeakSentence(f"n{len(calls)}")))
+    payload = answer_event()
+    first = bandwidth.post("answer", payload)
+    again = bandwidth.post("answer", payload)
+    assert len(calls) == 1  # answered from this process's memory
+    app.extensions["callbacks"].recent.clear()  # as if another worker got the copy
+    elsewhere = bandwidth.post("answer", payload)
+    assert len(calls) == 2
+    assert first.data == again.data == elsewhere.data
+    assert b"n1" in elsewhere.data
+    assert len(events(app, payload["callId"])) == 1
+
+
+def test_recent_replies_are_bounded():
+    from callbacks.views import RecentReplies
+
+    recent = RecentReplies(capacity=3)
+    for n in range(5):
+        recent.remember(("answer", str(n)), {"reply_status": 200 + n})
+    assert recent.get(("answer", "0")) is None and recent.get(("answer", "1")) is None
+    assert [recent.get(("answer", str(n)))["reply_status"] for n in (2, 3, 4)] == [202, 203, 204]
+
+
 def test_concurrent_duplicates_are_stored_once(app, bandwidth):
     payload = disconnect_event()
     statuses = []
