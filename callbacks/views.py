@@ -32,8 +32,9 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, request
 from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
@@ -50,6 +51,7 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 log = logging.getLogger(__name__)
 
 XML = "application/xml; charset=utf-8"
+NO_ARGS: MultiDict[str, str] = MultiDict()
 FALLBACK_ROUTE = "answer-fallback"
 
 # Which event types each route accepts.  Every event type has a route of its own name;
@@ -104,6 +106,7 @@ class CallbackSettings:
     failure_mode: str
     secret_markers: Markers
     recent: RecentReplies
+    body_limit: int | None
 
     @classmethod
     def from_app(cls, app: Flask) -> CallbackSettings:
@@ -123,6 +126,7 @@ class CallbackSettings:
                 password for _, password in config.parse_credentials(cfg, fallback=True)
             ),
             recent=RecentReplies(),
+            body_limit=cfg.get("MAX_CONTENT_LENGTH"),
         )
 
 
@@ -157,11 +161,12 @@ def receive(route: str) -> Response:
     if accepted is None:
         return _plain(404, f"unknown callback route /callbacks/{route}")
     settings: CallbackSettings = current_app.extensions["callbacks"]
+    req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
 
     pairs = settings.fallback_credentials if route == FALLBACK_ROUTE else settings.credentials
     if pairs:
         try:
-            verify_basic(request.headers.get("Authorization"), pairs)
+            verify_basic(req.headers.get("Authorization"), pairs)
         except CredentialError as exc:
             reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
             reply.headers["WWW-Authenticate"] = challenge(settings.realm)
@@ -169,7 +174,9 @@ def receive(route: str) -> Response:
 
     store = get_store()
     try:
-        payload = read_payload(request.method, request.mimetype, _read_body(), request.args)
+        method = req.method
+        args = req.args if method == "GET" else NO_ARGS  # a POST's query string is not read
+        payload = read_payload(method, req.mimetype, _read_body(req, settings.body_limit), args)
         event = load_event(payload)
         if event.event_type not in accepted:
             raise PayloadError(
@@ -194,6 +201,7 @@ def receive(route: str) -> Response:
     stored_body = redact(body, settings.secret_markers)
     record = _record(
         route,
+        method,
         event,
         canonical,
         digest,
@@ -276,6 +284,7 @@ def _answer(
 
 def _record(
     route: str,
+    method: str,
     event: CallbackEvent,
     payload: str,
     digest: str,
@@ -287,7 +296,7 @@ def _record(
     raw = event.raw
     return {
         "route": route,
-        "method": request.method,
+        "method": method,
         "event_type": event.event_type,
         "call_id": event.__dict__.get("call_id"),
         "conference_id": event.__dict__.get("conference_id"),
@@ -312,16 +321,15 @@ def _record(
     }
 
 
-def _read_body() -> bytes:
+def _read_body(req: Request, limit: int | None) -> bytes:
     """The request body, refusing one over MAX_CONTENT_LENGTH however it was sent.
 
     With ``Transfer-Encoding: chunked`` there is no length to check first, and Werkzeug stops
     reading at the limit without saying so: whatever is left unread means "too large".
     """
-    body = request.get_data()
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if request.content_length is None and limit and len(body) >= limit:
-        if request.environ["wsgi.input"].read(1):
+    body = req.get_data()
+    if limit and len(body) >= limit and req.content_length is None:
+        if req.environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()
     return body
 

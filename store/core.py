@@ -6,9 +6,12 @@ One code path for SQLite (the embedded default) and PostgreSQL, in SQLAlchemy Co
   and creates a new one when its pid changes (gunicorn forks workers after loading the app).
 * The first use in a process migrates the schema (a read when it is current) and replays
   the spool.
-* The callback hot path (:meth:`Store.find_callback`, :meth:`Store.record_callback`) runs
-  statements compiled once per Store on a pooled DBAPI connection: one checkout, one
-  transaction, no per-request setup.  Everything else goes through SQLAlchemy Connections.
+* The callback hot path (:meth:`Store.record_callback`, and :meth:`Store.find_callback`
+  for the rarer lookups) runs statements compiled once per Store on a DBAPI connection,
+  with no per-request setup.  Callbacks that arrive together are committed together in one
+  transaction (group commit, see :class:`_Group`).  On SQLite that connection is one per
+  process, taken in turn (see :meth:`Store._hot`); on PostgreSQL it is a pooled one.
+  Everything else goes through SQLAlchemy Connections.
 * SQLite: WAL, ``busy_timeout``, ``synchronous`` (FULL by default), ``foreign_keys=ON`` on
   every connection; the driver's own transaction handling is off and every write
   transaction starts with ``BEGIN IMMEDIATE`` (a deferred transaction that reads first
@@ -271,10 +274,20 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+# This process's id, kept current across fork: os.getpid() is a system call, and the hot
+# path asks several times per callback whether it has been forked.
+_PROCESS = {"pid": os.getpid()}
+os.register_at_fork(after_in_child=lambda: _PROCESS.update(pid=os.getpid()))
+
+
+def _pid() -> int:
+    return _PROCESS["pid"]
+
+
 class _Pending:
     """One callback row waiting in a commit group."""
 
-    __slots__ = ("row", "done", "lead", "outcome", "error")
+    __slots__ = ("done", "error", "lead", "outcome", "row")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
@@ -418,7 +431,7 @@ class Store:
 
     def _current(self) -> _State:
         state = self._state
-        pid = os.getpid()
+        pid = _pid()
         if state is not None and state.pid == pid:
             return state
         if self._lock_pid != pid:
@@ -586,7 +599,7 @@ class Store:
             thread.join(timeout=30)
         state = self._state
         self._state = None
-        if state is not None and state.pid == os.getpid():
+        if state is not None and state.pid == _pid():
             with state.hot_lock:
                 self._drop_hot(state)
             state.engine.dispose()
@@ -638,7 +651,7 @@ class Store:
         """This process's descriptor of the writers' lock file (None: cannot have one)."""
         if self._turn_path is None:
             return None
-        if self._turn_fd is None or self._turn_pid != os.getpid():
+        if self._turn_fd is None or self._turn_pid != _pid():
             try:
                 self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:
@@ -882,7 +895,7 @@ class Store:
 
     def _group_for_process(self) -> _Group:
         group = self._group
-        if group.pid != os.getpid():  # forked: the parent's queue and lock are not ours
+        if group.pid != _pid():  # forked: the parent's queue and lock are not ours
             group = self._group = _Group()
         return group
 

@@ -159,7 +159,7 @@ def test_marshmallow_still_converts_what_the_quick_path_declines():
 def test_offsets_are_kept():
     event = load_event(answer_payload(startTime="2019-06-20T15:54:22+05:30"))
     assert event.start_time.utcoffset() == timedelta(hours=5, minutes=30)
-    assert event.start_time == datetime(2019, 6, 20, 10, 24, 22, tzinfo=timezone.utc)
+    assert event.start_time == datetime(2019, 6, 20, 10, 24, 22, tzinfo=UTC)
 
 
 def test_every_wire_name_has_an_attribute():

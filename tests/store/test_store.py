@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from store import Store, StoreUnavailable
+from store import Store, StoreUnavailable, core
 from store.core import normalize_url
 from store.schema import SCHEMA_VERSION, events, schema_version
 
@@ -464,8 +464,8 @@ def test_engine_is_recreated_in_a_forked_child(store, monkeypatch):
     store.record_callback(make_record(call_id="c-fork-1"))
     parent_engine = store._current().engine
     parent_engine.dispose()  # (a real child would inherit open connections; none here)
-    real_getpid = os.getpid
-    monkeypatch.setattr("store.core.os.getpid", lambda: real_getpid() + 100_000)
+    # As after a fork: the process id the store keeps (updated by an at-fork hook) changes.
+    monkeypatch.setitem(core._PROCESS, "pid", os.getpid() + 100_000)
     child_engine = store._current().engine
     assert child_engine is not parent_engine
     assert store.record_callback(make_record(call_id="c-fork-2"))[0] == "inserted"
