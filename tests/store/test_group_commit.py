@@ -196,3 +196,13 @@ def test_dispose_closes_the_hot_connection(make_store):
     with pytest.raises(Exception, match="closed"):
         hot.execute("SELECT 1")
     assert len(store.events_for_call("c-dispose")) == 1  # a fresh engine and connection
+
+
+@sqlite_only
+def test_sqlite_connections_are_set_up_for_the_hot_path(make_store):
+    store = sqlite_store(make_store)
+    store.record_callback(make_record(call_id="c-pragmas"))
+    hot = store._current().hot
+    assert hot.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert hot.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == core.WAL_AUTOCHECKPOINT_PAGES
+    assert hot.execute("PRAGMA foreign_keys").fetchone()[0] == 1
