@@ -34,7 +34,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
 from marshmallow import ValidationError
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
@@ -51,7 +51,7 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 log = logging.getLogger(__name__)
 
 XML = "application/xml; charset=utf-8"
-NO_ARGS: MultiDict[str, str] = MultiDict()
+NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 FALLBACK_ROUTE = "answer-fallback"
 
 # Which event types each route accepts.  Every event type has a route of its own name;

@@ -323,7 +323,7 @@ class _Group:
     """
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
+        self.pid = _pid()
         self.lock = threading.Lock()
         self.queue: list[_Pending] = []
         self.leading = False
