@@ -6,12 +6,11 @@ One code path for SQLite (the embedded default) and PostgreSQL, in SQLAlchemy Co
   and creates a new one when its pid changes (gunicorn forks workers after loading the app).
 * The first use in a process migrates the schema (a read when it is current) and replays
   the spool.
-* The callback hot path (:meth:`Store.record_callback`, and :meth:`Store.find_callback`
-  for the rarer lookups) runs statements compiled once per Store on a DBAPI connection,
-  with no per-request setup.  Callbacks that arrive together are committed together in one
-  transaction (group commit, see :class:`_Group`).  On SQLite that connection is one per
-  process, taken in turn (see :meth:`Store._hot`); on PostgreSQL it is a pooled one.
-  Everything else goes through SQLAlchemy Connections.
+* The callback hot path (:meth:`Store.record_callback`) runs statements compiled once per
+  Store on a DBAPI connection, with no per-request setup.  Callbacks that arrive together
+  are committed together in one transaction (group commit, see :class:`_Group`).  On
+  SQLite that connection is one per process, taken in turn (see :meth:`Store._hot`); on
+  PostgreSQL it is a pooled one.  Everything else goes through SQLAlchemy Connections.
 * SQLite: WAL, ``busy_timeout``, ``synchronous`` (FULL by default), ``foreign_keys=ON`` on
   every connection; the driver's own transaction handling is off and every write
   transaction starts with ``BEGIN IMMEDIATE`` (a deferred transaction that reads first
@@ -33,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -105,7 +104,6 @@ SPOOL_CHECK_SECONDS = 1.0
 # rewrites (the table's last page, page 1) are copied back 4 times less often: measured
 # 5-15% more callbacks per second.
 WAL_AUTOCHECKPOINT_PAGES = 4000
-HOT_READ_WAIT = 0.05  # seconds a duplicate check waits for the hot connection (SQLite)
 RATE_LIMIT_PRUNE_SECONDS = 60.0
 PURGE_BATCH = 5000
 MAX_PAGE = 1000
@@ -373,10 +371,8 @@ class _State:
     engine: Engine
     writer: Engine  # the same pool; SQLite transactions begin IMMEDIATE
     ready: bool = False  # schema checked in this process
-    # SQLite: this process's one connection for the callback hot path (see _hot), and
-    # who may use it right now.
+    # SQLite: this process's one connection for writes (see _hot).
     hot: sqlite3.Connection | None = None
-    hot_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Store:
@@ -607,7 +603,7 @@ class Store:
         state = self._state
         self._state = None
         if state is not None and state.pid == _pid():
-            with state.hot_lock:
+            with self._write_turn:  # not while one of our writers uses it
                 self._drop_hot(state)
             state.engine.dispose()
 
@@ -673,8 +669,7 @@ class Store:
 
     def _raw_write_now(self, state: _State, work: Callable[[Any], T]) -> T:
         if self.is_sqlite:
-            with state.hot_lock:
-                return self._hot_write(state, work)
+            return self._hot_write(state, work)  # our writers' turn is the hot connection's
         pooled = state.engine.raw_connection()
         try:
             cursor = pooled.cursor()
@@ -694,16 +689,7 @@ class Store:
             pooled.close()
 
     def _raw_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
-        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips).
-
-        SQLite reads share the hot connection when it is free within HOT_READ_WAIT, and
-        take a pooled one otherwise (a writer waiting for another process, say).
-        """
-        if self.is_sqlite and state.hot_lock.acquire(timeout=HOT_READ_WAIT):
-            try:
-                return self._hot_read_one(state, sql, params)
-            finally:
-                state.hot_lock.release()
+        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
         pooled = state.engine.raw_connection()
         try:
             dbapi: Any = pooled.driver_connection
@@ -728,14 +714,15 @@ class Store:
             pooled.close()
 
     # SQLite: every connection keeps its own page cache, and throws it away whenever
-    # another connection has committed.  With a pool, each callback's duplicate check and
-    # insert found a cold cache and read the index pages again (measured: the store cost
-    # the callback route a third of its throughput).  So the hot path of each process uses
-    # one connection, in turn, under ``hot_lock``: its cache stays warm across commits.
-    # It is taken from the pool once and detached, so the pool never hands it to another.
+    # another connection has committed.  With a pool, each callback's insert (and the
+    # duplicate check it then had) found a cold cache and read the index pages again
+    # (measured: the store cost the callback route a third of its throughput).  So each
+    # process writes on one connection, in its writers' turn: its cache stays warm across
+    # commits.  It is taken from the pool once and detached, so the pool never hands it
+    # to another.
 
     def _hot(self, state: _State) -> sqlite3.Connection:
-        """This process's hot-path connection (the caller holds ``state.hot_lock``)."""
+        """This process's write connection (the caller holds the writers' turn)."""
         conn = state.hot
         if conn is None:
             pooled = state.engine.raw_connection()
@@ -771,20 +758,6 @@ class Store:
                 result = work(cursor)
                 conn.commit()
                 return result
-            finally:
-                cursor.close()
-        except BaseException as exc:
-            if self._hot_failed(state, conn, exc):
-                raise _Broken(str(exc)) from exc
-            raise
-
-    def _hot_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
-        conn = self._hot(state)
-        try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(sql, params)
-                return cursor.fetchone()
             finally:
                 cursor.close()
         except BaseException as exc:
@@ -1189,30 +1162,19 @@ class Store:
 
     def events_for_call(self, call_id: str) -> list[dict[str, Any]]:
         """Every stored callback of one call, in arrival order."""
-        query = (
-            select(events)
-            .where(events.c.call_id == _key(call_id))
-            .order_by(events.c.received_at, events.c.id)
-        )
-        with self._reading() as conn:
-            return [_event_dict(row) for row in conn.execute(query).mappings()]
+        return self._events_where(events.c.call_id, call_id)
 
     def events_for_parent_call(self, parent_call_id: str) -> list[dict[str, Any]]:
         """The callbacks of every B-leg a call's <Transfer> created, in arrival order."""
-        query = (
-            select(events)
-            .where(events.c.parent_call_id == _key(parent_call_id))
-            .order_by(events.c.received_at, events.c.id)
-        )
-        with self._reading() as conn:
-            return [_event_dict(row) for row in conn.execute(query).mappings()]
+        return self._events_where(events.c.parent_call_id, parent_call_id)
 
     def events_for_conference(self, conference_id: str) -> list[dict[str, Any]]:
         """Every stored callback that names this conference, in arrival order."""
+        return self._events_where(events.c.conference_id, conference_id)
+
+    def _events_where(self, column: Any, value: str) -> list[dict[str, Any]]:
         query = (
-            select(events)
-            .where(events.c.conference_id == _key(conference_id))
-            .order_by(events.c.received_at, events.c.id)
+            select(events).where(column == _key(value)).order_by(events.c.received_at, events.c.id)
         )
         with self._reading() as conn:
             return [_event_dict(row) for row in conn.execute(query).mappings()]

@@ -32,6 +32,9 @@ def _clean_environ(monkeypatch):
     """Settings read from the environment must not leak from the shell into tests."""
     for key in DEFAULTS:
         monkeypatch.delenv(key, raising=False)
+    # Nor may a proxy from the shell intercept requests to the servers on 127.0.0.1.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

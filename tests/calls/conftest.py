@@ -10,13 +10,6 @@ from calls import VoiceClient
 from tests.calls.fake_bandwidth import ACCOUNT_ID, API_PASSWORD, API_USER, FakeBandwidth
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the shell must not intercept requests to 127.0.0.1."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def bandwidth():
     fake = FakeBandwidth()

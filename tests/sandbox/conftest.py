@@ -21,13 +21,6 @@ TO = "+12025550123"
 FROM = "+12025550100"
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the shell must not intercept requests to 127.0.0.1."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as app:
