@@ -104,8 +104,9 @@ def test_dashboard_api_polled_during_load_never_sees_a_locked_database(
         deadline = time.monotonic() + SECONDS
         with Http() as http:
             while time.monotonic() < deadline:
-                with result.lock:
-                    latest = result.acked[-1]["callId"] if result.acked else f"{prefix}-0"
+                with result.lock:  # one snapshot: was this call acknowledged when asked?
+                    acked = bool(result.acked)
+                    latest = result.acked[-1]["callId"] if acked else f"{prefix}-0"
                 for url, session, auth in (
                     (f"{base}/api/disconnects?cause=busy&limit=20", http, basic),
                     (f"{base}/api/calls/{latest}/events", http, basic),
@@ -113,7 +114,7 @@ def test_dashboard_api_polled_during_load_never_sees_a_locked_database(
                 ):
                     reply = session.get(url, auth=auth)
                     polls.append((url, reply.status_code, reply.text))
-                    if url.endswith("/events") and result.acked and reply.status_code == 200:
+                    if url.endswith("/events") and acked and reply.status_code == 200:
                         assert reply.json()["events"], f"acknowledged {latest} is not shown"
                 time.sleep(0.2)  # about 5 polls per second of each kind
 
