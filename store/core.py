@@ -668,25 +668,27 @@ class Store:
             return self._raw_write_now(state, work)
 
     def _raw_write_now(self, state: _State, work: Callable[[Any], T]) -> T:
-        if self.is_sqlite:
-            return self._hot_write(state, work)  # our writers' turn is the hot connection's
-        pooled = state.engine.raw_connection()
+        # SQLite: the process's one write connection (our writers' turn is its turn);
+        # PostgreSQL: a pooled one.
+        conn: Any = self._hot(state) if self.is_sqlite else state.engine.raw_connection()
+        failed = self._hot_failed if self.is_sqlite else self._raw_failed
         try:
-            cursor = pooled.cursor()
+            cursor = conn.cursor()
             try:
                 if self.is_sqlite:
                     cursor.execute("BEGIN IMMEDIATE")
                 result = work(cursor)
-                pooled.commit()
+                conn.commit()
                 return result
             finally:
                 cursor.close()
         except BaseException as exc:
-            if self._raw_failed(state, pooled, exc):
+            if failed(state, conn, exc):
                 raise _Broken(str(exc)) from exc
             raise
         finally:
-            pooled.close()
+            if not self.is_sqlite:
+                conn.close()  # back to the pool
 
     def _raw_read_one(self, state: _State, sql: str, params: Mapping[str, Any]) -> Any:
         """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
@@ -748,22 +750,6 @@ class Store:
         if broken:
             self._drop_hot(state)
         return broken
-
-    def _hot_write(self, state: _State, work: Callable[[Any], T]) -> T:
-        conn = self._hot(state)
-        try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-                result = work(cursor)
-                conn.commit()
-                return result
-            finally:
-                cursor.close()
-        except BaseException as exc:
-            if self._hot_failed(state, conn, exc):
-                raise _Broken(str(exc)) from exc
-            raise
 
     def _insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
