@@ -50,7 +50,7 @@ from sqlalchemy import (
     update,
 )
 
-from store.core import normalize_url
+from store.core import enable_wal, normalize_url
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
 metadata = MetaData()
@@ -190,7 +190,7 @@ class SandboxDB:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            enable_wal(cursor, self.busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -189,3 +190,43 @@ def test_sqlite_connections_are_set_up_for_the_hot_path(make_store):
     assert hot.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert hot.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == core.WAL_AUTOCHECKPOINT_PAGES
     assert hot.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def new_file_being_written(path: str):
+    """A new (rollback-journal) database with a write transaction open on it."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    return holder
+
+
+def test_switching_to_wal_waits_for_a_connection_writing_the_new_file(tmp_path):
+    """SQLite refuses the switch at once while another connection writes; enable_wal waits
+    (several workers opening a new database together)."""
+    path = str(tmp_path / "new.db")
+    holder = new_file_being_written(path)
+    other = sqlite3.connect(path, isolation_level=None, timeout=5)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("PRAGMA journal_mode = WAL")  # the busy timeout is not consulted
+    timer = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    timer.start()
+    started = time.monotonic()
+    core.enable_wal(other.cursor(), busy_timeout=5.0)
+    timer.join()
+    assert 0.15 <= time.monotonic() - started < 5.0
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+    other.close()
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path):
+    path = str(tmp_path / "new.db")
+    holder = new_file_being_written(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        core.enable_wal(other.cursor(), busy_timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2.0
+    holder.close()
+    other.close()
