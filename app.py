@@ -1,7 +1,10 @@
-"""The application factory: configuration, then the store, then the blueprints, then call flows.
+"""The application factory: configuration, then the callbacks framework and the store, then
+the sandbox and the dashboard, then call flows.
 
 gunicorn serves ``app:create_app()`` (see Procfile and gunicorn.conf.py); ``flask --app app``
-finds the same factory.
+finds the same factory.  A setting that cannot work stops ``create_app`` with a
+``config.ConfigError`` whose one line names it; gunicorn.conf.py checks once in the master
+and prints that line alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from flask import Flask
 import config
 import logsetup
 
+# The demo flows, answering while VOICE_FLOWS names none of the user's own.
+DEMO_FLOWS = "examples.ivr"
+
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure an instance of the application."""
@@ -23,29 +29,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config.from_environ(os.environ))
     else:
         app.config.update(test_config)
+    if not app.config.get("VOICE_FLOWS"):
+        app.config["VOICE_FLOWS"] = DEMO_FLOWS
 
     os.makedirs(app.instance_path, exist_ok=True)
     config.ensure_secret_key(app.config, app.instance_path)
-    generated_password = config.ensure_dashboard_password(app.config, app.instance_path)
+    if config.ensure_dashboard_password(app.config, app.instance_path):
+        app.config["DASHBOARD_PASSWORD_GENERATED"] = True
     if not app.testing:
         logsetup.init_app(app)  # JSON lines on stdout, secrets redacted, one line per request
-    if generated_password and not app.testing:
-        # Printed, never logged to a file: the operator needs it once to log in.
-        print(
-            f"Dashboard login: user {app.config['DASHBOARD_USERNAME']!r}, generated password "
-            f"{generated_password!r} (set DASHBOARD_PASSWORD to choose one)",
-            flush=True,
-        )
 
+    import callbacks
+
+    callbacks.init_app(app)  # settings checked, store, /callbacks/*, VOICE_FLOWS
     _apply_deploy_settings(app)
-
-    import store
-
-    store.init_app(app)
-
-    from callbacks import bp as callbacks_bp
-
-    app.register_blueprint(callbacks_bp)
 
     import sandbox
 
@@ -53,12 +50,54 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     import dashboard
 
-    dashboard.init_app(app)  # dashboard, JSON API and click-to-call blueprints; CSRFProtect
+    dashboard.init_app(app)  # pages, JSON API, click-to-call (and its flow), CSRFProtect
 
-    import flows
+    from callbacks.setup import check_flows
 
-    flows.init_app(app)
+    check_flows(app)
+    if _serving_with_flask_run():
+        print(banner(app), flush=True)
     return app
+
+
+def banner(app: Flask) -> str:
+    """What a person needs at start-up: the pages, the generated dashboard password and
+    the in-app sandbox's API credentials.  Printed once per server, never logged."""
+    cfg = app.config
+    base = cfg["PUBLIC_BASE_URL"].rstrip("/")
+    registry = app.extensions["flows"]
+    default = registry.default
+    lines = [
+        f"Bandwidth callbacks app at {base}/",
+        f"  dashboard      {base}/dashboard  (user {cfg['DASHBOARD_USERNAME']!r}"
+        + (
+            f", generated password {cfg['DASHBOARD_PASSWORD']!r}; set DASHBOARD_PASSWORD)"
+            if cfg.get("DASHBOARD_PASSWORD_GENERATED")
+            else ", password from DASHBOARD_PASSWORD)"
+        ),
+        f"  click-to-call  {base}/click-to-call",
+        f"  callbacks      {base}/callbacks/<eventType>"
+        + ("" if cfg.get("CALLBACK_USERNAME") else "  (NO CALLBACK CREDENTIALS: open to anyone)"),
+        f"  flows          {', '.join(sorted(registry.flows))}"
+        + (f" (default: {default.name})" if default else " (no default flow)"),
+    ]
+    if "sandbox" in app.extensions:
+        api = config.voice_api(cfg)
+        lines += [
+            f"  sandbox        {base}/sandbox/sandbox-control/  (be the callee)",
+            f"  sandbox API    {api['base_url']}  account {api['account_id']}, "
+            f"user {api['username']!r}, password {api['password']!r}",
+        ]
+    return "\n".join(lines)
+
+
+def _serving_with_flask_run() -> bool:
+    """``flask run`` (once per start of its server, not in its reloader's watcher); no
+    other ``flask`` command prints the banner."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.info_name == "run"
 
 
 def _apply_deploy_settings(app: Flask) -> None:

@@ -37,7 +37,13 @@ DEFAULTS: dict[str, Any] = {
     # The Bandwidth number outbound calls are placed from (must be on the account).
     "BW_FROM_NUMBER": None,
     # The public https origin Bandwidth reaches this app at; callback URLs are built from it.
-    "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+    # None: the address the server binds (HOST/PORT, as gunicorn.conf.py and the Procfile
+    # use them), which is right for the built-in sandbox.
+    "PUBLIC_BASE_URL": None,
+    # Call flows: the modules that define them (comma-separated dotted names; unset: the
+    # demo IVR in examples/), and the flow that takes calls no flow claims.
+    "VOICE_FLOWS": None,
+    "VOICE_DEFAULT_FLOW": None,
     # Dashboard login; a password is generated and printed when none is set.
     "DASHBOARD_USERNAME": "admin",
     "DASHBOARD_PASSWORD": None,
@@ -81,6 +87,8 @@ INTEGER_KEYS = {
     "EVENT_RETENTION_DAYS",
 }
 FLOAT_KEYS = {"STORE_BUSY_TIMEOUT"}
+BACKENDS = ("sandbox", "bandwidth")
+FAILURE_MODES = ("safe-document", "fallback")
 
 
 class ConfigError(ValueError):
@@ -225,3 +233,124 @@ def voice_api(config: Mapping[str, Any]) -> dict[str, str]:
         "application_id": config["BW_APPLICATION_ID"],
         "from_number": config["BW_FROM_NUMBER"],
     }
+
+
+def derived_public_base_url(environ: Mapping[str, str]) -> str:
+    """The origin of the address the server binds: GUNICORN_BIND, else HOST/PORT (the
+    Procfile's and gunicorn.conf.py's), else FLASK_RUN_HOST/FLASK_RUN_PORT under ``flask
+    run``; a wildcard host means this machine (127.0.0.1)."""
+    bind = environ.get("GUNICORN_BIND", "")
+    host, port = "", ""
+    if bind and not bind.startswith(("unix:", "fd:")):
+        host, _, port = bind.rpartition(":")
+    if not port:
+        host = environ.get("HOST", "")
+        port = environ.get("PORT", "")
+    if not port and environ.get("FLASK_RUN_FROM_CLI"):
+        host = environ.get("FLASK_RUN_HOST", "")
+        port = environ.get("FLASK_RUN_PORT", "5000")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::", "*"):  # noqa: S104  (reading a bind address)
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port or '8000'}"
+
+
+def _check_url(key: str, value: Any) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(str(value))
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ConfigError(
+            f"{key} must be an http(s) URL with a host and no credentials, query or "
+            f"fragment, got {value!r}"
+        )
+
+
+def _check_number(key: str, value: Any) -> None:
+    import re
+
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", str(value)):
+        raise ConfigError(f"{key} must be an E.164 number like +12025550123, got {value!r}")
+
+
+def check(cfg: Mapping[str, Any]) -> None:
+    """Refuse, with one line naming the setting, the value and what is allowed, any
+    setting that cannot work; called when the app is created."""
+    backend = cfg.get("VOICE_BACKEND") or "sandbox"
+    if backend not in BACKENDS:
+        raise ConfigError(f"VOICE_BACKEND must be 'sandbox' or 'bandwidth', got {backend!r}")
+    _check_url("PUBLIC_BASE_URL", cfg.get("PUBLIC_BASE_URL"))
+    if backend == "bandwidth":
+        voice_api(cfg)  # names every missing BW_* setting
+        if cfg.get("PUBLIC_BASE_URL_DERIVED"):
+            raise ConfigError(
+                "VOICE_BACKEND=bandwidth needs PUBLIC_BASE_URL, the https origin Bandwidth "
+                f"reaches this app at (without it, callbacks would go to {cfg['PUBLIC_BASE_URL']})"
+            )
+    if cfg.get("BW_VOICE_API_URL"):
+        _check_url("BW_VOICE_API_URL", cfg["BW_VOICE_API_URL"])
+    for key in ("BW_FROM_NUMBER", "CLICK_TO_CALL_AGENT"):
+        if cfg.get(key):
+            _check_number(key, cfg[key])
+    mode = cfg.get("ANSWER_FAILURE_MODE")
+    if mode not in FAILURE_MODES:
+        raise ConfigError(
+            f"ANSWER_FAILURE_MODE must be 'safe-document' or 'fallback', got {mode!r}"
+        )
+    for user, password in (
+        ("CALLBACK_USERNAME", "CALLBACK_PASSWORD"),
+        ("FALLBACK_USERNAME", "FALLBACK_PASSWORD"),
+    ):
+        if bool(cfg.get(user)) != bool(cfg.get(password)):
+            raise ConfigError(f"set both {user} and {password}, or neither")
+    parse_credentials(cfg)  # CALLBACK_CREDENTIALS pairs
+    url = cfg.get("DATABASE_URL")
+    if url:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend_name = make_url(url).get_backend_name()
+        except ArgumentError:
+            backend_name = ""
+        if backend_name not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                "DATABASE_URL must be a sqlite:/// or postgresql:// URL, got "
+                f"{_without_password(url)!r}"
+            )
+    minimums = {
+        "TRUSTED_PROXIES": 0,
+        "MAX_CONTENT_LENGTH": 1024,
+        "REJECTED_LOG_LIMIT": 0,
+        "EVENT_RETENTION_DAYS": 1,
+    }
+    for key, minimum in minimums.items():
+        value = cfg.get(key)
+        if value is not None and (not isinstance(value, int) or value < minimum):
+            raise ConfigError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+    busy = cfg.get("STORE_BUSY_TIMEOUT")
+    if busy is not None and (not isinstance(busy, int | float) or busy <= 0):
+        raise ConfigError(f"STORE_BUSY_TIMEOUT must be a number of seconds > 0, got {busy!r}")
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1]

@@ -32,3 +32,22 @@ errorlog = "-"
 # gunicorn 27 opens one control socket per user at a fixed path, which several masters on
 # one host (tests, a second app server) would fight over.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Check every setting once, in the master, before any worker starts: a wrong one stops
+    the server with one line naming it.  Then print what a person needs (the pages, the
+    generated dashboard password, the sandbox's credentials) once per server, not once per
+    worker.  The app built here opens no connection and is dropped before the fork."""
+    import sys
+
+    import config
+
+    try:
+        from app import banner, create_app
+
+        app = create_app()
+    except config.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    print(banner(app), flush=True)

@@ -59,6 +59,9 @@ Reply rules (reference section 4.4)::
 ``check_reply`` takes a verb tree, a rendered document (str/bytes, parsed first) or None
 (no reply, fine for any event); unknown event types raise BxmlError.
 
+``bxml.rewrite_tags(doc, transform)`` replaces every tag value a document sets (``<Tag>``
+text, ``tag`` attributes, and a tag for each Transfer target), in place.
+
 Command line: ``python -m bxml FILE... [-]`` prints each problem with file and line and
 exits 1 if there is any (``--event TYPE`` also applies that callback's reply rules).
 """
@@ -70,6 +73,7 @@ from bxml.errors import BxmlError
 from bxml.parsing import parse
 from bxml.replies import EVENT_TYPES, check_reply, reply_expected
 from bxml.safe_xml import MAX_DOCUMENT_BYTES
+from bxml.tagging import rewrite_tags
 from bxml.verb import Root, Verb
 from bxml.verbs import (
     Bridge,
@@ -145,5 +149,6 @@ __all__ = [
     "check_reply",
     "parse",
     "reply_expected",
+    "rewrite_tags",
     "ssml",
 ]

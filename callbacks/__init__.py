@@ -1,13 +1,29 @@
-"""The inbound edge: the routes Bandwidth calls, their credentials, typed events, tag state.
+"""The inbound edge: the routes Bandwidth calls, their credentials, typed events, tag state,
+and call flows.
 
-Public names: ``bp`` (the blueprint), ``voice`` (the default handler registry; register call
-logic with ``@voice.on("answer")``), ``Voice``, ``CallbackEvent``, ``encode_state`` and
-``decode_state``.
+Public names: ``Flow`` (a named group of handlers: ``@flow.on("initiate")``),
+``init_app(app, flows=...)`` (routes, store and flows on any Flask app), ``FlowRegistry``
+(an app's flows: ``app.extensions["flows"]``), ``voice`` (the reply helpers ``url``,
+``credentials``, ``tag``), ``CallbackEvent``, ``FlowError``, ``bp`` (the blueprint),
+``encode_state`` and ``decode_state``.
 """
 
 from callbacks.events import CallbackEvent
-from callbacks.registry import Voice, voice
+from callbacks.flow import Flow, FlowError
+from callbacks.helpers import voice
+from callbacks.routing import FlowRegistry
+from callbacks.setup import init_app
 from callbacks.tags import decode_state, encode_state
 from callbacks.views import bp
 
-__all__ = ["CallbackEvent", "Voice", "bp", "decode_state", "encode_state", "voice"]
+__all__ = [
+    "CallbackEvent",
+    "Flow",
+    "FlowError",
+    "FlowRegistry",
+    "bp",
+    "decode_state",
+    "encode_state",
+    "init_app",
+    "voice",
+]

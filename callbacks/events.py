@@ -123,6 +123,13 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+EVENT_ATTRIBUTES: dict[str, frozenset[str]] = {
+    name: frozenset(snake_case(wire) for wire in wire_names)
+    for name, wire_names in EVENT_FIELDS.items()
+}
+ALL_FIELD_ATTRIBUTES = frozenset().union(*EVENT_ATTRIBUTES.values())
+
+
 def _field(wire_name: str, *, required: bool) -> fields.Field:
     kwargs: dict[str, Any] = {
         "data_key": wire_name,
@@ -139,16 +146,24 @@ def _field(wire_name: str, *, required: bool) -> fields.Field:
 
 
 class CallbackEvent:
-    """One callback, typed.  Every field of its event type is an attribute (None if absent).
+    """One callback, typed.  Every documented field of every event type is an attribute:
+    the value when the payload has it, None when it does not (``answer_event.digits`` is
+    None), so one handler can serve several event types.
 
-    ``extra`` holds fields this version does not know; ``raw`` is the payload as received
-    (after GET query decoding); ``state`` is the verified tag state (see callbacks.tags).
+    ``extra`` holds fields this version does not know, also readable as snake_case
+    attributes (``event.caller_display_name``); ``raw`` is the payload as received (after GET
+    query decoding); ``state`` is the verified tag state (see callbacks.tags); ``flow`` is
+    the name of the flow handling the event.
     """
 
     event_type: str
     call_id: str | None
     conference_id: str | None
     tag: str | None
+    from_: str | None
+    to: str | None
+    direction: str | None
+    application_id: str | None
 
     def __init__(self, values: dict[str, Any], extra: dict[str, Any], raw: dict[str, Any]):
         self.__dict__.update(values)
@@ -156,10 +171,32 @@ class CallbackEvent:
         self.raw = raw
         self.state: dict[str, Any] = {}
         self.route: str | None = None
+        self.flow: str | None = None
+        self.tagged_flow: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when the attribute is not set: a field of another event type, or
+        # one Bandwidth added that this version does not type.
+        if name in ALL_FIELD_ATTRIBUTES:
+            return None
+        extra = self.__dict__.get("extra") or {}
+        for key in (name, _camel(name)):
+            if key in extra:
+                return extra[key]
+        raise AttributeError(
+            f"{type(self).__name__} has no field {name!r}; the fields of "
+            f"{self.__dict__.get('event_type')} events: "
+            f"{', '.join(sorted(EVENT_ATTRIBUTES.get(self.__dict__.get('event_type') or '', ())))}"
+        )
 
     def __repr__(self) -> str:
         ident = self.__dict__.get("call_id") or self.__dict__.get("conference_id")
         return f"<CallbackEvent {self.event_type} {ident}>"
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.rstrip("_").split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
 # How the accelerated path (_EventSchema.quick_load) checks and converts a field.

@@ -58,3 +58,35 @@ def decode_state(tag: str | None, secret: str) -> dict[str, Any]:
         log.warning("ignoring a malformed tag state")
         return {}
     return state if isinstance(state, dict) else {}
+
+
+# Keys the framework keeps in the state for itself; handlers never see them in
+# ``event.state``.  FLOW_KEY routes every callback of a call to its flow; RAW_TAG_KEY keeps a
+# plain-text tag a handler wrote (``<Tag>order-7</Tag>``), so it reaches ``event.tag`` again.
+FLOW_KEY = "_flow"
+RAW_TAG_KEY = "_raw"
+
+
+def with_flow(tag: str | None, flow: str, secret: str, *, limit: int = VERB_TAG_LIMIT) -> str:
+    """``tag`` re-signed with ``flow`` added: signed state keeps its keys, a plain-text tag
+    is kept under RAW_TAG_KEY, an empty or absent one becomes the flow alone."""
+    state: dict[str, Any] = {}
+    if tag:  # a signed-looking tag that fails verification is dropped, never carried on
+        state = decode_state(tag, secret) if tag.startswith(PREFIX) else {RAW_TAG_KEY: tag}
+    if state.get(FLOW_KEY) == flow:
+        return tag or encode_state(state, secret, limit=limit)
+    return encode_state({**state, FLOW_KEY: flow}, secret, limit=limit)
+
+
+def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+    """(the handler's state, the flow it names, a plain-text tag it keeps)."""
+    if FLOW_KEY not in state and RAW_TAG_KEY not in state:
+        return state, None, None
+    own = {k: v for k, v in state.items() if k not in (FLOW_KEY, RAW_TAG_KEY)}
+    flow = state.get(FLOW_KEY)
+    raw = state.get(RAW_TAG_KEY)
+    return (
+        own,
+        flow if isinstance(flow, str) else None,
+        raw if isinstance(raw, str) else None,
+    )

@@ -43,8 +43,7 @@ from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basi
 from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
 from callbacks.payload import PayloadError, read_payload
 from callbacks.redact import Markers, markers_for, redact, restore
-from callbacks.registry import Voice, voice
-from callbacks.tags import decode_state
+from callbacks.routing import FlowRegistry, NoFlow, attach_state
 from store import StoreUnavailable, get_store
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -113,8 +112,6 @@ class CallbackSettings:
         cfg = app.config
         safe = bxml.Response(bxml.SpeakSentence(cfg["SAFE_SPEECH"]), bxml.Hangup()).to_bxml()
         mode = cfg["ANSWER_FAILURE_MODE"]
-        if mode not in ("safe-document", "fallback"):
-            raise config.ConfigError("ANSWER_FAILURE_MODE must be 'safe-document' or 'fallback'")
         return cls(
             credentials=encode_pairs(config.parse_credentials(cfg)),
             fallback_credentials=encode_pairs(config.parse_credentials(cfg, fallback=True)),
@@ -132,10 +129,20 @@ class CallbackSettings:
 
 @bp.record_once
 def _setup(state: Any) -> None:
+    # Registering the blueprint alone (without callbacks.init_app) works too: every setting
+    # gets its default, and the store and an empty set of flows are created.
+    from callbacks.setup import apply_defaults, registry_for
+
     app: Flask = state.app
+    apply_defaults(app)
+    config.check(app.config)
+    if "store" not in app.extensions:
+        import store as store_package
+
+        store_package.init_app(app)
+    registry_for(app)
     settings = CallbackSettings.from_app(app)
     app.extensions["callbacks"] = settings
-    app.extensions.setdefault("voice", voice)
     if not settings.credentials:
         app.logger.warning(
             "NO CALLBACK CREDENTIALS CONFIGURED: anyone who finds /callbacks/* can post events. "
@@ -196,7 +203,7 @@ def receive(route: str) -> Response:
         return _stored_reply(prior, settings)
 
     event.route = route
-    event.state = decode_state(event.tag, settings.secret)
+    attach_state(event, settings.secret)
     status, body, error_detail = _answer(route, event, settings)
     stored_body = redact(body, settings.secret_markers)
     record = _record(
@@ -251,10 +258,10 @@ def _settle_attempt(store: Any, event: CallbackEvent) -> None:
 def _answer(
     route: str, event: CallbackEvent, settings: CallbackSettings
 ) -> tuple[int, str | None, str | None]:
-    """Run the handler: (status, body, error_detail).  Never raises."""
-    registry: Voice = current_app.extensions["voice"]
-    handler = registry.handler_for(event.event_type)
+    """Run the event's flow's handler: (status, body, error_detail).  Never raises."""
+    registry: FlowRegistry = current_app.extensions["flows"]
     if not bxml.reply_expected(event.event_type):
+        handler = registry.handler_for(event)
         if handler is not None:
             try:
                 handler(event)
@@ -264,22 +271,35 @@ def _answer(
         return 204, None, None
     if route == FALLBACK_ROUTE:
         return 200, settings.safe_document, None
-    document: Any = None
     try:
-        document = registry.reply_document(event)
-        bxml.check_reply(document, event.event_type)
-        return 200, document.to_bxml(), None
+        return 200, render_reply(registry, event), None
     except Exception as exc:
-        detail = traceback.format_exc()
-        if isinstance(document, bxml.Response):
-            try:
-                detail += "\nThe handler's document:\n" + document.to_bxml()
-            except Exception as render_exc:
-                detail += f"\nThe handler's document could not be rendered: {render_exc}"
+        detail = error_detail(exc)
         log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
         if settings.failure_mode == "fallback":
             return 503, None, detail
         return 200, settings.safe_document, detail
+
+
+def render_reply(registry: FlowRegistry, event: CallbackEvent) -> str:
+    """The checked BXML reply of ``event``'s flow (the one path of callbacks, replay and the
+    testing helpers).  Raises the handler's or the checker's exception."""
+    return registry.document_for(event).to_bxml()
+
+
+def error_detail(exc: Exception) -> str:
+    """What the dashboard shows for a failed reply: the traceback (or, when no flow answers,
+    the reason alone), and the handler's document when it could be rendered."""
+    if isinstance(exc, NoFlow):
+        return f"NoFlow: {exc}"
+    detail = traceback.format_exc()
+    document = getattr(exc, "document", None)
+    if isinstance(document, bxml.Response):
+        try:
+            detail += "\nThe handler's document:\n" + document.to_bxml()
+        except Exception as render_exc:
+            detail += f"\nThe handler's document could not be rendered: {render_exc}"
+    return detail
 
 
 def _record(
@@ -305,7 +325,7 @@ def _record(
         "from_number": event.__dict__.get("from_"),
         "to_number": event.__dict__.get("to"),
         "direction": event.__dict__.get("direction"),
-        "tag": event.tag,
+        "tag": raw.get("tag"),
         "cause": event.__dict__.get("cause"),
         "error_message": event.__dict__.get("error_message"),
         "error_id": event.__dict__.get("error_id"),

@@ -1,6 +1,6 @@
 """Placing calls from inside the app: defaults from configuration, every attempt recorded.
 
-``place_call(to=..., state={...})`` fills what the app knows (application id, the from
+``place_call(to=..., flow="name", state={...})`` fills what the app knows (application id, the from
 number, answerUrl/answerFallbackUrl/disconnectUrl built from PUBLIC_BASE_URL and our own
 routes, the callback credentials), signs ``state`` into the tag together with an attempt
 id, records the attempt (without secrets) before sending, and settles it with the outcome.
@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, current_app
 
 import config
-from callbacks.tags import encode_state
+from callbacks.tags import FLOW_KEY, encode_state
 from calls.client import VoiceClient
 from calls.errors import (
     CallRejected,
@@ -66,14 +66,26 @@ def _outcome(error: VoiceApiError) -> str:
     return "failed"
 
 
-def place_call(*, to: str, state: dict[str, Any] | None = None, **optional: Any) -> dict[str, Any]:
+def place_call(
+    *,
+    to: str,
+    flow: str | None = None,
+    state: dict[str, Any] | None = None,
+    **optional: Any,
+) -> dict[str, Any]:
     """Create a call with the app's defaults; returns Bandwidth's body plus ``attemptId``.
 
-    Raises marshmallow ``ValidationError`` (nothing sent, nothing recorded) or a
-    ``calls.VoiceApiError`` (recorded with its outcome; its ``attempt_id`` names the attempt).
+    ``flow`` names the flow that answers every callback of the call (without one, the call
+    is routed by its from number, its application or the default flow); ``state`` is the
+    handlers' starting ``event.state``.  Raises ValueError for a flow the app does not
+    have and marshmallow ``ValidationError`` (nothing sent, nothing recorded for either), or
+    a ``calls.VoiceApiError`` (recorded with its outcome; its ``attempt_id`` names it).
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     cfg = app.config
+    if flow is not None and flow not in app.extensions.get("flows", ()):
+        known = ", ".join(sorted(getattr(app.extensions.get("flows"), "flows", ()))) or "none"
+        raise ValueError(f"place_call: no flow named {flow!r} (flows: {known})")
     api = config.voice_api(cfg)
     attempt_id = uuid.uuid4().hex
     fields: dict[str, Any] = {
@@ -90,7 +102,10 @@ def place_call(*, to: str, state: dict[str, Any] | None = None, **optional: Any)
     if fallback:
         fields["fallback_username"], fields["fallback_password"] = fallback[0]
     fields.update(optional)
-    fields["tag"] = encode_state({**(state or {}), ATTEMPT_KEY: attempt_id}, cfg["SECRET_KEY"])
+    signed = {**(state or {}), ATTEMPT_KEY: attempt_id}
+    if flow is not None:
+        signed[FLOW_KEY] = flow
+    fields["tag"] = encode_state(signed, cfg["SECRET_KEY"])
     fields["to"] = to
 
     wire = create_call_payload(**fields)  # raises ValidationError before anything is recorded

@@ -14,9 +14,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from dashboard import api, auth, clicktocall, pages, security, settings
+    from dashboard import api, auth, clicktocall, home, pages, security, settings
 
     settings.check(app.config)
-    for module in (auth, pages, api, clicktocall):
+    for module in (auth, pages, api, clicktocall, home):
         app.register_blueprint(module.bp)
     security.init_app(app)
+    from callbacks.setup import registry_for
+    from dashboard.clicktocall_flow import click_to_call
+
+    registry_for(app).register(click_to_call, builtin=True)

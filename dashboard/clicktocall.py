@@ -5,8 +5,8 @@
 ``GET  /click-to-call/calls/<token>``            the progress page (polls the endpoint below)
 ``GET  /click-to-call/calls/<token>/status``     ``{"state": ..., "cause": ...}``, no numbers
 
-The app calls the visitor (``calls.outbound.place_call`` with state ``{"flow":
-"click-to-call", "visitor": <token>}`` in the signed tag); on answer, ``flows.examples``
+The app calls the visitor (``calls.outbound.place_call`` with ``flow="click-to-call"`` and
+state ``{"visitor": <token>}`` in the signed tag); on answer, ``dashboard.clicktocall_flow``
 transfers them to CLICK_TO_CALL_AGENT.  Every URL Bandwidth gets comes from configuration
 (PUBLIC_BASE_URL), never from the form; a form field other than the number (and the CSRF
 token) is refused with 422 naming it.
@@ -128,7 +128,7 @@ def request_call() -> Any:
 
     token = secrets.token_urlsafe(16)
     try:
-        body = place_call(to=to, state={"flow": "click-to-call", "visitor": token})
+        body = place_call(to=to, flow="click-to-call", state={"visitor": token})
         attempt = body["attemptId"]
     except ValidationError:
         log.exception("click-to-call request refused by the create-call schema")

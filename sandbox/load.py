@@ -2,7 +2,7 @@
 
 The sandbox runs in this process (standalone, its own SQLite database, ``--drivers`` drivers
 sharing it) and points answerUrl/disconnectUrl at ``--app-url``.  The callee presses
-``--digits`` at the first Gather (the example flow's menu: ``2`` says goodbye and hangs
+``--digits`` at the first Gather (the demo IVR: ``9`` is not a choice, so it says goodbye and hangs
 up).  Printed: calls/s, callback latency percentiles, callback errors, calls that did not
 end normally, and events lost: callbacks the app acknowledged (2xx) that are missing from
 its store, read back through ``/api/calls/<callId>/events`` (dashboard credentials) or
@@ -47,7 +47,7 @@ def run_load(
     dashboard_user: str | None = None,
     dashboard_password: str | None = None,
     app_database: str | None = None,
-    digits: str = "2",
+    digits: str = "9",
     time_scale: float = 0.001,
     timeout: float = 600.0,
     answer_path: str = "/callbacks/answer",
@@ -203,7 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dashboard-user", help="to read the app's /api/calls/<id>/events")
     parser.add_argument("--dashboard-password")
     parser.add_argument("--app-database", help="or read the app's store database directly")
-    parser.add_argument("--digits", default="2", help="what the callee presses at the Gather")
+    parser.add_argument("--digits", default="9", help="what the callee presses at the Gather")
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

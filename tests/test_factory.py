@@ -16,6 +16,7 @@ def test_test_config_is_applied(app):
 def test_environment_is_read_when_no_test_config(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("CALLBACK_USERNAME", "from-env")
+    monkeypatch.setenv("CALLBACK_PASSWORD", "from-env-password")
     monkeypatch.setenv("TRUSTED_PROXIES", "1")
     monkeypatch.setenv("SECRET_KEY", "env-secret")
     monkeypatch.setenv("DASHBOARD_PASSWORD", "env-dash")

@@ -9,7 +9,7 @@ import pytest
 
 import bxml
 from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
-from callbacks import Voice
+from callbacks import Flow
 from store import get_store
 from tests.callbacks.helpers import (
     ABSENT,
@@ -25,10 +25,8 @@ from tests.callbacks.helpers import (
 
 @pytest.fixture
 def voice(app):
-    """A fresh handler registry for this app only."""
-    registry = Voice()
-    app.extensions["voice"] = registry
-    return registry
+    """A flow of this test's own, answering every call of this app."""
+    return app.extensions["flows"].register(Flow("test"), default=True)
 
 
 @pytest.fixture
@@ -58,7 +56,10 @@ def test_answer_runs_the_handler_and_stores_the_event(app, voice, bandwidth):
     reply = bandwidth.post("answer", payload)
     assert reply.status_code == 200
     assert reply.content_type == "application/xml; charset=utf-8"
-    assert bxml.parse(reply.data) == Response(SpeakSentence("Hello +12025550123 & welcome"))
+    [lead, *rest] = bxml.parse(reply.data)
+    # The framework's own <Tag> first: it keeps the call's flow for every later callback.
+    assert lead.name == "Tag"
+    assert rest == [SpeakSentence("Hello +12025550123 & welcome")]
     [stored] = events(app, payload["callId"])
     assert stored["event_type"] == "answer"
     assert stored["payload"] == payload
@@ -109,8 +110,17 @@ def test_get_accepts_flattened_nested_objects(voice, client):
     assert seen[0].machine_detection_result == {"value": "human", "duration": "PT1S"}
 
 
-def test_no_handler_answers_an_empty_response(bandwidth, voice):
-    reply = bandwidth.post("answer", answer_event())
+def test_no_answer_handler_answers_the_safe_document_and_says_why(app, bandwidth, voice):
+    payload = answer_event()
+    reply = bandwidth.post("answer", payload)
+    assert reply.status_code == 200
+    assert [verb.name for verb in bxml.parse(reply.data)] == ["SpeakSentence", "Hangup"]
+    detail = events(app, payload["callId"])[0]["error_detail"]
+    assert "flow 'test' has no 'answer' handler" in detail
+
+
+def test_no_handler_for_a_later_event_answers_an_empty_response(bandwidth, voice):
+    reply = bandwidth.post("gather", call_event("gather", digits="1"))
     assert reply.status_code == 200
     assert bxml.parse(reply.data) == Response()
 
@@ -192,8 +202,7 @@ def test_fallback_mode_answers_503(app_config):
     from app import create_app
 
     application = create_app({**app_config, "ANSWER_FAILURE_MODE": "fallback"})
-    registry = Voice()
-    application.extensions["voice"] = registry
+    registry = application.extensions["flows"].register(Flow("failing"), default=True)
     registry.on("answer")(lambda event: 1 / 0)
     reply = Bandwidth(application.test_client()).post("answer", answer_event())
     assert reply.status_code == 503

@@ -9,7 +9,7 @@ import pytest
 from markupsafe import escape
 
 from bxml import Response, SpeakSentence
-from callbacks import Voice
+from callbacks import Flow
 from calls.outbound import place_call
 from tests.callbacks.helpers import answer_event, call_id, disconnect_event
 from tests.calls.fake_bandwidth import CALL_ID, Reply, created_call
@@ -123,13 +123,13 @@ def test_replay_shows_what_the_current_handler_answers(operator, bw, app):
     html = reply.get_data(as_text=True)
     assert "Same reply as stored." in html
 
-    registry = Voice()
+    registry = Flow("replayed-now")
 
     @registry.on("answer")
     def changed(event):
         return Response(SpeakSentence(f"New greeting for {event.to}"))
 
-    app.extensions["voice"] = registry
+    app.extensions["flows"].register(registry, default=True)
     html = replay(operator, cid, event_id).get_data(as_text=True)
     assert "The reply has changed" in html
     assert "New greeting for +12025550123" in html
@@ -141,7 +141,7 @@ def test_replay_has_no_side_effects(operator, bw, app, bandwidth):
     cid = call_id()
     bw.post("answer", answer_event(callId=cid))
     event_id = operator.get(f"/api/calls/{cid}/events").get_json()["events"][0]["id"]
-    registry = Voice()
+    registry = Flow("replayed-now")
     from store import get_store
 
     seen: dict[str, object] = {}
@@ -153,34 +153,34 @@ def test_replay_has_no_side_effects(operator, bw, app, bandwidth):
             get_store().record_rejected("x", "POST", 400, "from a handler", b"", None)
         except Exception as exc:
             seen["write"] = type(exc).__name__
-        place_call(to="+12025550123", state={"flow": "replayed"})  # refused: raises
+        place_call(to="+12025550123", state={"step": "replayed"})  # refused: raises
         return Response()
 
-    app.extensions["voice"] = registry
+    app.extensions["flows"].register(registry, default=True)
     before = table_counts(app)
     reply = replay(operator, cid, event_id)
     assert reply.status_code == 200
     html = reply.get_data(as_text=True)
     assert table_counts(app) == before
     assert bandwidth.count == 0
-    assert seen == {"events": 1, "write": "ReplayRefused"}
+    assert seen == {"events": 1, "write": "DryRunRefused"}
     assert "store.record_rejected()" in html
     assert "store.record_outbound_attempt()" in html
     assert "The handler fails now" in html
-    assert "ReplayRefused" in html
+    assert "DryRunRefused" in html
 
 
 def test_replay_of_a_handler_returning_bad_bxml(operator, bw, app):
     cid = call_id()
     bw.post("answer", answer_event(callId=cid))
     event_id = operator.get(f"/api/calls/{cid}/events").get_json()["events"][0]["id"]
-    registry = Voice()
+    registry = Flow("replayed-now")
 
     @registry.on("answer")
     def wrong(event):
         return "<Response/>"
 
-    app.extensions["voice"] = registry
+    app.extensions["flows"].register(registry, default=True)
     html = replay(operator, cid, event_id).get_data(as_text=True)
     assert escape("must return a bxml.Response, got str") in html
 

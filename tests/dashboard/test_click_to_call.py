@@ -58,7 +58,7 @@ def test_a_valid_number_places_exactly_one_call(visitor, bandwidth, c2c_app, typ
     assert sent["disconnectUrl"] == "http://127.0.0.1:8000/callbacks/disconnect"
     state = decode_state(sent["tag"], c2c_app.config["SECRET_KEY"])
     token = reply.headers["Location"].rsplit("/", 1)[1]
-    assert state["flow"] == "click-to-call"
+    assert state["_flow"] == "click-to-call"  # the flow that answers the call
     assert state["visitor"] == token
     assert AGENT not in sent["tag"]
 

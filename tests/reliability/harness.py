@@ -277,6 +277,8 @@ def bandwidth_env(api_url: str, agent: str = "+12025550199") -> dict[str, str]:
         "BW_APPLICATION_ID": "app-reliability",
         "BW_FROM_NUMBER": "+12025550100",
         "CLICK_TO_CALL_AGENT": agent,
+        # Required with VOICE_BACKEND=bandwidth; nothing calls back in these tests.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
     }
 
 

@@ -24,7 +24,7 @@ from flask import Flask
 
 import app as application
 import config
-from callbacks import CallbackEvent, Voice, voice
+from callbacks import CallbackEvent, Flow
 from calls import VoiceClient
 
 SLOW_SECONDS = 1.5
@@ -47,25 +47,26 @@ def create_app() -> Flask:
             timeout=(connect, read),
         )
     if os.environ.get("RELIABILITY_FAULTY_ANSWER"):
-        flask_app.extensions["voice"] = _faulty_registry()
+        flask_app.extensions["flows"].register(_faulty_flow(flask_app), default=True)
     return flask_app
 
 
-def _faulty_registry() -> Voice:
-    registry = Voice()
-    shipped = voice.handler_for("answer")
+def _faulty_flow(flask_app: Flask) -> Flow:
+    """The app's default flow, with an answer handler that fails or stalls on demand."""
+    shipped = flask_app.extensions["flows"].default
+    faulty = Flow("reliability-faulty")
+    shipped_answer = shipped.handler_for("answer")
 
-    @registry.on("answer")
+    @faulty.on("answer")
     def answer(event: CallbackEvent) -> Any:
         call_id = getattr(event, "call_id", None) or ""
         if call_id.startswith("c-fail-"):
             raise RuntimeError("the answer handler failed (reliability F12)")
         if call_id.startswith("c-slow-"):
             time.sleep(SLOW_SECONDS)
-        return shipped(event) if shipped is not None else None
+        return shipped_answer(event) if shipped_answer is not None else None
 
-    for event_type in ("gather", "disconnect", "transferAnswer", "transferComplete"):
-        handler = voice.handler_for(event_type)
-        if handler is not None:
-            registry.on(event_type)(handler)
-    return registry
+    for event_type, handler in shipped.handlers.items():
+        if event_type != "answer":
+            faulty.on(event_type)(handler)
+    return faulty

@@ -172,6 +172,7 @@ def fuzz_client(tmp_path_factory):
             "BW_APPLICATION_ID": "a",
             "BW_FROM_NUMBER": "+12025550100",
             "BW_VOICE_API_URL": "http://127.0.0.1:9/api/v2",
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         }
     )
     yield app.test_client()

@@ -32,10 +32,10 @@ def app_call(live_app, app_callback_auth):
     return make
 
 
-def test_the_example_menu_end_to_end(api, sandbox, live_app, app_call):
+def test_the_demo_ivr_end_to_end(api, sandbox, live_app, app_call):
     call_id = api.create_ok(**app_call())
     sandbox.wait_for(call_id, "answered")
-    sandbox.press(call_id, "2")  # the menu: 2 says goodbye and hangs up
+    sandbox.press(call_id, "9")  # not a choice: the demo says goodbye and hangs up
     state = sandbox.wait_for(call_id, "disconnected")
     assert state["disconnectCause"] == "hangup", state["log"]
     assert live_app.events(call_id) == ["answer", "gather", "disconnect"]
@@ -44,15 +44,30 @@ def test_the_example_menu_end_to_end(api, sandbox, live_app, app_call):
         auth=(DASHBOARD_USER, DASHBOARD_PASSWORD),
         timeout=10,
     ).json()["events"]
-    assert events[1]["payload"]["digits"] == "2"
+    assert events[1]["payload"]["digits"] == "9"
     assert events[2]["payload"]["cause"] == "hangup"
 
 
-def test_pressing_one_repeats_the_menu(api, sandbox, live_app, app_call):
-    sandbox.script(TO, gatherDigits=["1", "2"])
+def test_the_demo_ivr_carries_state_across_two_gathers_to_a_transfer(
+    api, sandbox, live_app, app_call
+):
+    sandbox.script(TO, gatherDigits=["2", "1234"])  # support, then an order number
     call_id = api.create_ok(**app_call())
-    sandbox.wait_for(call_id, "disconnected")
-    assert live_app.events(call_id) == ["answer", "gather", "gather", "disconnect"]
+    state = sandbox.wait_for(call_id, "disconnected")
+    events = live_app.events(call_id)
+    assert events[:3] == ["answer", "gather", "gather"], state["log"]
+    assert "transferComplete" in events and events[-1] == "disconnect"
+    from store import get_store
+
+    rows = get_store(live_app.app).events_for_call(call_id)
+    second_gather = rows[2]
+    assert "Order 1 2 3 4. Connecting you to support." in second_gather["reply_body"]
+    assert "+12025550143" in second_gather["reply_body"]  # support's line
+    # The agent's leg (another call id) came back to the same flow, with its greeting.
+    [b_leg] = {row["call_id"] for row in get_store(live_app.app).events_for_parent_call(call_id)}
+    b_rows = get_store(live_app.app).events_for_call(b_leg)
+    answered = next(row for row in b_rows if row["event_type"] == "transferAnswer")
+    assert "A caller from the demo IVR is on the line." in answered["reply_body"]
 
 
 @pytest.mark.parametrize(
@@ -101,7 +116,7 @@ def test_inside_the_app(live_app, app_callback_auth):
     call_id = created.json()["callId"]
     assert created.json()["callUrl"] == f"{api_url}/{call_id}"
     in_app.wait_for(call_id, "answered")
-    in_app.press(call_id, "2")
+    in_app.press(call_id, "9")  # the demo IVR: not a choice, goodbye
     assert in_app.wait_for(call_id, "disconnected")["disconnectCause"] == "hangup"
     assert live_app.events(call_id) == ["answer", "gather", "disconnect"]
 
@@ -116,6 +131,13 @@ def test_inside_the_app(live_app, app_callback_auth):
     assert elsewhere.json()["description"].startswith("Invalid answerUrl:")
     assert requests.post(api_url, json=body, timeout=10).status_code == 401
 
+    # The answered call's tag now holds the framework's signed state (its first reply set
+    # it); a busy call keeps the raw tag, which the control page must show escaped.
+    busy = requests.post(
+        api_url, json=dict(body, to="+12025550486"), auth=(user, password), timeout=10
+    )
+    assert busy.status_code == 201, busy.text
+    in_app.wait_for(busy.json()["callId"], "disconnected")
     page = requests.get(
         f"{live_app.base_url}{sandbox_package.CONTROL_PREFIX}/", auth=(user, password), timeout=10
     )
@@ -131,7 +153,8 @@ def test_inside_the_app(live_app, app_callback_auth):
         auth=(user, password),
         timeout=10,
     ).json()["calls"]
-    assert listed[0]["callId"] == call_id and listed[0]["log"]
+    listed_ids = [call["callId"] for call in listed]
+    assert call_id in listed_ids and all(call["log"] for call in listed)
     json.dumps(listed)
 
 

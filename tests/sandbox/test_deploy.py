@@ -40,7 +40,7 @@ def test_the_app_calls_its_own_sandbox_under_gunicorn(tmp_path):
         http.trust_env = False
         script = http.put(
             f"{base}/sandbox/sandbox-control/callees/{TO}",
-            json={"gatherDigits": ["2"]},
+            json={"gatherDigits": ["9"]},  # the demo IVR: not a choice, goodbye
             auth=auth,
             timeout=10,
         )
