@@ -53,8 +53,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)  # pages, JSON API, click-to-call (and its flow), CSRFProtect
 
     from callbacks.setup import check_flows
+    from calls.cli import call
 
     check_flows(app)
+    app.cli.commands["voice"].add_command(call)  # type: ignore[attr-defined]
     if _serving_with_flask_run():
         print(banner(app), flush=True)
     return app

@@ -37,9 +37,15 @@ def wait_until_up(url: str, timeout: float = 20.0) -> None:
 
 @contextlib.contextmanager
 def gunicorn(
-    env: dict[str, str], *, workers: int = 2, app: str = "app:create_app()", port: int | None = None
+    env: dict[str, str],
+    *,
+    workers: int = 2,
+    app: str = "app:create_app()",
+    port: int | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    """Run gunicorn with gunicorn.conf.py on 127.0.0.1; yields its base URL."""
+    """Run gunicorn with gunicorn.conf.py on 127.0.0.1; yields its base URL.  Its output
+    goes to ``log_path`` (kept) or a temporary file (removed)."""
     port = port or free_port()
     full_env = {
         **os.environ,
@@ -49,7 +55,11 @@ def gunicorn(
         "WEB_CONCURRENCY": str(workers),
     }
     # Logs go to a file, never to an unread pipe: a full pipe would block the workers.
-    log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
+    log = (
+        open(log_path, "wb")
+        if log_path is not None
+        else tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app],
         cwd=ROOT,
@@ -69,4 +79,5 @@ def gunicorn(
             process.kill()
             process.wait()
         log.close()
-        os.unlink(log.name)
+        if log_path is None:
+            os.unlink(log.name)

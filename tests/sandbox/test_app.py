@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -185,3 +186,37 @@ def test_credentials_prefer_the_bw_settings():
     assert sandbox_package.credentials(config) == ("5551234", "u", "p")
     with pytest.raises(ValueError, match="SECRET_KEY"):
         sandbox_package.credentials({})
+
+
+def test_place_call_with_a_flow_is_answered_by_that_flow(live_app):
+    """The in-app sandbox places the call; its answer reaches the named flow, not the
+    default one, and the call's later callbacks too."""
+    from bxml import Hangup, Response, SpeakSentence
+    from callbacks import Flow
+    from calls.outbound import place_call
+    from store import get_store
+
+    app = live_app.app
+    reminders = Flow("reminders")
+    said = []
+
+    @reminders.on("answer")
+    def remind(event):
+        return Response(SpeakSentence(f"Reminder {event.state['id']}"), Hangup())
+
+    reminders.on("disconnect")(lambda event: said.append((event.flow, event.state["id"])))
+    app.extensions["flows"].register(reminders)
+    with app.test_request_context():
+        placed = place_call(to=TO, flow="reminders", state={"id": 7})
+        default = place_call(to=TO)
+    in_app = app.extensions["sandbox"]
+    for call in (placed, default):
+        in_app.wait_for(call["callId"], "disconnected")
+    [answer, *_] = get_store(app).events_for_call(placed["callId"])
+    assert "Reminder 7" in answer["reply_body"]
+    [answer, *_] = get_store(app).events_for_call(default["callId"])
+    assert "For sales, press 1" in answer["reply_body"]  # the demo IVR, the default flow
+    deadline = time.monotonic() + 10
+    while not said and time.monotonic() < deadline:  # the disconnect callback may trail
+        time.sleep(0.02)
+    assert said == [("reminders", 7)]

@@ -1,0 +1,213 @@
+"""What a developer uses every day: typed events, the unit-test helper, ``flask voice``,
+the start-up banner and the landing page."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import bxml
+from callbacks import CallbackEvent
+from callbacks.events import EVENT_FIELDS, load_event
+from callbacks.testing import example_payload, make_event, reply
+from tests.servers import ROOT, free_port, gunicorn
+
+SECRET = "test-secret-key"
+
+
+# --- typed events -----------------------------------------------------------------------
+
+
+def test_every_documented_field_is_an_attribute_none_when_absent():
+    answer = load_event(example_payload("answer"))
+    assert answer.digits is None  # a gather field, asked of an answer event
+    assert answer.machine_detection_result == {"value": "human", "duration": "PT1.5S"}
+    assert answer.from_ == "+12025550199"
+    with pytest.raises(AttributeError, match="no field 'digts'"):
+        answer.digts  # noqa: B018
+
+
+def test_unknown_fields_stay_reachable():
+    event = load_event(example_payload("answer", callerDisplayName="Ada", privacy=True))
+    assert event.extra == {"callerDisplayName": "Ada", "privacy": True}
+    assert event.caller_display_name == "Ada" and event.privacy is True
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_FIELDS))
+def test_every_event_type_has_a_documented_example_that_loads(event_type):
+    event = make_event(event_type)
+    assert isinstance(event, CallbackEvent) and event.event_type == event_type
+
+
+def test_example_overrides_take_snake_or_camel_case_and_none_removes():
+    payload = example_payload("gather", digits="42", call_id="c-1", from_="+12025550111", tag=None)
+    assert payload["digits"] == "42" and payload["callId"] == "c-1"
+    assert payload["from"] == "+12025550111" and "tag" not in payload
+
+
+# --- the unit-test helper: a flow's reply without a server --------------------------------
+
+
+def test_reply_routes_through_the_flows_and_returns_checked_bxml(app):
+    xml = reply(app, "initiate", to="+12025550177")
+    assert "For sales, press 1" in xml
+    gather = reply(app, "gather", digits="2", state={"step": "department"}, flow="demo-ivr")
+    assert "4 digit order number" in gather
+    [tag] = [verb for verb in bxml.parse(gather) if verb.name == "Tag"]
+    from callbacks.tags import decode_state
+
+    assert decode_state(tag.text, SECRET) == {
+        "step": "order",
+        "department": "support",
+        "_flow": "demo-ivr",
+    }
+    done = reply(app, "gather", digits="1234", state={"step": "order", "department": "support"})
+    assert "Order 1 2 3 4. Connecting you to support." in done and "<Transfer" in done
+
+
+def test_reply_raises_what_the_handler_raises(app):
+    from callbacks import Flow
+
+    broken = app.extensions["flows"].register(Flow("broken"), default=True)
+    broken.on("answer")(lambda event: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        reply(app, "answer")
+    broken.on("gather")(
+        lambda event: bxml.Response(bxml.Transfer(bxml.PhoneNumber("+12025550142")))
+    )
+    assert "<Transfer" in reply(app, "gather")
+    broken.on("transferAnswer")(
+        lambda event: bxml.Response(bxml.Transfer(bxml.PhoneNumber("+12025550142")))
+    )
+    with pytest.raises(bxml.BxmlError):
+        reply(app, "transferAnswer")  # a B-leg reply may not transfer again
+
+
+def test_reply_has_no_side_effects(app):
+    from callbacks import Flow
+    from calls.outbound import place_call
+    from store import get_store
+
+    greedy = app.extensions["flows"].register(Flow("greedy"), default=True)
+    greedy.on("answer")(lambda event: place_call(to="+12025550123"))
+    from callbacks.dryrun import DryRunRefused
+
+    with pytest.raises(DryRunRefused):
+        reply(app, "answer")
+    with app.app_context():
+        assert get_store(app).events_for_call(example_payload("answer")["callId"]) == []
+
+
+# --- flask voice ---------------------------------------------------------------------------
+
+
+def test_flask_voice_render_prints_the_reply(runner, tmp_path):
+    payload = tmp_path / "initiate.json"
+    payload.write_text(json.dumps(example_payload("initiate")))
+    result = runner.invoke(args=["voice", "render", str(payload)])
+    assert result.exit_code == 0, result.output
+    assert "For sales, press 1" in result.output
+    assert "flow: demo-ivr" in result.output
+
+
+def test_flask_voice_render_fails_loudly_for_a_bad_payload(runner, tmp_path):
+    payload = tmp_path / "bad.json"
+    payload.write_text(json.dumps({"eventType": "answer"}))
+    result = runner.invoke(args=["voice", "render", str(payload)])
+    assert result.exit_code == 1
+    assert "does not load as a callback" in result.output
+
+
+def test_flask_voice_render_a_stored_call(app, client, runner):
+    from tests.callbacks.helpers import Bandwidth, answer_event
+
+    payload = answer_event()
+    Bandwidth(client).post("answer", payload)
+    result = runner.invoke(args=["voice", "render", "--call", payload["callId"]])
+    assert result.exit_code == 0, result.output
+    assert "--- answer at /callbacks/answer" in result.output
+    assert "For sales, press 1" in result.output
+
+
+def test_flask_voice_flows_lists_them(runner):
+    result = runner.invoke(args=["voice", "flows"])
+    assert "demo-ivr (default)" in result.output
+    assert "click-to-call (built in)" in result.output
+    assert "handlers: answer, gather, initiate, transferAnswer, transferComplete" in result.output
+
+
+# --- what a person sees --------------------------------------------------------------------
+
+
+def test_the_landing_page_links_the_pages(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for link in ('href="/dashboard"', 'href="/click-to-call"', 'href="/sandbox/sandbox-control/"'):
+        assert link in html
+    assert "demo-ivr" in html and "dashboard-secret" not in html
+
+
+def _env(tmp_path, **extra):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DASHBOARD_", "CALLBACK_", "VOICE_", "PUBLIC_", "BW_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'events.db'}",
+        SPOOL_PATH=str(tmp_path / "spool.jsonl"),
+        SECRET_KEY="banner-secret",
+        **extra,
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_gunicorn_prints_the_banner_once_per_server(tmp_path):
+    log = tmp_path / "server.log"
+    env = _env(tmp_path, GUNICORN_LOG=str(log))
+    port = free_port()
+    with gunicorn(env, workers=2, port=port, log_path=log) as base:
+        assert base == f"http://127.0.0.1:{port}"
+    text = log.read_text()
+    assert text.count("generated password") == 1, text
+    assert text.count(f"dashboard      http://127.0.0.1:{port}/dashboard") == 1
+    assert text.count("sandbox API    ") == 1
+    assert text.count("Booting worker") == 2
+
+
+@pytest.mark.slow
+def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
+        cwd=ROOT,
+        env=_env(tmp_path, VOICE_BACKEND="bandwdith", PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: VOICE_BACKEND must be 'sandbox' or 'bandwidth', got 'bandwdith'"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_flask_commands_print_no_password(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "store", "migrate"],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    password = (ROOT / "instance" / "dashboard_password").read_text().strip()
+    assert password not in result.stdout + result.stderr
+    assert "generated password" not in result.stdout + result.stderr
