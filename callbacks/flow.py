@@ -29,7 +29,7 @@ from typing import Any
 
 import bxml
 from callbacks.events import EVENT_TYPES, CallbackEvent, canonical_event_type
-from callbacks.helpers import credentials, tag, url
+from callbacks.helpers import credentials, tag, transfer, url
 
 Handler = Callable[[CallbackEvent], Any]
 
@@ -126,3 +126,9 @@ class Flow:
     def tag(state: dict[str, Any]) -> bxml.Tag:
         """A ``<Tag>`` carrying ``state``, signed, for every later callback of the call."""
         return tag(state)
+
+    @staticmethod
+    def transfer(number: str, **attributes: Any) -> bxml.Transfer:
+        """A ``<Transfer>`` to ``number`` whose callbacks (the agent's leg included) come
+        back to us with our credentials."""
+        return transfer(number, **attributes)

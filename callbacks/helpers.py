@@ -36,12 +36,31 @@ def tag(state: dict[str, Any]) -> bxml.Tag:
     return bxml.Tag(encode_state(state, current_app.config["SECRET_KEY"], limit=VERB_TAG_LIMIT))
 
 
+def transfer(number: str, **attributes: Any) -> bxml.Transfer:
+    """A ``<Transfer>`` to ``number`` (E.164, or a ``sip:`` URI) whose callbacks all come back
+    to us: the agent's leg answers ``transferAnswer``/``transferDisconnect``, the caller's
+    ``transferComplete``, each with our credentials.  ``attributes`` go on the Transfer."""
+    auth = credentials()
+    target_class = bxml.SipUri if number.startswith(("sip:", "sips:")) else bxml.PhoneNumber
+    target = target_class(
+        number,
+        transfer_answer_url=url("transferAnswer"),
+        transfer_disconnect_url=url("transferDisconnect"),
+        **auth,
+    )
+    return bxml.Transfer(
+        target, transfer_complete_url=url("transferComplete"), **auth, **attributes
+    )
+
+
 class _Helpers:
-    """``voice.url``, ``voice.credentials``, ``voice.tag``: the helpers, without a flow."""
+    """``voice.url``, ``voice.credentials``, ``voice.tag``, ``voice.transfer``: the helpers,
+    without a flow."""
 
     url = staticmethod(url)
     credentials = staticmethod(credentials)
     tag = staticmethod(tag)
+    transfer = staticmethod(transfer)
 
 
 voice = _Helpers()

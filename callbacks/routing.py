@@ -72,19 +72,15 @@ class FlowRegistry:
             return flow
         if earlier is not None:
             raise FlowError(f"two flows are named {flow.name!r}: {earlier.place} and {flow.place}")
-        for number in flow.numbers:
-            claimed = self.by_number.get(number)
+        claims = [(self.by_number, n, n) for n in flow.numbers] + [
+            (self.by_application, a, f"application {a}") for a in flow.application_ids
+        ]
+        for index, key, what in claims:
+            claimed = index.get(key)
             if claimed is not None:
                 raise FlowError(
                     f"flows {claimed.name!r} ({claimed.place}) and {flow.name!r} "
-                    f"({flow.place}) both answer {number}"
-                )
-        for application in flow.application_ids:
-            claimed = self.by_application.get(application)
-            if claimed is not None:
-                raise FlowError(
-                    f"flows {claimed.name!r} ({claimed.place}) and {flow.name!r} "
-                    f"({flow.place}) both answer application {application}"
+                    f"({flow.place}) both answer {what}"
                 )
         if flow.default:
             other = next((f for f in self.flows.values() if f.default), None)

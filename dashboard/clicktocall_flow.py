@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import current_app
 
 import config
-from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Transfer
+from bxml import Hangup, Response, SpeakSentence
 from callbacks import CallbackEvent, Flow
 
 NAME = "click-to-call"
@@ -23,20 +23,10 @@ def connect_to_agent(event: CallbackEvent) -> Response:
     agent = config.click_to_call_agent(current_app.config)
     if not agent:
         return Response(SpeakSentence("Sorry, no agent is available right now. Goodbye."), Hangup())
-    auth = click_to_call.credentials()
     return Response(
         click_to_call.tag({**event.state, "step": "connecting"}),
         SpeakSentence("Thanks for your request. Connecting you to an agent now."),
-        Transfer(
-            PhoneNumber(
-                agent,
-                transfer_answer_url=click_to_call.url("transferAnswer"),
-                transfer_disconnect_url=click_to_call.url("transferDisconnect"),
-                **auth,
-            ),
-            transfer_complete_url=click_to_call.url("transferComplete"),
-            **auth,
-        ),
+        click_to_call.transfer(agent),
     )
 
 

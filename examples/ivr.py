@@ -10,7 +10,7 @@ Support callers are transferred to the department's line; the B-leg's callbacks
 
 from __future__ import annotations
 
-from bxml import Gather, Hangup, PhoneNumber, Response, SpeakSentence, Transfer
+from bxml import Gather, Hangup, Response, SpeakSentence
 from callbacks import CallbackEvent, Flow
 
 # default=True: this flow answers every call no other flow claims.
@@ -60,19 +60,9 @@ def choice(event: CallbackEvent) -> Response:
 def connect(department: str, *, order: str | None = None) -> Response:
     number = dict(DEPARTMENTS.values())[department]
     said = f"Order {' '.join(order)}. " if order else ""
-    auth = ivr.credentials()
     return Response(
         SpeakSentence(f"{said}Connecting you to {department}."),
-        Transfer(
-            PhoneNumber(
-                number,
-                transfer_answer_url=ivr.url("transferAnswer"),
-                transfer_disconnect_url=ivr.url("transferDisconnect"),
-                **auth,
-            ),
-            transfer_complete_url=ivr.url("transferComplete"),
-            **auth,
-        ),
+        ivr.transfer(number),  # the agent's leg comes back to this flow too
     )
 
 
