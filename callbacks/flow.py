@@ -30,6 +30,7 @@ from typing import Any
 import bxml
 from callbacks.events import EVENT_TYPES, CallbackEvent, canonical_event_type
 from callbacks.helpers import credentials, tag, transfer, url
+from callbacks.tags import FLOW_KEY
 
 Handler = Callable[[CallbackEvent], Any]
 
@@ -122,10 +123,11 @@ class Flow:
         """``username``/``password`` attributes for verbs whose callbacks come back to us."""
         return credentials()
 
-    @staticmethod
-    def tag(state: dict[str, Any]) -> bxml.Tag:
-        """A ``<Tag>`` carrying ``state``, signed, for every later callback of the call."""
-        return tag(state)
+    def tag(self, state: dict[str, Any]) -> bxml.Tag:
+        """A ``<Tag>`` carrying ``state``, signed, for every later callback of the call.
+
+        It names this flow already, so the reply needs no re-signing on its way out."""
+        return tag({**state, FLOW_KEY: self.name})
 
     @staticmethod
     def transfer(number: str, **attributes: Any) -> bxml.Transfer:
