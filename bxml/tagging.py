@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bxml.errors import BxmlError
 from bxml.values import Invalid
 from bxml.verb import Root, Verb
 from bxml.verbs import TAG_ATTRIBUTE, PhoneNumber, SipUri, Tag, Transfer
 
 # The targets of a <Transfer> start calls of their own (B-legs); their tag attribute is
 # the only tag those calls' callbacks can carry.
-_LEGS = (PhoneNumber, SipUri)
+_LEGS = frozenset({PhoneNumber.name, SipUri.name})
 
 
 def rewrite_tags(document: Root, transform: Callable[[str | None], str]) -> None:
@@ -25,29 +26,30 @@ def rewrite_tags(document: Root, transform: Callable[[str | None], str]) -> None
     None for a Transfer target without a ``tag`` attribute, which gets one.  A value the
     tag's kind refuses raises ``BxmlError`` naming the verb.
     """
-    for parent, verb in _walk(document):
-        element = verb._element
-        if isinstance(verb, Tag):
-            element.text = _checked(verb, transform(element.text or ""))
+    # The elements hold every value (see node.py), so one pass of lxml's own iteration
+    # over them, in document order, sees and changes what the verbs render.
+    for element in document._element.iter(Tag.name, *_LEGS, *_TAGGED):
+        name = element.tag
+        if name == Tag.name:
+            element.text = _checked(name, transform(element.text or ""))
         elif "tag" in element.attrib:
-            element.set("tag", _checked(verb, transform(str(element.get("tag")))))
-        elif isinstance(verb, _LEGS) and isinstance(parent, Transfer):
-            element.set("tag", _checked(verb, transform(None)))
+            element.set("tag", _checked(name, transform(str(element.get("tag")))))
+        elif name in _LEGS and element.getparent().tag == Transfer.name:  # type: ignore[union-attr]
+            element.set("tag", _checked(name, transform(None)))
 
 
-def _checked(verb: Verb, value: str) -> str:
+# Every verb with a ``tag`` attribute.
+_TAGGED = tuple(
+    sorted(
+        name
+        for name, cls in Verb.registry.items()
+        if any(row[0] == "tag" for row in cls.attributes) and name not in _LEGS
+    )
+)
+
+
+def _checked(verb_name: str, value: str) -> str:
     try:
         return TAG_ATTRIBUTE[1].check(value)
     except (Invalid, ValueError) as error:
-        raise verb.error(f"tag {error}") from None
-
-
-def _walk(document: Root) -> list[tuple[Verb, Verb]]:
-    """(parent, verb) for every verb below ``document``, in document order."""
-    found: list[tuple[Verb, Verb]] = []
-    stack: list[tuple[Verb, Verb]] = [(document, child) for child in reversed(document.children)]
-    while stack:
-        parent, verb = stack.pop()
-        found.append((parent, verb))
-        stack.extend((verb, child) for child in reversed(verb.children))
-    return found
+        raise BxmlError(f"{verb_name}: tag {error}") from None

@@ -12,10 +12,13 @@ and the ``<Tag>`` verb.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_decode
 
 CALL_TAG_LIMIT = 4096
 VERB_TAG_LIMIT = 256
@@ -28,6 +31,7 @@ class TagTooLong(ValueError):
     """The encoded state does not fit where it is going; the message says by how much."""
 
 
+@functools.lru_cache(maxsize=8)  # stateless; building one costs more than a signature
 def _serializer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="bandwidth-tag-state")
 
@@ -70,12 +74,26 @@ RAW_TAG_KEY = "_raw"
 def with_flow(tag: str | None, flow: str, secret: str, *, limit: int = VERB_TAG_LIMIT) -> str:
     """``tag`` re-signed with ``flow`` added: signed state keeps its keys, a plain-text tag
     is kept under RAW_TAG_KEY, an empty or absent one becomes the flow alone."""
+    if tag and tag.startswith(PREFIX) and _claimed_flow(tag) == flow:
+        # Already names the flow (Flow.tag wrote it): sent as is.  Its signature is checked
+        # where it matters, when Bandwidth sends it back.
+        return tag
     state: dict[str, Any] = {}
     if tag:  # a signed-looking tag that fails verification is dropped, never carried on
         state = decode_state(tag, secret) if tag.startswith(PREFIX) else {RAW_TAG_KEY: tag}
-    if state.get(FLOW_KEY) == flow:
-        return tag or encode_state(state, secret, limit=limit)
     return encode_state({**state, FLOW_KEY: flow}, secret, limit=limit)
+
+
+def _claimed_flow(tag: str) -> Any:
+    """The flow a signed tag's payload names, read without checking the signature."""
+    payload = tag[len(PREFIX) :].rpartition(".")[0]
+    if not payload or payload.startswith("."):  # compressed payloads: decode the slow way
+        return None
+    try:
+        state = json.loads(base64_decode(payload))
+    except (ValueError, TypeError):
+        return None
+    return state.get(FLOW_KEY) if isinstance(state, dict) else None
 
 
 def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
