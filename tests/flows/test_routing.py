@@ -234,3 +234,9 @@ def test_asynchronous_events_without_a_handler_are_stored_and_answered_204(flows
     payload = call_event("recordingAvailable", to=IVR_NUMBER, recordingId="r-1")
     assert bandwidth.post("recordingAvailable", payload).status_code == 204
     assert len(get_store(app).events_for_call(payload["callId"])) == 1
+
+
+def test_a_forged_tag_cannot_choose_the_flow(flows, bandwidth):
+    forged = encode_state({"_flow": "sales"}, "not-our-secret")
+    bandwidth.post("gather", inbound("gather", to=IVR_NUMBER, tag=forged))
+    assert flows["seen"][0][:2] == ("ivr", "gather")  # by its number, not the forged tag
