@@ -196,7 +196,12 @@ def receive(route: str) -> Response:
         return _stored_reply(prior, settings)
 
     event.route = route
-    event.state = decode_state(event.tag, settings.secret)
+    event.state = decode_state(
+        event.tag,
+        settings.secret,
+        call_id=event.__dict__.get("call_id"),
+        parent_call_id=event.__dict__.get("parent_call_id"),
+    )
     status, body, error_detail = _answer(route, event, settings)
     stored_body = redact(body, settings.secret_markers)
     record = _record(

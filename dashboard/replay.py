@@ -142,7 +142,13 @@ def replay(row: dict[str, Any]) -> ReplayResult:
         result.error = f"The stored payload no longer loads as a callback: {exc.messages}"
         return result
     event.route = row.get("route")
-    event.state = decode_state(event.tag, app.config["SECRET_KEY"])
+    event.state = decode_state(
+        event.tag,
+        app.config["SECRET_KEY"],
+        call_id=event.__dict__.get("call_id"),
+        parent_call_id=event.__dict__.get("parent_call_id"),
+        max_age=None,  # the handler's answer to this event, however old the event is
+    )
     settings = app.extensions["callbacks"]
     if event.route == FALLBACK_ROUTE:  # the fallback route always answers the safe document
         result.reply = settings.safe_document
