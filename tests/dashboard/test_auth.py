@@ -110,6 +110,28 @@ def test_login_never_redirects_off_site(client, target):
     assert reply.headers["Location"] == "/dashboard"
 
 
+CONTROL_TARGETS = ["/dashboard\r\nSet-Cookie: x=1", "/dashboard\nx", "/dash\x00board", "/a\x7f"]
+
+
+@pytest.mark.parametrize("target", CONTROL_TARGETS)
+def test_a_next_with_control_characters_goes_to_the_dashboard(client, target):
+    page = client.get("/dashboard/login", query_string={"next": target})
+    assert page.status_code == 200
+    reply = client.post(
+        "/dashboard/login",
+        query_string={"next": target},
+        data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+            "username": DASHBOARD_USER,
+            "password": DASHBOARD_PASSWORD,
+        },
+    )
+    assert (reply.status_code, reply.headers["Location"]) == (303, "/dashboard")
+    # Already logged in: the login page sends the operator on, to the same safe place.
+    reply = client.get("/dashboard/login", query_string={"next": target})
+    assert (reply.status_code, reply.headers["Location"]) == (302, "/dashboard")
+
+
 @pytest.mark.parametrize(
     ("username", "password"),
     [(DASHBOARD_USER, "wrong"), ("someone", DASHBOARD_PASSWORD), (DASHBOARD_USER, "pä"), ("", "")],
