@@ -49,21 +49,46 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _check_auth() -> None:
-    settings = _sandbox().settings
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    store = current_app.extensions.get("store")
     ok = False
-    if scheme.lower() == "basic" and token:
+    if not header or store is None:  # the standalone sandbox keeps no shared counters
+        ok = bool(header) and _credentials_ok(header)
+    else:
+        # Inside the app: the dashboard's per-address limit of wrong credentials.
+        from dashboard.limits import TooManyAttempts, client_key, limited_check
+        from dashboard.settings import rates
+        from store import StoreUnavailable
+
         try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            decoded = b""
-        user, sep, password = decoded.partition(b":")
-        user_ok = hmac.compare_digest(user, settings.username.encode("utf-8"))
-        password_ok = hmac.compare_digest(password, settings.password.encode("utf-8"))
-        ok = bool(sep) and user_ok and password_ok
+            ok = limited_check(
+                store,
+                "sandbox-login:" + client_key(request.remote_addr),
+                rates("DASHBOARD_LOGIN_RATE"),
+                lambda: _credentials_ok(header),
+                unavailable=(StoreUnavailable,),
+            )
+        except TooManyAttempts:
+            raise ApiError(
+                429, "too-many-requests", "Too many wrong credentials from your address"
+            ) from None
     if not ok:
         raise ApiError(401, "authentication-error", "The credentials provided were invalid")
+
+
+def _credentials_ok(header: str) -> bool:
+    settings = _sandbox().settings
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    user, sep, password = decoded.partition(b":")
+    user_ok = hmac.compare_digest(user, settings.username.encode("utf-8"))
+    password_ok = hmac.compare_digest(password, settings.password.encode("utf-8"))
+    return bool(sep) and user_ok and password_ok
 
 
 def _json_body() -> Any:
