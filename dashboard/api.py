@@ -19,7 +19,6 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from callbacks.auth import challenge
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
-from dashboard.limits import TooManyAttempts
 from store import StoreUnavailable, get_store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -30,10 +29,10 @@ def _require_dashboard_login() -> Response | None:
     if logged_in():
         return None
     header = request.headers.get("Authorization")
-    try:
-        if header and check_basic(header):
-            return None
-    except TooManyAttempts:
+    verdict = check_basic(header) if header else False
+    if verdict:
+        return None
+    if verdict is None:
         reply = jsonify(error="too many wrong passwords from your address; try again later")
         reply.status_code = 429
         reply.headers["Retry-After"] = str(attempts_retry_after())

@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,7 @@ from wtforms.validators import InputRequired, Length
 
 from callbacks.auth import CredentialError, encode_pairs, verify_basic
 from dashboard import limits
+from dashboard.limits import TooManyAttempts
 from dashboard.settings import number, rates
 from store import StoreUnavailable, get_store
 
@@ -112,23 +114,30 @@ def logged_in() -> bool:
     return get_store().session_active(_login_hash(login_id))
 
 
-def _attempts_key() -> str:
-    return "login:" + limits.client_key(request.remote_addr)
+def limit_attempts(scope: str, check: Callable[[], bool]) -> bool | None:
+    """Run a credential ``check`` under the per-address limit of DASHBOARD_LOGIN_RATE.
 
-
-def check_basic(header: str) -> bool:
-    """The API's HTTP Basic check, under the login form's per-address limit.
-
-    True for the right credentials, False for wrong ones; raises TooManyAttempts when the
-    address is over the limit (then nothing is compared) or this wrong try took it over.
+    True for right credentials, False for wrong ones, None when the address is over the
+    limit (then nothing is compared) or this wrong try took it over.  ``scope`` names the
+    count ("login" is the dashboard's: the form and the API's HTTP Basic).  The app hands
+    this to other parts as ``app.extensions["attempt_limit"]`` (the in-app sandbox).
     """
-    return limits.limited_check(
-        get_store(),
-        _attempts_key(),
-        rates("DASHBOARD_LOGIN_RATE"),
-        lambda: basic_auth_ok(header),
-        unavailable=(StoreUnavailable,),  # as the login form: a store outage locks nobody out
-    )
+    key = f"{scope}:" + limits.client_key(request.remote_addr)
+    try:
+        return limits.limited_check(
+            get_store(),
+            key,
+            rates("DASHBOARD_LOGIN_RATE"),
+            check,
+            unavailable=(StoreUnavailable,),  # as the login form: an outage locks nobody out
+        )
+    except TooManyAttempts:
+        return None
+
+
+def check_basic(header: str) -> bool | None:
+    """The API's HTTP Basic check, counted with the login form's tries (see limit_attempts)."""
+    return limit_attempts("login", lambda: basic_auth_ok(header))
 
 
 def attempts_retry_after() -> int:
@@ -175,8 +184,9 @@ def login() -> Any:
 
 
 def _login_allowed() -> bool:
+    key = "login:" + limits.client_key(request.remote_addr)
     try:
-        return limits.allow(get_store(), _attempts_key(), rates("DASHBOARD_LOGIN_RATE"))
+        return limits.allow(get_store(), key, rates("DASHBOARD_LOGIN_RATE"))
     except StoreUnavailable:
         return True  # the store is down: do not lock operators out of the dashboard
 

@@ -50,28 +50,16 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _check_auth() -> None:
     header = request.headers.get("Authorization", "")
-    store = current_app.extensions.get("store")
-    ok = False
-    if not header or store is None:  # the standalone sandbox keeps no shared counters
-        ok = bool(header) and _credentials_ok(header)
+    # Inside the app, wrong credentials count against the dashboard's per-address limit.
+    limit = current_app.extensions.get("attempt_limit")
+    if not header:
+        ok: bool | None = False
+    elif limit is None:  # the standalone sandbox keeps no shared counters
+        ok = _credentials_ok(header)
     else:
-        # Inside the app: the dashboard's per-address limit of wrong credentials.
-        from dashboard.limits import TooManyAttempts, client_key, limited_check
-        from dashboard.settings import rates
-        from store import StoreUnavailable
-
-        try:
-            ok = limited_check(
-                store,
-                "sandbox-login:" + client_key(request.remote_addr),
-                rates("DASHBOARD_LOGIN_RATE"),
-                lambda: _credentials_ok(header),
-                unavailable=(StoreUnavailable,),
-            )
-        except TooManyAttempts:
-            raise ApiError(
-                429, "too-many-requests", "Too many wrong credentials from your address"
-            ) from None
+        ok = limit("sandbox-login", lambda: _credentials_ok(header))
+    if ok is None:
+        raise ApiError(429, "too-many-requests", "Too many wrong credentials from your address")
     if not ok:
         raise ApiError(401, "authentication-error", "The credentials provided were invalid")
 
