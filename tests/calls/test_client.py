@@ -34,9 +34,9 @@ from tests.calls.fake_bandwidth import (
     API_USER,
     CALL_ID,
     Reply,
-    closed_port,
     created_call,
 )
+from tests.servers import closed_port
 
 CALLS_PATH = f"/api/v2/accounts/{ACCOUNT_ID}/calls"
 RATE_LIMITED = {
