@@ -107,10 +107,6 @@ def _apply_deploy_settings(app: Flask) -> None:
     hosts = app.config.get("TRUSTED_HOSTS")
     if isinstance(hosts, str):
         app.config["TRUSTED_HOSTS"] = [h.strip() for h in hosts.split(",") if h.strip()] or None
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    import proxies
 
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
-        )
+    proxies.init_app(app)  # X-Forwarded-* from the listed proxies only; warns when unsafe

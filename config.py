@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "DASHBOARD_EXPORT_MAX_ROWS": None,
     # Deployment.
     "TRUSTED_PROXIES": 0,  # how many reverse proxies set X-Forwarded-*; 0 = trust none
+    # Comma-separated addresses/networks of those proxies (see proxies.py); None = any peer.
+    "TRUSTED_PROXY_ADDRESSES": None,
     "TRUSTED_HOSTS": None,  # comma-separated Host names; None = any
     "MAX_CONTENT_LENGTH": 64 * 1024,  # largest callback body accepted (413 above it)
     # What answer does when the handler fails: "safe-document" (200 + SAFE_BXML) or

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.load import print_figures, run_load  # noqa: E402
-from tests.servers import free_port, gunicorn  # noqa: E402
+from tests.servers import gunicorn, listening_socket, port_of  # noqa: E402
 
 CALLBACK_USER = "bandwidth"
 CALLBACK_PASSWORD = "bench-callback-secret"
@@ -37,8 +37,8 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sandbox-load-") as tmp:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        sock = listening_socket()
+        base = f"http://127.0.0.1:{port_of(sock)}"
         database = f"sqlite:///{Path(tmp) / 'events.db'}"
         env = {
             "DATABASE_URL": database,
@@ -49,7 +49,7 @@ def main() -> int:
             "DASHBOARD_PASSWORD": "bench-dashboard",
             "PUBLIC_BASE_URL": base,
         }
-        with gunicorn(env, workers=args.workers, port=port):
+        with gunicorn(env, workers=args.workers, sock=sock):
             figures = run_load(
                 app_url=base,
                 calls=args.calls,

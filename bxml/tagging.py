@@ -12,18 +12,18 @@ from collections.abc import Callable
 from bxml.errors import BxmlError
 from bxml.values import Invalid
 from bxml.verb import Root, Verb
-from bxml.verbs import TAG_ATTRIBUTE, PhoneNumber, SipUri, Tag, Transfer
+from bxml.verbs import TAG_ATTRIBUTE, Conference, PhoneNumber, SipUri, Tag, Transfer
 
 # The targets of a <Transfer> start calls of their own (B-legs); their tag attribute is
 # the only tag those calls' callbacks can carry.
 _LEGS = frozenset({PhoneNumber.name, SipUri.name})
 
 
-def rewrite_tags(document: Root, transform: Callable[[str | None], str]) -> None:
-    """Replace each tag value in ``document`` with ``transform(value)``, in place.
+def rewrite_tags(document: Root, transform: Callable[[str | None, str], str]) -> None:
+    """Replace each tag value in ``document`` with ``transform(value, verb_name)``, in place.
 
     ``value`` is the ``<Tag>`` text or the ``tag`` attribute as written (``""`` clears), or
-    None for a Transfer target without a ``tag`` attribute, which gets one.  A value the
+    None for a Transfer target or a Conference without a ``tag`` attribute, which gets one.  A value the
     tag's kind refuses raises ``BxmlError`` naming the verb.
     """
     # The elements hold every value (see node.py), so one pass of lxml's own iteration
@@ -31,11 +31,13 @@ def rewrite_tags(document: Root, transform: Callable[[str | None], str]) -> None
     for element in document._element.iter(Tag.name, *_LEGS, *_TAGGED):
         name = element.tag
         if name == Tag.name:
-            element.text = _checked(name, transform(element.text or ""))
+            element.text = _checked(name, transform(element.text or "", name))
         elif "tag" in element.attrib:
-            element.set("tag", _checked(name, transform(str(element.get("tag")))))
-        elif name in _LEGS and element.getparent().tag == Transfer.name:  # type: ignore[union-attr]
-            element.set("tag", _checked(name, transform(None)))
+            element.set("tag", _checked(name, transform(str(element.get("tag")), name)))
+        elif name == Conference.name or (
+            name in _LEGS and element.getparent().tag == Transfer.name  # type: ignore[union-attr]
+        ):
+            element.set("tag", _checked(name, transform(None, name)))
 
 
 # Every verb with a ``tag`` attribute.

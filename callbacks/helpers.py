@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 
 import bxml
 from callbacks.tags import VERB_TAG_LIMIT, encode_state
@@ -32,8 +32,17 @@ def credentials() -> dict[str, str]:
 
 
 def tag(state: dict[str, Any]) -> bxml.Tag:
-    """A ``<Tag>`` verb carrying ``state``, signed, for every later callback of the call."""
-    return bxml.Tag(encode_state(state, current_app.config["SECRET_KEY"], limit=VERB_TAG_LIMIT))
+    """A ``<Tag>`` verb carrying ``state``, signed, for every later callback of the call.
+
+    Inside a handler the state is bound to the call being answered (see callbacks.tags)."""
+    return bxml.Tag(
+        encode_state(
+            state,
+            current_app.config["SECRET_KEY"],
+            limit=VERB_TAG_LIMIT,
+            call_id=g.get("voice_tag_call_id"),
+        )
+    )
 
 
 def transfer(number: str, **attributes: Any) -> bxml.Transfer:

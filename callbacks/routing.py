@@ -21,24 +21,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
+
 import bxml
 from callbacks.events import CONFERENCE_EVENTS, CallbackEvent
 from callbacks.flow import Flow, FlowError, Handler
-from callbacks.tags import VERB_TAG_LIMIT, decode_state, split_state, with_flow
+from callbacks.tags import (
+    MAX_AGE_SECONDS,
+    VERB_TAG_LIMIT,
+    decode_state,
+    split_state,
+    with_flow,
+)
 
 # Replies to these start a call's story: with no flow or no handler, the caller would hear
 # nothing and the call would end unexplained, so they get the safe document and an error.
 FIRST_EVENTS = frozenset({"initiate", "answer"})
+UNBOUND_TAG_VERBS = frozenset({"Conference", "Bridge"})
+LEG_VERBS = frozenset({"PhoneNumber", "SipUri"})
 
 
 class NoFlow(LookupError):
     """No flow answers this callback, or its flow has no handler for a first event."""
 
 
-def attach_state(event: CallbackEvent, secret: str) -> None:
+def attach_state(
+    event: CallbackEvent, secret: str, *, max_age: int | None = MAX_AGE_SECONDS
+) -> None:
     """Set ``event.state`` (the handler's verified state), ``event.tagged_flow`` and, for a
-    plain-text tag a handler set earlier, ``event.tag`` back to that text."""
-    state, flow, raw = split_state(decode_state(event.tag, secret))
+    plain-text tag a handler set earlier, ``event.tag`` back to that text.  State bound to
+    a call verifies only on that call's callbacks (or its transfer legs'); ``max_age=None``
+    reads stored history whatever its age."""
+    verified = decode_state(
+        event.tag,
+        secret,
+        call_id=event.call_id,
+        parent_call_id=event.parent_call_id,
+        max_age=max_age,
+    )
+    state, flow, raw = split_state(verified)
     event.state = state
     event.tagged_flow = flow
     if raw is not None:
@@ -147,7 +168,11 @@ class FlowRegistry:
                 raise NoFlow(self._no_handler_message(event, flow))
             return bxml.Response()  # nothing more to do: Bandwidth goes on (or ends the call)
         assert flow is not None
-        document = handler(event)
+        g.voice_tag_call_id = event.call_id  # what Flow.tag binds the state it signs to
+        try:
+            document = handler(event)
+        finally:
+            g.pop("voice_tag_call_id", None)
         if document is None:
             document = bxml.Response()
         if not isinstance(document, bxml.Response):
@@ -166,7 +191,26 @@ class FlowRegistry:
 
     def _keep_flow(self, document: bxml.Response, event: CallbackEvent, name: str) -> Any:
         secret = self.secret
-        bxml.rewrite_tags(document, lambda tag: with_flow(tag, name, secret))
+        call_id, parent = event.call_id, event.parent_call_id
+        raw_tag = event.raw.get("tag")
+        current = [raw_tag if isinstance(raw_tag, str) else None]  # the call's tag so far
+
+        def keep(tag: str | None, verb: str) -> str:
+            # State is bound to the call it is set on (a Transfer target's tag to this call,
+            # its parent), except where Bandwidth echoes it on other calls' events: a
+            # Conference's tag on every member's (and on conferenceCreated, which names no
+            # call), a Bridge's on the target's.
+            bind = None if verb in UNBOUND_TAG_VERBS else call_id
+            if tag is None and verb == "Conference":
+                tag = current[0]  # without one, Bandwidth would echo the call's own tag
+            kept = with_flow(
+                tag, name, secret, bind_to=bind, call_id=call_id, parent_call_id=parent
+            )
+            if verb not in LEG_VERBS:  # a Transfer target's tag is the other call's
+                current[0] = kept
+            return kept
+
+        bxml.rewrite_tags(document, keep)
         if (
             event.tagged_flow != name
             and event.event_type not in CONFERENCE_EVENTS
@@ -174,7 +218,17 @@ class FlowRegistry:
         ):
             # The call's tag does not name the flow yet: set it before anything else runs.
             current = event.raw.get("tag") if isinstance(event.raw.get("tag"), str) else None
-            lead = bxml.Tag(with_flow(current, name, secret, limit=VERB_TAG_LIMIT))
+            lead = bxml.Tag(
+                with_flow(
+                    current,
+                    name,
+                    secret,
+                    limit=VERB_TAG_LIMIT,
+                    bind_to=call_id,
+                    call_id=call_id,
+                    parent_call_id=parent,
+                )
+            )
             document = bxml.Response(lead, *document.children)
         return document
 

@@ -2,9 +2,21 @@
 
 Bandwidth echoes a call's tag on every later callback, so it is the natural place for the
 state of a call flow.  Anyone who can reach the callback URL could forge a payload, so the
-state is signed (itsdangerous): a tag that fails verification is treated as absent (and
-logged), never trusted.  The state is readable by Bandwidth and anyone who sees the tag:
-never put a secret or a transfer target in it.
+state is signed (itsdangerous, with a salt of its own so no other token signed with the same
+secret passes as state): a tag that fails verification is treated as absent (and logged),
+never trusted.  The state is readable by Bandwidth and anyone who sees the tag: never put a
+secret or a transfer target in it.
+
+Scope and lifetime:
+- Every state carries its signing time and is refused after ``MAX_AGE_SECONDS`` (48 h:
+  longer than any call or conference, which Bandwidth ends after 24 h).
+- State issued with ``call_id`` is bound to that call: the call id is part of the signing
+  salt (so it costs no tag characters), and the state verifies only on callbacks whose
+  ``callId`` or ``parentCallId`` is that id.  ``parentCallId`` lets a ``<Transfer>``'s B-leg
+  events, which have a callId of their own, carry the A-leg's state.
+- State issued without ``call_id`` is valid on any call until it expires.  Use it where the
+  call id is not known yet (Create Call) or where events name other calls: a
+  ``<Conference>`` tag is echoed on every conference event, whose ``callId`` is the member's.
 
 Limits: 4096 characters for Create/Update Call ``tag``; 256 for a verb's ``tag`` attribute
 and the ``<Tag>`` verb.
@@ -17,12 +29,15 @@ import json
 import logging
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode
 
 CALL_TAG_LIMIT = 4096
 VERB_TAG_LIMIT = 256
-PREFIX = "st1."  # marks our signed state; other tags pass through as raw strings
+PREFIX = "st2."  # marks our signed state; other tags pass through as raw strings
+CALL_PREFIX = "st2c."  # signed state bound to one call
+MAX_AGE_SECONDS = 48 * 3600
+SALT = "bandwidth-tag-state"
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +46,28 @@ class TagTooLong(ValueError):
     """The encoded state does not fit where it is going; the message says by how much."""
 
 
-@functools.lru_cache(maxsize=8)  # stateless; building one costs more than a signature
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt="bandwidth-tag-state")
+@functools.lru_cache(maxsize=256)  # stateless; building one costs more than a signature
+def _serializer(secret: str, call_id: str | None = None) -> URLSafeTimedSerializer:
+    salt = SALT if call_id is None else f"{SALT}:call:{call_id}"
+    return URLSafeTimedSerializer(secret, salt=salt)
 
 
-def encode_state(state: dict[str, Any], secret: str, *, limit: int = CALL_TAG_LIMIT) -> str:
-    """Encode ``state`` (JSON-serialisable) into a signed tag no longer than ``limit``."""
+def encode_state(
+    state: dict[str, Any],
+    secret: str,
+    *,
+    limit: int = CALL_TAG_LIMIT,
+    call_id: str | None = None,
+) -> str:
+    """Encode ``state`` (JSON-serialisable) into a signed tag no longer than ``limit``.
+
+    With ``call_id`` the state verifies only on that call's callbacks (and its transfer
+    legs'); see the module's notes for when to leave it out.
+    """
     if not isinstance(state, dict):
         raise TypeError("tag state must be a dict")
-    tag = PREFIX + _serializer(secret).dumps(state)
+    prefix = PREFIX if call_id is None else CALL_PREFIX
+    tag = prefix + _serializer(secret, call_id).dumps(state)
     if len(tag) > limit:
         raise TagTooLong(
             f"encoded tag state is {len(tag)} characters, over the limit of {limit}; "
@@ -49,17 +76,48 @@ def encode_state(state: dict[str, Any], secret: str, *, limit: int = CALL_TAG_LI
     return tag
 
 
-def decode_state(tag: str | None, secret: str) -> dict[str, Any]:
-    """The verified state in ``tag``; ``{}`` when there is none or it fails verification."""
-    if not tag or not tag.startswith(PREFIX):
+def decode_state(
+    tag: str | None,
+    secret: str,
+    *,
+    call_id: str | None = None,
+    parent_call_id: str | None = None,
+    max_age: int | None = MAX_AGE_SECONDS,
+) -> dict[str, Any]:
+    """The verified state in ``tag``; ``{}`` when there is none or it fails verification.
+
+    ``call_id``/``parent_call_id`` are the callback's ``callId`` and ``parentCallId``: state
+    bound to a call verifies only when one of them is that call.  ``max_age=None`` skips
+    the age check (views of stored history show what a call carried at the time).
+    """
+    if not tag:
         return {}
-    try:
-        state = _serializer(secret).loads(tag[len(PREFIX) :])
-    except BadSignature:
-        log.warning("ignoring a tag whose signature does not verify (forged or altered)")
+    if tag.startswith(CALL_PREFIX):
+        candidates = [cid for cid in (call_id, parent_call_id) if cid]
+        body = tag[len(CALL_PREFIX) :]
+    elif tag.startswith(PREFIX):
+        candidates = [None]
+        body = tag[len(PREFIX) :]
+    else:
         return {}
-    except Exception:  # malformed base64/JSON inside a signed-looking tag
-        log.warning("ignoring a malformed tag state")
+    state: Any
+    for candidate in candidates:
+        try:
+            state = _serializer(secret, candidate).loads(body, max_age=max_age)
+        except SignatureExpired:
+            log.warning("ignoring a tag state older than %d seconds", max_age)
+            return {}
+        except BadSignature:
+            continue
+        except Exception:  # malformed base64/JSON inside a signed-looking tag
+            log.warning("ignoring a malformed tag state")
+            return {}
+        break
+    else:
+        log.warning(
+            "ignoring a tag whose signature does not verify for this call (forged, altered "
+            "or issued for another call)"
+        )
         return {}
     return state if isinstance(state, dict) else {}
 
@@ -71,23 +129,42 @@ FLOW_KEY = "_flow"
 RAW_TAG_KEY = "_raw"
 
 
-def with_flow(tag: str | None, flow: str, secret: str, *, limit: int = VERB_TAG_LIMIT) -> str:
-    """``tag`` re-signed with ``flow`` added: signed state keeps its keys, a plain-text tag
-    is kept under RAW_TAG_KEY, an empty or absent one becomes the flow alone."""
-    if tag and tag.startswith(PREFIX) and _claimed_flow(tag) == flow:
-        # Already names the flow (Flow.tag wrote it): sent as is.  Its signature is checked
-        # where it matters, when Bandwidth sends it back.
+def with_flow(
+    tag: str | None,
+    flow: str,
+    secret: str,
+    *,
+    limit: int = VERB_TAG_LIMIT,
+    bind_to: str | None = None,
+    call_id: str | None = None,
+    parent_call_id: str | None = None,
+) -> str:
+    """``tag`` re-signed with ``flow`` added, bound to the call ``bind_to`` (None: unbound).
+
+    Signed state keeps its keys (read as a callback of ``call_id``, with ``parent_call_id``,
+    would read it), a plain-text tag is kept under RAW_TAG_KEY, an empty or absent one
+    becomes the flow alone.
+    """
+    if tag and _claimed_flow(tag, bound=bind_to is not None) == flow:
+        # Written by Flow.tag during this callback, already naming the flow and bound as
+        # asked: sent as is.  Its signature is checked where it matters, when it comes back.
         return tag
     state: dict[str, Any] = {}
     if tag:  # a signed-looking tag that fails verification is dropped, never carried on
-        state = decode_state(tag, secret) if tag.startswith(PREFIX) else {RAW_TAG_KEY: tag}
-    return encode_state({**state, FLOW_KEY: flow}, secret, limit=limit)
+        if tag.startswith((PREFIX, CALL_PREFIX)):
+            state = decode_state(tag, secret, call_id=call_id, parent_call_id=parent_call_id)
+        else:
+            state = {RAW_TAG_KEY: tag}
+    return encode_state({**state, FLOW_KEY: flow}, secret, limit=limit, call_id=bind_to)
 
 
-def _claimed_flow(tag: str) -> Any:
+def _claimed_flow(tag: str, *, bound: bool) -> Any:
     """The flow a signed tag's payload names, read without checking the signature."""
-    payload = tag[len(PREFIX) :].rpartition(".")[0]
-    if not payload or payload.startswith("."):  # compressed payloads: decode the slow way
+    prefix = CALL_PREFIX if bound else PREFIX
+    if not tag.startswith(prefix):
+        return None
+    payload = tag[len(prefix) :].partition(".")[0]
+    if not payload:  # a compressed payload starts with "."; decode it the slow way
         return None
     try:
         state = json.loads(base64_decode(payload))

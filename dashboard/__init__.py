@@ -2,7 +2,8 @@
 
 ``init_app(app)`` registers the blueprints (``dashboard.auth``, ``dashboard.pages``,
 ``dashboard.api``, ``dashboard.clicktocall``: each module's ``bp``) and the app-wide browser
-security of ``dashboard.security`` (CSRFProtect, security headers, session cookie flags).
+security of ``dashboard.security`` (CSRFProtect, security headers, session cookie flags), and
+``app.extensions["attempt_limit"]`` (``dashboard.auth.limit_attempts``).
 Settings and their defaults: ``dashboard.settings``.  Templates are in templates/dashboard/
 and templates/click_to_call/, scripts and styles in static/dashboard/ (no inline script or
 style anywhere: the CSP forbids them).
@@ -24,3 +25,5 @@ def init_app(app: Flask) -> None:
     from dashboard.clicktocall_flow import click_to_call
 
     registry_for(app).register(click_to_call, builtin=True)
+    # Credential checks elsewhere in the app (the in-app sandbox) share the login limit.
+    app.extensions["attempt_limit"] = auth.limit_attempts

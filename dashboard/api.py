@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from callbacks.auth import challenge
-from dashboard.auth import basic_auth_ok, logged_in
+from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
 from store import StoreUnavailable, get_store
 
@@ -26,8 +26,17 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 @bp.before_request
 def _require_dashboard_login() -> Response | None:
-    if logged_in() or basic_auth_ok(request.headers.get("Authorization")):
+    if logged_in():
         return None
+    header = request.headers.get("Authorization")
+    verdict = check_basic(header) if header else False
+    if verdict:
+        return None
+    if verdict is None:
+        reply = jsonify(error="too many wrong passwords from your address; try again later")
+        reply.status_code = 429
+        reply.headers["Retry-After"] = str(attempts_retry_after())
+        return reply
     reply = jsonify(error="dashboard credentials required")
     reply.status_code = 401
     # The dashboard's own scripts say who they are: no challenge, so the browser does not

@@ -29,6 +29,11 @@ MAX_LIMIT = 500
 # Store.disconnects returns at most 1000 rows; a page asks for one more than it shows.
 CHUNK = 999
 MAX_TEXT = 200
+# Ids are 64-bit signed integers in both databases.
+MAX_ID = 2**63 - 1
+# Times the chart's calendar can draw with room to spare: 1970 up to the start of 3000.
+EARLIEST = 0.0
+LATEST = datetime(3000, 1, 1, tzinfo=UTC).timestamp()
 
 
 class FilterError(ValueError):
@@ -37,6 +42,13 @@ class FilterError(ValueError):
 
 def parse_time(name: str, raw: str) -> float:
     """Epoch seconds from ISO 8601 (UTC when no offset), a date, or epoch seconds."""
+    value = _parse_time(name, raw)
+    if not EARLIEST <= value < LATEST:
+        raise FilterError(f"{name}: {raw!r} is outside the years 1970 to 2999")
+    return value
+
+
+def _parse_time(name: str, raw: str) -> float:
     text = raw.strip()
     try:
         value = float(text)
@@ -93,6 +105,14 @@ def _int(args: MultiDict[str, str], *names: str) -> int | None:
     return value
 
 
+def before_id(args: MultiDict[str, str]) -> int | None:
+    """The keyset cursor ``before_id`` (or ``beforeId``): a stored id, so at most 2^63-1."""
+    value = _int(args, "before_id", "beforeId")
+    if value is not None and value > MAX_ID:
+        raise FilterError(f"before_id must be at most {MAX_ID}")
+    return value
+
+
 @dataclass(frozen=True)
 class DisconnectFilter:
     causes: tuple[str, ...] = ()
@@ -139,7 +159,7 @@ class DisconnectFilter:
             number=normalise_number(number_raw) if number_raw else None,
             tag=_text(args, "tag"),
             error_id=_text(args, "errorId", "error_id"),
-            before_id=_int(args, "before_id", "beforeId"),
+            before_id=before_id(args),
             limit=DEFAULT_LIMIT if limit is None else limit,
             raw=raw,
         )

@@ -11,8 +11,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+
+class TooManyAttempts(Exception):
+    """This client address is over its limit of credential checks."""
 
 
 def client_key(remote_addr: str | None) -> str:
@@ -36,6 +40,43 @@ def allow(store: Any, key: str, rates: Iterable[tuple[int, int]]) -> bool:
     for limit, window in rates:
         allowed &= store.hit_rate_limit(f"{key}:{window}", window, limit)
     return allowed
+
+
+def exhausted(store: Any, key: str, rates: Iterable[tuple[int, int]]) -> bool:
+    """True when ``allow`` has already counted ``key`` up to a limit; counts nothing."""
+    return any(store.rate_limit_hits(f"{key}:{window}", window) >= limit for limit, window in rates)
+
+
+def limited_check(
+    store: Any,
+    key: str,
+    rates: Iterable[tuple[int, int]],
+    check: Callable[[], bool],
+    *,
+    unavailable: tuple[type[BaseException], ...] = (),
+) -> bool:
+    """Run a credential ``check`` under a per-``key`` limit of wrong tries.
+
+    Raises TooManyAttempts, before ``check`` runs, once ``key`` has used up a limit, and when
+    this wrong try used it up.  Right tries do not count.  A store that cannot be reached
+    (``unavailable``, e.g. StoreUnavailable) does not lock anyone out.
+    """
+    rates = list(rates)
+    try:
+        over = exhausted(store, key, rates)
+    except unavailable:
+        over = False
+    if over:
+        raise TooManyAttempts
+    if check():
+        return True
+    try:
+        over = not allow(store, key, rates)
+    except unavailable:
+        over = False
+    if over:
+        raise TooManyAttempts
+    return False
 
 
 def retry_after(rates: Iterable[tuple[int, int]], now: float | None = None) -> int:

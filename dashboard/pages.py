@@ -28,7 +28,7 @@ from flask import (
 
 from dashboard import chart, export, timeline
 from dashboard.auth import logged_in
-from dashboard.filters import DisconnectFilter, FilterError, disconnect_json, iso
+from dashboard.filters import DisconnectFilter, FilterError, before_id, disconnect_json, iso
 from dashboard.replay import replay
 from dashboard.settings import number
 from store import StoreUnavailable, get_store
@@ -90,15 +90,15 @@ def _store_down(_error: StoreUnavailable) -> tuple[str, int]:
     return render_template("dashboard/error.html", title="Store unavailable", message=message), 503
 
 
+def _bad_request(title: str, message: str) -> Response:
+    return Response(render_template("dashboard/error.html", title=title, message=message), 400)
+
+
 def _filters() -> DisconnectFilter:
     try:
         return DisconnectFilter.from_args(request.args)
     except FilterError as exc:
-        abort(
-            Response(
-                render_template("dashboard/error.html", title="Bad filter", message=str(exc)), 400
-            )
-        )
+        abort(_bad_request("Bad filter", str(exc)))
 
 
 @bp.get("")
@@ -192,11 +192,11 @@ def replay_event(call_id: str, event_id: int) -> str:
 @bp.get("/rejected")
 def rejected() -> str:
     try:
-        before_id = int(request.args["before_id"]) if request.args.get("before_id") else None
-    except ValueError:
-        abort(400)
+        older_than = before_id(request.args)
+    except FilterError as exc:
+        abort(_bad_request("Bad page", str(exc)))
     limit = 50
-    rows = get_store().rejected(limit=limit + 1, before_id=before_id)
+    rows = get_store().rejected(limit=limit + 1, before_id=older_than)
     older = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -205,5 +205,5 @@ def rejected() -> str:
         "dashboard/rejected.html",
         rows=rows,
         older_url=url_for(".rejected", before_id=older) if older else None,
-        newest_url=url_for(".rejected") if before_id is not None else None,
+        newest_url=url_for(".rejected") if older_than is not None else None,
     )

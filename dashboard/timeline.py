@@ -97,7 +97,13 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         entry = Entry(
             row=row,
             payload_json=pretty(row.get("payload")),
-            state=decode_state(row.get("tag"), secret),
+            state=decode_state(
+                row.get("tag"),
+                secret,
+                call_id=row.get("call_id"),
+                parent_call_id=row.get("parent_call_id"),
+                max_age=None,  # what the call carried at the time
+            ),
             replayable=replayable(row),
         )
         if row.get("event_type") == "disconnect" and row.get("cause") == "invalid-bxml":

@@ -49,21 +49,34 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _check_auth() -> None:
-    settings = _sandbox().settings
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    ok = False
-    if scheme.lower() == "basic" and token:
-        try:
-            decoded = base64.b64decode(token.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            decoded = b""
-        user, sep, password = decoded.partition(b":")
-        user_ok = hmac.compare_digest(user, settings.username.encode("utf-8"))
-        password_ok = hmac.compare_digest(password, settings.password.encode("utf-8"))
-        ok = bool(sep) and user_ok and password_ok
+    # Inside the app, wrong credentials count against the dashboard's per-address limit.
+    limit = current_app.extensions.get("attempt_limit")
+    if not header:
+        ok: bool | None = False
+    elif limit is None:  # the standalone sandbox keeps no shared counters
+        ok = _credentials_ok(header)
+    else:
+        ok = limit("sandbox-login", lambda: _credentials_ok(header))
+    if ok is None:
+        raise ApiError(429, "too-many-requests", "Too many wrong credentials from your address")
     if not ok:
         raise ApiError(401, "authentication-error", "The credentials provided were invalid")
+
+
+def _credentials_ok(header: str) -> bool:
+    settings = _sandbox().settings
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    user, sep, password = decoded.partition(b":")
+    user_ok = hmac.compare_digest(user, settings.username.encode("utf-8"))
+    password_ok = hmac.compare_digest(password, settings.password.encode("utf-8"))
+    return bool(sep) and user_ok and password_ok
 
 
 def _json_body() -> Any:

@@ -61,6 +61,7 @@ from .schema import (
     disconnect_totals,
     disconnects,
     events,
+    operator_sessions,
     outbound_calls,
     rate_limits,
     rejected_requests,
@@ -1396,6 +1397,56 @@ class Store:
                 self._next_rate_prune = time.monotonic() + RATE_LIMIT_PRUNE_SECONDS
                 conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < now))
         return hits <= limit
+
+    def rate_limit_hits(self, key: str, window_seconds: int, now: float | None = None) -> int:
+        """The hits ``hit_rate_limit`` has counted on ``key`` in the current window; counts
+        nothing (a check before a credential is compared, without spending an attempt)."""
+        now = time.time() if now is None else float(now)
+        window = max(1, int(window_seconds))
+        bucket_key = str(key)
+        if len(bucket_key) > KEY_CHARS:
+            digest = hashlib.sha256(bucket_key.encode("utf-8", "replace")).hexdigest()
+            bucket_key = bucket_key[: KEY_CHARS - 65] + ":" + digest
+        query = select(rate_limits.c.hits).where(
+            rate_limits.c.bucket_key == _text(bucket_key),
+            rate_limits.c.window_start == int(now // window) * window,
+        )
+        with self._reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # --- operator sessions ------------------------------------------------------------------
+
+    def start_session(self, session_hash: str, operator: str, expires_at: float) -> None:
+        """Record a dashboard login (and forget the ones that have expired)."""
+        now = time.time()
+        with self._writing() as conn:
+            conn.execute(delete(operator_sessions).where(operator_sessions.c.expires_at < now))
+            conn.execute(
+                insert(operator_sessions).values(
+                    session_hash=_text(session_hash),
+                    operator=_text(operator),
+                    created_at=now,
+                    expires_at=float(expires_at),
+                )
+            )
+
+    def session_active(self, session_hash: str) -> bool:
+        """True while that login exists, has not expired and was not revoked."""
+        query = select(operator_sessions.c.session_hash).where(
+            operator_sessions.c.session_hash == _text(session_hash),
+            operator_sessions.c.revoked_at.is_(None),
+            operator_sessions.c.expires_at > time.time(),
+        )
+        with self._reading() as conn:
+            return conn.execute(query).first() is not None
+
+    def revoke_sessions(self, session_hash: str | None = None) -> int:
+        """End one login (``session_hash``) or, with None, every login; returns how many."""
+        stmt = operator_sessions.update().where(operator_sessions.c.revoked_at.is_(None))
+        if session_hash is not None:
+            stmt = stmt.where(operator_sessions.c.session_hash == _text(session_hash))
+        with self._writing() as conn:
+            return int(conn.execute(stmt.values(revoked_at=time.time())).rowcount)
 
     # --- retention and health ---------------------------------------------------------------
 

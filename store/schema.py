@@ -12,6 +12,7 @@ Tables:
 ``rejected_requests``  the bounded log of refused requests (never events)
 ``outbound_calls``     one row per outbound call attempt and its outcome
 ``rate_limits``        shared hit counters per (key, window start)
+``operator_sessions``  dashboard logins, so that logging out ends one server-side (v4)
 ``schema_version``     which migrations have run
 """
 
@@ -198,6 +199,19 @@ rate_limits = Table(
     Index("ix_rate_limits_expires_at", "expires_at"),
 )
 
+# One row per dashboard login, keyed by a hash of the id in the signed session cookie: a
+# cookie whose row is gone or revoked no longer logs anyone in (schema version 4).
+operator_sessions = Table(
+    "operator_sessions",
+    metadata,
+    Column("session_hash", Text, primary_key=True),
+    Column("operator", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("revoked_at", Double),
+    Index("ix_operator_sessions_expires_at", "expires_at"),
+)
+
 V1_TABLES = [
     events,
     disconnects,
@@ -232,7 +246,12 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("DROP INDEX IF EXISTS ix_events_event_type"))
 
 
+def _v4(conn: Connection) -> None:
+    """operator_sessions: dashboard logins that logging out can end."""
+    metadata.create_all(conn, tables=[operator_sessions], checkfirst=True)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 SCHEMA_VERSION = max(MIGRATIONS)

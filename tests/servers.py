@@ -12,16 +12,55 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Ports this test process keeps: bound for as long as it runs, so no other server takes them.
+_KEPT: list[socket.socket] = []
+
+
+def listening_socket() -> socket.socket:
+    """A socket listening on 127.0.0.1, on a port the kernel chose: bound once and handed to
+    the server (``serve_on``, ``gunicorn(sock=...)``), so no other process can take the port
+    between choosing it and serving on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    return int(sock.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that refuses connections: bound but not listening, and kept for
+    the rest of the test run, so no server can appear on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _KEPT.append(sock)
+    return port_of(sock)
+
+
+def serve_on(sock: socket.socket, app: Any, **options: Any) -> Any:
+    """A werkzeug server for ``app`` on ``sock`` (from listening_socket), which it takes over."""
+    from werkzeug.serving import make_server
+
+    host, port = sock.getsockname()[:2]
+    server = make_server(host, port, app, fd=sock.fileno(), **options)
+    sock.close()  # the server holds its own copy
+    return server
+
+
+def gunicorn_bind(sock: socket.socket) -> dict[str, str]:
+    """The environment that makes gunicorn (gunicorn.conf.py) serve on ``sock``: pass
+    ``pass_fds=(sock.fileno(),)`` to the Popen as well."""
+    return {"GUNICORN_BIND": f"fd://{sock.fileno()}"}
 
 
 def wait_until_up(url: str, timeout: float = 20.0) -> None:
@@ -41,17 +80,21 @@ def gunicorn(
     *,
     workers: int = 2,
     app: str = "app:create_app()",
-    port: int | None = None,
+    sock: socket.socket | None = None,
     log_path: Path | None = None,
 ) -> Iterator[str]:
-    """Run gunicorn with gunicorn.conf.py on 127.0.0.1; yields its base URL.  Its output
-    goes to ``log_path`` (kept) or a temporary file (removed)."""
-    port = port or free_port()
+    """Run gunicorn with gunicorn.conf.py on ``sock`` (default: a new listening_socket());
+    yields its base URL.  Its output goes to ``log_path`` (kept) or a temporary file."""
+    sock = sock or listening_socket()
+    port = port_of(sock)
     full_env = {
         **os.environ,
-        **env,
-        "PORT": str(port),
+        # HOST/PORT as a deployment sets them (the app derives its default public URL from
+        # them); the socket itself is handed over.
         "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **env,
+        **gunicorn_bind(sock),
         "WEB_CONCURRENCY": str(workers),
     }
     # Logs go to a file, never to an unread pipe: a full pipe would block the workers.
@@ -66,7 +109,9 @@ def gunicorn(
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        pass_fds=(sock.fileno(),),
     )
+    sock.close()  # gunicorn has it now: the port closes when gunicorn exits
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base + "/callbacks/")

@@ -31,28 +31,46 @@ def test_accepts_every_configured_pair(header):
     assert verify_basic(header, PAIRS) in (b"bandwidth", b"next")
 
 
+WRONG = "wrong username or password"
+NOT_BASIC = "Authorization is not HTTP Basic"
+
+
 @pytest.mark.parametrize(
-    ("header", "missing"),
+    ("header", "missing", "message"),
     [
-        (None, True),
-        ("", True),
-        (basic("bandwidth", "wrong"), False),
-        (basic("wrong", "s3cret"), False),
-        (basic("bandwidth", "s3cret "), False),
-        (basic("bandwidth", "pä"), False),  # non-ASCII password: 401, not a TypeError
-        (basic("bandwidth", b"\xff\xfe"), False),  # not UTF-8
-        ("Basic !!!", False),
-        ("Basic", False),
-        ("Bearer abc", False),
-        ("Basic " + base64.b64encode(b"nocolon").decode(), False),
-        ("Basic " + base64.b64encode(b"bandwidth:s3cret").decode() + "=", False),
-        ("Basic ä", False),
+        (None, True, "no Authorization header"),
+        ("", True, "no Authorization header"),
+        (basic("bandwidth", "wrong"), False, WRONG),
+        (basic("wrong", "s3cret"), False, WRONG),
+        (basic("bandwidth", "s3cret "), False, WRONG),
+        (basic("bandwidth", "pä"), False, WRONG),  # non-ASCII password: 401, not a TypeError
+        (basic("bandwidth", b"\xff\xfe"), False, "malformed Basic credentials: UnicodeDecodeError"),
+        ("Basic !!!", False, "malformed Basic credentials: Error"),
+        ("Basic", False, NOT_BASIC),
+        ("Basic ", False, NOT_BASIC),
+        ("Bearer abc", False, NOT_BASIC),
+        ("Bearer " + basic("bandwidth", "s3cret")[6:], False, NOT_BASIC),
+        ("Basic " + base64.b64encode(b"nocolon").decode(), False, "Basic credentials have no ':'"),
+        (basic("bandwidth", "s3cret") + "=", False, "malformed Basic credentials: Error"),
+        (basic("bandwidth", "s3cret") + " x", False, "malformed Basic credentials: Error"),
+        ("Basic ä", False, "malformed Basic credentials: UnicodeEncodeError"),
     ],
 )
-def test_rejects_with_one_exception_type(header, missing):
+def test_rejects_with_one_exception_type(header, missing, message):
     with pytest.raises(CredentialError) as caught:
         verify_basic(header, PAIRS)
     assert caught.value.missing is missing
+    assert str(caught.value) == message
+
+
+def test_spaces_around_the_credentials_are_allowed():
+    token = basic("bandwidth", "s3cret")[6:]
+    assert verify_basic(f"  Basic  {token} ", PAIRS) == b"bandwidth"
+
+
+def test_pairs_are_encoded_as_utf8():
+    assert encode_pairs([("bändwidth", "pä:ss")]) == [("bändwidth".encode(), "pä:ss".encode())]
+    assert verify_basic(basic("bändwidth", "pä:ss"), encode_pairs([("bändwidth", "pä:ss")]))
 
 
 def test_no_pairs_accept_nothing():
@@ -66,6 +84,7 @@ def test_parse_splits_on_first_colon():
 
 def test_challenge_quotes_realm():
     assert challenge('my "realm"') == 'Basic realm="my \\"realm\\"", charset="UTF-8"'
+    assert challenge('a\\"b') == 'Basic realm="a\\\\\\"b", charset="UTF-8"'
 
 
 @settings(max_examples=300, deadline=None)

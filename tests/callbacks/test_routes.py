@@ -614,6 +614,27 @@ def test_forged_tag_state_is_ignored(app, voice, bandwidth):
     assert seen == [{}]
 
 
+def test_tag_state_bound_to_a_call_is_refused_on_another_call(app, voice, bandwidth):
+    from callbacks import encode_state
+
+    seen = []
+    voice.on("answer")(lambda event: seen.append(("answer", event.state)))
+    voice.on("transferAnswer")(lambda event: seen.append(("transferAnswer", event.state)))
+    a_leg, b_leg, stranger = call_id(), call_id(), call_id()
+    tag = encode_state({"flow": "transfer"}, app.config["SECRET_KEY"], call_id=a_leg)
+    bandwidth.post("answer", answer_event(callId=a_leg, tag=tag))
+    # The B-leg of a <Transfer> has its own callId and names the A-leg as parentCallId.
+    bandwidth.post(
+        "transferAnswer", call_event("transferAnswer", callId=b_leg, parentCallId=a_leg, tag=tag)
+    )
+    bandwidth.post("answer", answer_event(callId=stranger, tag=tag))
+    assert seen == [
+        ("answer", {"flow": "transfer"}),
+        ("transferAnswer", {"flow": "transfer"}),
+        ("answer", {}),
+    ]
+
+
 def test_events_api_requires_dashboard_login(app, client, bandwidth):
     payload = answer_event()
     bandwidth.post("answer", payload)

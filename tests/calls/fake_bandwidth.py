@@ -142,10 +142,3 @@ class FakeBandwidth:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

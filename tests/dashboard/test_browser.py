@@ -22,11 +22,10 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from tests.callbacks.helpers import answer_event, basic_auth, call_id, disconnect_event
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER, needs
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, listening_socket, port_of, serve_on
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,8 +41,8 @@ def server(app_config, tmp_path) -> Iterator[tuple[str, Any]]:
     """The real app, with its in-app sandbox, on a free 127.0.0.1 port."""
     from app import create_app
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{port_of(sock)}"
     app = create_app(
         {
             **app_config,
@@ -56,7 +55,7 @@ def server(app_config, tmp_path) -> Iterator[tuple[str, Any]]:
         }
     )
     assert "sandbox" in app.extensions  # VOICE_BACKEND=sandbox serves /sandbox/api/v2
-    http = make_server("127.0.0.1", port, app, threaded=True)
+    http = serve_on(sock, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()
     try:

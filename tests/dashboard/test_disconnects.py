@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -87,6 +88,14 @@ def test_time_range(operator, app):
         "before_id=x",
         "since=nan",
         "since=2024-05-02&until=2024-05-01",
+        # Past what the store's 64-bit ids and the chart's calendar can hold.
+        f"before_id={2**63}",
+        f"before_id={2**64 + 5}",
+        "since=1e18",
+        "until=1e18",
+        "since=-1e18",
+        "since=9999-12-31T23:00",
+        "until=0001-01-01",
     ],
 )
 def test_bad_filters_are_400(operator, query):
@@ -240,6 +249,29 @@ def test_rejected_page_paginates(operator, bw):
     older = re.search(r'href="([^"]+)" id="older"', html).group(1)
     assert operator.get(older).get_data(as_text=True).count("<tr data-id=") == 3
     assert operator.get("/dashboard/rejected?before_id=x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_ids_past_64_bits_are_400_on_both_databases(app_config, backend):
+    from app import create_app
+    from tests.dashboard.conftest import login
+
+    with contextlib.ExitStack() as stack:
+        if backend == "postgres":
+            from tests.pg import fresh_postgres_url
+
+            app_config["DATABASE_URL"] = stack.enter_context(fresh_postgres_url())
+        app = create_app(app_config)
+        stack.callback(app.extensions["store"].dispose)
+        client = app.test_client()
+        assert login(client).status_code == 303
+        for path in ("/dashboard/rejected", "/api/disconnects", "/dashboard"):
+            reply = client.get(f"{path}?before_id={2**63}")
+            assert reply.status_code == 400, path
+            assert str(2**63 - 1) in reply.get_data(as_text=True)
+            assert client.get(f"{path}?before_id={2**63 - 1}").status_code == 200
 
 
 def test_auto_refresh_is_wired_to_the_api(operator, bw):

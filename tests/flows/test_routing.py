@@ -167,10 +167,12 @@ def test_a_handlers_own_transfer_target_tag_is_kept_beside_the_flow(app, flows, 
     def transfer(event):
         return Response(Transfer(PhoneNumber("+12025550142", tag=sales.tag({"agent": "lee"}).text)))
 
-    reply = bandwidth.post("answer", answer_event(**{"from": SALES_NUMBER}))
+    cid = call_id()
+    reply = bandwidth.post("answer", answer_event(callId=cid, **{"from": SALES_NUMBER}))
     [_lead, transfer_verb] = bxml.parse(reply.data)
     b_leg_tag = transfer_verb.children[0].attrs["tag"]
-    bandwidth.post("transferAnswer", call_event("transferAnswer", tag=b_leg_tag))
+    # The agent's leg is another call; its parentCallId is the call that transferred.
+    bandwidth.post("transferAnswer", call_event("transferAnswer", tag=b_leg_tag, parentCallId=cid))
     assert flows["seen"][-1] == ("sales", "transferAnswer", {"agent": "lee"})
 
 
@@ -180,13 +182,22 @@ def test_conference_events_reach_the_flow_of_the_call_that_created_it(app, flows
     ivr.on("gather")(
         lambda event: Response(Conference("team", conference_event_url=ivr.url("conference")))
     )
+    ivr.on("conferenceCreated")(lambda event: flows["seen"].append(("ivr", "created", event.state)))
     cid = call_id()
     first = bandwidth.post("initiate", inbound(callId=cid, to=IVR_NUMBER))
-    bandwidth.post("gather", inbound("gather", callId=cid, tag=tag_of(first)))
-    # Bandwidth sends conference events with the creator call's tag.
-    member = conference_event("conferenceMemberJoin", callId=cid, tag=tag_of(first))
+    reply = bandwidth.post("gather", inbound("gather", callId=cid, tag=tag_of(first)))
+    [conference] = bxml.parse(reply.data)
+    # Bandwidth echoes the Conference's tag on every conference event: conferenceCreated
+    # names no call, and a member's events name the member's call.
+    conference_tag = conference.attrs["tag"]
+    created = conference_event("conferenceCreated", tag=conference_tag)
+    assert bandwidth.post("conference", created).status_code in (200, 204)
+    member = conference_event("conferenceMemberJoin", callId=call_id(), tag=conference_tag)
     assert bandwidth.post("conference", member).status_code in (200, 204)
-    assert flows["seen"][-1][:2] == ("ivr", "conferenceMemberJoin")
+    assert flows["seen"][-2:] == [
+        ("ivr", "created", {"last": "initiate"}),
+        ("ivr", "conferenceMemberJoin", {"last": "initiate"}),
+    ]
 
 
 def test_a_plain_text_tag_of_the_handler_comes_back_as_written(app, bandwidth):
@@ -194,10 +205,11 @@ def test_a_plain_text_tag_of_the_handler_comes_back_as_written(app, bandwidth):
     seen = []
     flow.on("answer")(lambda event: Response(Tag("order-7"), Hangup()))
     flow.on("disconnect")(lambda event: seen.append((event.tag, event.state, event.flow)))
-    reply = bandwidth.post("answer", answer_event())
+    cid = call_id()
+    reply = bandwidth.post("answer", answer_event(callId=cid))
     [tag_verb, _] = bxml.parse(reply.data)
     assert tag_verb.text != "order-7"  # signed, with the flow inside
-    bandwidth.post("disconnect", disconnect_event(tag=tag_verb.text))
+    bandwidth.post("disconnect", disconnect_event(callId=cid, tag=tag_verb.text))
     assert seen == [("order-7", {}, "plain")]
 
 
@@ -213,10 +225,11 @@ def test_a_verb_tag_attribute_keeps_the_flow(app, bandwidth):
     other = app.extensions["flows"].register(Flow("other"), default=True)
     other.on("gather")(lambda event: seen.append(("WRONG", {})) or Response())
     app.extensions["flows"].default_name = "attr"
-    reply = bandwidth.post("answer", answer_event())
+    cid = call_id()
+    reply = bandwidth.post("answer", answer_event(callId=cid))
     gather = next(verb for verb in bxml.parse(reply.data) if verb.name == "Gather")
     app.extensions["flows"].default_name = "other"  # the tag routes, not the default
-    bandwidth.post("gather", call_event("gather", tag=gather.attrs["tag"], digits="1"))
+    bandwidth.post("gather", call_event("gather", callId=cid, tag=gather.attrs["tag"], digits="1"))
     assert seen == [("attr", {"menu": "main"})]
 
 
@@ -240,3 +253,13 @@ def test_a_forged_tag_cannot_choose_the_flow(flows, bandwidth):
     forged = encode_state({"_flow": "sales"}, "not-our-secret")
     bandwidth.post("gather", inbound("gather", to=IVR_NUMBER, tag=forged))
     assert flows["seen"][0][:2] == ("ivr", "gather")  # by its number, not the forged tag
+
+
+def test_state_set_on_one_call_does_not_route_another(app, flows, bandwidth):
+    cid = call_id()
+    first = bandwidth.post("initiate", inbound(callId=cid, to=IVR_NUMBER))
+    # The same tag on another call's callback: bound to the first call, so not believed.
+    bandwidth.post(
+        "gather", inbound("gather", callId=call_id(), to="+12025550177", tag=tag_of(first))
+    )
+    assert flows["seen"][-1] == ("fallback", "gather", {})

@@ -8,6 +8,7 @@ one-screen summary lists the rows by outcome and the numbers the tests recorded 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tests.reliability.harness import (
     login,
     sqlite_env,
 )
-from tests.servers import free_port
+from tests.servers import listening_socket, port_of
 
 _ROWS_BY_NODE: dict[str, str] = {}
 _OUTCOMES: dict[str, list[str]] = {}
@@ -127,8 +128,14 @@ def main_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def main_port() -> int:
-    return free_port()
+def main_socket() -> socket.socket:
+    """The main server's listening socket, bound before its settings name the port."""
+    return listening_socket()
+
+
+@pytest.fixture(scope="session")
+def main_port(main_socket: socket.socket) -> int:
+    return port_of(main_socket)
 
 
 @pytest.fixture(scope="session")
@@ -143,10 +150,12 @@ def main_env(main_dir: Path, main_bandwidth: FakeBandwidth, main_port: int) -> d
 
 
 @pytest.fixture(scope="session")
-def main_server(main_env: dict[str, str], main_dir: Path, main_port: int) -> Iterator[Server]:
+def main_server(
+    main_env: dict[str, str], main_dir: Path, main_socket: socket.socket
+) -> Iterator[Server]:
     """The real app under gunicorn: 4 workers (gthread), SQLite, TRUSTED_HOSTS=127.0.0.1."""
     flask_cli(main_env, "store", "migrate")  # once, before the servers (README: deploying)
-    server = Server(main_env, main_dir, workers=4, port=main_port, name="main")
+    server = Server(main_env, main_dir, workers=4, sock=main_socket, name="main")
     try:
         server.start()
         yield server

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +34,7 @@ import sqlalchemy as sa
 
 from tests.callbacks.helpers import basic_auth
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, gunicorn_bind, listening_socket, port_of
 
 # Settings a shell may export that must not leak into a server under test.
 _LEAKY = re.compile(
@@ -144,14 +145,17 @@ class Server:
         *,
         workers: int = 2,
         app: str = "app:create_app()",
-        port: int | None = None,
+        sock: socket.socket | None = None,
         name: str = "server",
     ) -> None:
         self.env = dict(env)
         self.directory = directory
         self.workers_wanted = workers
         self.app = app
-        self.port = port or free_port()
+        # Bound once here and handed to gunicorn at start: no other process can take the
+        # port in between.
+        self.socket = sock or listening_socket()
+        self.port = port_of(self.socket)
         self.base = f"http://127.0.0.1:{self.port}"
         self.name = name
         self.out_path = directory / f"{name}-{self.port}.out"
@@ -164,11 +168,11 @@ class Server:
         return self.process.pid
 
     def start(self, timeout: float = 30.0) -> Server:
+        assert self.socket.fileno() != -1, "a Server starts once (its socket went to gunicorn)"
         env = {
             **clean_environ(),
             **self.env,
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
+            **gunicorn_bind(self.socket),
             "WEB_CONCURRENCY": str(self.workers_wanted),
             # gunicorn >= 25 opens a control socket at one path per user: several test
             # masters would take it from each other.
@@ -181,7 +185,11 @@ class Server:
                 env=env,
                 stdout=out,
                 stderr=err,
+                pass_fds=(self.socket.fileno(),),
             )
+        # gunicorn holds the port now; once it exits, connections are refused (as a dead
+        # server's are), not queued on a copy kept here.
+        self.socket.close()
         self.wait_up(timeout)
         return self
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.callbacks.helpers import answer_event, call_event, disconnect_event
-from tests.calls.fake_bandwidth import FakeBandwidth, Reply, closed_port, created_call
+from tests.calls.fake_bandwidth import FakeBandwidth, Reply, created_call
 from tests.pg import fresh_postgres_url
 from tests.reliability.harness import (
     TALLY,
@@ -33,7 +33,7 @@ from tests.reliability.harness import (
     sqlite_env,
     stored_counts,
 )
-from tests.servers import gunicorn
+from tests.servers import closed_port, gunicorn
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

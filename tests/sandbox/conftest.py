@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.receiver import Receiver
-from tests.servers import free_port
+from tests.servers import listening_socket, port_of, serve_on
 
 TO = "+12025550123"
 FROM = "+12025550100"
@@ -116,12 +115,12 @@ def live_app(app_config: dict[str, Any]) -> Iterator[LiveApp]:
     from app import create_app
     from store import get_store
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{port_of(sock)}"
     app_config["PUBLIC_BASE_URL"] = base
     app_config["SANDBOX_TIME_SCALE"] = 0.01  # the in-app sandbox, when a test uses it
     application = create_app(app_config)
-    server = make_server("127.0.0.1", port, application, threaded=True)
+    server = serve_on(sock, application, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

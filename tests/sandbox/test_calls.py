@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.standalone import running
 from tests.sandbox.conftest import TO
-from tests.servers import free_port
+from tests.servers import closed_port
 
 HANGUP = "<Response><Hangup/></Response>"
 
@@ -99,7 +99,7 @@ def test_invalid_bxml_ends_the_call_with_invalid_bxml(api, call_body, receiver, 
 
 def test_a_failing_answer_url_uses_the_fallback(api, call_body, receiver):
     receiver.reply("/fallback", HANGUP)
-    dead = f"http://127.0.0.1:{free_port()}/answer"
+    dead = f"http://127.0.0.1:{closed_port()}/answer"
     api.create_ok(
         **call_body(
             answerUrl=dead,
@@ -124,7 +124,7 @@ def test_a_5xx_answer_also_uses_the_fallback(api, call_body, receiver):
 
 def test_primary_and_fallback_failing_ends_with_callback_error(api, call_body, receiver, sandbox):
     receiver.reply("/answer", "", status=500)
-    dead = f"http://127.0.0.1:{free_port()}/fallback"
+    dead = f"http://127.0.0.1:{closed_port()}/fallback"
     call_id = api.create_ok(**call_body(answerFallbackUrl=dead))
     disconnect = receiver.wait_for("disconnect")[0].payload
     assert disconnect["cause"] == "callback-error"

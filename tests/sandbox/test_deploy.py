@@ -13,14 +13,14 @@ import requests
 from sandbox.settings import derived_password
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.conftest import FROM, TO
-from tests.servers import ROOT, free_port, gunicorn
+from tests.servers import ROOT, gunicorn, listening_socket, port_of
 
 
 @pytest.mark.slow
 def test_the_app_calls_its_own_sandbox_under_gunicorn(tmp_path):
     """gthread workers: creating a call and its callbacks never wait on each other."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{port_of(sock)}"
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'events.db'}",
         "SPOOL_PATH": str(tmp_path / "spool.jsonl"),
@@ -34,7 +34,7 @@ def test_the_app_calls_its_own_sandbox_under_gunicorn(tmp_path):
     }
     auth = ("sandbox", derived_password("gunicorn-test"))
     with (
-        gunicorn(env, app="tests.sandbox.gunicorn_app:create_app()", port=port),
+        gunicorn(env, app="tests.sandbox.gunicorn_app:create_app()", sock=sock),
         requests.Session() as http,
     ):
         http.trust_env = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import socket
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from store import Store
 from tests.pg import fresh_postgres_url
+from tests.servers import closed_port
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -61,13 +61,6 @@ def make_record(**overrides: Any) -> dict[str, Any]:
     }
     record.update(overrides)
     return record
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=BACKENDS)

@@ -215,8 +215,8 @@ def test_sqlite_locked_past_busy_timeout_spools(make_store, db_url):
         holder.execute("INSERT INTO rate_limits VALUES ('held', 0, 1, 0)")
         started = time.monotonic()
         assert store.record_callback(make_record(call_id="c-locked")) == ("spooled", None)
-        waited = time.monotonic() - started
-        assert 0.15 <= waited < 3.0  # waited for the busy timeout, then gave up
+        # It waited for the busy timeout, then gave up (spooled) instead of waiting on.
+        assert time.monotonic() - started >= 0.15
         assert spool_lines(store)[0]["row"]["call_id"] == "c-locked"
         # reads still work under WAL while the writer holds the lock
         assert store.events_for_call("c-locked") == []
@@ -315,7 +315,12 @@ def test_postgres_connections_killed_by_the_server_are_replaced(make_store, capl
         with psycopg.connect(conninfo, autocommit=True) as admin:
             for pid in pids:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        time.sleep(0.1)
+            deadline = time.monotonic() + 30
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the backends did not end"
+                time.sleep(0.02)
 
     assert store.record_callback(make_record(call_id="c-pg-1"))[0] == "inserted"
     kill_pooled_connections()
