@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -185,3 +186,25 @@ def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], str | None, str 
         flow if isinstance(flow, str) else None,
         raw if isinstance(raw, str) else None,
     )
+
+
+_SIGNED = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
+
+
+def readable_tags(
+    text: str, secret: str, *, call_id: str | None = None, parent_call_id: str | None = None
+) -> str:
+    """``text`` with each signed tag replaced by the state it verifies to, as sorted JSON
+    (``{signed state: {...}}``), however old: two replies that set the same state compare
+    equal although each signature carries its own time."""
+
+    def readable(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        state = decode_state(
+            tag, secret, call_id=call_id, parent_call_id=parent_call_id, max_age=None
+        )
+        if not state:
+            return tag
+        return "{signed state: " + json.dumps(state, sort_keys=True) + "}"
+
+    return _SIGNED.sub(readable, text)
