@@ -18,6 +18,22 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def app_env(directory: Path, **overrides: str) -> dict[str, str]:
+    """Settings for an app under gunicorn with its store in ``directory`` (the tests'
+    callback credentials, dashboard login admin/dash)."""
+    from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
+
+    return {
+        "DATABASE_URL": f"sqlite:///{directory / 'events.db'}",
+        "SPOOL_PATH": str(directory / "spool.jsonl"),
+        "CALLBACK_USERNAME": CALLBACK_USER,
+        "CALLBACK_PASSWORD": CALLBACK_PASSWORD,
+        "SECRET_KEY": "deploy-test",
+        "DASHBOARD_PASSWORD": "dash",
+        **overrides,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
