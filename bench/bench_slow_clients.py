@@ -48,28 +48,15 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import gunicorn  # noqa: E402
+from tests.callbacks.helpers import answer_event  # noqa: E402
+from tests.servers import app_env, gunicorn  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
 CALLBACK_TIMEOUT = 15.0  # Bandwidth's default callbackTimeout
 
 
 def answer_payload(call_id: str) -> bytes:
-    return json.dumps(
-        {
-            "eventType": "answer",
-            "eventTime": "2019-06-20T15:54:25.435Z",
-            "accountId": "55555555",
-            "applicationId": "7fc9698a-b04a-468b-9e8f-91238c0d0086",
-            "from": "+12025550100",
-            "to": "+12025550123",
-            "direction": "outbound",
-            "callId": call_id,
-            "callUrl": f"https://voice.bandwidth.com/api/v2/accounts/55555555/calls/{call_id}",
-            "startTime": "2019-06-20T15:54:22.234Z",
-            "answerTime": "2019-06-20T15:54:25.432Z",
-        }
-    ).encode()
+    return json.dumps(answer_event(callId=call_id)).encode()
 
 
 class SlowClients:
@@ -262,15 +249,10 @@ def main() -> None:
         os.environ["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class}"
     phases: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        env = {
-            "DATABASE_URL": url,
-            "SPOOL_PATH": f"{tmp}/spool.jsonl",
-            "CALLBACK_USERNAME": USER,
-            "CALLBACK_PASSWORD": PASSWORD,
-            "SECRET_KEY": "bench",
-            "DASHBOARD_PASSWORD": "bench",
-        }
+        env = app_env(
+            Path(tmp), CALLBACK_USERNAME=USER, CALLBACK_PASSWORD=PASSWORD, SECRET_KEY="bench"
+        )
+        url = env["DATABASE_URL"]
         with gunicorn(env, port=args.port) as base:
             send_callbacks(base, 2, args.senders, "warmup")
             phases["baseline"] = send_callbacks(base, args.seconds, args.senders, "baseline")
@@ -284,7 +266,7 @@ def main() -> None:
                 slow.close()
             long_lines = [] if args.no_long_lines else measure_long_lines(base)
         stored = stored_call_ids(url)
-        spool = Path(f"{tmp}/spool.jsonl")
+        spool = Path(env["SPOOL_PATH"])
         spooled = spool.read_text() if spool.exists() else ""
 
     worker = args.worker_class or "shipped (gunicorn.conf.py)"
