@@ -36,11 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tornado.httpserver
-import tornado.httputil
 from gunicorn.sock import ssl_context
 from gunicorn.workers.gtornado import TornadoWorker
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.wsgi import WSGIContainer
+
+log = logging.getLogger(__name__)
 
 HEAD_TIMEOUT = 10.0
 BODY_TIMEOUT = 10.0
@@ -54,7 +56,9 @@ logging.getLogger("tornado.general").setLevel(logging.WARNING)
 
 
 class PooledWSGI(WSGIContainer):
-    """Tornado's WSGI adapter, running the app in a thread pool, counting requests in flight."""
+    """Tornado's WSGI adapter, running the app and collecting its response in one pool
+    thread (Tornado's own takes one hop to the pool per response chunk), counting requests
+    in flight for the graceful stop."""
 
     def __init__(self, app: Any, executor: ThreadPoolExecutor, max_target: int) -> None:
         super().__init__(app, executor=executor)
@@ -63,42 +67,68 @@ class PooledWSGI(WSGIContainer):
         self.handled = 0
         self._lock = threading.Lock()
 
-    async def handle_request(self, request: tornado.httputil.HTTPServerRequest) -> None:
+    async def handle_request(self, request: HTTPServerRequest) -> None:
         if self.max_target and len(request.uri or "") > self.max_target:
-            self._refuse(request, 414, "Request-URI Too Long")
+            body = b"request line too long: the server allows %d bytes\n" % self.max_target
+            _respond(request, 414, "Request-URI Too Long", [_TEXT], body)
             return
         with self._lock:
             self.in_flight += 1
         try:
-            await super().handle_request(request)
+            loop = IOLoop.current()
+            status, reason, headers, body = await loop.run_in_executor(
+                self.executor, self._call_app, request
+            )
+        except Exception:
+            log.exception("the WSGI app failed outside its own error handling")
+            status, reason, headers, body = 500, "Internal Server Error", [_TEXT], b"error\n"
         finally:
             with self._lock:
                 self.in_flight -= 1
                 self.handled += 1
+        _respond(request, status, reason, headers, body)
 
-    @staticmethod
-    def _refuse(request: tornado.httputil.HTTPServerRequest, status: int, reason: str) -> None:
-        body = f"{status} {reason}: the request line is longer than the server allows\n".encode()
-        headers = tornado.httputil.HTTPHeaders(
-            {
-                "Content-Type": "text/plain; charset=utf-8",
-                "Content-Length": str(len(body)),
-            }
-        )
-        assert request.connection is not None
-        request.connection.write_headers(
-            tornado.httputil.ResponseStartLine("HTTP/1.1", status, reason), headers, chunk=body
-        )
-        request.connection.finish()
+    def _call_app(self, request: HTTPServerRequest) -> tuple[int, str, list[Header], bytes]:
+        started: dict[str, Any] = {}
+        chunks: list[bytes] = []
 
-    def environ(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any]:
+        def start_response(status: str, headers: list[Header], exc_info: Any = None) -> Any:
+            started["status"], started["headers"] = status, headers
+            return chunks.append
+
+        result = self.wsgi_application(self.environ(request), start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        code, reason = started["status"].split(" ", 1)
+        return int(code), reason, started["headers"], b"".join(chunks)
+
+    def environ(self, request: HTTPServerRequest) -> dict[str, Any]:
         environ = super().environ(request)
         # The body is complete (Tornado de-chunked it): let Werkzeug read a chunked one too.
         environ["wsgi.input_terminated"] = True
         return environ
 
-    def _log(self, status_code: int, request: tornado.httputil.HTTPServerRequest) -> None:
-        """The app logs requests itself (see the module docstring)."""
+
+Header = tuple[str, str]
+_TEXT: Header = ("Content-Type", "text/plain; charset=utf-8")
+
+
+def _respond(
+    request: HTTPServerRequest, status: int, reason: str, headers: list[Header], body: bytes
+) -> None:
+    fields = HTTPHeaders()
+    for name, value in headers:
+        fields.add(name, value)
+    # 1xx, 204 and 304 have no body and no Content-Length; HEAD keeps the GET's length.
+    if status >= 200 and status not in (204, 304) and "Content-Length" not in fields:
+        fields["Content-Length"] = str(len(body))
+    assert request.connection is not None
+    request.connection.write_headers(ResponseStartLine("HTTP/1.1", status, reason), fields, body)
+    request.connection.finish()
 
 
 class BufferingWorker(TornadoWorker):
