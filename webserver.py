@@ -17,8 +17,9 @@ Bounds, each from gunicorn.conf.py where gunicorn has the setting:
   ``BODY_TIMEOUT``; then the connection is closed;
 - a request target longer than ``limit_request_line`` gets 414; a head longer than
   ``limit_request_line`` + ``HEADERS_ALLOWANCE`` is refused (400 or closed) while it is read;
-- a body longer than ``MAX_BODY_BYTES`` is refused (400, connection closed) before it is
-  read; the app refuses smaller ones over its own ``MAX_CONTENT_LENGTH`` with 413;
+- a body longer than ``MAX_BODY_BYTES`` (or twice the app's ``MAX_CONTENT_LENGTH`` if that
+  is more) is refused (400, connection closed) before it is read; the app refuses smaller
+  ones over its ``MAX_CONTENT_LENGTH`` with 413, naming the setting;
 - SIGTERM stops accepting, lets the requests in the pool finish (``graceful_timeout``), then
   exits.
 
@@ -141,6 +142,7 @@ class BufferingWorker(TornadoWorker):
         # while the app was loading must still stop the worker.
         self.server_alive = False
         self.stopping_since: float | None = None
+        app_body_limit = int(getattr(self.wsgi, "config", {}).get("MAX_CONTENT_LENGTH") or 0)
         executor = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="request")
         self.container = PooledWSGI(self.wsgi, executor, self.cfg.limit_request_line)
         self.callbacks = [
@@ -156,7 +158,7 @@ class BufferingWorker(TornadoWorker):
             idle_connection_timeout=HEAD_TIMEOUT,
             body_timeout=BODY_TIMEOUT,
             max_header_size=(self.cfg.limit_request_line or 65536) + HEADERS_ALLOWANCE,
-            max_body_size=MAX_BODY_BYTES,
+            max_body_size=max(MAX_BODY_BYTES, 2 * app_body_limit),
         )
         self.server = server
         self.server_alive = True
