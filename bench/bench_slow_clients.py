@@ -22,7 +22,7 @@ square of the length; now 64-72 KiB get 413 from the app and longer ones 414 or 
 connection from the server.
 
     python bench/bench_slow_clients.py [--seconds 20] [--slow-headers 200] [--slow-bodies 100]
-    python bench/bench_slow_clients.py --worker-class gthread   # the set-up before (starves)
+    python bench/bench_slow_clients.py --before   # gthread, limit_request_line 0: starves
 """
 
 from __future__ import annotations
@@ -162,19 +162,24 @@ def send_callbacks(base: str, seconds: float, senders: int, phase: str) -> dict[
     return {"latencies": latencies, "acknowledged": acknowledged, "failures": failures}
 
 
-def worker_cpu_seconds(port: int) -> float:
-    """User+system CPU time of the gunicorn workers serving ``port`` (Linux /proc)."""
+def server_cpu_seconds(port: int) -> float:
+    """User+system CPU time of the gunicorn processes listening on ``port`` (Linux /proc:
+    the processes holding the listening socket, i.e. the master and its workers)."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+            inode = fields[9]
     total = 0.0
     for proc in Path("/proc").iterdir():
         try:
-            if b"gunicorn: worker" not in (proc / "cmdline").read_bytes():
+            fds = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+            if f"socket:[{inode}]" not in fds:
                 continue
-            if f"PORT={port}".encode() not in (proc / "environ").read_bytes().split(b"\0"):
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -203,7 +208,7 @@ def measure_long_lines(base: str) -> list[str]:
     """How fast over-long request lines are refused, and what they cost the workers."""
     host, port = base.removeprefix("http://").split(":")
     address = (host, int(port))
-    rows = ["query string            answer                              seconds  worker CPU s"]
+    rows = ["query string            answer                              seconds  server CPU s"]
     for label, size in [
         ("1 KiB (baseline)", 1024),
         ("66 KiB", 66 * 1024),
@@ -212,10 +217,10 @@ def measure_long_lines(base: str) -> list[str]:
         ("8 MiB", 8 << 20),
         ("32 MiB", 32 << 20),
     ]:
-        cpu = worker_cpu_seconds(int(port))
+        cpu = server_cpu_seconds(int(port))
         seconds, answer = long_line(address, size)
         time.sleep(0.5)  # let the workers finish with it before reading their CPU time
-        used = worker_cpu_seconds(int(port)) - cpu
+        used = server_cpu_seconds(int(port)) - cpu
         rows.append(f"{label:24}{answer[:36]:36}{seconds:>8.3f}{used:>14.2f}")
     return rows
 
@@ -241,10 +246,15 @@ def main() -> None:
     parser.add_argument("--slow-headers", type=int, default=200)
     parser.add_argument("--slow-bodies", type=int, default=100)
     parser.add_argument("--worker-class", default=None, help="override the shipped one")
+    parser.add_argument(
+        "--before", action="store_true", help="the set-up before: gthread, no line limit"
+    )
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--no-long-lines", action="store_true", help="skip that measurement")
     args = parser.parse_args()
 
+    if args.before:
+        args.worker_class = "gthread --limit-request-line 0"
     if args.worker_class:
         os.environ["GUNICORN_CMD_ARGS"] = f"--worker-class {args.worker_class}"
     phases: dict[str, dict[str, object]] = {}
