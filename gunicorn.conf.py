@@ -1,12 +1,17 @@
 """gunicorn settings used by the Procfile and the README's run command.
 
-- gthread workers: each worker serves several requests at once, so the app can call its own
-  sandbox over HTTP (a create-call request while the sandbox's callback comes back in) without
-  deadlocking, and a slow callback does not block the others.
+- webserver.BufferingWorker (gunicorn's tornado worker with a thread pool): an event loop
+  reads each request whole, so clients trickling headers or bodies hold a socket, not a
+  thread; then one of ``threads`` threads runs the app.  Several threads per worker, so the
+  app can call its own sandbox over HTTP (a create-call request while the sandbox's callback
+  comes back in) without deadlocking, and a slow callback does not block the others.
 - timeout above Bandwidth's 25 s callback ceiling, so a worker is never killed while
   Bandwidth is still waiting for it; graceful shutdown lets in-flight callbacks finish.
-- limit_request_line 0 (gunicorn caps it at 1 MiB): a GET callback carries every field in
-  the query string, and a 4096-character tag alone is over gunicorn's default of 4094 bytes.
+- limit_request_line 72 KiB: a GET callback carries every field in the query string, and a
+  4096-character tag alone is over gunicorn's default of 4094 bytes.  The largest documented
+  GET callback (transcriptionAvailable, every field, a 4096-emoji tag) has a 50.3 KB request
+  line; the app refuses a query string over MAX_CONTENT_LENGTH (64 KiB) with 413, like a
+  POST body; longer lines get 414 from the server before the app sees them.
 """
 
 import os
@@ -15,13 +20,13 @@ bind = (
     os.environ.get("GUNICORN_BIND")
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
-worker_class = "gthread"
+worker_class = "webserver.BufferingWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
-limit_request_line = 0
+limit_request_line = 72 * 1024
 limit_request_field_size = 16384
 # No preload: each worker creates its own app and its own database pool after the fork.
 preload_app = False

@@ -60,7 +60,7 @@ def main() -> int:
                 app_database=database,
                 time_scale=args.time_scale,
             )
-    print(f"app: gunicorn gthread, {args.workers} workers, SQLite (WAL), {os.cpu_count()} CPUs")
+    print(f"app: gunicorn.conf.py, {args.workers} workers, SQLite (WAL), {os.cpu_count()} CPUs")
     print_figures(figures, as_json=args.json)
     failed = figures["callback_errors"] or figures["events_lost"] or figures["unfinished_calls"]
     return 1 if failed else 0

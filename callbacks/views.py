@@ -167,6 +167,10 @@ def receive(route: str) -> Response:
     accepted = ROUTES.get(route)
     if accepted is None:
         return _plain(404, f"unknown callback route /callbacks/{route}")
+    if request.method == "HEAD":  # Flask adds HEAD to GET routes; a safe method stores nothing
+        reply = _plain(405, "callbacks are delivered with GET or POST")
+        reply.headers["Allow"] = "GET, POST"
+        return reply
     settings: CallbackSettings = current_app.extensions["callbacks"]
     req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
 
@@ -182,6 +186,9 @@ def receive(route: str) -> Response:
     store = get_store()
     try:
         method = req.method
+        if method == "GET" and settings.body_limit and len(req.query_string) > settings.body_limit:
+            # A GET callback carries its payload in the query string: the same limit applies.
+            return _rejected(store, route, 413, "query string is larger than MAX_CONTENT_LENGTH")
         args = req.args if method == "GET" else NO_ARGS  # a POST's query string is not read
         payload = read_payload(method, req.mimetype, _read_body(req, settings.body_limit), args)
         event = load_event(payload)

@@ -63,6 +63,22 @@ def gunicorn_bind(sock: socket.socket) -> dict[str, str]:
     return {"GUNICORN_BIND": f"fd://{sock.fileno()}"}
 
 
+def app_env(directory: Path, **overrides: str) -> dict[str, str]:
+    """Settings for an app under gunicorn with its store in ``directory`` (the tests'
+    callback credentials, dashboard login admin/dash)."""
+    from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
+
+    return {
+        "DATABASE_URL": f"sqlite:///{directory / 'events.db'}",
+        "SPOOL_PATH": str(directory / "spool.jsonl"),
+        "CALLBACK_USERNAME": CALLBACK_USER,
+        "CALLBACK_PASSWORD": CALLBACK_PASSWORD,
+        "SECRET_KEY": "deploy-test",
+        "DASHBOARD_PASSWORD": "dash",
+        **overrides,
+    }
+
+
 def wait_until_up(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

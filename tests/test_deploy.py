@@ -11,22 +11,14 @@ import requests
 
 from tests.callbacks.helpers import answer_event
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
-from tests.servers import ROOT, gunicorn
+from tests.servers import ROOT, app_env, gunicorn
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def server(tmp_path):
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'events.db'}",
-        "SPOOL_PATH": str(tmp_path / "spool.jsonl"),
-        "CALLBACK_USERNAME": CALLBACK_USER,
-        "CALLBACK_PASSWORD": CALLBACK_PASSWORD,
-        "SECRET_KEY": "deploy-test",
-        "DASHBOARD_PASSWORD": "dash",
-    }
-    with gunicorn(env) as base:
+    with gunicorn(app_env(tmp_path)) as base:
         yield base
 
 

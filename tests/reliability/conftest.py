@@ -153,7 +153,7 @@ def main_env(main_dir: Path, main_bandwidth: FakeBandwidth, main_port: int) -> d
 def main_server(
     main_env: dict[str, str], main_dir: Path, main_socket: socket.socket
 ) -> Iterator[Server]:
-    """The real app under gunicorn: 4 workers (gthread), SQLite, TRUSTED_HOSTS=127.0.0.1."""
+    """The real app under gunicorn: 4 workers (the shipped worker class), SQLite, TRUSTED_HOSTS=127.0.0.1."""
     flask_cli(main_env, "store", "migrate")  # once, before the servers (README: deploying)
     server = Server(main_env, main_dir, workers=4, sock=main_socket, name="main")
     try:

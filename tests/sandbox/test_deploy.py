@@ -18,7 +18,7 @@ from tests.servers import ROOT, gunicorn, listening_socket, port_of
 
 @pytest.mark.slow
 def test_the_app_calls_its_own_sandbox_under_gunicorn(tmp_path):
-    """gthread workers: creating a call and its callbacks never wait on each other."""
+    """Threads in every worker: creating a call and its callbacks never wait on each other."""
     sock = listening_socket()
     base = f"http://127.0.0.1:{port_of(sock)}"
     env = {
