@@ -239,6 +239,16 @@ def stored_call_ids(url: str) -> set[str]:
     return ids
 
 
+def _listening_on(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port`` (0: the kernel's choice) for gunicorn."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
@@ -249,7 +259,7 @@ def main() -> None:
     parser.add_argument(
         "--before", action="store_true", help="the set-up before: gthread, no line limit"
     )
-    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--port", type=int, default=0, help="default: one the kernel picks")
     parser.add_argument("--no-long-lines", action="store_true", help="skip that measurement")
     args = parser.parse_args()
 
@@ -263,7 +273,7 @@ def main() -> None:
             Path(tmp), CALLBACK_USERNAME=USER, CALLBACK_PASSWORD=PASSWORD, SECRET_KEY="bench"
         )
         url = env["DATABASE_URL"]
-        with gunicorn(env, port=args.port) as base:
+        with gunicorn(env, sock=_listening_on(args.port)) as base:
             send_callbacks(base, 2, args.senders, "warmup")
             phases["baseline"] = send_callbacks(base, args.seconds, args.senders, "baseline")
             host, port = base.removeprefix("http://").split(":")
