@@ -92,6 +92,9 @@ inputs = Table(
     Column("kind", Text, nullable=False),
     Column("data", Text, nullable=False),
     Index("ix_sandbox_inputs_call_id", "call_id", "id"),
+    # Ids only grow, even after the newest rows are deleted (finished calls' inputs are):
+    # drivers read inputs past the highest id they saw, so a reused id would be lost.
+    sqlite_autoincrement=True,
 )
 
 callees = Table(
@@ -184,6 +187,8 @@ class SandboxDB:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             metadata.create_all(conn, checkfirst=True)
+            if self.is_sqlite:
+                _upgrade_sqlite_inputs(conn)
 
     def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -408,6 +413,23 @@ class SandboxDB:
     def ping(self) -> None:
         with self.reading() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _upgrade_sqlite_inputs(conn: Connection) -> None:
+    """Rebuild a ``sandbox_inputs`` made before its ids were AUTOINCREMENT (pending rows kept)."""
+    created = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sandbox_inputs'"
+    ).scalar()
+    if not created or "AUTOINCREMENT" in str(created).upper():
+        return
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_sandbox_inputs_call_id")
+    conn.exec_driver_sql("ALTER TABLE sandbox_inputs RENAME TO sandbox_inputs_old")
+    inputs.create(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO sandbox_inputs (id, call_id, created_at, kind, data)"
+        " SELECT id, call_id, created_at, kind, data FROM sandbox_inputs_old"
+    )
+    conn.exec_driver_sql("DROP TABLE sandbox_inputs_old")
 
 
 class _NotOwner(Exception):

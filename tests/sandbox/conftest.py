@@ -12,7 +12,9 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
+from sandbox.core import Sandbox
 from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
+from sandbox.standalone import standalone_settings
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.receiver import Receiver
 from tests.servers import free_port
@@ -140,3 +142,37 @@ def live_app(app_config: dict[str, Any]) -> Iterator[LiveApp]:
 def app_callback_auth() -> dict[str, str]:
     """The call's username/password for the app's callback routes."""
     return {"username": CALLBACK_USER, "password": CALLBACK_PASSWORD}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """One database shared by every sandbox of the test: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from tests.pg import fresh_postgres_url
+
+    with fresh_postgres_url() as url:
+        yield url
+
+
+@pytest.fixture
+def make_sandbox(database_url):
+    made: list[Sandbox] = []
+    url = database_url
+
+    def make(**changes) -> Sandbox:
+        settings, _ = standalone_settings(
+            database_url=url,
+            environ={"BW_PASSWORD": "pw"},
+            time_scale=0.01,
+            poll_interval=0.01,
+            idle_poll=0.01,
+        )
+        instance = Sandbox(settings.with_(**changes))
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.close()
