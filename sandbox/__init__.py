@@ -21,6 +21,7 @@ import weakref
 from flask import Flask
 
 from sandbox.core import ApiError, Sandbox
+from sandbox.inbound import DEFAULT_APPLICATION_ID, default_application
 from sandbox.settings import Settings, credentials
 
 __all__ = [
@@ -52,6 +53,10 @@ def settings_for_app(app: Flask) -> Settings:
         password=password,
         public_api_url=public + API_PREFIX,
         allowed_origins=(public,),
+        default_application_id=str(cfg.get("BW_APPLICATION_ID") or DEFAULT_APPLICATION_ID),
+        default_application=default_application(
+            public, cfg.get("CALLBACK_USERNAME"), cfg.get("CALLBACK_PASSWORD")
+        ),
     )
 
 

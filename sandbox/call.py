@@ -79,12 +79,27 @@ class Call:
         self.start_gather: dict[str, dict[str, Any]] = self.program.get("startGather") or {}
         self.buffers: dict[str, str] = self.program.get("buffers") or {}
         self.hangup_at: float | None = self.program.get("hangupAt")
-        self.callee = self.callee_for(self.leg.to)
+        # The person at the far end: the callee of an outbound call, the caller of an inbound one.
+        self.callee = self.callee_for(self.leg.from_ if self.inbound else self.leg.to)
         self.timeout = float(self.request.get("callbackTimeout") or 15)
         self.activity = "queued"
         self._parsed: tuple[str, bxml.Root] | None = None
 
     # --- legs and callee scripts --------------------------------------------------------
+
+    @property
+    def inbound(self) -> bool:
+        return self.leg.direction == "inbound"
+
+    def answer(self, activity: str) -> None:
+        """The call is answered now (outbound: the callee picked up; inbound: the app's
+        first verb that answers)."""
+        self.leg.answer_time = time.time()
+        self.leg.state = "answered"
+        if self.callee.hangup_after is not None and not self.inbound:
+            self.hangup_at = time.time() + self.settings.scaled(self.callee.hangup_after)
+        self.save(activity)
+        self.driver.changed(self.call_id, "answered")
 
     def leg_by_id(self, call_id: str) -> Leg | None:
         if call_id == self.call_id:
@@ -152,7 +167,12 @@ class Call:
     def document(self) -> Document:
         """The A-leg's saved document and position."""
         p = self.program
-        return Document(p.get("doc") or "", p.get("base") or self.request["answerUrl"], p["pc"])
+        return Document(p.get("doc") or "", p.get("base") or self.first_url, p["pc"])
+
+    @property
+    def first_url(self) -> str:
+        """Where the first document came from: ``answerUrl`` or the ``initiate`` URL."""
+        return str(self.request.get("answerUrl") or self.request.get("initiateUrl") or "")
 
     def set_document(self, doc: Document) -> None:
         """The A-leg continues with ``doc`` from its first verb."""
@@ -168,7 +188,8 @@ class Call:
 
     @staticmethod
     def hook(attrs: dict[str, Any], base: str, prefix: str) -> Hook:
-        """The ``{prefix}Url`` of a verb (relative to its document) with its credentials."""
+        """The ``{prefix}Url`` of a verb (relative to its document) with its credentials, or
+        of a request (Create Call's ``answerUrl``, Update Call's ``redirectUrl``, ...)."""
         fallback = attrs.get(f"{prefix}FallbackUrl")
         return Hook(
             url=urljoin(base, str(attrs[f"{prefix}Url"])),
@@ -293,6 +314,9 @@ class Call:
             if is_a:
                 if ringing:
                     cause = "cancel" if kind == "complete" else "rejected"
+                elif self.inbound and self.leg.answer_time is None:
+                    # Unanswered inbound: the caller gave up, or the app rejected the call.
+                    cause = "rejected" if kind == "complete" else "cancel"
                 else:
                     cause = "hangup"
                 self.note(

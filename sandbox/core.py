@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 import bxml
 from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
+from sandbox import inbound
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
@@ -55,13 +56,13 @@ def conflict(call_id: str) -> ApiError:
     return ApiError(409, "validation", f"Call [{call_id}] cannot be modified in its current state")
 
 
-def describe(error: ValidationError) -> str:
+def describe(error: ValidationError, required: tuple[str, ...] = REQUIRED) -> str:
     """Bandwidth-style text for schema errors: ``Invalid to: ...``."""
     messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
     missing = [
         key
         for key, value in messages.items()
-        if key in REQUIRED and any("Missing data" in str(m) for m in _flat(value))
+        if key in required and any("Missing data" in str(m) for m in _flat(value))
     ]
     if missing:
         return "Missing at least one required field. Required fields are [from, to, answerUrl, applicationId]"
@@ -90,6 +91,8 @@ class Sandbox:
         self._changed = threading.Condition()
         self._create_schema = CreateCallSchema()
         self._update_schema = UpdateCallSchema(lenient=True)
+        self._application_schema = inbound.ApplicationSchema()
+        self._dial_in_schema = inbound.DialInSchema()
 
     # --- the driver -------------------------------------------------------------------
 
@@ -146,7 +149,6 @@ class Sandbox:
                 if problem:
                     raise ApiError(400, "validation", f"Invalid {name}: {problem}")
         call_id = new_call_id()
-        now = time.time()
         call_url = f"{api_url.rstrip('/')}/accounts/{account_id}/calls/{call_id}"
         leg = Leg(
             call_id=call_id,
@@ -155,24 +157,30 @@ class Sandbox:
             from_=body["from"],
             to=body["to"],
             call_url=call_url,
-            enqueued_time=now,
+            enqueued_time=time.time(),
             tag=body.get("tag") or None,
         )
+        self._queue(leg, body, "created (queued)")
+        return self._created_body(body, leg)
+
+    def _queue(self, leg: Leg, request: dict[str, Any], note: str) -> None:
+        """Store a new call for a driver to run, and wake this process's driver."""
+        now = time.time()
         self.db.insert_call(
             {
-                "call_id": call_id,
-                "account_id": account_id,
+                "call_id": leg.call_id,
+                "account_id": leg.account_id,
                 "parent_call_id": None,
                 "created_at": now,
                 "updated_at": now,
                 "state": "queued",
                 "active": 1,
-                "to_number": body["to"],
-                "from_number": body["from"],
-                "request": body,
+                "to_number": leg.to,
+                "from_number": leg.from_,
+                "request": request,
                 "leg": leg.to_dict(),
                 "activity": "queued",
-                "log": [[round(now, 3), "created (queued)"]],
+                "log": [[round(now, 3), note]],
                 "program": {"phase": "queued"},
                 "input_seen": 0,
             }
@@ -180,7 +188,90 @@ class Sandbox:
         if self.settings.driver != "off":
             self.start_driver()
             self._poke()
-        return self._created_body(body, leg)
+
+    # --- inbound calls ----------------------------------------------------------------
+
+    def set_application(self, application_id: str, body: Any) -> None:
+        """Create or replace a Voice application (where inbound calls' events go)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        if not application_id or len(application_id) > 128:
+            raise ApiError(400, "validation", "Invalid applicationId: 1-128 characters")
+        try:
+            self._application_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error, required=())) from None
+        for name in (
+            "callInitiatedCallbackUrl",
+            "callInitiatedFallbackUrl",
+            "callStatusCallbackUrl",
+        ):
+            if body.get(name):
+                problem = self.policy.problem(body[name])
+                if problem:
+                    raise ApiError(400, "validation", f"Invalid {name}: {problem}")
+        config = {k: v for k, v in body.items() if k != "numbers" and v is not None}
+        self.db.set_application(
+            application_id, config, list(dict.fromkeys(body.get("numbers") or []))
+        )
+
+    def applications(self) -> list[dict[str, Any]]:
+        """Every application with its numbers (passwords masked)."""
+        found = []
+        for application_id, config, owned in self.db.list_applications():
+            shown = dict(config)
+            for key in ("callbackCreds", "callInitiatedFallbackCreds"):
+                if isinstance(shown.get(key), dict):
+                    shown[key] = {**shown[key], "password": MASK}
+            found.append({"applicationId": application_id, **shown, "numbers": owned})
+        return found
+
+    def delete_application(self, application_id: str) -> None:
+        if not self.db.delete_application(application_id):
+            raise ApiError(404, "validation", f"Application [{application_id}] not found")
+
+    def dial_in(self, body: Any, api_url: str) -> dict[str, Any]:
+        """A caller dials ``to``: the call goes to the application owning that number (or
+        the default one) and starts with ``initiate``; 201 body: its callId and where."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        try:
+            self._dial_in_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error, required=())) from None
+        found = self.db.application_for(body["to"])
+        if found is None and self.settings.default_application is not None:
+            found = (self.settings.default_application_id, self.settings.default_application)
+        if found is None:
+            raise ApiError(
+                404,
+                "validation",
+                f"No Voice application has the number {body['to']}: "
+                "PUT .../sandbox-control/applications/{applicationId} with its numbers",
+            )
+        application_id, config = found
+        request = inbound.call_request(application_id, config, body)
+        account_id = self.settings.account_id
+        call_id = new_call_id()
+        leg = Leg(
+            call_id=call_id,
+            account_id=account_id,
+            application_id=application_id,
+            from_=body["from"],
+            to=body["to"],
+            call_url=f"{api_url.rstrip('/')}/accounts/{account_id}/calls/{call_id}",
+            direction="inbound",
+        )
+        self._queue(leg, request, f"inbound call from {leg.from_} (queued)")
+        return {
+            "callId": call_id,
+            "applicationId": application_id,
+            "to": leg.to,
+            "from": leg.from_,
+            "direction": "inbound",
+            "callUrl": leg.call_url,
+            "callInitiatedCallbackUrl": request["initiateUrl"],
+        }
 
     @staticmethod
     def _created_body(body: dict[str, Any], leg: Leg) -> dict[str, Any]:
@@ -221,7 +312,7 @@ class Sandbox:
             "parentCallId": row["parent_call_id"],
             "to": leg.to,
             "from": leg.from_,
-            "direction": "outbound",
+            "direction": leg.direction,
             "state": row["state"],
             "enqueuedTime": iso(leg.enqueued_time),
             "startTime": iso(leg.start_time),
@@ -362,6 +453,7 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
         "parentCallId": row["parent_call_id"],
         "from": row["from_number"],
         "to": row["to_number"],
+        "direction": leg.get("direction", "outbound"),
         "state": row["state"],
         "active": bool(row["active"]),
         "activity": row["activity"],

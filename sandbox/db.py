@@ -11,6 +11,8 @@ Tables:
 ``sandbox_inputs``   what other processes ask of a call: digits, hang-up, API updates; the
                      owning driver reads them in id order
 ``sandbox_callees``  callee scripts registered for a destination number
+``sandbox_applications``, ``sandbox_numbers``  Voice applications (where inbound calls'
+                     ``initiate`` and ``disconnect`` go) and the numbers that belong to them
 
 SQLite: WAL, ``busy_timeout``, ``synchronous=NORMAL`` on the sandbox's own connections
 (simulation state, not events), every write transaction ``BEGIN IMMEDIATE`` and, inside one
@@ -103,6 +105,22 @@ callees = Table(
     Column("number", Text, primary_key=True),
     Column("script", Text, nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+applications = Table(
+    "sandbox_applications",
+    metadata,
+    Column("application_id", Text, primary_key=True),
+    Column("config", Text, nullable=False),  # JSON, the control API's camelCase body
+    Column("updated_at", Double, nullable=False),
+)
+
+numbers = Table(
+    "sandbox_numbers",
+    metadata,
+    Column("number", Text, primary_key=True),
+    Column("application_id", Text, nullable=False),
+    Index("ix_sandbox_numbers_application", "application_id"),
 )
 
 LOG_LIMIT = 300  # log lines kept per call
@@ -409,6 +427,62 @@ class SandboxDB:
     def delete_callee(self, number: str) -> None:
         with self.writing() as conn:
             conn.execute(delete(callees).where(callees.c.number == number))
+
+    # --- Voice applications and their numbers ----------------------------------------------
+
+    def set_application(
+        self, application_id: str, config: dict[str, Any], owned: list[str]
+    ) -> None:
+        """Create or replace an application; ``owned`` numbers move to it from any other."""
+        body = json.dumps(config, separators=(",", ":"))
+        with self.writing() as conn:
+            conn.execute(
+                delete(applications).where(applications.c.application_id == application_id)
+            )
+            conn.execute(
+                insert(applications).values(
+                    application_id=application_id, config=body, updated_at=time.time()
+                )
+            )
+            conn.execute(delete(numbers).where(numbers.c.application_id == application_id))
+            if owned:
+                conn.execute(delete(numbers).where(numbers.c.number.in_(owned)))
+                conn.execute(
+                    insert(numbers),
+                    [{"number": n, "application_id": application_id} for n in owned],
+                )
+
+    def delete_application(self, application_id: str) -> bool:
+        with self.writing() as conn:
+            conn.execute(delete(numbers).where(numbers.c.application_id == application_id))
+            return bool(
+                conn.execute(
+                    delete(applications).where(applications.c.application_id == application_id)
+                ).rowcount
+            )
+
+    def list_applications(self) -> list[tuple[str, dict[str, Any], list[str]]]:
+        """(application id, config, numbers), by id."""
+        with self.reading() as conn:
+            rows = conn.execute(select(applications).order_by(applications.c.application_id))
+            owned: dict[str, list[str]] = {}
+            for number, application_id in conn.execute(
+                select(numbers.c.number, numbers.c.application_id).order_by(numbers.c.number)
+            ):
+                owned.setdefault(application_id, []).append(number)
+            return [
+                (row.application_id, json.loads(row.config), owned.get(row.application_id, []))
+                for row in rows
+            ]
+
+    def application_for(self, number: str) -> tuple[str, dict[str, Any]] | None:
+        """The application a number belongs to: (id, config), or None."""
+        query = select(applications.c.application_id, applications.c.config).join(
+            numbers, numbers.c.application_id == applications.c.application_id
+        )
+        with self.reading() as conn:
+            row = conn.execute(query.where(numbers.c.number == number)).first()
+        return None if row is None else (row[0], json.loads(row[1]))
 
     def ping(self) -> None:
         with self.reading() as conn:

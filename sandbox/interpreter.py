@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sandbox.call import Call
 from sandbox.execution import Document
+from sandbox.inbound import answers
 from sandbox.payloads import Leg
 from sandbox.verbs import unit_for
 
@@ -23,11 +24,15 @@ class Interpreter:
             if doc.pc >= len(root):
                 return
             verb = root[doc.pc]
-            if a_leg:
+            if not a_leg:
+                call.activity = f"B-leg {verb.name}"
+            elif call.inbound and leg.answer_time is None and answers(verb.name, verb.attrs):
+                call.program["pc"] = doc.pc
+                call.note(f"{verb.name} answers the inbound call")
+                call.answer(verb.name)  # saves
+            else:
                 call.program["pc"] = doc.pc
                 call.save(verb.name)
-            else:
-                call.activity = f"B-leg {verb.name}"
             unit = unit_for(verb.name)
             if unit is None:
                 call.note(f"{verb.name} is not simulated by the sandbox; skipped")

@@ -86,6 +86,8 @@ class CallRunner(Call):
                 )
             if phase == "queued":
                 self._initiate()
+            if self.program["phase"] == "initiating":
+                self._send_initiate()
             if self.program["phase"] == "ringing":
                 self._ring()
             if self.program["phase"] == "answering":
@@ -97,9 +99,21 @@ class CallRunner(Call):
     def _initiate(self) -> None:
         self.leg.start_time = time.time()
         self.leg.state = "initiated"
-        self.program["phase"] = "ringing"
-        self.save("ringing")
+        self.program["phase"] = "initiating" if self.inbound else "ringing"
+        if self.inbound and self.callee.hangup_after is not None:
+            # The caller's script: hang up this long after dialling.
+            self.hangup_at = time.time() + self.settings.scaled(self.callee.hangup_after)
+        self.save(self.program["phase"])
         self.driver.changed(self.call_id, "initiated")
+
+    def _send_initiate(self) -> None:
+        """Inbound: ``initiate`` to the application; its reply is the first document."""
+        req = self.request
+        hook = self.hook(req, req["initiateUrl"], "initiate")
+        self.note(f"{self.leg.from_} dials {self.leg.to} (caller script: {self.callee.answer})")
+        doc = self.bxml_callback(self.leg, hook, "initiate", dict(req.get("initiate") or {}))
+        self.set_document(doc)
+        self.program["phase"] = "running"
 
     def _ring(self) -> None:
         callee = self.callee
@@ -119,26 +133,12 @@ class CallRunner(Call):
             if end.cause == "hangup":  # the callee declined while it rang
                 raise CallEnded("rejected", self.call_id) from None
             raise
-        self.leg.answer_time = time.time()
-        self.leg.state = "answered"
-        if callee.hangup_after is not None:
-            self.hangup_at = time.time() + self.settings.scaled(callee.hangup_after)
         self.program["phase"] = "answering"
-        self.save("answering")
-        self.driver.changed(self.call_id, "answered")
+        self.answer("answering")
 
     def _answer(self) -> None:
         req = self.request
-        hook = Hook(
-            url=req["answerUrl"],
-            method=req.get("answerMethod") or "POST",
-            username=req.get("username"),
-            password=req.get("password"),
-            fallback_url=req.get("answerFallbackUrl"),
-            fallback_method=req.get("answerFallbackMethod") or "POST",
-            fallback_username=req.get("fallbackUsername"),
-            fallback_password=req.get("fallbackPassword"),
-        )
+        hook = self.hook(req, req["answerUrl"], "answer")
         doc = self.bxml_callback(self.leg, hook, "answer", {})
         self.set_document(doc)
         self.program["phase"] = "running"
@@ -155,21 +155,12 @@ class CallRunner(Call):
         data = interrupt.data
         if interrupt.kind == "bxml":
             self.note("the call's BXML was replaced (PUT .../bxml)")
-            base = self.program.get("base") or self.request["answerUrl"]
+            base = self.program.get("base") or self.first_url
             self.set_document(Document(data["bxml"], base))
             return
         if "tag" in data:
             self.leg.tag = data["tag"] or None
-        hook = Hook(
-            url=data["redirectUrl"],
-            method=data.get("redirectMethod") or "POST",
-            username=data.get("username"),
-            password=data.get("password"),
-            fallback_url=data.get("redirectFallbackUrl"),
-            fallback_method=data.get("redirectFallbackMethod") or "POST",
-            fallback_username=data.get("fallbackUsername"),
-            fallback_password=data.get("fallbackPassword"),
-        )
+        hook = self.hook(data, data["redirectUrl"], "redirect")
         self.note("Update Call: redirect")
         self.set_document(self.bxml_callback(self.leg, hook, "redirect", {}))
 

@@ -100,13 +100,16 @@ def _api_prefix() -> str:
     return url_for("sandbox_api.calls", account_id="x").rsplit("/accounts/", 1)[0]
 
 
+def _api_url() -> str:
+    return _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
+
+
 @api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
 def calls(account_id: str) -> Response:
     if request.method != "POST":
         raise _method_not_allowed()
     body = _json_body()
-    api_url = _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
-    created = _sandbox().create_call(account_id, body, api_url)
+    created = _sandbox().create_call(account_id, body, _api_url())
     reply = _json(created, 201)
     reply.headers["Location"] = created["callUrl"]
     return reply
@@ -161,9 +164,9 @@ def page() -> Response:
         "sandbox/index.html",
         calls=sandbox.calls(limit=30),
         calls_url=url_for("sandbox_control.list_calls"),
+        inbound_url=url_for("sandbox_control.dial_in"),
         control_url=url_for("sandbox_control.page"),
-        api_url=_sandbox().settings.public_api_url
-        or (request.host_url.rstrip("/") + _api_prefix()),
+        api_url=_api_url(),
         account_id=sandbox.settings.account_id,
         settings=sandbox.settings,
     )
@@ -209,4 +212,25 @@ def callee(number: str) -> Response:
         _sandbox().script(number, None)
         return Response(status=204)
     _sandbox().script(number, _json_body())
+    return Response(status=204)
+
+
+@control_bp.post("/inbound")
+def dial_in() -> Response:
+    """A caller dials one of the applications' numbers: ``{"to", "from", ...}``."""
+    created = _sandbox().dial_in(_json_body(), _api_url())
+    return _json(created, 201)
+
+
+@control_bp.get("/applications")
+def list_applications() -> Response:
+    return _json({"applications": _sandbox().applications()})
+
+
+@control_bp.route("/applications/<application_id>", methods=["PUT", "DELETE"])
+def application(application_id: str) -> Response:
+    if request.method == "DELETE":
+        _sandbox().delete_application(application_id)
+        return Response(status=204)
+    _sandbox().set_application(application_id, _json_body())
     return Response(status=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,18 @@ from tests.servers import free_port
 
 TO = "+12025550123"
 FROM = "+12025550100"
+# The keys every call event starts with, in the spec's order.
+CALL_EVENT_KEYS = (
+    "eventType eventTime accountId applicationId from to direction callId callUrl".split()
+)
+
+
+def basic_credentials(received) -> tuple[str, str] | None:
+    """The (user, password) a callback carried as HTTP Basic, or None."""
+    if not received.authorization:
+        return None
+    user, _, password = base64.b64decode(received.authorization.split()[1]).decode().partition(":")
+    return user, password
 
 
 @pytest.fixture
