@@ -6,7 +6,8 @@ are busy, ``408`` never answer (the call ends with ``timeout`` after ``callTimeo
 ``PUT .../sandbox-control/callees/{number}``, or ``bandwidth_sandbox.script(...)``) wins::
 
     {"answer": "answer", "ringSeconds": 2, "gatherDigits": ["1", "42#"],
-     "hangupAfter": 30, "bridgeSeconds": 5, "recordSeconds": 3}
+     "hangupAfter": 30, "bridgeSeconds": 5, "recordSeconds": 3,
+     "transcript": "what the callee says into a Record"}
 
 ``gatherDigits`` are pressed one entry per ``<Gather>``, as each one starts.
 """
@@ -32,6 +33,7 @@ class Callee:
     hangup_after: float | None = None
     bridge_seconds: float | None = None
     record_seconds: float | None = None
+    transcript: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"answer": self.answer, "gatherDigits": list(self.gather_digits)}
@@ -40,6 +42,7 @@ class Callee:
             ("hangupAfter", self.hangup_after),
             ("bridgeSeconds", self.bridge_seconds),
             ("recordSeconds", self.record_seconds),
+            ("transcript", self.transcript),
         ):
             if value is not None:
                 data[key] = value
@@ -58,7 +61,7 @@ def from_json(data: Any) -> Callee:
     """Check a script given as JSON; raises ScriptError naming the bad field."""
     if not isinstance(data, dict):
         raise ScriptError("a callee script is a JSON object")
-    unknown = set(data) - {"answer", "gatherDigits", *_NUMBER_KEYS}
+    unknown = set(data) - {"answer", "gatherDigits", "transcript", *_NUMBER_KEYS}
     if unknown:
         raise ScriptError(f"unknown field {sorted(unknown)[0]!r}")
     callee = Callee()
@@ -72,6 +75,11 @@ def from_json(data: Any) -> Callee:
     ):
         raise ScriptError("gatherDigits must be a list of DTMF strings (0-9, *, #, A-D)")
     callee.gather_digits = list(digits)
+    transcript = data.get("transcript")
+    if transcript is not None:
+        if not isinstance(transcript, str) or len(transcript) > 4096:
+            raise ScriptError("transcript must be a string of at most 4096 characters")
+        callee.transcript = transcript
     for key, attr in _NUMBER_KEYS.items():
         value = data.get(key)
         if value is None:

@@ -8,10 +8,13 @@ sharing the database).
 
 from __future__ import annotations
 
+import base64
 import logging
+import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import ValidationError
@@ -20,62 +23,21 @@ import bxml
 from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
 from sandbox import inbound
+from sandbox.catalog import Catalog
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
-from sandbox.payloads import Leg, iso, new_call_id, new_error_id
+from sandbox.errors import ApiError, conflict, describe, not_found
+from sandbox.payloads import Leg, iso, new_call_id
+from sandbox.recordings import Recordings, parse_time
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("from", "to", "answerUrl", "applicationId")
 URL_FIELDS = ("answerUrl", "answerFallbackUrl", "disconnectUrl")
 DIGITS = re.compile(r"[0-9*#A-Da-d]{1,50}")
 MASK = "*****"
 STATES = ("queued", "initiated", "answered", "disconnected")
-
-
-class ApiError(Exception):
-    """An error answer in Bandwidth's shape: status, ``type``, ``description``."""
-
-    def __init__(self, status: int, type_: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.type = type_
-        self.description = description
-
-    def body(self) -> dict[str, Any]:
-        return {"type": self.type, "description": self.description, "id": new_error_id()}
-
-
-def not_found(call_id: str) -> ApiError:
-    return ApiError(404, "validation", f"Call [{call_id}] not found")
-
-
-def conflict(call_id: str) -> ApiError:
-    return ApiError(409, "validation", f"Call [{call_id}] cannot be modified in its current state")
-
-
-def describe(error: ValidationError, required: tuple[str, ...] = REQUIRED) -> str:
-    """Bandwidth-style text for schema errors: ``Invalid to: ...``."""
-    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-    missing = [
-        key
-        for key, value in messages.items()
-        if key in required and any("Missing data" in str(m) for m in _flat(value))
-    ]
-    if missing:
-        return "Missing at least one required field. Required fields are [from, to, answerUrl, applicationId]"
-    parts = [f"Invalid {key}: {' '.join(_flat(value))}" for key, value in sorted(messages.items())]
-    return "; ".join(parts)
-
-
-def _flat(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [f"{k}: {m}" for k, v in value.items() for m in _flat(v)]
-    if isinstance(value, list):
-        return [m for item in value for m in _flat(item)]
-    return [str(value)]
 
 
 class Sandbox:
@@ -84,6 +46,8 @@ class Sandbox:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = SandboxDB(settings.database_url)
+        self.catalog = Catalog(self.db)
+        self.recordings = Recordings(self.catalog, settings.account_id)
         self.stats = Stats()
         self.policy = UrlPolicy(settings.allowed_origins)
         self._driver: Driver | None = None
@@ -211,14 +175,14 @@ class Sandbox:
                 if problem:
                     raise ApiError(400, "validation", f"Invalid {name}: {problem}")
         config = {k: v for k, v in body.items() if k != "numbers" and v is not None}
-        self.db.set_application(
+        self.catalog.set_application(
             application_id, config, list(dict.fromkeys(body.get("numbers") or []))
         )
 
     def applications(self) -> list[dict[str, Any]]:
         """Every application with its numbers (passwords masked)."""
         found = []
-        for application_id, config, owned in self.db.list_applications():
+        for application_id, config, owned in self.catalog.list_applications():
             shown = dict(config)
             for key in ("callbackCreds", "callInitiatedFallbackCreds"):
                 if isinstance(shown.get(key), dict):
@@ -227,7 +191,7 @@ class Sandbox:
         return found
 
     def delete_application(self, application_id: str) -> None:
-        if not self.db.delete_application(application_id):
+        if not self.catalog.delete_application(application_id):
             raise ApiError(404, "validation", f"Application [{application_id}] not found")
 
     def dial_in(self, body: Any, api_url: str) -> dict[str, Any]:
@@ -239,7 +203,7 @@ class Sandbox:
             self._dial_in_schema.load(body)
         except ValidationError as error:
             raise ApiError(400, "validation", describe(error, required=())) from None
-        found = self.db.application_for(body["to"])
+        found = self.catalog.application_for(body["to"])
         if found is None and self.settings.default_application is not None:
             found = (self.settings.default_application_id, self.settings.default_application)
         if found is None:
@@ -304,28 +268,46 @@ class Sandbox:
         """Get Call State (section 1.6)."""
         self._check_account(account_id)
         row = self._row(account_id, call_id)
-        leg = Leg.from_dict(row["leg"])
-        state = {
-            "applicationId": leg.application_id,
-            "accountId": row["account_id"],
-            "callId": call_id,
-            "parentCallId": row["parent_call_id"],
-            "to": leg.to,
-            "from": leg.from_,
-            "direction": leg.direction,
-            "state": row["state"],
-            "enqueuedTime": iso(leg.enqueued_time),
-            "startTime": iso(leg.start_time),
-            "answerTime": iso(leg.answer_time),
-            "endTime": iso(leg.end_time) if row["state"] == "disconnected" else None,
-            "disconnectCause": row["disconnect_cause"],
-            "errorMessage": row["error_message"],
-            "errorId": row["error_id"],
-            "lastUpdate": iso(row["updated_at"]),
-        }
-        if not row["parent_call_id"]:
-            del state["parentCallId"]
-        return state
+        return call_state(row)
+
+    def list_calls(self, account_id: str, args: dict[str, str]) -> tuple[list[dict], str | None]:
+        """listCalls: the account's calls, oldest first, filtered by ``to``, ``from``,
+        ``minStartTime``/``maxStartTime`` (both inclusive) and ``disconnectCause``;
+        ``pageSize`` (1-10000, default 1000) of them and the next page's token, if any."""
+        self._check_account(account_id)
+        raw_size = args.get("pageSize") or "1000"
+        if not raw_size.isdigit() or not 1 <= int(raw_size) <= 10_000:
+            raise ApiError(400, "validation", "Invalid pageSize: an integer from 1 to 10000")
+        size = int(raw_size)
+        after = decode_page_token(args.get("pageToken"))
+        # Compared in whole milliseconds, the precision the API shows startTime with.
+        low = _millis(parse_time("minStartTime", args.get("minStartTime")), round)
+        high = _millis(parse_time("maxStartTime", args.get("maxStartTime")), round)
+        found: list[dict[str, Any]] = []
+        while len(found) <= size:
+            rows = self.catalog.calls_after(
+                account_id,
+                after,
+                to=args.get("to") or None,
+                from_=args.get("from") or None,
+                cause=args.get("disconnectCause") or None,
+                limit=500,
+            )
+            for row in rows:
+                after = (row["created_at"], row["call_id"])
+                start = _millis(row["leg"].get("start_time"), math.floor)
+                if (low is not None or high is not None) and start is None:
+                    continue
+                if (low is None or start >= low) and (high is None or start <= high):
+                    found.append(row)
+                    if len(found) > size:
+                        break
+            if len(rows) < 500:
+                break
+        more = len(found) > size
+        page = found[:size]
+        token = encode_page_token(page[-1]["created_at"], page[-1]["call_id"]) if more else None
+        return [call_state(row) for row in page], token
 
     def update_call(self, account_id: str, call_id: str, body: Any) -> None:
         """Update Call: hang up / cancel, or redirect (with an optional new tag)."""
@@ -444,6 +426,50 @@ class Sandbox:
                 raise TimeoutError(f"call {call_id} did not reach {state!r} (it is {now!r})")
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
+
+
+def call_state(row: dict[str, Any]) -> dict[str, Any]:
+    """A call row as Get Call State answers it (``callState``)."""
+    leg = Leg.from_dict(row["leg"])
+    state = {
+        "applicationId": leg.application_id,
+        "accountId": row["account_id"],
+        "callId": row["call_id"],
+        "parentCallId": row["parent_call_id"],
+        "to": leg.to,
+        "from": leg.from_,
+        "direction": leg.direction,
+        "state": row["state"],
+        "enqueuedTime": iso(leg.enqueued_time),
+        "startTime": iso(leg.start_time),
+        "answerTime": iso(leg.answer_time),
+        "endTime": iso(leg.end_time) if row["state"] == "disconnected" else None,
+        "disconnectCause": row["disconnect_cause"],
+        "errorMessage": row["error_message"],
+        "errorId": row["error_id"],
+        "lastUpdate": iso(row["updated_at"]),
+    }
+    if not row["parent_call_id"]:
+        del state["parentCallId"]
+    return state
+
+
+def _millis(epoch: float | None, to_int: Callable[[float], int]) -> int | None:
+    return None if epoch is None else to_int(epoch * 1000)
+
+
+def encode_page_token(created_at: float, call_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at!r} {call_id}".encode()).decode()
+
+
+def decode_page_token(token: str | None) -> tuple[float, str] | None:
+    if not token:
+        return None
+    try:
+        created_at, call_id = base64.urlsafe_b64decode(token.encode()).decode().split(" ", 1)
+        return float(created_at), call_id
+    except (ValueError, UnicodeError):
+        raise ApiError(400, "validation", "Invalid pageToken") from None
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,9 @@ Tables:
 ``sandbox_callees``  callee scripts registered for a destination number
 ``sandbox_applications``, ``sandbox_numbers``  Voice applications (where inbound calls'
                      ``initiate`` and ``disconnect`` go) and the numbers that belong to them
+``sandbox_recordings``  recordings' metadata and transcripts (the media is generated)
+
+The statements over applications, numbers and recordings are in ``sandbox.catalog``.
 
 SQLite: WAL, ``busy_timeout``, ``synchronous=NORMAL`` on the sandbox's own connections
 (simulation state, not events), every write transaction ``BEGIN IMMEDIATE`` and, inside one
@@ -123,6 +126,21 @@ numbers = Table(
     Index("ix_sandbox_numbers_application", "application_id"),
 )
 
+recordings = Table(
+    "sandbox_recordings",
+    metadata,
+    Column("recording_id", Text, primary_key=True),
+    Column("call_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("start_time", Double, nullable=False),
+    Column("status", Text, nullable=False),  # processing / complete
+    Column("media_deleted", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON: callRecordingMetadata (camelCase)
+    Column("transcription", Text),  # JSON: the transcript, when transcribed
+    Index("ix_sandbox_recordings_call", "call_id"),
+    Index("ix_sandbox_recordings_account", "account_id", "start_time"),
+)
+
 LOG_LIMIT = 300  # log lines kept per call
 MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
 
@@ -132,7 +150,7 @@ def _begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _row(row: Any) -> dict[str, Any] | None:
+def call_row(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
     item = dict(row._mapping)
@@ -248,14 +266,14 @@ class SandboxDB:
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
-            return _row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
+            return call_row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
 
     def list_calls(self, *, limit: int = 50, account_id: str | None = None) -> list[dict]:
         query = select(calls).order_by(calls.c.created_at.desc()).limit(limit)
         if account_id is not None:
             query = query.where(calls.c.account_id == account_id)
         with self.reading() as conn:
-            return [_row(row) for row in conn.execute(query)]  # type: ignore[misc]
+            return [call_row(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def has_claimable(self, now: float) -> bool:
         query = select(calls.c.call_id).where(*self._claimable(now)).limit(1)
@@ -290,7 +308,7 @@ class SandboxDB:
             ).rowcount
             if won != 1:
                 return None
-            return _row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
+            return call_row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
 
     def renew(self, owner: str, call_ids: Iterable[str], now: float, lease: float) -> set[str]:
         """Extend this owner's leases; return the ids it still holds."""
@@ -427,62 +445,6 @@ class SandboxDB:
     def delete_callee(self, number: str) -> None:
         with self.writing() as conn:
             conn.execute(delete(callees).where(callees.c.number == number))
-
-    # --- Voice applications and their numbers ----------------------------------------------
-
-    def set_application(
-        self, application_id: str, config: dict[str, Any], owned: list[str]
-    ) -> None:
-        """Create or replace an application; ``owned`` numbers move to it from any other."""
-        body = json.dumps(config, separators=(",", ":"))
-        with self.writing() as conn:
-            conn.execute(
-                delete(applications).where(applications.c.application_id == application_id)
-            )
-            conn.execute(
-                insert(applications).values(
-                    application_id=application_id, config=body, updated_at=time.time()
-                )
-            )
-            conn.execute(delete(numbers).where(numbers.c.application_id == application_id))
-            if owned:
-                conn.execute(delete(numbers).where(numbers.c.number.in_(owned)))
-                conn.execute(
-                    insert(numbers),
-                    [{"number": n, "application_id": application_id} for n in owned],
-                )
-
-    def delete_application(self, application_id: str) -> bool:
-        with self.writing() as conn:
-            conn.execute(delete(numbers).where(numbers.c.application_id == application_id))
-            return bool(
-                conn.execute(
-                    delete(applications).where(applications.c.application_id == application_id)
-                ).rowcount
-            )
-
-    def list_applications(self) -> list[tuple[str, dict[str, Any], list[str]]]:
-        """(application id, config, numbers), by id."""
-        with self.reading() as conn:
-            rows = conn.execute(select(applications).order_by(applications.c.application_id))
-            owned: dict[str, list[str]] = {}
-            for number, application_id in conn.execute(
-                select(numbers.c.number, numbers.c.application_id).order_by(numbers.c.number)
-            ):
-                owned.setdefault(application_id, []).append(number)
-            return [
-                (row.application_id, json.loads(row.config), owned.get(row.application_id, []))
-                for row in rows
-            ]
-
-    def application_for(self, number: str) -> tuple[str, dict[str, Any]] | None:
-        """The application a number belongs to: (id, config), or None."""
-        query = select(applications.c.application_id, applications.c.config).join(
-            numbers, numbers.c.application_id == applications.c.application_id
-        )
-        with self.reading() as conn:
-            row = conn.execute(query.where(numbers.c.number == number)).first()
-        return None if row is None else (row[0], json.loads(row[1]))
 
     def ping(self) -> None:
         with self.reading() as conn:

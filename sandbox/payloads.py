@@ -116,11 +116,13 @@ def event(event_type: str, leg: Leg, **fields: Any) -> dict[str, Any]:
         payload["startTime"] = iso(leg.start_time)
         payload.update(fields)
         return {key: value for key, value in payload.items() if value is not None}
-    if leg.parent_call_id and (event_type in _TRANSFER_EVENTS or event_type.startswith("record")):
+    if leg.parent_call_id and (
+        event_type in _TRANSFER_EVENTS or event_type.startswith(("record", "transcription"))
+    ):
         payload["parentCallId"] = leg.parent_call_id
     payload["enqueuedTime"] = iso(leg.enqueued_time)
     payload["startTime"] = iso(leg.start_time)
-    if event_type != "recordingAvailable":
+    if event_type not in ("recordingAvailable", "transcriptionAvailable"):
         payload["answerTime"] = iso(leg.answer_time)
     if event_type in _END_TIME_EVENTS:
         payload["endTime"] = iso(leg.end_time if leg.end_time is not None else time.time())

@@ -15,9 +15,19 @@ import base64
 import binascii
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from sandbox.core import ApiError, Sandbox, not_found
 
@@ -106,6 +116,8 @@ def _api_url() -> str:
 
 @api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
 def calls(account_id: str) -> Response:
+    if request.method == "GET":
+        return _list_calls(account_id)
     if request.method != "POST":
         raise _method_not_allowed()
     body = _json_body()
@@ -136,6 +148,79 @@ def call_bxml(account_id: str, call_id: str) -> Response:
         )
     _sandbox().replace_bxml(account_id, call_id, request.get_data())
     return Response(status=204)
+
+
+def _list_calls(account_id: str) -> Response:
+    """listCalls; a next page is linked in ``Link: <url>; rel="next"``."""
+    found, token = _sandbox().list_calls(account_id, request.args.to_dict())
+    reply = _json(found)
+    if token is not None:
+        query = {**request.args.to_dict(), "pageToken": token}
+        next_url = _api_url() + f"/accounts/{account_id}/calls?" + urlencode(query)
+        reply.headers["Link"] = f'<{next_url}>; rel="next"'
+    return reply
+
+
+# --- recordings ---------------------------------------------------------------------------
+
+RECORDING = "/accounts/<account_id>/calls/<call_id>/recordings/<recording_id>"
+
+
+@api_bp.route("/accounts/<account_id>/recordings", methods=ALL_METHODS)
+def account_recordings(account_id: str) -> Response:
+    if request.method != "GET":
+        raise _method_not_allowed()
+    return _json(_sandbox().recordings.for_account(account_id, request.args.to_dict()))
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/recordings", methods=ALL_METHODS)
+def call_recordings(account_id: str, call_id: str) -> Response:
+    if request.method != "GET":
+        raise _method_not_allowed()
+    return _json(_sandbox().recordings.for_call(account_id, call_id))
+
+
+def _read_or_delete(read: Callable[[], Response], remove: Callable[[], None]) -> Response:
+    if request.method == "GET":
+        return read()
+    if request.method == "DELETE":
+        remove()
+        return Response(status=204)
+    raise _method_not_allowed()
+
+
+@api_bp.route(RECORDING, methods=ALL_METHODS)
+def recording(account_id: str, call_id: str, recording_id: str) -> Response:
+    """getCallRecording, deleteRecording."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+    return _read_or_delete(lambda: _json(recordings.get(*ids)), lambda: recordings.delete(*ids))
+
+
+@api_bp.route(RECORDING + "/media", methods=ALL_METHODS)
+def recording_media(account_id: str, call_id: str, recording_id: str) -> Response:
+    """downloadCallRecording, deleteRecordingMedia."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+
+    def download() -> Response:
+        chunks, size, content_type = recordings.download(*ids)
+        reply = Response(stream_with_context(chunks), 200, content_type=content_type)
+        reply.headers["Content-Length"] = str(size)
+        return reply
+
+    return _read_or_delete(download, lambda: recordings.delete_media(*ids))
+
+
+@api_bp.route(RECORDING + "/transcription", methods=ALL_METHODS)
+def recording_transcription(account_id: str, call_id: str, recording_id: str) -> Response:
+    """getRecordingTranscription, deleteRecordingTranscription."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+    return _read_or_delete(
+        lambda: _json(recordings.transcription(*ids)),
+        lambda: recordings.delete_transcription(*ids),
+    )
 
 
 @api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)

@@ -2,18 +2,25 @@
 capped by ``maxDuration`` (and ``silenceTimeout`` after the speech); a terminating digit
 (``#`` by default) ends it early.
 
-Callbacks: ``recordComplete`` to ``recordCompleteUrl`` (its reply replaces the document),
-then ``recordingAvailable`` to ``recordingAvailableUrl``.  When the call ends during the
-recording, the recording still becomes available.
+Callbacks, in order: ``recordComplete`` to ``recordCompleteUrl`` (its reply replaces the
+document; not sent when the call ended during the recording), ``recordingAvailable`` to
+``recordingAvailableUrl``, and with ``transcribe="true"`` ``transcriptionAvailable`` to
+``transcriptionAvailableUrl`` carrying the callee script's ``transcript``.
+
+The recording is stored (Recordings API) with status ``processing`` when it ends, so its
+media (generated, ``sandbox.media``) is downloadable once it is ``complete``, just before
+``recordingAvailable``.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import bxml
+from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
 from sandbox.execution import CallEnded
 from sandbox.payloads import iso, iso_duration, new_recording_id
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
     from sandbox.call import Call
     from sandbox.execution import Document
     from sandbox.payloads import Leg
+
+DEFAULT_TRANSCRIPT = "This is a sandbox recording."
+CONFIDENCE = 0.9
 
 
 def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
@@ -36,7 +46,6 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     started = time.time()
     real_started = time.monotonic()
     recording_id = new_recording_id()
-    file_format = str(attrs.get("fileFormat", "wav"))
     fields = {
         "recordingId": recording_id,
         "mediaUrl": f"{leg.call_url}/recordings/{recording_id}/media",
@@ -50,18 +59,10 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
             "startTime": iso(started),
             "endTime": iso(time.time()),
             "duration": iso_duration(min(simulated, limit)),
-            "fileFormat": file_format,
+            "fileFormat": str(attrs.get("fileFormat", "wav")),
             "channels": 1,
         }
 
-    available = None
-    if "recordingAvailableUrl" in attrs:
-        available = Hook(
-            url=urljoin(base, str(attrs["recordingAvailableUrl"])),
-            method=str(attrs.get("recordingAvailableMethod") or "POST"),
-            username=attrs.get("username"),
-            password=attrs.get("password"),
-        )
     call.gathering = leg.call_id
     try:
         deadline = time.monotonic() + settings.scaled(limit)
@@ -70,23 +71,95 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
             if not pressed or any(d in terminators for d in pressed):
                 break
     except CallEnded:
-        if available is not None:  # the recording still becomes available
-            call.async_callback(
-                leg, available, "recordingAvailable", **recorded(), status="complete"
-            )
+        # The recording still becomes available (and transcribed); no recordComplete.
+        result = recorded()
+        _store(call, leg, result, attrs, started)
+        _available(call, leg, result, attrs, base, script.transcript)
         raise
     finally:
         call.gathering = None
     result = recorded()
-    call.note(f"Record: {result['duration']}")
+    call.note(f"Record: {result['duration']} ({recording_id})")
+    _store(call, leg, result, attrs, started)
     replacement = None
     if "recordCompleteUrl" in attrs:
         replacement = call.bxml_callback(
             leg, call.hook(attrs, base, "recordComplete"), "recordComplete", result
         )
+    _available(call, leg, result, attrs, base, script.transcript)
+    return replacement
+
+
+def _store(call: Call, leg: Leg, result: dict[str, Any], attrs: dict, started: float) -> None:
+    meta = {
+        "applicationId": leg.application_id,
+        "accountId": leg.account_id,
+        "callId": leg.call_id,
+        "parentCallId": leg.parent_call_id,
+        "recordingId": result["recordingId"],
+        "to": leg.to,
+        "from": leg.from_,
+        "transferCallerId": leg.transfer_caller_id,
+        "transferTo": leg.transfer_to,
+        "duration": result["duration"],
+        "direction": leg.direction,
+        "channels": result["channels"],
+        "startTime": result["startTime"],
+        "endTime": result["endTime"],
+        "fileFormat": result["fileFormat"],
+        "mediaUrl": result["mediaUrl"],
+        "recordingName": attrs.get("recordingName"),
+    }
+    Catalog(call.db).add_recording({k: v for k, v in meta.items() if v is not None}, started)
+
+
+def _hook(attrs: dict[str, Any], base: str, prefix: str) -> Hook | None:
+    """An asynchronous callback's URL (no fallback), with the verb's credentials."""
+    if f"{prefix}Url" not in attrs:
+        return None
+    return Hook(
+        url=urljoin(base, str(attrs[f"{prefix}Url"])),
+        method=str(attrs.get(f"{prefix}Method") or "POST"),
+        username=attrs.get("username"),
+        password=attrs.get("password"),
+    )
+
+
+def _available(
+    call: Call,
+    leg: Leg,
+    result: dict[str, Any],
+    attrs: dict[str, Any],
+    base: str,
+    transcript: str | None,
+) -> None:
+    catalog = Catalog(call.db)
+    recording_id = result["recordingId"]
+    catalog.set_recording(recording_id, status="complete")
+    available = _hook(attrs, base, "recordingAvailable")
     if available is not None:
         call.async_callback(leg, available, "recordingAvailable", **result, status="complete")
-    return replacement
+    if str(attrs.get("transcribe", "false")).lower() != "true":
+        return
+    text = DEFAULT_TRANSCRIPT if transcript is None else transcript
+    transcription = {
+        "id": f"t-{uuid.uuid4()}",
+        "url": result["mediaUrl"].removesuffix("/media") + "/transcription",
+        "status": "available",
+        "completedTime": iso(time.time()),
+        "transcripts": [{"speaker": 0, "text": text, "confidence": CONFIDENCE}],
+    }
+    catalog.set_recording(recording_id, transcription=transcription)
+    call.note(f"Record: transcribed {text!r}")
+    hook = _hook(attrs, base, "transcriptionAvailable")
+    if hook is None:
+        return
+    # The spec's transcription object is {speaker, text, confidence}; Bandwidth's docs show
+    # {id, url, status, completedTime}.  Both sets are sent, so either reading works.
+    shown = {k: v for k, v in transcription.items() if k != "transcripts"}
+    shown.update(transcription["transcripts"][0])
+    fields = {k: v for k, v in result.items() if k != "channels"}
+    call.async_callback(leg, hook, "transcriptionAvailable", **fields, transcription=shown)
 
 
 UNITS = {"Record": record}

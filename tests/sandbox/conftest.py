@@ -189,3 +189,22 @@ def make_sandbox(database_url):
     yield make
     for instance in made:
         instance.close()
+
+
+@pytest.fixture
+def db_server(make_sandbox):
+    """A standalone sandbox over HTTP on ``database_url`` (SQLite, then PostgreSQL).  60 s of
+    simulated time take 6 s: long enough for a test's input to arrive before a timeout."""
+    from sandbox.standalone import Server
+
+    running = Server(make_sandbox(time_scale=0.1)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def db_api(db_server):
+    settings = db_server.sandbox.settings
+    client = Api(db_server.api_url, settings.account_id, (settings.username, settings.password))
+    yield client
+    client.close()

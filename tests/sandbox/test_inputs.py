@@ -6,32 +6,13 @@ which the driver's cursor had already passed: every input after the first call w
 
 from __future__ import annotations
 
-import pytest
-
-from sandbox.standalone import Server
-from tests.sandbox.conftest import FROM, TO, Api
+from tests.sandbox.conftest import FROM, TO
 
 WAIT_FOR_DIGIT = (
     '<Response><Gather gatherUrl="/gather" maxDigits="1" firstDigitTimeout="60"/></Response>'
 )
 LONG_PAUSE = '<Response><Pause duration="3000"/></Response>'
 HANGUP = "<Response><Hangup/></Response>"
-
-
-@pytest.fixture
-def server(make_sandbox):
-    # 60 s of Gather timeout take 6 s: long enough for the test's input to arrive first.
-    running = Server(make_sandbox(time_scale=0.1)).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def api(server):
-    settings = server.sandbox.settings
-    client = Api(server.api_url, settings.account_id, (settings.username, settings.password))
-    yield client
-    client.close()
 
 
 def _create(api, receiver, answer_path: str) -> str:
@@ -57,7 +38,8 @@ def _disconnect_cause(receiver, call_id: str) -> str:
     return str(receiver.wait_for("disconnect", call_id, timeout=15)[0].payload["cause"])
 
 
-def test_every_consecutive_call_gets_its_inputs(server, api, receiver):
+def test_every_consecutive_call_gets_its_inputs(db_server, db_api, receiver):
+    server, api = db_server, db_api
     receiver.reply("/gather", HANGUP)
     receiver.reply("/wait", LONG_PAUSE)
     receiver.reply("/digit", WAIT_FOR_DIGIT)
