@@ -390,6 +390,7 @@ class SandboxDB:
 
     def purge(self, older_than: float) -> int:
         with self.writing() as conn:
+            conn.execute(delete(recordings).where(recordings.c.start_time < older_than))
             return conn.execute(
                 delete(calls).where(calls.c.active == 0, calls.c.updated_at < older_than)
             ).rowcount
