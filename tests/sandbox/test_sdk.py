@@ -22,20 +22,23 @@ def calls_api(sandbox):
         yield CallsApi(client)
 
 
+def _create(calls_api, sandbox, receiver, **extra):
+    """Create Call through the SDK, pointed at the receiver's /answer and /disconnect."""
+    body = CreateCall(
+        to=TO,
+        var_from=FROM,
+        application_id="sdk-app",
+        answer_url=receiver.url("/answer"),
+        disconnect_url=receiver.url("/disconnect"),
+        **extra,
+    )
+    return calls_api.create_call(sandbox.account_id, body)
+
+
 def test_the_sdk_creates_reads_updates_and_replaces_bxml(calls_api, sandbox, receiver):
     receiver.reply("/answer", '<Response><Pause duration="60"/></Response>')
     receiver.reply("/from-sdk-bxml", '<Response><Pause duration="60"/></Response>')
-    created = calls_api.create_call(
-        sandbox.account_id,
-        CreateCall(
-            to=TO,
-            var_from=FROM,
-            application_id="sdk-app",
-            answer_url=receiver.url("/answer"),
-            disconnect_url=receiver.url("/disconnect"),
-            tag="from the sdk",
-        ),
-    )
+    created = _create(calls_api, sandbox, receiver, tag="from the sdk")
     call_id = created.call_id
     assert len(call_id) == 47 and created.account_id == sandbox.account_id
     assert created.call_url.endswith(f"/calls/{call_id}")
@@ -94,16 +97,7 @@ def test_the_sdk_lists_calls_and_reads_downloads_and_deletes_recordings(
         '<Response><Record recordingAvailableUrl="/ra" silenceTimeout="1" transcribe="true"'
         ' transcriptionAvailableUrl="/ta"/></Response>',
     )
-    created = calls_api.create_call(
-        sandbox.account_id,
-        CreateCall(
-            to=TO,
-            var_from=FROM,
-            application_id="sdk-app",
-            answer_url=receiver.url("/answer"),
-            disconnect_url=receiver.url("/disconnect"),
-        ),
-    )
+    created = _create(calls_api, sandbox, receiver)
     call_id = created.call_id
     receiver.wait_for("transcriptionAvailable", call_id)
     sandbox.wait_for(call_id, "disconnected")
