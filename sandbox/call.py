@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import bxml
+from sandbox import amd
 from sandbox import callee as callees
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Delivery, Hook
@@ -286,6 +287,13 @@ class Call:
                     self.note("the callee hung up (script)")
                     raise CallEnded("hangup", self.call_id)
                 timeout = min(timeout, until_hangup)
+            detection = self.program.get("amd")  # an async machine detection result pending
+            if detection is not None and not ringing:
+                until_detected = detection["at"] - time.time()
+                if until_detected <= 0:
+                    self._send_detection()
+                    continue
+                timeout = min(timeout, until_detected)
             try:
                 if timeout > 0:
                     item = self.inbox.get(timeout=timeout)
@@ -300,6 +308,14 @@ class Call:
             pressed = self._handle(item, ringing=ringing, digits=digits)
             if pressed:
                 return pressed
+
+    def _send_detection(self) -> None:
+        pending = self.program.pop("amd")
+        config = self.request.get("machineDetection") or {}
+        result = amd.result(pending["value"], pending["seconds"])
+        self.async_callback(
+            self.leg, amd.hook(config), "machineDetectionComplete", machineDetectionResult=result
+        )
 
     def _handle(self, item: dict[str, Any], *, ringing: bool, digits: bool) -> str | None:
         input_id = int(item.get("id") or 0)

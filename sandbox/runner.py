@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from sandbox import amd
 from sandbox.call import Call, Host
 from sandbox.delivery import Hook
 from sandbox.execution import (
@@ -139,9 +140,30 @@ class CallRunner(Call):
     def _answer(self) -> None:
         req = self.request
         hook = self.hook(req, req["answerUrl"], "answer")
-        doc = self.bxml_callback(self.leg, hook, "answer", {})
+        fields: dict[str, Any] = {}
+        if req.get("machineDetection") is not None:
+            detected = self._detect_machine(req["machineDetection"])
+            if detected is not None:
+                fields["machineDetectionResult"] = detected
+        doc = self.bxml_callback(self.leg, hook, "answer", fields)
         self.set_document(doc)
         self.program["phase"] = "running"
+
+    def _detect_machine(self, config: dict[str, Any]) -> dict[str, str] | None:
+        """The result to send with ``answer`` (sync), or None after scheduling
+        ``machineDetectionComplete`` (async; sent while the document runs)."""
+        value, seconds = amd.detect(config, self.callee)
+        mode = config.get("mode") or "async"
+        self.note(f"machine detection ({mode}): {value} after {seconds:g} s")
+        if mode == "sync":
+            self.wait(seconds)
+            return amd.result(value, seconds)
+        if config.get("callbackUrl"):
+            due = time.time() + self.settings.scaled(seconds)
+            self.program["amd"] = {"at": due, "value": value, "seconds": seconds}
+        else:
+            self.note("machine detection: no callbackUrl, machineDetectionComplete is not sent")
+        return None
 
     def _run_program(self) -> None:
         while True:
