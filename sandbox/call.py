@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import bxml
-from sandbox import amd
+from sandbox import amd, recorder
 from sandbox import callee as callees
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Delivery, Hook
@@ -87,6 +87,11 @@ class Call:
         self._parsed: tuple[str, bxml.Root] | None = None
 
     # --- legs and callee scripts --------------------------------------------------------
+
+    @property
+    def clock(self) -> float:
+        """Simulated seconds this call has spent waiting (playing, pausing, ringing, ...)."""
+        return float(self.program.get("clock", 0.0))
 
     @property
     def inbound(self) -> bool:
@@ -272,8 +277,20 @@ class Call:
 
         With ``digits`` it returns as soon as digits are pressed on the gathering leg.
         """
-        deadline = time.monotonic() + self.settings.scaled(seconds)
-        return self.wait_until(deadline, digits=digits, ringing=ringing)
+        started = time.monotonic()
+        finished = False
+        try:
+            pressed = self.wait_until(
+                started + self.settings.scaled(seconds), digits=digits, ringing=ringing
+            )
+            finished = pressed is None
+            return pressed
+        finally:
+            # The call's simulated clock: a wait that ran its course adds exactly its
+            # seconds (however slow the machine); one cut short adds the scaled real time.
+            scale = self.settings.time_scale
+            passed = (time.monotonic() - started) / scale if scale and not finished else seconds
+            self.program["clock"] = self.clock + min(float(seconds), passed)
 
     def wait_until(
         self, deadline: float, *, digits: bool = False, ringing: bool = False
@@ -342,6 +359,12 @@ class Call:
             if self.b_leg is not None and target == self.b_leg.call_id:
                 self.note(f"the transfer target hung up ({kind})")
                 raise CallEnded("hangup", target)
+            return None
+        if kind == "recording":  # Update Call Recording State
+            changed = (recorder.pause if data["state"] == "paused" else recorder.resume)(
+                self.program, self.clock
+            )
+            self.note(f"Update Recording: {data['state']}" + ("" if changed else " (no change)"))
             return None
         if kind in ("redirect", "bxml"):
             if is_a and not ringing:

@@ -8,13 +8,10 @@ sharing the database).
 
 from __future__ import annotations
 
-import base64
 import logging
-import math
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from marshmallow import ValidationError
@@ -28,8 +25,9 @@ from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
 from sandbox.errors import ApiError, conflict, describe, not_found
+from sandbox.listing import call_state, list_calls
 from sandbox.payloads import Leg, iso, new_call_id
-from sandbox.recordings import Recordings, parse_time
+from sandbox.recordings import Recordings
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -271,43 +269,9 @@ class Sandbox:
         return call_state(row)
 
     def list_calls(self, account_id: str, args: dict[str, str]) -> tuple[list[dict], str | None]:
-        """listCalls: the account's calls, oldest first, filtered by ``to``, ``from``,
-        ``minStartTime``/``maxStartTime`` (both inclusive) and ``disconnectCause``;
-        ``pageSize`` (1-10000, default 1000) of them and the next page's token, if any."""
+        """listCalls: a page of the account's calls and the next page's token, if any."""
         self._check_account(account_id)
-        raw_size = args.get("pageSize") or "1000"
-        if not raw_size.isdigit() or not 1 <= int(raw_size) <= 10_000:
-            raise ApiError(400, "validation", "Invalid pageSize: an integer from 1 to 10000")
-        size = int(raw_size)
-        after = decode_page_token(args.get("pageToken"))
-        # Compared in whole milliseconds, the precision the API shows startTime with.
-        low = _millis(parse_time("minStartTime", args.get("minStartTime")), round)
-        high = _millis(parse_time("maxStartTime", args.get("maxStartTime")), round)
-        found: list[dict[str, Any]] = []
-        while len(found) <= size:
-            rows = self.catalog.calls_after(
-                account_id,
-                after,
-                to=args.get("to") or None,
-                from_=args.get("from") or None,
-                cause=args.get("disconnectCause") or None,
-                limit=500,
-            )
-            for row in rows:
-                after = (row["created_at"], row["call_id"])
-                start = _millis(row["leg"].get("start_time"), math.floor)
-                if (low is not None or high is not None) and start is None:
-                    continue
-                if (low is None or start >= low) and (high is None or start <= high):
-                    found.append(row)
-                    if len(found) > size:
-                        break
-            if len(rows) < 500:
-                break
-        more = len(found) > size
-        page = found[:size]
-        token = encode_page_token(page[-1]["created_at"], page[-1]["call_id"]) if more else None
-        return [call_state(row) for row in page], token
+        return list_calls(self.catalog, account_id, args)
 
     def update_call(self, account_id: str, call_id: str, body: Any) -> None:
         """Update Call: hang up / cancel, or redirect (with an optional new tag)."""
@@ -336,6 +300,18 @@ class Sandbox:
         if "tag" in body:
             redirect["tag"] = body["tag"] or ""
         self._input(call_id, "redirect", redirect)
+
+    def update_recording_state(self, account_id: str, call_id: str, body: Any) -> None:
+        """Update Call Recording State: ``{"state": "paused"|"recording"}`` pauses or resumes
+        the call's StartRecording (nothing happens when none is running)."""
+        self._check_account(account_id)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state not in ("paused", "recording") or set(body) != {"state"}:
+            raise ApiError(400, "validation", "Invalid state: must be paused or recording")
+        row = self._row(account_id, call_id)
+        if not row["active"] or row["state"] != "answered":
+            raise conflict(call_id)
+        self._input(call_id, "recording", {"state": state})
 
     def replace_bxml(self, account_id: str, call_id: str, document: bytes) -> None:
         """Update Call BXML: ``<Bxml>`` or ``<Response>`` replaces what the call runs."""
@@ -426,50 +402,6 @@ class Sandbox:
                 raise TimeoutError(f"call {call_id} did not reach {state!r} (it is {now!r})")
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
-
-
-def call_state(row: dict[str, Any]) -> dict[str, Any]:
-    """A call row as Get Call State answers it (``callState``)."""
-    leg = Leg.from_dict(row["leg"])
-    state = {
-        "applicationId": leg.application_id,
-        "accountId": row["account_id"],
-        "callId": row["call_id"],
-        "parentCallId": row["parent_call_id"],
-        "to": leg.to,
-        "from": leg.from_,
-        "direction": leg.direction,
-        "state": row["state"],
-        "enqueuedTime": iso(leg.enqueued_time),
-        "startTime": iso(leg.start_time),
-        "answerTime": iso(leg.answer_time),
-        "endTime": iso(leg.end_time) if row["state"] == "disconnected" else None,
-        "disconnectCause": row["disconnect_cause"],
-        "errorMessage": row["error_message"],
-        "errorId": row["error_id"],
-        "lastUpdate": iso(row["updated_at"]),
-    }
-    if not row["parent_call_id"]:
-        del state["parentCallId"]
-    return state
-
-
-def _millis(epoch: float | None, to_int: Callable[[float], int]) -> int | None:
-    return None if epoch is None else to_int(epoch * 1000)
-
-
-def encode_page_token(created_at: float, call_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at!r} {call_id}".encode()).decode()
-
-
-def decode_page_token(token: str | None) -> tuple[float, str] | None:
-    if not token:
-        return None
-    try:
-        created_at, call_id = base64.urlsafe_b64decode(token.encode()).decode().split(" ", 1)
-        return float(created_at), call_id
-    except (ValueError, UnicodeError):
-        raise ApiError(400, "validation", "Invalid pageToken") from None
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from sandbox.execution import (
     Stopped,
 )
 from sandbox.interpreter import Interpreter
+from sandbox.verbs.recording import finish as finish_recording
 from sandbox.verbs.transfer import end_abandoned_transfer
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ class CallRunner(Call):
             self.async_callback(self.leg, hook, "disconnect", **fields)
         else:
             self.note("no disconnectUrl: the disconnect event is not sent")
+        finish_recording(self)  # a StartRecording still running ends with the call
         self.leg.state = "disconnected"
         self.activity = "ended"
         self.driver.finish(self, p)

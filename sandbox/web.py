@@ -138,6 +138,15 @@ def call(account_id: str, call_id: str) -> Response:
     raise _method_not_allowed()
 
 
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/recording", methods=ALL_METHODS)
+def call_recording_state(account_id: str, call_id: str) -> Response:
+    """updateCallRecordingState: pause or resume the call's recording."""
+    if request.method != "PUT":
+        raise _method_not_allowed()
+    _sandbox().update_recording_state(account_id, call_id, _json_body())
+    return Response(status=200)
+
+
 @api_bp.route("/accounts/<account_id>/calls/<call_id>/bxml", methods=ALL_METHODS)
 def call_bxml(account_id: str, call_id: str) -> Response:
     if request.method != "PUT":

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import bxml
-from sandbox.verbs import control, gather, record, timed, transfer
+from sandbox.verbs import control, gather, record, recording, timed, transfer
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -28,6 +28,7 @@ UNITS: dict[str, Unit] = {
     **control.UNITS,
     **gather.UNITS,
     **record.UNITS,
+    **recording.UNITS,
     **transfer.UNITS,
 }
 

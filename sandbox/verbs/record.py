@@ -73,24 +73,25 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     except CallEnded:
         # The recording still becomes available (and transcribed); no recordComplete.
         result = recorded()
-        _store(call, leg, result, attrs, started)
-        _available(call, leg, result, attrs, base, script.transcript)
+        store(call, leg, result, attrs, started)
+        make_available(call, leg, result, attrs, base, script.transcript)
         raise
     finally:
         call.gathering = None
     result = recorded()
     call.note(f"Record: {result['duration']} ({recording_id})")
-    _store(call, leg, result, attrs, started)
+    store(call, leg, result, attrs, started)
     replacement = None
     if "recordCompleteUrl" in attrs:
         replacement = call.bxml_callback(
             leg, call.hook(attrs, base, "recordComplete"), "recordComplete", result
         )
-    _available(call, leg, result, attrs, base, script.transcript)
+    make_available(call, leg, result, attrs, base, script.transcript)
     return replacement
 
 
-def _store(call: Call, leg: Leg, result: dict[str, Any], attrs: dict, started: float) -> None:
+def store(call: Call, leg: Leg, result: dict[str, Any], attrs: dict, started: float) -> None:
+    """Keep a finished recording's metadata for the Recordings API (status ``processing``)."""
     meta = {
         "applicationId": leg.application_id,
         "accountId": leg.account_id,
@@ -125,7 +126,7 @@ def _hook(attrs: dict[str, Any], base: str, prefix: str) -> Hook | None:
     )
 
 
-def _available(
+def make_available(
     call: Call,
     leg: Leg,
     result: dict[str, Any],

@@ -21,6 +21,16 @@ HANGUP = "<Response><Hangup/></Response>"
 SAID = "Please call me back tomorrow"
 
 
+def _create(db_api, receiver) -> str:
+    return db_api.create_ok(
+        to=TO,
+        applicationId="app-1",
+        answerUrl=receiver.url("/answer"),
+        disconnectUrl=receiver.url("/disconnect"),
+        **{"from": FROM},
+    )
+
+
 def _record_a_call(db_server, db_api, receiver, fmt: str = "wav") -> tuple[str, str]:
     """A call whose callee speaks SAID for 2 s (then 1 s of silence) into a transcribed Record; (callId, recordingId)."""
     db_server.sandbox.script(TO, {"recordSeconds": 2, "transcript": SAID})
@@ -34,13 +44,7 @@ def _record_a_call(db_server, db_api, receiver, fmt: str = "wav") -> tuple[str, 
         return HANGUP
 
     receiver.reply("/rc", on_record_complete)
-    call_id = db_api.create_ok(
-        to=TO,
-        applicationId="app-1",
-        answerUrl=receiver.url("/answer"),
-        disconnectUrl=receiver.url("/disconnect"),
-        **{"from": FROM},
-    )
+    call_id = _create(db_api, receiver)
     transcribed = receiver.wait_for("transcriptionAvailable", call_id)[0].payload
     assert media_while_complete == [404]
     return call_id, transcribed["recordingId"]
@@ -141,3 +145,54 @@ def test_generated_wav_media_streams_its_exact_length():
         assert len(data) == media.wav_size(seconds)
         with wave.open(io.BytesIO(data)) as audio:
             assert audio.getnframes() == round(seconds * media.RATE)
+
+
+def test_start_pause_resume_stop_recording_leaves_out_the_paused_time(db_server, db_api, receiver):
+    """Speech 1 s, paused 2 s, speech 1 s: a 2 s recording (simulated time)."""
+    receiver.reply(
+        "/answer",
+        '<Response><StartRecording recordingAvailableUrl="/ra" multiChannel="true"'
+        ' fileFormat="mp3"/><Pause duration="1"/><PauseRecording/><Pause duration="2"/>'
+        '<ResumeRecording/><Pause duration="1"/><StopRecording/>'
+        '<StartRecording recordingAvailableUrl="/ra2"/><Pause duration="1"/></Response>',
+    )
+    call_id = _create(db_api, receiver)
+    first = receiver.wait_for("recordingAvailable", call_id)[0].payload
+    assert (first["fileFormat"], first["channels"], first["status"]) == ("mp3", 2, "complete")
+    assert first["duration"] == "PT2S"  # not the 4 s the call took
+    # The second one was still running when the document ended: it ends with the call.
+    second = receiver.wait_for("recordingAvailable", call_id, count=2)[1]
+    assert second.path == "/ra2"
+    events = [r.event_type for r in receiver.events(call_id=call_id)]
+    assert events.index("disconnect") < len(events) - 1  # available after the disconnect
+    listed = db_api.session.get(f"{db_api.calls_url}/{call_id}/recordings", timeout=10).json()
+    assert [item["recordingId"] for item in listed] == [
+        first["recordingId"],
+        second.payload["recordingId"],
+    ]
+
+
+def test_update_recording_state_pauses_and_resumes(db_server, db_api, receiver):
+    receiver.reply(
+        "/answer",
+        '<Response><StartRecording recordingAvailableUrl="/ra"/>'
+        '<Pause duration="3000"/></Response>',
+    )
+    call_id = _create(db_api, receiver)
+    db_server.sandbox.wait_for(call_id, "answered")
+    receiver.wait_for("answer", call_id)
+    url = f"{db_api.calls_url}/{call_id}/recording"
+    for state in ("paused", "recording"):
+        reply = db_api.session.put(url, json={"state": state}, timeout=10)
+        assert reply.status_code == 200, reply.text
+    for bad in ({"state": "stopped"}, {}, {"state": "paused", "extra": 1}):
+        refused = db_api.session.put(url, json=bad, timeout=10)
+        assert refused.status_code == 400
+        assert "Invalid state" in refused.json()["description"]
+    db_api.update(call_id, state="completed")
+    assert receiver.wait_for("recordingAvailable", call_id)[0].payload["status"] == "complete"
+    db_server.sandbox.wait_for(call_id, "disconnected")
+    log = [line["text"] for line in db_server.sandbox.call(call_id)["log"]]
+    assert "Update Recording: paused" in log and "Update Recording: recording" in log
+    ended = db_api.session.put(url, json={"state": "paused"}, timeout=10)
+    assert ended.status_code == 409
