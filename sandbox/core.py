@@ -285,6 +285,9 @@ class Sandbox:
         row = self._row(account_id, call_id)
         if not row["active"] or row["state"] == "disconnected":
             raise conflict(call_id)
+        if str(row["activity"] or "").startswith("Forward"):
+            # The app gave up control of a forwarded call.
+            raise conflict(call_id)
         if data["state"] == "completed":
             self._input(call_id, "complete", {})
             return

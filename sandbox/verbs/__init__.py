@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import bxml
-from sandbox.verbs import control, gather, record, recording, timed, transfer
+from sandbox.verbs import control, forward, gather, record, recording, timed, transfer
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -30,6 +30,7 @@ UNITS: dict[str, Unit] = {
     **record.UNITS,
     **recording.UNITS,
     **transfer.UNITS,
+    **forward.UNITS,
 }
 
 

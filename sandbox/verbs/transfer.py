@@ -9,6 +9,7 @@ A-leg ends or is redirected the B-leg ends with it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import bxml
@@ -26,26 +27,16 @@ def transfer(call: Call, a_leg: Leg, verb: bxml.Verb, base: str) -> Document | N
     attrs = verb.attrs
     target = verb.children[0]
     t_attrs = target.attrs
-    now = time.time()
-    b = Leg(
-        call_id=new_call_id(),
-        account_id=a_leg.account_id,
-        application_id=a_leg.application_id,
+    b = new_b_leg(
+        call,
+        a_leg,
         from_=str(attrs.get("transferCallerId") or a_leg.to),
         to=str(target.text),
-        call_url="",
-        enqueued_time=now,
-        start_time=now,
         tag=(str(t_attrs["tag"]) or None) if "tag" in t_attrs else a_leg.tag,
-        parent_call_id=a_leg.call_id,
-        state="initiated",
     )
-    b.call_url = a_leg.call_url.rsplit("/", 1)[0] + "/" + b.call_id
     b.transfer_caller_id = b.from_
     b.transfer_to = b.to
-    call.b_leg = b
     call.program["transfer"] = {"bLeg": b.call_id}
-    call.driver.add_leg(call, b, dict(call.request, to=b.to, **{"from": b.from_}))
     call.note(f"Transfer: B-leg {b.call_id} rings {b.to}")
     script = call.callee_for(b.to)
     disconnect_hook = None
@@ -55,9 +46,9 @@ def transfer(call: Call, a_leg: Leg, verb: bxml.Verb, base: str) -> Document | N
         end = _run_b_leg(call, b, target, base, script, float(attrs.get("callTimeout", 30)))  # type: ignore[arg-type]
     except (CallEnded, Interrupt):
         # The A-leg ends or is redirected: the B-leg goes with it.
-        _end_b_leg(call, b, CallEnded("hangup", b.call_id), disconnect_hook)
+        end_b_leg(call, b, CallEnded("hangup", b.call_id), disconnect_hook)
         raise
-    _end_b_leg(call, b, end, disconnect_hook)
+    end_b_leg(call, b, end, disconnect_hook)
     call.current = call.call_id
     fields: dict[str, Any] = {
         "transferCallerId": b.transfer_caller_id,
@@ -75,6 +66,30 @@ def _run_b_leg(
     call: Call, b: Leg, target: bxml.Verb, base: str, script: callees.Callee, call_timeout: float
 ) -> CallEnded:
     """Ring, answer and bridge the B-leg; return how it ended (A-leg ends raise)."""
+
+    def answered() -> None:
+        t_attrs = target.attrs
+        if "transferAnswerUrl" in t_attrs:
+            call.current = b.call_id
+            doc = call.bxml_callback(
+                b, call.hook(t_attrs, base, "transferAnswer"), "transferAnswer", {}
+            )
+            call.interpreter.run(b, doc)
+            call.current = call.call_id
+
+    return ring_and_bridge(call, b, script, call_timeout, "Transfer", answered)
+
+
+def ring_and_bridge(
+    call: Call,
+    b: Leg,
+    script: callees.Callee,
+    call_timeout: float,
+    label: str,
+    answered: Callable[[], None],
+) -> CallEnded:
+    """Ring a second leg (its callee script decides), call ``answered()`` when it picks up,
+    bridge it for ``bridgeSeconds``; how it ended (an end of the A-leg raises)."""
     settings = call.settings
     ring = settings.ring_seconds if script.ring_seconds is None else script.ring_seconds
     try:
@@ -89,19 +104,12 @@ def _run_b_leg(
         b.answer_time = time.time()
         b.state = "answered"
         call.driver.save_leg(b)
-        t_attrs = target.attrs
-        if "transferAnswerUrl" in t_attrs:
-            call.current = b.call_id
-            doc = call.bxml_callback(
-                b, call.hook(t_attrs, base, "transferAnswer"), "transferAnswer", {}
-            )
-            call.interpreter.run(b, doc)
-            call.current = call.call_id
-        call.activity = "Transfer (bridged)"
-        call.note(f"Transfer: bridged with {b.call_id}")
+        answered()
+        call.activity = f"{label} (bridged)"
+        call.note(f"{label}: bridged with {b.call_id}")
         bridge = settings.bridge_seconds if script.bridge_seconds is None else script.bridge_seconds
         call.wait(bridge)
-        call.note("Transfer: the transfer target hung up")
+        call.note(f"{label}: {b.to} hung up")
         return CallEnded("hangup", b.call_id)
     except CallEnded as end:
         if end.call_id != b.call_id:
@@ -113,7 +121,29 @@ def _run_b_leg(
         call.current = call.call_id
 
 
-def _end_b_leg(call: Call, b: Leg, end: CallEnded, hook: Hook | None) -> None:
+def new_b_leg(call: Call, a_leg: Leg, *, from_: str, to: str, tag: str | None) -> Leg:
+    """A second leg of ``a_leg`` (ringing now), stored for the API and the page."""
+    now = time.time()
+    b = Leg(
+        call_id=new_call_id(),
+        account_id=a_leg.account_id,
+        application_id=a_leg.application_id,
+        from_=from_,
+        to=to,
+        call_url="",
+        enqueued_time=now,
+        start_time=now,
+        tag=tag,
+        parent_call_id=a_leg.call_id,
+        state="initiated",
+    )
+    b.call_url = a_leg.call_url.rsplit("/", 1)[0] + "/" + b.call_id
+    call.b_leg = b
+    call.driver.add_leg(call, b, dict(call.request, to=b.to, **{"from": b.from_}))
+    return b
+
+
+def end_b_leg(call: Call, b: Leg, end: CallEnded, hook: Hook | None) -> None:
     b.end_time = time.time()
     b.state = "disconnected"
     fields = end.fields()

@@ -269,3 +269,54 @@ def test_inside_the_app_a_dial_in_reaches_the_apps_initiate_route(live_app, app_
     events = live_app.events(call_id)
     assert events[0] == "initiate"
     assert "disconnect" in events
+
+
+def _b_leg_of(sandbox, call_id: str) -> dict:
+    """The forwarded leg of ``call_id``, once it exists."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        legs = [c for c in sandbox.calls() if c["parentCallId"] == call_id]
+        if legs:
+            return legs[0]
+        time.sleep(0.02)  # poll until the deadline
+    raise AssertionError(f"no forwarded leg of {call_id}")
+
+
+def test_forward_passes_the_call_on_and_the_app_loses_control(
+    application, control, receiver, sandbox, api
+):
+    application()
+    forwarded_to = "+12025550177"
+    sandbox.script(forwarded_to, bridgeSeconds=3000)  # talks until hung up
+    receiver.reply("/initiate", f'<Response><Forward to="{forwarded_to}"/></Response>')
+    call_id = _dial_in(control)
+    b_leg = _b_leg_of(sandbox, call_id)
+    assert (b_leg["from"], b_leg["to"]) == (FROM, forwarded_to)
+    sandbox.wait_for(b_leg["callId"], "answered")
+    refused = api.update(call_id, redirectUrl=receiver.url("/elsewhere"))
+    assert refused.status_code == 409  # no control of a forwarded call
+    sandbox.hang_up(b_leg["callId"])  # the forwarded party hangs up
+    disconnect = receiver.wait_for("disconnect", call_id)[0].payload
+    assert disconnect["cause"] == "hangup"
+    assert disconnect["answerTime"] >= disconnect["startTime"]
+    assert [r.event_type for r in receiver.events(call_id=call_id)] == ["initiate", "disconnect"]
+    assert sandbox.wait_for(b_leg["callId"], "disconnected")["disconnectCause"] == "hangup"
+
+
+def test_a_forward_to_a_busy_number_ends_the_call_busy(application, control, receiver):
+    application()
+    receiver.reply("/initiate", '<Response><Forward to="+12025550486"/></Response>')
+    call_id = _dial_in(control)
+    disconnect = receiver.wait_for("disconnect", call_id)[0].payload
+    assert disconnect["cause"] == "busy"
+    assert "answerTime" not in disconnect
+
+
+def test_forward_on_an_outbound_call_is_skipped(api, call_body, receiver, sandbox):
+    receiver.reply("/answer", '<Response><Forward to="+12025550177"/></Response>')
+    call_id = api.create_ok(**call_body())
+    assert receiver.wait_for("disconnect", call_id)[0].payload["cause"] == "hangup"
+    log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
+    assert "Forward works only on an unanswered inbound call; skipped" in log
