@@ -14,7 +14,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import bxml
-from sandbox.verbs import control, forward, gather, record, recording, timed, transfer
+from sandbox.verbs import (
+    control,
+    forward,
+    gather,
+    record,
+    recording,
+    refer,
+    timed,
+    transfer,
+)
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -31,6 +40,7 @@ UNITS: dict[str, Unit] = {
     **recording.UNITS,
     **transfer.UNITS,
     **forward.UNITS,
+    **refer.UNITS,
 }
 
 

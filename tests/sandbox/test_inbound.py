@@ -320,3 +320,55 @@ def test_forward_on_an_outbound_call_is_skipped(api, call_body, receiver, sandbo
     assert receiver.wait_for("disconnect", call_id)[0].payload["cause"] == "hangup"
     log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
     assert "Forward works only on an unanswered inbound call; skipped" in log
+
+
+SIP_LINE = "sip:ivr@sandbox.example.com"
+
+
+def test_a_successful_refer_sends_refer_complete_and_ends_the_call(
+    application, control, receiver, sandbox
+):
+    application(numbers=[SIP_LINE])
+    receiver.reply(
+        "/initiate",
+        '<Response><Refer referCompleteUrl="/refer"><SipUri>sip:agent@pbx.example.com</SipUri>'
+        "</Refer><SpeakSentence>not reached</SpeakSentence></Response>",
+    )
+    call_id = _dial_in(control, to=SIP_LINE)
+    refer = receiver.wait_for("referComplete", call_id)[0].payload
+    assert (refer["referCallStatus"], refer["referSipResponseCode"]) == ("success", 202)
+    assert refer["notifySipResponseCode"] == 200
+    assert receiver.wait_for("disconnect", call_id)[0].payload["cause"] == "hangup"
+    log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
+    assert "Refer to sip:agent@pbx.example.com: NOTIFY 200 (success)" in log
+    assert not any(text.startswith("SpeakSentence") for text in log)
+
+
+def test_a_failed_refer_runs_the_refer_complete_reply(application, control, receiver):
+    application(numbers=[SIP_LINE])
+    receiver.reply(
+        "/initiate",
+        '<Response><Refer referCompleteUrl="/refer">'
+        "<SipUri>sip:agent-486@pbx.example.com</SipUri></Refer></Response>",
+    )
+    receiver.reply("/refer", '<Response><Redirect redirectUrl="/after-refer"/></Response>')
+    receiver.reply("/after-refer", "<Response><Hangup/></Response>")
+    call_id = _dial_in(control, to=SIP_LINE)
+    refer = receiver.wait_for("referComplete", call_id)[0].payload
+    assert (refer["referCallStatus"], refer["notifySipResponseCode"]) == ("failure", 486)
+    assert receiver.wait_for("redirect", call_id)[0].path == "/after-refer"
+    assert receiver.wait_for("disconnect", call_id)[0].payload["cause"] == "hangup"
+
+
+def test_refer_on_a_call_to_a_phone_number_is_skipped(application, control, receiver, sandbox):
+    application()
+    receiver.reply(
+        "/initiate",
+        '<Response><Refer referCompleteUrl="/refer"><SipUri>sip:a@b.example.com</SipUri>'
+        "</Refer></Response>",
+    )
+    call_id = _dial_in(control)
+    receiver.wait_for("disconnect", call_id)
+    log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
+    assert "Refer works only on an inbound SIP call; skipped" in log
+    assert not receiver.events("referComplete")
