@@ -10,7 +10,15 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from sandbox.db import SandboxDB, applications, call_row, calls, numbers, recordings
+from sandbox.db import (
+    SandboxDB,
+    applications,
+    call_row,
+    calls,
+    numbers,
+    recordings,
+    transcriptions,
+)
 
 
 class Catalog:
@@ -162,6 +170,43 @@ class Catalog:
     def delete_recording(self, recording_id: str) -> None:
         with self.db.writing() as conn:
             conn.execute(delete(recordings).where(recordings.c.recording_id == recording_id))
+
+    # --- real-time transcriptions -----------------------------------------------------
+
+    def add_transcription(
+        self, transcription_id: str, call_id: str, account_id: str, data: dict
+    ) -> None:
+        with self.db.writing() as conn:
+            conn.execute(
+                insert(transcriptions).values(
+                    transcription_id=transcription_id,
+                    call_id=call_id,
+                    account_id=account_id,
+                    created_at=time.time(),
+                    data=json.dumps(data, separators=(",", ":")),
+                )
+            )
+
+    def transcriptions(self, account_id: str, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, data) of one call's transcriptions, oldest first."""
+        query = (
+            select(transcriptions.c.transcription_id, transcriptions.c.data)
+            .where(transcriptions.c.account_id == account_id, transcriptions.c.call_id == call_id)
+            .order_by(transcriptions.c.created_at)
+        )
+        with self.db.reading() as conn:
+            return [(row[0], json.loads(row[1])) for row in conn.execute(query)]
+
+    def delete_transcription(self, call_id: str, transcription_id: str) -> bool:
+        with self.db.writing() as conn:
+            return bool(
+                conn.execute(
+                    delete(transcriptions).where(
+                        transcriptions.c.transcription_id == transcription_id,
+                        transcriptions.c.call_id == call_id,
+                    )
+                ).rowcount
+            )
 
 
 def _recording(row: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from sandbox.driver import Driver
 from sandbox.errors import ApiError, conflict, describe, not_found
 from sandbox.listing import call_state, list_calls
 from sandbox.payloads import Leg, iso, new_call_id
-from sandbox.recordings import Recordings
+from sandbox.recordings import Recordings, Transcriptions
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class Sandbox:
         self.db = SandboxDB(settings.database_url)
         self.catalog = Catalog(self.db)
         self.recordings = Recordings(self.catalog, settings.account_id)
+        self.transcriptions = Transcriptions(self.catalog, settings.account_id)
         self.stats = Stats()
         self.policy = UrlPolicy(settings.allowed_origins)
         self._driver: Driver | None = None

@@ -14,6 +14,7 @@ Tables:
 ``sandbox_applications``, ``sandbox_numbers``  Voice applications (where inbound calls'
                      ``initiate`` and ``disconnect`` go) and the numbers that belong to them
 ``sandbox_recordings``  recordings' metadata and transcripts (the media is generated)
+``sandbox_transcriptions``  real-time transcriptions (StartTranscription) of calls
 
 The statements over applications, numbers and recordings are in ``sandbox.catalog``.
 
@@ -139,6 +140,17 @@ recordings = Table(
     Column("transcription", Text),  # JSON: the transcript, when transcribed
     Index("ix_sandbox_recordings_call", "call_id"),
     Index("ix_sandbox_recordings_account", "account_id", "start_time"),
+)
+
+transcriptions = Table(
+    "sandbox_transcriptions",
+    metadata,
+    Column("transcription_id", Text, primary_key=True),
+    Column("call_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: name and tracks
+    Index("ix_sandbox_transcriptions_call", "call_id", "created_at"),
 )
 
 LOG_LIMIT = 300  # log lines kept per call
@@ -391,6 +403,7 @@ class SandboxDB:
     def purge(self, older_than: float) -> int:
         with self.writing() as conn:
             conn.execute(delete(recordings).where(recordings.c.start_time < older_than))
+            conn.execute(delete(transcriptions).where(transcriptions.c.created_at < older_than))
             return conn.execute(
                 delete(calls).where(calls.c.active == 0, calls.c.updated_at < older_than)
             ).rowcount

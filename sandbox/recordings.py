@@ -1,5 +1,6 @@
 """The Recordings API: list, get and delete a call's recordings, download their (generated)
-media, read and delete their transcription.
+media, read and delete their transcription.  And the Transcriptions API: a call's real-time
+transcriptions (StartTranscription).
 
 Media is ``404`` until the recording is ``complete`` (it is ``processing`` from the moment it
 ends until just before ``recordingAvailable``).  A call whose id is unknown has no
@@ -35,7 +36,9 @@ def parse_time(name: str, value: str | None) -> float | None:
     return moment.timestamp()
 
 
-class Recordings:
+class _AccountApi:
+    """Operations over one account's catalog rows; another account gets 403."""
+
     def __init__(self, catalog: Catalog, account_id: str) -> None:
         self.catalog = catalog
         self.account_id = account_id
@@ -44,6 +47,8 @@ class Recordings:
         if account_id != self.account_id:
             raise ApiError(403, "authorization-error", "Access is denied")
 
+
+class Recordings(_AccountApi):
     def _found(self, account_id: str, call_id: str, recording_id: str) -> dict[str, Any]:
         self._check_account(account_id)
         row = self.catalog.recording(call_id, recording_id)
@@ -122,3 +127,35 @@ class Recordings:
         if row["transcription"] is None:
             raise ApiError(404, "validation", f"Recording [{recording_id}] has no transcription")
         self.catalog.set_recording(recording_id, transcription=None)
+
+
+class Transcriptions(_AccountApi):
+    """listRealTimeTranscriptions, getRealTimeTranscription, deleteRealTimeTranscription."""
+
+    def for_call(self, account_id: str, call_id: str, call_url: str) -> list[dict[str, Any]]:
+        self._check_account(account_id)
+        return [
+            {
+                "transcriptionId": transcription_id,
+                "transcriptionName": data["name"],
+                "transcriptionUrl": f"{call_url}/transcriptions/{transcription_id}",
+            }
+            for transcription_id, data in self.catalog.transcriptions(account_id, call_id)
+        ]
+
+    def get(self, account_id: str, call_id: str, transcription_id: str) -> dict[str, Any]:
+        self._check_account(account_id)
+        for found_id, data in self.catalog.transcriptions(account_id, call_id):
+            if found_id == transcription_id:
+                return {
+                    "accountId": account_id,
+                    "callId": call_id,
+                    "transcriptionId": transcription_id,
+                    "tracks": data["tracks"],
+                }
+        raise ApiError(404, "validation", f"Transcription [{transcription_id}] not found")
+
+    def delete(self, account_id: str, call_id: str, transcription_id: str) -> None:
+        self._check_account(account_id)
+        if not self.catalog.delete_transcription(call_id, transcription_id):
+            raise ApiError(404, "validation", f"Transcription [{transcription_id}] not found")

@@ -30,6 +30,7 @@ from sandbox.execution import (
 )
 from sandbox.interpreter import Interpreter
 from sandbox.verbs.recording import finish as finish_recording
+from sandbox.verbs.transcription import finish_all as finish_transcriptions
 from sandbox.verbs.transfer import end_abandoned_transfer
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ class CallRunner(Call):
         else:
             self.note("no disconnectUrl: the disconnect event is not sent")
         finish_recording(self)  # a StartRecording still running ends with the call
+        finish_transcriptions(self)
         self.leg.state = "disconnected"
         self.activity = "ended"
         self.driver.finish(self, p)

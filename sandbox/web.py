@@ -232,6 +232,34 @@ def recording_transcription(account_id: str, call_id: str, recording_id: str) ->
     )
 
 
+# --- real-time transcriptions --------------------------------------------------------------
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/transcriptions", methods=ALL_METHODS)
+def call_transcriptions(account_id: str, call_id: str) -> Response:
+    """listRealTimeTranscriptions."""
+    if request.method != "GET":
+        raise _method_not_allowed()
+    call_url = f"{_api_url()}/accounts/{account_id}/calls/{call_id}"
+    return _json(_sandbox().transcriptions.for_call(account_id, call_id, call_url))
+
+
+@api_bp.route(
+    "/accounts/<account_id>/calls/<call_id>/transcriptions/<transcription_id>",
+    methods=ALL_METHODS,
+)
+def call_transcription(account_id: str, call_id: str, transcription_id: str) -> Response:
+    """getRealTimeTranscription; deleteRealTimeTranscription answers 200 with no body."""
+    ids = (account_id, call_id, transcription_id)
+    transcriptions = _sandbox().transcriptions
+    if request.method == "DELETE":
+        transcriptions.delete(*ids)
+        return Response(status=200)
+    if request.method == "GET":
+        return _json(transcriptions.get(*ids))
+    raise _method_not_allowed()
+
+
 @api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
 @api_bp.route("/<path:rest>", methods=ALL_METHODS)
 def unknown(rest: str) -> Response:

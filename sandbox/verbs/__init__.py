@@ -22,6 +22,7 @@ from sandbox.verbs import (
     recording,
     refer,
     timed,
+    transcription,
     transfer,
 )
 
@@ -41,6 +42,7 @@ UNITS: dict[str, Unit] = {
     **transfer.UNITS,
     **forward.UNITS,
     **refer.UNITS,
+    **transcription.UNITS,
 }
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import bxml
 from sandbox.settings import Settings
+from sandbox.verbs.transcription import heard
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -41,6 +42,8 @@ def duration(settings: Settings, verb: bxml.Verb) -> float:
 
 
 def play(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
+    if verb.name == "SpeakSentence" and leg is call.leg:
+        heard(call, (verb.text or "").strip())
     call.wait(duration(call.settings, verb))
     return None
 
