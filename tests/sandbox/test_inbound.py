@@ -372,3 +372,41 @@ def test_refer_on_a_call_to_a_phone_number_is_skipped(application, control, rece
     log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
     assert "Refer works only on an inbound SIP call; skipped" in log
     assert not receiver.events("referComplete")
+
+
+def test_the_standalone_command_takes_a_default_application(receiver):
+    """``python -m sandbox --initiate-url ... --status-url ...``: dial in to any number."""
+    import os
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.servers import ROOT, free_port, wait_until_up
+
+    receiver.reply("/initiate", "<Response><SpeakSentence>hi</SpeakSentence></Response>")
+    port = free_port()
+    env = {**os.environ, "BW_PASSWORD": "cli-secret", "SANDBOX_TIME_SCALE": "0.01"}
+    command = [sys.executable, "-m", "sandbox", "--port", str(port)]
+    command += ["--initiate-url", receiver.url("/initiate"), "--status-url", receiver.url("/st")]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base + "/api/v2/")
+        with requests.Session() as http:
+            http.trust_env = False
+            reply = http.post(
+                base + "/sandbox-control/inbound",
+                json={"to": "+12025550111", "from": FROM},
+                auth=("sandbox", "cli-secret"),
+                timeout=10,
+            )
+        assert reply.status_code == 201, reply.text
+        call_id = reply.json()["callId"]
+        assert receiver.wait_for("initiate", call_id)[0].payload["applicationId"] == "sandbox-app"
+        assert receiver.wait_for("disconnect", call_id)[0].path == "/st"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
