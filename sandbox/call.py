@@ -27,6 +27,7 @@ from sandbox.execution import (
     DocumentRunner,
     Interrupt,
     LeaseLost,
+    PeerLeft,
     Stopped,
 )
 from sandbox.payloads import Leg, event
@@ -365,6 +366,15 @@ class Call:
                 self.program, self.clock
             )
             self.note(f"Update Recording: {data['state']}" + ("" if changed else " (no change)"))
+            return None
+        if kind == "bridge":  # another call's Bridge cancels this call's document
+            if is_a and not ringing:
+                raise Interrupt(kind, data)
+            return None
+        if kind == "unbridged":
+            bridged = self.program.get("bridge") or {}
+            if is_a and bridged.get("peer") == data.get("peer"):
+                raise PeerLeft(str(data["peer"]))
             return None
         if kind in ("redirect", "bxml"):
             if is_a and not ringing:

@@ -50,6 +50,14 @@ class Stopped(Exception):
     """The driver is stopping (``release``) or simulating a crash (``abandon``)."""
 
 
+class PeerLeft(Exception):
+    """The call this one is bridged with left the bridge."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__(peer)
+        self.peer = peer
+
+
 class LeaseLost(Exception):
     """Another driver holds this call now."""
 

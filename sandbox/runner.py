@@ -29,6 +29,7 @@ from sandbox.execution import (
     Stopped,
 )
 from sandbox.interpreter import Interpreter
+from sandbox.verbs.bridge import bridged_target
 from sandbox.verbs.recording import finish as finish_recording
 from sandbox.verbs.transcription import finish_all as finish_transcriptions
 from sandbox.verbs.transfer import end_abandoned_transfer
@@ -173,10 +174,21 @@ class CallRunner(Call):
                 self.interpreter.run(self.leg, self.document())
                 raise CallEnded("hangup", self.call_id)  # the end of the document
             except Interrupt as interrupt:
-                self._interrupted(interrupt)
+                pending: Interrupt | None = interrupt
+                while pending is not None:  # handling one (a bridge) may bring another
+                    try:
+                        self._interrupted(pending)
+                        pending = None
+                    except Interrupt as again:
+                        pending = again
 
     def _interrupted(self, interrupt: Interrupt) -> None:
         data = interrupt.data
+        if interrupt.kind == "bridge":
+            replacement = bridged_target(self, data)
+            if replacement is not None:
+                self.set_document(replacement)
+            return
         if interrupt.kind == "bxml":
             self.note("the call's BXML was replaced (PUT .../bxml)")
             base = self.program.get("base") or self.first_url

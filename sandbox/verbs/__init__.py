@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import bxml
 from sandbox.verbs import (
+    bridge,
     control,
     forward,
     gather,
@@ -42,6 +43,7 @@ UNITS: dict[str, Unit] = {
     **transfer.UNITS,
     **forward.UNITS,
     **refer.UNITS,
+    **bridge.UNITS,
     **transcription.UNITS,
 }
 
