@@ -17,10 +17,13 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
 from sandbox.core import ApiError, Sandbox
+from sandbox.inbound import DEFAULT_APPLICATION_ID, default_application
 from sandbox.settings import Settings, credentials
 
 __all__ = [
@@ -52,7 +55,17 @@ def settings_for_app(app: Flask) -> Settings:
         password=password,
         public_api_url=public + API_PREFIX,
         allowed_origins=(public,),
+        default_application_id=str(cfg.get("BW_APPLICATION_ID") or DEFAULT_APPLICATION_ID),
+        default_application=default_application(public, *_callback_credentials(cfg)),
     )
+
+
+def _callback_credentials(cfg: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The first pair the app's callback routes accept (the default application sends it)."""
+    from config import parse_credentials
+
+    pairs = parse_credentials(cfg)
+    return pairs[0] if pairs else (None, None)
 
 
 def init_app(app: Flask) -> Sandbox | None:

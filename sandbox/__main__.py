@@ -19,6 +19,12 @@ def _serve(args: argparse.Namespace) -> int:
         changes["time_scale"] = args.time_scale
     if args.challenge:
         changes["challenge"] = True
+    if args.initiate_url:
+        # Every dialled number no application owns goes to this one.
+        application = {"callInitiatedCallbackUrl": args.initiate_url}
+        if args.status_url:
+            application["callStatusCallbackUrl"] = args.status_url
+        changes["default_application"] = application
     try:
         settings, generated = standalone_settings(database_url=args.database, **changes)
     except SettingsError as exc:
@@ -48,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", help="SQLAlchemy URL (default: a temporary SQLite file)")
     parser.add_argument("--time-scale", type=float, help="SANDBOX_TIME_SCALE")
     parser.add_argument("--challenge", action="store_true", help="SANDBOX_CHALLENGE")
+    parser.add_argument(
+        "--initiate-url", help="inbound calls to any number send initiate here (a default app)"
+    )
+    parser.add_argument("--status-url", help="... and their disconnect here")
     commands = parser.add_subparsers(dest="command")
     load.add_arguments(commands.add_parser("load", help="the load benchmark"))
     args = parser.parse_args(argv)

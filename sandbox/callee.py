@@ -6,8 +6,13 @@ are busy, ``408`` never answer (the call ends with ``timeout`` after ``callTimeo
 ``PUT .../sandbox-control/callees/{number}``, or ``bandwidth_sandbox.script(...)``) wins::
 
     {"answer": "answer", "ringSeconds": 2, "gatherDigits": ["1", "42#"],
-     "hangupAfter": 30, "bridgeSeconds": 5, "recordSeconds": 3}
+     "hangupAfter": 30, "bridgeSeconds": 5, "recordSeconds": 3,
+     "transcript": "what the callee says into a Record",
+     "machineDetection": "human", "greetingSeconds": 2}
 
+``machineDetection`` (``human``, ``machine`` or ``silence``) and ``greetingSeconds`` (how long
+the callee speaks on answering; default 1 for a human, 15 for a machine) decide what
+Create Call's ``machineDetection`` finds.
 ``gatherDigits`` are pressed one entry per ``<Gather>``, as each one starts.
 """
 
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ANSWERS = ("answer", "busy", "no-answer", "reject")
+MACHINE_DETECTION = ("human", "machine", "silence")
 DTMF = frozenset("0123456789*#ABCDabcd")
 
 
@@ -32,14 +38,23 @@ class Callee:
     hangup_after: float | None = None
     bridge_seconds: float | None = None
     record_seconds: float | None = None
+    transcript: str | None = None
+    machine_detection: str = "human"
+    greeting_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"answer": self.answer, "gatherDigits": list(self.gather_digits)}
+        data: dict[str, Any] = {
+            "answer": self.answer,
+            "gatherDigits": list(self.gather_digits),
+            "machineDetection": self.machine_detection,
+        }
         for key, value in (
             ("ringSeconds", self.ring_seconds),
             ("hangupAfter", self.hangup_after),
             ("bridgeSeconds", self.bridge_seconds),
             ("recordSeconds", self.record_seconds),
+            ("transcript", self.transcript),
+            ("greetingSeconds", self.greeting_seconds),
         ):
             if value is not None:
                 data[key] = value
@@ -51,6 +66,7 @@ _NUMBER_KEYS = {
     "hangupAfter": "hangup_after",
     "bridgeSeconds": "bridge_seconds",
     "recordSeconds": "record_seconds",
+    "greetingSeconds": "greeting_seconds",
 }
 
 
@@ -58,7 +74,13 @@ def from_json(data: Any) -> Callee:
     """Check a script given as JSON; raises ScriptError naming the bad field."""
     if not isinstance(data, dict):
         raise ScriptError("a callee script is a JSON object")
-    unknown = set(data) - {"answer", "gatherDigits", *_NUMBER_KEYS}
+    unknown = set(data) - {
+        "answer",
+        "gatherDigits",
+        "transcript",
+        "machineDetection",
+        *_NUMBER_KEYS,
+    }
     if unknown:
         raise ScriptError(f"unknown field {sorted(unknown)[0]!r}")
     callee = Callee()
@@ -66,12 +88,21 @@ def from_json(data: Any) -> Callee:
     if answer not in ANSWERS:
         raise ScriptError(f"answer must be one of {', '.join(ANSWERS)}")
     callee.answer = answer
+    detection = data.get("machineDetection", "human")
+    if detection not in MACHINE_DETECTION:
+        raise ScriptError(f"machineDetection must be one of {', '.join(MACHINE_DETECTION)}")
+    callee.machine_detection = detection
     digits = data.get("gatherDigits", [])
     if not isinstance(digits, list) or not all(
         isinstance(d, str) and len(d) <= 50 and set(d) <= DTMF for d in digits
     ):
         raise ScriptError("gatherDigits must be a list of DTMF strings (0-9, *, #, A-D)")
     callee.gather_digits = list(digits)
+    transcript = data.get("transcript")
+    if transcript is not None:
+        if not isinstance(transcript, str) or len(transcript) > 4096:
+            raise ScriptError("transcript must be a string of at most 4096 characters")
+        callee.transcript = transcript
     for key, attr in _NUMBER_KEYS.items():
         value = data.get(key)
         if value is None:

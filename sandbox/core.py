@@ -19,62 +19,23 @@ from marshmallow import ValidationError
 import bxml
 from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
+from sandbox import inbound
+from sandbox.catalog import Catalog
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
-from sandbox.payloads import Leg, iso, new_call_id, new_error_id
+from sandbox.errors import ApiError, conflict, describe, not_found
+from sandbox.listing import call_state, list_calls
+from sandbox.payloads import Leg, iso, new_call_id
+from sandbox.recordings import Recordings, Transcriptions
 from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUIRED = ("from", "to", "answerUrl", "applicationId")
 URL_FIELDS = ("answerUrl", "answerFallbackUrl", "disconnectUrl")
 DIGITS = re.compile(r"[0-9*#A-Da-d]{1,50}")
 MASK = "*****"
 STATES = ("queued", "initiated", "answered", "disconnected")
-
-
-class ApiError(Exception):
-    """An error answer in Bandwidth's shape: status, ``type``, ``description``."""
-
-    def __init__(self, status: int, type_: str, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.type = type_
-        self.description = description
-
-    def body(self) -> dict[str, Any]:
-        return {"type": self.type, "description": self.description, "id": new_error_id()}
-
-
-def not_found(call_id: str) -> ApiError:
-    return ApiError(404, "validation", f"Call [{call_id}] not found")
-
-
-def conflict(call_id: str) -> ApiError:
-    return ApiError(409, "validation", f"Call [{call_id}] cannot be modified in its current state")
-
-
-def describe(error: ValidationError) -> str:
-    """Bandwidth-style text for schema errors: ``Invalid to: ...``."""
-    messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-    missing = [
-        key
-        for key, value in messages.items()
-        if key in REQUIRED and any("Missing data" in str(m) for m in _flat(value))
-    ]
-    if missing:
-        return "Missing at least one required field. Required fields are [from, to, answerUrl, applicationId]"
-    parts = [f"Invalid {key}: {' '.join(_flat(value))}" for key, value in sorted(messages.items())]
-    return "; ".join(parts)
-
-
-def _flat(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [f"{k}: {m}" for k, v in value.items() for m in _flat(v)]
-    if isinstance(value, list):
-        return [m for item in value for m in _flat(item)]
-    return [str(value)]
 
 
 class Sandbox:
@@ -83,6 +44,9 @@ class Sandbox:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = SandboxDB(settings.database_url)
+        self.catalog = Catalog(self.db)
+        self.recordings = Recordings(self.catalog, settings.account_id)
+        self.transcriptions = Transcriptions(self.catalog, settings.account_id)
         self.stats = Stats()
         self.policy = UrlPolicy(settings.allowed_origins)
         self._driver: Driver | None = None
@@ -90,6 +54,8 @@ class Sandbox:
         self._changed = threading.Condition()
         self._create_schema = CreateCallSchema()
         self._update_schema = UpdateCallSchema(lenient=True)
+        self._application_schema = inbound.ApplicationSchema()
+        self._dial_in_schema = inbound.DialInSchema()
 
     # --- the driver -------------------------------------------------------------------
 
@@ -146,7 +112,6 @@ class Sandbox:
                 if problem:
                     raise ApiError(400, "validation", f"Invalid {name}: {problem}")
         call_id = new_call_id()
-        now = time.time()
         call_url = f"{api_url.rstrip('/')}/accounts/{account_id}/calls/{call_id}"
         leg = Leg(
             call_id=call_id,
@@ -155,24 +120,30 @@ class Sandbox:
             from_=body["from"],
             to=body["to"],
             call_url=call_url,
-            enqueued_time=now,
+            enqueued_time=time.time(),
             tag=body.get("tag") or None,
         )
+        self._queue(leg, body, "created (queued)")
+        return self._created_body(body, leg)
+
+    def _queue(self, leg: Leg, request: dict[str, Any], note: str) -> None:
+        """Store a new call for a driver to run, and wake this process's driver."""
+        now = time.time()
         self.db.insert_call(
             {
-                "call_id": call_id,
-                "account_id": account_id,
+                "call_id": leg.call_id,
+                "account_id": leg.account_id,
                 "parent_call_id": None,
                 "created_at": now,
                 "updated_at": now,
                 "state": "queued",
                 "active": 1,
-                "to_number": body["to"],
-                "from_number": body["from"],
-                "request": body,
+                "to_number": leg.to,
+                "from_number": leg.from_,
+                "request": request,
                 "leg": leg.to_dict(),
                 "activity": "queued",
-                "log": [[round(now, 3), "created (queued)"]],
+                "log": [[round(now, 3), note]],
                 "program": {"phase": "queued"},
                 "input_seen": 0,
             }
@@ -180,7 +151,90 @@ class Sandbox:
         if self.settings.driver != "off":
             self.start_driver()
             self._poke()
-        return self._created_body(body, leg)
+
+    # --- inbound calls ----------------------------------------------------------------
+
+    def set_application(self, application_id: str, body: Any) -> None:
+        """Create or replace a Voice application (where inbound calls' events go)."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        if not application_id or len(application_id) > 128:
+            raise ApiError(400, "validation", "Invalid applicationId: 1-128 characters")
+        try:
+            self._application_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error, required=())) from None
+        for name in (
+            "callInitiatedCallbackUrl",
+            "callInitiatedFallbackUrl",
+            "callStatusCallbackUrl",
+        ):
+            if body.get(name):
+                problem = self.policy.problem(body[name])
+                if problem:
+                    raise ApiError(400, "validation", f"Invalid {name}: {problem}")
+        config = {k: v for k, v in body.items() if k != "numbers" and v is not None}
+        self.catalog.set_application(
+            application_id, config, list(dict.fromkeys(body.get("numbers") or []))
+        )
+
+    def applications(self) -> list[dict[str, Any]]:
+        """Every application with its numbers (passwords masked)."""
+        found = []
+        for application_id, config, owned in self.catalog.list_applications():
+            shown = dict(config)
+            for key in ("callbackCreds", "callInitiatedFallbackCreds"):
+                if isinstance(shown.get(key), dict):
+                    shown[key] = {**shown[key], "password": MASK}
+            found.append({"applicationId": application_id, **shown, "numbers": owned})
+        return found
+
+    def delete_application(self, application_id: str) -> None:
+        if not self.catalog.delete_application(application_id):
+            raise ApiError(404, "validation", f"Application [{application_id}] not found")
+
+    def dial_in(self, body: Any, api_url: str) -> dict[str, Any]:
+        """A caller dials ``to``: the call goes to the application owning that number (or
+        the default one) and starts with ``initiate``; 201 body: its callId and where."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "validation", "The request body must be a JSON object")
+        try:
+            self._dial_in_schema.load(body)
+        except ValidationError as error:
+            raise ApiError(400, "validation", describe(error, required=())) from None
+        found = self.catalog.application_for(body["to"])
+        if found is None and self.settings.default_application is not None:
+            found = (self.settings.default_application_id, self.settings.default_application)
+        if found is None:
+            raise ApiError(
+                404,
+                "validation",
+                f"No Voice application has the number {body['to']}: "
+                "PUT .../sandbox-control/applications/{applicationId} with its numbers",
+            )
+        application_id, config = found
+        request = inbound.call_request(application_id, config, body)
+        account_id = self.settings.account_id
+        call_id = new_call_id()
+        leg = Leg(
+            call_id=call_id,
+            account_id=account_id,
+            application_id=application_id,
+            from_=body["from"],
+            to=body["to"],
+            call_url=f"{api_url.rstrip('/')}/accounts/{account_id}/calls/{call_id}",
+            direction="inbound",
+        )
+        self._queue(leg, request, f"inbound call from {leg.from_} (queued)")
+        return {
+            "callId": call_id,
+            "applicationId": application_id,
+            "to": leg.to,
+            "from": leg.from_,
+            "direction": "inbound",
+            "callUrl": leg.call_url,
+            "callInitiatedCallbackUrl": request["initiateUrl"],
+        }
 
     @staticmethod
     def _created_body(body: dict[str, Any], leg: Leg) -> dict[str, Any]:
@@ -213,28 +267,12 @@ class Sandbox:
         """Get Call State (section 1.6)."""
         self._check_account(account_id)
         row = self._row(account_id, call_id)
-        leg = Leg.from_dict(row["leg"])
-        state = {
-            "applicationId": leg.application_id,
-            "accountId": row["account_id"],
-            "callId": call_id,
-            "parentCallId": row["parent_call_id"],
-            "to": leg.to,
-            "from": leg.from_,
-            "direction": "outbound",
-            "state": row["state"],
-            "enqueuedTime": iso(leg.enqueued_time),
-            "startTime": iso(leg.start_time),
-            "answerTime": iso(leg.answer_time),
-            "endTime": iso(leg.end_time) if row["state"] == "disconnected" else None,
-            "disconnectCause": row["disconnect_cause"],
-            "errorMessage": row["error_message"],
-            "errorId": row["error_id"],
-            "lastUpdate": iso(row["updated_at"]),
-        }
-        if not row["parent_call_id"]:
-            del state["parentCallId"]
-        return state
+        return call_state(row)
+
+    def list_calls(self, account_id: str, args: dict[str, str]) -> tuple[list[dict], str | None]:
+        """listCalls: a page of the account's calls and the next page's token, if any."""
+        self._check_account(account_id)
+        return list_calls(self.catalog, account_id, args)
 
     def update_call(self, account_id: str, call_id: str, body: Any) -> None:
         """Update Call: hang up / cancel, or redirect (with an optional new tag)."""
@@ -247,6 +285,9 @@ class Sandbox:
             raise ApiError(400, "validation", describe(error)) from None
         row = self._row(account_id, call_id)
         if not row["active"] or row["state"] == "disconnected":
+            raise conflict(call_id)
+        if str(row["activity"] or "").startswith("Forward"):
+            # The app gave up control of a forwarded call.
             raise conflict(call_id)
         if data["state"] == "completed":
             self._input(call_id, "complete", {})
@@ -263,6 +304,18 @@ class Sandbox:
         if "tag" in body:
             redirect["tag"] = body["tag"] or ""
         self._input(call_id, "redirect", redirect)
+
+    def update_recording_state(self, account_id: str, call_id: str, body: Any) -> None:
+        """Update Call Recording State: ``{"state": "paused"|"recording"}`` pauses or resumes
+        the call's StartRecording (nothing happens when none is running)."""
+        self._check_account(account_id)
+        state = body.get("state") if isinstance(body, dict) else None
+        if state not in ("paused", "recording") or set(body) != {"state"}:
+            raise ApiError(400, "validation", "Invalid state: must be paused or recording")
+        row = self._row(account_id, call_id)
+        if not row["active"] or row["state"] != "answered":
+            raise conflict(call_id)
+        self._input(call_id, "recording", {"state": state})
 
     def replace_bxml(self, account_id: str, call_id: str, document: bytes) -> None:
         """Update Call BXML: ``<Bxml>`` or ``<Response>`` replaces what the call runs."""
@@ -362,6 +415,7 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
         "parentCallId": row["parent_call_id"],
         "from": row["from_number"],
         "to": row["to_number"],
+        "direction": leg.get("direction", "outbound"),
         "state": row["state"],
         "active": bool(row["active"]),
         "activity": row["activity"],

@@ -11,6 +11,12 @@ Tables:
 ``sandbox_inputs``   what other processes ask of a call: digits, hang-up, API updates; the
                      owning driver reads them in id order
 ``sandbox_callees``  callee scripts registered for a destination number
+``sandbox_applications``, ``sandbox_numbers``  Voice applications (where inbound calls'
+                     ``initiate`` and ``disconnect`` go) and the numbers that belong to them
+``sandbox_recordings``  recordings' metadata and transcripts (the media is generated)
+``sandbox_transcriptions``  real-time transcriptions (StartTranscription) of calls
+
+The statements over applications, numbers and recordings are in ``sandbox.catalog``.
 
 SQLite: WAL, ``busy_timeout``, ``synchronous=NORMAL`` on the sandbox's own connections
 (simulation state, not events), every write transaction ``BEGIN IMMEDIATE`` and, inside one
@@ -92,6 +98,9 @@ inputs = Table(
     Column("kind", Text, nullable=False),
     Column("data", Text, nullable=False),
     Index("ix_sandbox_inputs_call_id", "call_id", "id"),
+    # Ids only grow, even after the newest rows are deleted (finished calls' inputs are):
+    # drivers read inputs past the highest id they saw, so a reused id would be lost.
+    sqlite_autoincrement=True,
 )
 
 callees = Table(
@@ -100,6 +109,48 @@ callees = Table(
     Column("number", Text, primary_key=True),
     Column("script", Text, nullable=False),
     Column("updated_at", Double, nullable=False),
+)
+
+applications = Table(
+    "sandbox_applications",
+    metadata,
+    Column("application_id", Text, primary_key=True),
+    Column("config", Text, nullable=False),  # JSON, the control API's camelCase body
+    Column("updated_at", Double, nullable=False),
+)
+
+numbers = Table(
+    "sandbox_numbers",
+    metadata,
+    Column("number", Text, primary_key=True),
+    Column("application_id", Text, nullable=False),
+    Index("ix_sandbox_numbers_application", "application_id"),
+)
+
+recordings = Table(
+    "sandbox_recordings",
+    metadata,
+    Column("recording_id", Text, primary_key=True),
+    Column("call_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("start_time", Double, nullable=False),
+    Column("status", Text, nullable=False),  # processing / complete
+    Column("media_deleted", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),  # JSON: callRecordingMetadata (camelCase)
+    Column("transcription", Text),  # JSON: the transcript, when transcribed
+    Index("ix_sandbox_recordings_call", "call_id"),
+    Index("ix_sandbox_recordings_account", "account_id", "start_time"),
+)
+
+transcriptions = Table(
+    "sandbox_transcriptions",
+    metadata,
+    Column("transcription_id", Text, primary_key=True),
+    Column("call_id", Text, nullable=False),
+    Column("account_id", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: name and tracks
+    Index("ix_sandbox_transcriptions_call", "call_id", "created_at"),
 )
 
 LOG_LIMIT = 300  # log lines kept per call
@@ -111,7 +162,7 @@ def _begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _row(row: Any) -> dict[str, Any] | None:
+def call_row(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
     item = dict(row._mapping)
@@ -184,6 +235,8 @@ class SandboxDB:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             metadata.create_all(conn, checkfirst=True)
+            if self.is_sqlite:
+                _upgrade_sqlite_inputs(conn)
 
     def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -225,14 +278,14 @@ class SandboxDB:
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
-            return _row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
+            return call_row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
 
     def list_calls(self, *, limit: int = 50, account_id: str | None = None) -> list[dict]:
         query = select(calls).order_by(calls.c.created_at.desc()).limit(limit)
         if account_id is not None:
             query = query.where(calls.c.account_id == account_id)
         with self.reading() as conn:
-            return [_row(row) for row in conn.execute(query)]  # type: ignore[misc]
+            return [call_row(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def has_claimable(self, now: float) -> bool:
         query = select(calls.c.call_id).where(*self._claimable(now)).limit(1)
@@ -267,7 +320,7 @@ class SandboxDB:
             ).rowcount
             if won != 1:
                 return None
-            return _row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
+            return call_row(conn.execute(select(calls).where(calls.c.call_id == call_id)).first())
 
     def renew(self, owner: str, call_ids: Iterable[str], now: float, lease: float) -> set[str]:
         """Extend this owner's leases; return the ids it still holds."""
@@ -349,6 +402,8 @@ class SandboxDB:
 
     def purge(self, older_than: float) -> int:
         with self.writing() as conn:
+            conn.execute(delete(recordings).where(recordings.c.start_time < older_than))
+            conn.execute(delete(transcriptions).where(transcriptions.c.created_at < older_than))
             return conn.execute(
                 delete(calls).where(calls.c.active == 0, calls.c.updated_at < older_than)
             ).rowcount
@@ -408,6 +463,23 @@ class SandboxDB:
     def ping(self) -> None:
         with self.reading() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _upgrade_sqlite_inputs(conn: Connection) -> None:
+    """Rebuild a ``sandbox_inputs`` made before its ids were AUTOINCREMENT (pending rows kept)."""
+    created = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sandbox_inputs'"
+    ).scalar()
+    if not created or "AUTOINCREMENT" in str(created).upper():
+        return
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_sandbox_inputs_call_id")
+    conn.exec_driver_sql("ALTER TABLE sandbox_inputs RENAME TO sandbox_inputs_old")
+    inputs.create(conn)
+    conn.exec_driver_sql(
+        "INSERT INTO sandbox_inputs (id, call_id, created_at, kind, data)"
+        " SELECT id, call_id, created_at, kind, data FROM sandbox_inputs_old"
+    )
+    conn.exec_driver_sql("DROP TABLE sandbox_inputs_old")
 
 
 class _NotOwner(Exception):

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.call import Call
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer
 from sandbox.payloads import Leg
@@ -49,7 +50,7 @@ class Driver:
         self.deliverer = deliverer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.runners: dict[str, CallRunner] = {}
-        self.legs: dict[str, CallRunner] = {}  # any leg id (A or B) -> its runner
+        self.legs: dict[str, Call] = {}  # any leg id (A or B) -> its runner
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -187,7 +188,7 @@ class Driver:
             elif runner.thread is not None and runner.thread.is_alive():
                 runner.lose()
 
-    def ensure_lease(self, runner: CallRunner) -> None:
+    def ensure_lease(self, runner: Call) -> None:
         """Before a callback: make sure the lease is fresh, else the runner stops."""
         renewed = self._renewed_at.get(runner.call_id, 0.0)
         if time.time() - renewed > self.settings.lease_seconds / 2:
@@ -215,7 +216,7 @@ class Driver:
 
     # --- what runners call ------------------------------------------------------------
 
-    def save(self, runner: CallRunner) -> bool:
+    def save(self, runner: Call) -> bool:
         ok = self.db.save(
             runner.call_id, self.owner, runner.row_values(), self.settings.lease_seconds
         )
@@ -223,7 +224,7 @@ class Driver:
             self._renewed_at[runner.call_id] = time.time()
         return ok
 
-    def add_leg(self, runner: CallRunner, leg: Leg, request: dict[str, Any]) -> None:
+    def add_leg(self, runner: Call, leg: Leg, request: dict[str, Any]) -> None:
         now = time.time()
         self.db.insert_call(
             {
@@ -279,7 +280,7 @@ class Driver:
         self.legs.pop(leg.call_id, None)
         self.changed(leg.call_id, "disconnected")
 
-    def finish(self, runner: CallRunner, program: dict[str, Any]) -> None:
+    def finish(self, runner: Call, program: dict[str, Any]) -> None:
         values = runner.row_values()
         values.update(
             state="disconnected",
@@ -290,7 +291,7 @@ class Driver:
         self.db.finish([runner.call_id], self.owner, {runner.call_id: values})
         self.changed(runner.call_id, "disconnected")
 
-    def runner_done(self, runner: CallRunner) -> None:
+    def runner_done(self, runner: Call) -> None:
         with self._lock:
             if self.runners.get(runner.call_id) is runner:
                 del self.runners[runner.call_id]

@@ -59,6 +59,7 @@ class Leg:
     transfer_caller_id: str | None = None
     transfer_to: str | None = None
     state: str = "queued"
+    direction: str = "outbound"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ class Leg:
             "transfer_caller_id": self.transfer_caller_id,
             "transfer_to": self.transfer_to,
             "state": self.state,
+            "direction": self.direction,
         }
 
     @classmethod
@@ -106,15 +108,21 @@ def event(event_type: str, leg: Leg, **fields: Any) -> dict[str, Any]:
         "applicationId": leg.application_id,
         "from": leg.from_,
         "to": leg.to,
-        "direction": "outbound",
+        "direction": leg.direction,
         "callId": leg.call_id,
         "callUrl": leg.call_url,
     }
-    if leg.parent_call_id and (event_type in _TRANSFER_EVENTS or event_type.startswith("record")):
+    if event_type == "initiate":  # no enqueuedTime, answerTime or tag (the call is new)
+        payload["startTime"] = iso(leg.start_time)
+        payload.update(fields)
+        return {key: value for key, value in payload.items() if value is not None}
+    if leg.parent_call_id and (
+        event_type in _TRANSFER_EVENTS or event_type.startswith(("record", "transcription"))
+    ):
         payload["parentCallId"] = leg.parent_call_id
     payload["enqueuedTime"] = iso(leg.enqueued_time)
     payload["startTime"] = iso(leg.start_time)
-    if event_type != "recordingAvailable":
+    if event_type not in ("recordingAvailable", "transcriptionAvailable"):
         payload["answerTime"] = iso(leg.answer_time)
     if event_type in _END_TIME_EVENTS:
         payload["endTime"] = iso(leg.end_time if leg.end_time is not None else time.time())

@@ -14,6 +14,13 @@ Enable it with ``pytest -p sandbox.pytest_plugin`` or, in a conftest.py,
         bandwidth_sandbox.press(call["callId"], "1#")
         bandwidth_sandbox.wait_for(call["callId"], "disconnected")
 
+    def test_my_ivr(bandwidth_sandbox, my_app_url):
+        bandwidth_sandbox.application("my-app", callInitiatedCallbackUrl=my_app_url + "/initiate",
+                                      callStatusCallbackUrl=my_app_url + "/status",
+                                      numbers=["+12025550199"])
+        call_id = bandwidth_sandbox.dial_in("+12025550199", "+12025550100")
+        bandwidth_sandbox.wait_for(call_id, "disconnected")
+
 Simulated time runs at ``--sandbox-time-scale`` (default 0.01: a 5 s Pause takes 50 ms).
 """
 
@@ -61,8 +68,20 @@ class SandboxHandle:
         self.sandbox.hang_up(call_id)
 
     def script(self, number: str, **script: Any) -> None:
-        """Script the callee of ``number``: ``answer="busy"``, ``gatherDigits=["1"]``, ..."""
+        """Script the callee of ``number``: ``answer="busy"``, ``gatherDigits=["1"]``, ...
+        (for an inbound call: the caller, by the number it calls from)."""
         self.sandbox.script(number, script)
+
+    def application(self, application_id: str, **config: Any) -> None:
+        """Create or replace a Voice application: ``callInitiatedCallbackUrl=...``,
+        ``callStatusCallbackUrl=...``, ``callbackCreds={...}``, ``numbers=[...]``."""
+        self.sandbox.set_application(application_id, config)
+
+    def dial_in(self, to: str, from_: str, **extras: Any) -> str:
+        """A caller dials ``to`` (an application's number); the new call's id.  Extras:
+        ``diversion``, ``stirShaken``, ``uui``, ``sipHeaders``."""
+        created = self.sandbox.dial_in({"to": to, "from": from_, **extras}, self.api_url)
+        return str(created["callId"])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SANDBOX_ACCOUNT_ID = "9900000"
@@ -89,6 +89,10 @@ class Settings:
     bridge_seconds: float = 10.0
     record_seconds: float = 3.0
     keep_days: float = 7.0
+    # Inbound calls to a number no Voice application owns go to this one (inside the app:
+    # the app's own initiate and disconnect routes); None: such calls are refused.
+    default_application_id: str = "sandbox-app"
+    default_application: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.password:

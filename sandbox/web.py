@@ -15,9 +15,19 @@ import base64
 import binascii
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from sandbox.core import ApiError, Sandbox, not_found
 
@@ -113,13 +123,18 @@ def _api_prefix() -> str:
     return url_for("sandbox_api.calls", account_id="x").rsplit("/accounts/", 1)[0]
 
 
+def _api_url() -> str:
+    return _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
+
+
 @api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
 def calls(account_id: str) -> Response:
+    if request.method == "GET":
+        return _list_calls(account_id)
     if request.method != "POST":
         raise _method_not_allowed()
     body = _json_body()
-    api_url = _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
-    created = _sandbox().create_call(account_id, body, api_url)
+    created = _sandbox().create_call(account_id, body, _api_url())
     reply = _json(created, 201)
     reply.headers["Location"] = created["callUrl"]
     return reply
@@ -136,6 +151,15 @@ def call(account_id: str, call_id: str) -> Response:
     raise _method_not_allowed()
 
 
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/recording", methods=ALL_METHODS)
+def call_recording_state(account_id: str, call_id: str) -> Response:
+    """updateCallRecordingState: pause or resume the call's recording."""
+    if request.method != "PUT":
+        raise _method_not_allowed()
+    _sandbox().update_recording_state(account_id, call_id, _json_body())
+    return Response(status=200)
+
+
 @api_bp.route("/accounts/<account_id>/calls/<call_id>/bxml", methods=ALL_METHODS)
 def call_bxml(account_id: str, call_id: str) -> Response:
     if request.method != "PUT":
@@ -146,6 +170,107 @@ def call_bxml(account_id: str, call_id: str) -> Response:
         )
     _sandbox().replace_bxml(account_id, call_id, request.get_data())
     return Response(status=204)
+
+
+def _list_calls(account_id: str) -> Response:
+    """listCalls; a next page is linked in ``Link: <url>; rel="next"``."""
+    found, token = _sandbox().list_calls(account_id, request.args.to_dict())
+    reply = _json(found)
+    if token is not None:
+        query = {**request.args.to_dict(), "pageToken": token}
+        next_url = _api_url() + f"/accounts/{account_id}/calls?" + urlencode(query)
+        reply.headers["Link"] = f'<{next_url}>; rel="next"'
+    return reply
+
+
+# --- recordings ---------------------------------------------------------------------------
+
+RECORDING = "/accounts/<account_id>/calls/<call_id>/recordings/<recording_id>"
+
+
+@api_bp.route("/accounts/<account_id>/recordings", methods=ALL_METHODS)
+def account_recordings(account_id: str) -> Response:
+    if request.method != "GET":
+        raise _method_not_allowed()
+    return _json(_sandbox().recordings.for_account(account_id, request.args.to_dict()))
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/recordings", methods=ALL_METHODS)
+def call_recordings(account_id: str, call_id: str) -> Response:
+    if request.method != "GET":
+        raise _method_not_allowed()
+    return _json(_sandbox().recordings.for_call(account_id, call_id))
+
+
+def _read_or_delete(read: Callable[[], Response], remove: Callable[[], None]) -> Response:
+    if request.method == "GET":
+        return read()
+    if request.method == "DELETE":
+        remove()
+        return Response(status=204)
+    raise _method_not_allowed()
+
+
+@api_bp.route(RECORDING, methods=ALL_METHODS)
+def recording(account_id: str, call_id: str, recording_id: str) -> Response:
+    """getCallRecording, deleteRecording."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+    return _read_or_delete(lambda: _json(recordings.get(*ids)), lambda: recordings.delete(*ids))
+
+
+@api_bp.route(RECORDING + "/media", methods=ALL_METHODS)
+def recording_media(account_id: str, call_id: str, recording_id: str) -> Response:
+    """downloadCallRecording, deleteRecordingMedia."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+
+    def download() -> Response:
+        chunks, size, content_type = recordings.download(*ids)
+        reply = Response(stream_with_context(chunks), 200, content_type=content_type)
+        reply.headers["Content-Length"] = str(size)
+        return reply
+
+    return _read_or_delete(download, lambda: recordings.delete_media(*ids))
+
+
+@api_bp.route(RECORDING + "/transcription", methods=ALL_METHODS)
+def recording_transcription(account_id: str, call_id: str, recording_id: str) -> Response:
+    """getRecordingTranscription, deleteRecordingTranscription."""
+    ids = (account_id, call_id, recording_id)
+    recordings = _sandbox().recordings
+    return _read_or_delete(
+        lambda: _json(recordings.transcription(*ids)),
+        lambda: recordings.delete_transcription(*ids),
+    )
+
+
+# --- real-time transcriptions --------------------------------------------------------------
+
+
+@api_bp.route("/accounts/<account_id>/calls/<call_id>/transcriptions", methods=ALL_METHODS)
+def call_transcriptions(account_id: str, call_id: str) -> Response:
+    """listRealTimeTranscriptions."""
+    if request.method != "GET":
+        raise _method_not_allowed()
+    call_url = f"{_api_url()}/accounts/{account_id}/calls/{call_id}"
+    return _json(_sandbox().transcriptions.for_call(account_id, call_id, call_url))
+
+
+@api_bp.route(
+    "/accounts/<account_id>/calls/<call_id>/transcriptions/<transcription_id>",
+    methods=ALL_METHODS,
+)
+def call_transcription(account_id: str, call_id: str, transcription_id: str) -> Response:
+    """getRealTimeTranscription; deleteRealTimeTranscription answers 200 with no body."""
+    ids = (account_id, call_id, transcription_id)
+    transcriptions = _sandbox().transcriptions
+    if request.method == "DELETE":
+        transcriptions.delete(*ids)
+        return Response(status=200)
+    if request.method == "GET":
+        return _json(transcriptions.get(*ids))
+    raise _method_not_allowed()
 
 
 @api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
@@ -174,9 +299,9 @@ def page() -> Response:
         "sandbox/index.html",
         calls=sandbox.calls(limit=30),
         calls_url=url_for("sandbox_control.list_calls"),
+        inbound_url=url_for("sandbox_control.dial_in"),
         control_url=url_for("sandbox_control.page"),
-        api_url=_sandbox().settings.public_api_url
-        or (request.host_url.rstrip("/") + _api_prefix()),
+        api_url=_api_url(),
         account_id=sandbox.settings.account_id,
         settings=sandbox.settings,
     )
@@ -222,4 +347,25 @@ def callee(number: str) -> Response:
         _sandbox().script(number, None)
         return Response(status=204)
     _sandbox().script(number, _json_body())
+    return Response(status=204)
+
+
+@control_bp.post("/inbound")
+def dial_in() -> Response:
+    """A caller dials one of the applications' numbers: ``{"to", "from", ...}``."""
+    created = _sandbox().dial_in(_json_body(), _api_url())
+    return _json(created, 201)
+
+
+@control_bp.get("/applications")
+def list_applications() -> Response:
+    return _json({"applications": _sandbox().applications()})
+
+
+@control_bp.route("/applications/<application_id>", methods=["PUT", "DELETE"])
+def application(application_id: str) -> Response:
+    if request.method == "DELETE":
+        _sandbox().delete_application(application_id)
+        return Response(status=204)
+    _sandbox().set_application(application_id, _json_body())
     return Response(status=204)

@@ -165,5 +165,39 @@
     });
   });
 
+  // Dial in: the keypad types into "Number called"; the button calls the app.
+  var dialIn = document.getElementById("dial-in");
+  if (dialIn) {
+    var called = dialIn.elements.namedItem("to");
+    dialIn.addEventListener("click", function (event) {
+      var key = event.target.closest("button.dial-digit");
+      if (key) {
+        called.value += key.getAttribute("data-digit");
+      }
+    });
+    dialIn.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body = { to: called.value.trim(), from: dialIn.elements.namedItem("from").value.trim() };
+      fetch(dialIn.getAttribute("data-inbound-url"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body)
+      })
+        .then(function (reply) {
+          return reply.json().then(function (data) {
+            if (!reply.ok) {
+              throw new Error(data.description || ("HTTP " + reply.status));
+            }
+            say("Calling " + body.to + ": " + data.callId + " (application " + data.applicationId + ")");
+            refresh();
+          });
+        })
+        .catch(function (error) {
+          say(error.message);
+        });
+    });
+  }
+
   window.setInterval(refresh, 1500);
 })();

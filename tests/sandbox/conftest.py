@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,13 +12,27 @@ import pytest
 import requests
 from flask import Flask
 
+from sandbox.core import Sandbox
 from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
+from sandbox.standalone import standalone_settings
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.receiver import Receiver
 from tests.servers import listening_socket, port_of, serve_on
 
 TO = "+12025550123"
 FROM = "+12025550100"
+# The keys every call event starts with, in the spec's order.
+CALL_EVENT_KEYS = (
+    "eventType eventTime accountId applicationId from to direction callId callUrl".split()
+)
+
+
+def basic_credentials(received) -> tuple[str, str] | None:
+    """The (user, password) a callback carried as HTTP Basic, or None."""
+    if not received.authorization:
+        return None
+    user, _, password = base64.b64decode(received.authorization.split()[1]).decode().partition(":")
+    return user, password
 
 
 @pytest.fixture
@@ -139,3 +154,56 @@ def live_app(app_config: dict[str, Any]) -> Iterator[LiveApp]:
 def app_callback_auth() -> dict[str, str]:
     """The call's username/password for the app's callback routes."""
     return {"username": CALLBACK_USER, "password": CALLBACK_PASSWORD}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """One database shared by every sandbox of the test: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    from tests.pg import fresh_postgres_url
+
+    with fresh_postgres_url() as url:
+        yield url
+
+
+@pytest.fixture
+def make_sandbox(database_url):
+    made: list[Sandbox] = []
+    url = database_url
+
+    def make(**changes) -> Sandbox:
+        settings, _ = standalone_settings(
+            database_url=url,
+            environ={"BW_PASSWORD": "pw"},
+            time_scale=0.01,
+            poll_interval=0.01,
+            idle_poll=0.01,
+        )
+        instance = Sandbox(settings.with_(**changes))
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        instance.close()
+
+
+@pytest.fixture
+def db_server(make_sandbox):
+    """A standalone sandbox over HTTP on ``database_url`` (SQLite, then PostgreSQL).  60 s of
+    simulated time take 6 s: long enough for a test's input to arrive before a timeout."""
+    from sandbox.standalone import Server
+
+    running = Server(make_sandbox(time_scale=0.1)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def db_api(db_server):
+    settings = db_server.sandbox.settings
+    client = Api(db_server.api_url, settings.account_id, (settings.username, settings.password))
+    yield client
+    client.close()

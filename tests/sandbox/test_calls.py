@@ -6,23 +6,15 @@ answers scripted BXML, so every payload can be asserted exactly.
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import pytest
 
 from sandbox.standalone import running
-from tests.sandbox.conftest import TO
+from tests.sandbox.conftest import CALL_EVENT_KEYS, TO, basic_credentials
 from tests.servers import closed_port
 
 HANGUP = "<Response><Hangup/></Response>"
-
-
-def _basic(received) -> tuple[str, str] | None:
-    if not received.authorization:
-        return None
-    user, _, password = base64.b64decode(received.authorization.split()[1]).decode().partition(":")
-    return user, password
 
 
 def test_answer_payload_has_the_documented_fields(api, call_body, receiver, sandbox):
@@ -30,15 +22,7 @@ def test_answer_payload_has_the_documented_fields(api, call_body, receiver, sand
     call_id = api.create_ok(**call_body(username="cb", password="cb-secret", tag="at creation"))
     answer = receiver.wait_for("answer")[0]
     assert list(answer.payload) == [
-        "eventType",
-        "eventTime",
-        "accountId",
-        "applicationId",
-        "from",
-        "to",
-        "direction",
-        "callId",
-        "callUrl",
+        *CALL_EVENT_KEYS,
         "enqueuedTime",
         "startTime",
         "answerTime",
@@ -48,9 +32,12 @@ def test_answer_payload_has_the_documented_fields(api, call_body, receiver, sand
     assert answer.payload["direction"] == "outbound"
     assert answer.payload["tag"] == "at creation"
     assert answer.payload["eventTime"].endswith("Z") and len(answer.payload["eventTime"]) == 24
-    assert _basic(answer) == ("cb", "cb-secret")
+    assert basic_credentials(answer) == ("cb", "cb-secret")
     disconnect = receiver.wait_for("disconnect")[0]
-    assert _basic(disconnect) == ("cb", "cb-secret")  # the call's credentials go there too
+    assert basic_credentials(disconnect) == (
+        "cb",
+        "cb-secret",
+    )  # the call's credentials go there too
     assert disconnect.payload["cause"] == "hangup"
     for absent in ("errorMessage", "errorId", "sipResponseCode"):
         assert absent not in disconnect.payload
@@ -110,7 +97,7 @@ def test_a_failing_answer_url_uses_the_fallback(api, call_body, receiver):
     )
     answer = receiver.wait_for("answer")[0]
     assert answer.path == "/fallback"
-    assert _basic(answer) == ("fb", "fb-secret")
+    assert basic_credentials(answer) == ("fb", "fb-secret")
     assert receiver.wait_for("disconnect")[0].payload["cause"] == "hangup"
 
 
@@ -151,7 +138,7 @@ def test_challenge_setting_sends_credentials_after_a_401(sandbox, call_body, rec
         receiver.wait_for("disconnect")
     answers = [r for r in receiver.requests if r.path == "/answer"]
     assert [r.authorization is not None for r in answers] == [False, True]
-    assert _basic(answers[1]) == ("cb", "cb-secret")
+    assert basic_credentials(answers[1]) == ("cb", "cb-secret")
 
 
 def test_tag_verb_changes_later_callbacks_and_empty_tag_clears_it(api, call_body, receiver):

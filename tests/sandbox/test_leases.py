@@ -4,45 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
-from sandbox.core import Sandbox
-from sandbox.standalone import standalone_settings
 from tests.sandbox.conftest import FROM, TO
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
-    """One database shared by every sandbox of the test: SQLite, then PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
-        return
-    from tests.pg import fresh_postgres_url
-
-    with fresh_postgres_url() as url:
-        yield url
-
-
-@pytest.fixture
-def make_sandbox(database_url):
-    made: list[Sandbox] = []
-    url = database_url
-
-    def make(**changes) -> Sandbox:
-        settings, _ = standalone_settings(
-            database_url=url,
-            environ={"BW_PASSWORD": "pw"},
-            time_scale=0.01,
-            poll_interval=0.01,
-            idle_poll=0.01,
-        )
-        instance = Sandbox(settings.with_(**changes))
-        made.append(instance)
-        return instance
-
-    yield make
-    for instance in made:
-        instance.close()
 
 
 def _body(receiver, **overrides):

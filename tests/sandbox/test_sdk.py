@@ -22,20 +22,23 @@ def calls_api(sandbox):
         yield CallsApi(client)
 
 
+def _create(calls_api, sandbox, receiver, **extra):
+    """Create Call through the SDK, pointed at the receiver's /answer and /disconnect."""
+    body = CreateCall(
+        to=TO,
+        var_from=FROM,
+        application_id="sdk-app",
+        answer_url=receiver.url("/answer"),
+        disconnect_url=receiver.url("/disconnect"),
+        **extra,
+    )
+    return calls_api.create_call(sandbox.account_id, body)
+
+
 def test_the_sdk_creates_reads_updates_and_replaces_bxml(calls_api, sandbox, receiver):
     receiver.reply("/answer", '<Response><Pause duration="60"/></Response>')
     receiver.reply("/from-sdk-bxml", '<Response><Pause duration="60"/></Response>')
-    created = calls_api.create_call(
-        sandbox.account_id,
-        CreateCall(
-            to=TO,
-            var_from=FROM,
-            application_id="sdk-app",
-            answer_url=receiver.url("/answer"),
-            disconnect_url=receiver.url("/disconnect"),
-            tag="from the sdk",
-        ),
-    )
+    created = _create(calls_api, sandbox, receiver, tag="from the sdk")
     call_id = created.call_id
     assert len(call_id) == 47 and created.account_id == sandbox.account_id
     assert created.call_url.endswith(f"/calls/{call_id}")
@@ -78,3 +81,48 @@ def test_the_sdk_sees_bandwidths_errors(calls_api, sandbox):
             ),
         )
     assert "Invalid to" in raised.value.body
+
+
+def test_the_sdk_lists_calls_and_reads_downloads_and_deletes_recordings(
+    calls_api, sandbox, receiver
+):
+    import io
+    import wave
+
+    from bandwidth.api.recordings_api import RecordingsApi
+
+    sandbox.script(TO, recordSeconds=1, transcript="sdk says hello")
+    receiver.reply(
+        "/answer",
+        '<Response><Record recordingAvailableUrl="/ra" silenceTimeout="1" transcribe="true"'
+        ' transcriptionAvailableUrl="/ta"/></Response>',
+    )
+    created = _create(calls_api, sandbox, receiver)
+    call_id = created.call_id
+    receiver.wait_for("transcriptionAvailable", call_id)
+    sandbox.wait_for(call_id, "disconnected")
+    account = sandbox.account_id
+
+    listed = calls_api.list_calls(account, to=TO, page_size=10)
+    assert [call.call_id for call in listed] == [call_id]
+    assert listed[0].state == "disconnected"
+
+    recordings = RecordingsApi(calls_api.api_client)
+    found = recordings.list_call_recordings(account, call_id)
+    assert len(found) == 1 and found[0].duration == "PT2S"
+    recording_id = found[0].recording_id
+    one = recordings.get_call_recording(account, call_id, recording_id)
+    assert one.status == "complete" and one.transcription.status == "available"
+    assert [r.recording_id for r in recordings.list_account_call_recordings(account)] == [
+        recording_id
+    ]
+    with wave.open(
+        io.BytesIO(recordings.download_call_recording(account, call_id, recording_id))
+    ) as audio:
+        assert audio.getnframes() / audio.getframerate() == 2.0
+    transcript = recordings.get_recording_transcription(account, call_id, recording_id)
+    assert transcript.transcripts[0].text == "sdk says hello"
+    recordings.delete_recording_transcription(account, call_id, recording_id)
+    recordings.delete_recording_media(account, call_id, recording_id)
+    recordings.delete_recording(account, call_id, recording_id)
+    assert recordings.list_call_recordings(account, call_id) == []

@@ -100,3 +100,35 @@ def test_workers_starting_together_create_the_tables_once(tmp_path):
     for db in databases:
         db.dispose()
     assert errors == []
+
+
+def test_the_sandbox_modules_import_each_other_in_one_direction():
+    """No import cycle (counting imports for type checking): the driver runs the runner, the
+    runner walks documents with the verb units, and none of them imports back up."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    modules: dict[str, set[tuple[str, str]]] = {}
+    for path in (root / "sandbox").rglob("*.py"):
+        name = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        imported: set[tuple[str, str]] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.update((node.module, alias.name) for alias in node.names)
+        modules[name] = imported
+    graph = {}
+    for name, pairs in modules.items():
+        # ``from sandbox import callee`` imports the submodule, not the package's front
+        deps = {f"{mod}.{item}" if f"{mod}.{item}" in modules else mod for mod, item in pairs}
+        graph[name] = {dep for dep in deps if dep in modules and dep != name}
+    assert "sandbox.runner" in graph["sandbox.driver"]
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for dep in graph[start]:
+            if dep == goal or (dep not in seen and not seen.add(dep) and reaches(dep, goal, seen)):
+                return True
+        return False
+
+    cycles = sorted(name for name in graph if reaches(name, name, set()))
+    assert cycles == []
