@@ -99,7 +99,16 @@ def _serving_with_flask_run() -> bool:
     import click
 
     ctx = click.get_current_context(silent=True)
-    return ctx is not None and ctx.info_name == "run"
+    if ctx is None or ctx.info_name != "run":
+        return False
+    # With the reloader (on by default with --debug), the watching process loads the app
+    # too; the serving one is marked.
+    from flask.helpers import get_debug_flag
+
+    reload = ctx.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    return not reload or os.environ.get("WERKZEUG_RUN_MAIN") == "true"
 
 
 def _apply_deploy_settings(app: Flask) -> None:

@@ -173,6 +173,7 @@ class CallbackEvent:
         self.route: str | None = None
         self.flow: str | None = None
         self.tagged_flow: str | None = None
+        self.attempt: str | None = None  # the outbound attempt that placed the call
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when the attribute is not set: a field of another event type, or

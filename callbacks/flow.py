@@ -52,6 +52,26 @@ def _caller_place(depth: int = 2) -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+def _number(flow: str, place: str, number: str) -> str:
+    """A declared number in E.164 as Bandwidth sends it (``+1 (202) 555-0123`` ->
+    ``+12025550123``), or a SIP URI as written; anything else is a FlowError."""
+    import phonenumbers
+
+    text = str(number).strip()
+    if text.lower().startswith(("sip:", "sips:")):
+        return text
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise FlowError(
+            f"flow {flow!r} ({place}): {number!r} is not a phone number in international "
+            "form (+12025550123) or a sip: URI"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 class Flow:
     """A named group of handlers for one kind of call (an IVR, click-to-call, reminders).
 
@@ -73,14 +93,11 @@ class Flow:
         if isinstance(numbers, str) or isinstance(application_ids, str):
             raise FlowError(f"flow {name!r}: numbers and application_ids are lists of strings")
         self.name = name
-        self.numbers = tuple(n.strip() for n in numbers)
+        self.place = _caller_place()
+        self.numbers = tuple(_number(name, self.place, n) for n in numbers)
         self.application_ids = tuple(a.strip() for a in application_ids)
         self.default = default
-        self.place = _caller_place()
         self.handlers: dict[str, Handler] = {}
-        for number in self.numbers:
-            if not number:
-                raise FlowError(f"flow {name!r} ({self.place}): an empty number")
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}>"

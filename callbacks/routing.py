@@ -27,8 +27,11 @@ import bxml
 from callbacks.events import CONFERENCE_EVENTS, CallbackEvent
 from callbacks.flow import Flow, FlowError, Handler
 from callbacks.tags import (
+    ATTEMPT_KEY,
+    FLOW_KEY,
     MAX_AGE_SECONDS,
-    VERB_TAG_LIMIT,
+    RAW_TAG_KEY,
+    TagTooLong,
     decode_state,
     split_state,
     with_flow,
@@ -59,11 +62,12 @@ def attach_state(
         parent_call_id=event.parent_call_id,
         max_age=max_age,
     )
-    state, flow, raw = split_state(verified)
+    state, reserved = split_state(verified)
     event.state = state
-    event.tagged_flow = flow
-    if raw is not None:
-        event.tag = raw
+    event.tagged_flow = reserved.get(FLOW_KEY)
+    event.attempt = reserved.get(ATTEMPT_KEY)
+    if RAW_TAG_KEY in reserved:
+        event.tag = reserved[RAW_TAG_KEY]
 
 
 class FlowRegistry:
@@ -193,7 +197,13 @@ class FlowRegistry:
         secret = self.secret
         call_id, parent = event.call_id, event.parent_call_id
         raw_tag = event.raw.get("tag")
-        current = [raw_tag if isinstance(raw_tag, str) else None]  # the call's tag so far
+        incoming = raw_tag if isinstance(raw_tag, str) else None
+        current = [incoming]  # the call's tag so far, as the reply runs
+
+        def sign(tag: str | None, bind: str | None) -> str:
+            return with_flow(
+                tag, name, secret, bind_to=bind, call_id=call_id, parent_call_id=parent
+            )
 
         def keep(tag: str | None, verb: str) -> str:
             # State is bound to the call it is set on (a Transfer target's tag to this call,
@@ -201,11 +211,16 @@ class FlowRegistry:
             # Conference's tag on every member's (and on conferenceCreated, which names no
             # call), a Bridge's on the target's.
             bind = None if verb in UNBOUND_TAG_VERBS else call_id
-            if tag is None and verb == "Conference":
-                tag = current[0]  # without one, Bandwidth would echo the call's own tag
-            kept = with_flow(
-                tag, name, secret, bind_to=bind, call_id=call_id, parent_call_id=parent
-            )
+            if tag is not None:
+                kept = sign(tag, bind)
+            else:
+                # A Conference without a tag would echo the call's own; a Transfer target
+                # gets the caller's state too, so the agent's leg knows the call.  State too
+                # big for a verb's 256 characters leaves only the flow there.
+                try:
+                    kept = sign(current[0], bind)
+                except TagTooLong:
+                    kept = sign(None, bind)
             if verb not in LEG_VERBS:  # a Transfer target's tag is the other call's
                 current[0] = kept
             return kept
@@ -217,18 +232,12 @@ class FlowRegistry:
             and not isinstance(document[0], bxml.Tag)  # the handler's own, now with the flow
         ):
             # The call's tag does not name the flow yet: set it before anything else runs.
-            current = event.raw.get("tag") if isinstance(event.raw.get("tag"), str) else None
-            lead = bxml.Tag(
-                with_flow(
-                    current,
-                    name,
-                    secret,
-                    limit=VERB_TAG_LIMIT,
-                    bind_to=call_id,
-                    call_id=call_id,
-                    parent_call_id=parent,
-                )
-            )
+            # When its state cannot fit a <Tag> (Create Call allows 4096 characters, a verb
+            # 256), it is left alone: routing by number or default finds the flow again.
+            try:
+                lead = bxml.Tag(sign(incoming, call_id))
+            except TagTooLong:
+                return document
             document = bxml.Response(lead, *document.children)
         return document
 

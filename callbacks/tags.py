@@ -128,6 +128,8 @@ def decode_state(
 # plain-text tag a handler wrote (``<Tag>order-7</Tag>``), so it reaches ``event.tag`` again.
 FLOW_KEY = "_flow"
 RAW_TAG_KEY = "_raw"
+ATTEMPT_KEY = "_attempt"  # the outbound attempt that placed the call (calls.outbound)
+RESERVED_KEYS = (FLOW_KEY, RAW_TAG_KEY, ATTEMPT_KEY)
 
 
 def with_flow(
@@ -174,18 +176,13 @@ def _claimed_flow(tag: str, *, bound: bool) -> Any:
     return state.get(FLOW_KEY) if isinstance(state, dict) else None
 
 
-def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
-    """(the handler's state, the flow it names, a plain-text tag it keeps)."""
-    if FLOW_KEY not in state and RAW_TAG_KEY not in state:
-        return state, None, None
-    own = {k: v for k, v in state.items() if k not in (FLOW_KEY, RAW_TAG_KEY)}
-    flow = state.get(FLOW_KEY)
-    raw = state.get(RAW_TAG_KEY)
-    return (
-        own,
-        flow if isinstance(flow, str) else None,
-        raw if isinstance(raw, str) else None,
-    )
+def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the handler's state, the framework's keys among RESERVED_KEYS that are strings)."""
+    if not any(key in state for key in RESERVED_KEYS):
+        return state, {}
+    own = {k: v for k, v in state.items() if k not in RESERVED_KEYS}
+    reserved = {k: state[k] for k in RESERVED_KEYS if isinstance(state.get(k), str)}
+    return own, reserved
 
 
 _SIGNED = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")

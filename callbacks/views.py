@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
@@ -106,6 +106,8 @@ class CallbackSettings:
     secret_markers: Markers
     recent: RecentReplies
     body_limit: int | None
+    warned_open: list[bool] = field(default_factory=list)  # the open-routes warning, once
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_app(cls, app: Flask) -> CallbackSettings:
@@ -143,11 +145,19 @@ def _setup(state: Any) -> None:
     registry_for(app)
     settings = CallbackSettings.from_app(app)
     app.extensions["callbacks"] = settings
-    if not settings.credentials:
-        app.logger.warning(
-            "NO CALLBACK CREDENTIALS CONFIGURED: anyone who finds /callbacks/* can post events. "
-            "Set CALLBACK_USERNAME and CALLBACK_PASSWORD (and the same on the call)."
-        )
+
+
+def _warn_open_routes(settings: CallbackSettings) -> None:
+    """Once per process, on the first callback: the routes take anyone's events.  (Not at
+    start-up: every ``flask`` command would print it; the server's banner says it once.)"""
+    with settings.lock:
+        if settings.warned_open:
+            return
+        settings.warned_open.append(True)
+    log.warning(
+        "NO CALLBACK CREDENTIALS CONFIGURED: anyone who finds /callbacks/* can post events. "
+        "Set CALLBACK_USERNAME and CALLBACK_PASSWORD (and the same on the call)."
+    )
 
 
 def _plain(status: int, message: str) -> Response:
@@ -175,6 +185,8 @@ def receive(route: str) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
 
     pairs = settings.fallback_credentials if route == FALLBACK_ROUTE else settings.credentials
+    if not pairs and not settings.warned_open:
+        _warn_open_routes(settings)
     if pairs:
         try:
             verify_basic(req.headers.get("Authorization"), pairs)
@@ -242,7 +254,7 @@ def receive(route: str) -> Response:
             "reply_content_type": record["reply_content_type"],
         },
     )
-    if "attempt" in event.state and event.event_type in SETTLING_EVENTS:
+    if event.attempt and event.event_type in SETTLING_EVENTS:
         _settle_attempt(store, event)
     return _reply(status, body)
 
@@ -253,7 +265,7 @@ SETTLING_EVENTS = frozenset({"answer", "disconnect"})
 
 def _settle_attempt(store: Any, event: CallbackEvent) -> None:
     """Settle an outbound attempt whose outcome was unknown (or never recorded as done)."""
-    attempt = str(event.state["attempt"])
+    attempt = str(event.attempt)
     try:
         row = store.outbound_attempt(attempt)
         if row is not None and row["outcome"] in ("unknown", "pending") and event.call_id:

@@ -30,7 +30,7 @@ from calls.schemas import create_call_payload
 from store import get_store
 
 SECRET_FIELDS = frozenset({"username", "password", "fallbackUsername", "fallbackPassword"})
-ATTEMPT_KEY = "attempt"
+ATTEMPT_KEY = "_attempt"  # the framework's own: handlers never see it in event.state
 
 
 def client_for(app: Flask) -> VoiceClient:

@@ -55,7 +55,7 @@ def test_defaults_come_from_configuration(app, bandwidth):
         assert (sent["fallbackUsername"], sent["fallbackPassword"]) == ("fb-user", "fb-pass")
         assert sent["callTimeout"] == 20
         state = decode_state(sent["tag"], app.config["SECRET_KEY"])
-        assert state == {"flow": "click-to-call", "attempt": body["attemptId"]}
+        assert state == {"flow": "click-to-call", "_attempt": body["attemptId"]}
         row = get_store().outbound_attempt(body["attemptId"])
     assert body["callId"] == CALL_ID
     assert row["outcome"] == "created"

@@ -303,7 +303,7 @@ def test_failed_attempt_shows_failed(visitor, bandwidth, c2c_app):
     token = location.rsplit("/", 1)[1]
     with c2c_app.app_context():
         attempt = decode_state(bandwidth.received[0].json()["tag"], c2c_app.config["SECRET_KEY"])
-        get_store().settle_outbound(attempt["attempt"], "rejected", error="403 forbidden")
+        get_store().settle_outbound(attempt["_attempt"], "rejected", error="403 forbidden")
     assert visitor.get(f"/click-to-call/calls/{token}/status").get_json() == {
         "state": "failed",
         "cause": "rejected",

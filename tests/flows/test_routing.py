@@ -3,11 +3,13 @@ callback: routing by tag, number, application and default, through the real rout
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 import bxml
 from bxml import Conference, Gather, Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
-from callbacks import Flow, encode_state
+from callbacks import Flow, FlowError, encode_state
 from store import get_store
 from tests.callbacks.helpers import (
     Bandwidth,
@@ -263,3 +265,49 @@ def test_state_set_on_one_call_does_not_route_another(app, flows, bandwidth):
         "gather", inbound("gather", callId=call_id(), to="+12025550177", tag=tag_of(first))
     )
     assert flows["seen"][-1] == ("fallback", "gather", {})
+
+
+def test_the_agent_leg_gets_the_callers_state(app, flows, bandwidth):
+    sales = flows["sales"]
+    sales.handlers.pop("answer")
+    sales.on("answer")(
+        lambda event: Response(sales.tag({"appointment": "A17"}), sales.transfer("+12025550142"))
+    )
+    cid = call_id()
+    reply = bandwidth.post("answer", answer_event(callId=cid, **{"from": SALES_NUMBER}))
+    [_tag, transfer_verb] = bxml.parse(reply.data)
+    b_leg_tag = transfer_verb.children[0].attrs["tag"]
+    bandwidth.post("transferAnswer", call_event("transferAnswer", tag=b_leg_tag, parentCallId=cid))
+    assert flows["seen"][-1] == ("sales", "transferAnswer", {"appointment": "A17"})
+
+
+def test_the_framework_keys_never_reach_the_handler(app, flows, bandwidth):
+    tag = encode_state({"_flow": "ivr", "_attempt": "a1", "visit": 3}, app.config["SECRET_KEY"])
+    bandwidth.post("gather", inbound("gather", tag=tag))
+    assert flows["seen"][-1] == ("ivr", "gather", {"visit": 3})
+
+
+def test_state_too_big_for_a_verb_tag_still_gets_an_answer(app, flows, bandwidth):
+    """Create Call allows 4096 characters of tag, a <Tag> 256: the reply still works and the
+    call stays with its flow by its number."""
+    big = encode_state(
+        {"notes": secrets.token_hex(500)}, app.config["SECRET_KEY"]
+    )  # no compression
+    sales = flows["sales"]
+    sales.handlers.pop("answer")
+    sales.on("answer")(lambda event: Response(sales.transfer("+12025550142")))
+    reply = bandwidth.post("answer", answer_event(tag=big, **{"from": SALES_NUMBER}))
+    [transfer_verb] = bxml.parse(reply.data)  # no leading <Tag>: the state would not fit
+    assert transfer_verb.name == "Transfer"
+    assert len(transfer_verb.children[0].attrs["tag"]) <= 256  # the flow alone
+
+
+def test_declared_numbers_are_normalised_and_checked(app):
+    registry = app.extensions["flows"]
+    registry.register(Flow("a", numbers=["+1 (202) 555-0101"]))
+    with pytest.raises(FlowError, match=r"both answer \+12025550101"):
+        registry.register(Flow("b", numbers=["+12025550101"]))
+    for bad in ("hello", "2025550123", ""):
+        with pytest.raises(FlowError, match="not a phone number in international form"):
+            Flow("c", numbers=[bad])
+    assert Flow("sip", numbers=["sip:agent@example.com"]).numbers == ("sip:agent@example.com",)

@@ -399,7 +399,7 @@ def bandwidth(fake_bandwidth):
 
 
 def _attempt(env: dict[str, str], sent: dict) -> dict:
-    attempt_id = decode_state(sent["tag"], SECRET)["attempt"]
+    attempt_id = decode_state(sent["tag"], SECRET)["_attempt"]
     [row] = rows(
         env["DATABASE_URL"], "SELECT * FROM outbound_calls WHERE attempt_id = :a", a=attempt_id
     )

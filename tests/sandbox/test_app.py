@@ -220,3 +220,42 @@ def test_place_call_with_a_flow_is_answered_by_that_flow(live_app):
     while not said and time.monotonic() < deadline:  # the disconnect callback may trail
         time.sleep(0.02)
     assert said == [("reminders", 7)]
+
+
+def test_a_caller_dials_a_flows_number_through_the_in_app_sandbox(live_app):
+    """Inbound: the sandbox sends initiate to the app; the flow that declared the number
+    answers, and the call's later callbacks stay with it."""
+    from bxml import Gather, Hangup, Response, SpeakSentence
+    from callbacks import Flow
+    from store import get_store
+
+    app = live_app.app
+    line = Flow("support-line", numbers=["+12025550111"])
+    heard = []
+
+    @line.on("initiate")
+    def greet(event):
+        return Response(
+            line.tag({"step": "menu"}),
+            Gather(
+                SpeakSentence("Support line"),
+                gather_url=line.url("gather"),
+                max_digits=1,
+                **line.credentials(),
+            ),
+        )
+
+    @line.on("gather")
+    def choice(event):
+        heard.append((event.digits, event.state))
+        return Response(SpeakSentence("Bye"), Hangup())
+
+    app.extensions["flows"].register(line)
+    in_app = app.extensions["sandbox"]
+    in_app.script("+12025550199", {"gatherDigits": ["3"]})  # the caller, by their number
+    created = in_app.dial_in({"to": "+12025550111", "from": "+12025550199"}, live_app.base_url)
+    in_app.wait_for(created["callId"], "disconnected")
+    rows = get_store(app).events_for_call(created["callId"])
+    assert [row["event_type"] for row in rows] == ["initiate", "gather", "disconnect"]
+    assert "Support line" in rows[0]["reply_body"]
+    assert heard == [("3", {"step": "menu"})]
