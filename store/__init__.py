@@ -10,9 +10,17 @@ import os
 
 from flask import Flask, current_app
 
-from .core import Store, StoreUnavailable
+from .core import CallbackResult, Durability, Outcome, Store, StoreUnavailable
 
-__all__ = ["Store", "StoreUnavailable", "get_store", "init_app"]
+__all__ = [
+    "CallbackResult",
+    "Durability",
+    "Outcome",
+    "Store",
+    "StoreUnavailable",
+    "get_store",
+    "init_app",
+]
 
 
 def init_app(app: Flask) -> Store:

@@ -142,11 +142,15 @@ def main_env(main_dir: Path, main_bandwidth: FakeBandwidth, main_port: int) -> d
     }
 
 
+# The shipped app plus the test-only knobs (the crash file among them).
+HARNESS_APP = "tests.reliability.harness_app:create_app()"
+
+
 @pytest.fixture(scope="session")
 def main_server(main_env: dict[str, str], main_dir: Path, main_port: int) -> Iterator[Server]:
     """The real app under gunicorn: 4 workers (gthread), SQLite, TRUSTED_HOSTS=127.0.0.1."""
     flask_cli(main_env, "store", "migrate")  # once, before the servers (README: deploying)
-    server = Server(main_env, main_dir, workers=4, port=main_port, name="main")
+    server = Server(main_env, main_dir, workers=4, port=main_port, name="main", app=HARNESS_APP)
     try:
         server.start()
         yield server
