@@ -37,7 +37,7 @@ def init_app(app: Flask) -> Store:
         spool_path=spool_path,
         busy_timeout=5.0 if busy_timeout is None else float(busy_timeout),
         rejected_limit=1000 if rejected_limit is None else int(rejected_limit),
-        sqlite_synchronous=str(config.get("STORE_SQLITE_SYNCHRONOUS") or "NORMAL"),
+        sqlite_synchronous=str(config.get("STORE_SQLITE_SYNCHRONOUS") or "FULL"),
     )
     app.extensions["store"] = store
     from .health import bp as health_bp

@@ -25,7 +25,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from .connections import Database
 from .engine import SQLITE_SYNCHRONOUS, SYNCHRONOUS_LEVELS, enable_wal, normalize_url
@@ -150,16 +150,23 @@ class Store:
         self._db.migrate()
 
     def durability(self) -> Durability:
-        """The durability of a commit, read back from a write connection of the database."""
-        with self._db.writing() as conn:
-            if self.is_sqlite:
-                level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
-                setting = SYNCHRONOUS_LEVELS.get(level, str(level))
-                return Durability("sqlite", setting, setting in ("FULL", "EXTRA"))
-            setting = str(conn.execute(text("SHOW synchronous_commit")).scalar_one())
-            return Durability(
-                "postgresql", setting, setting in ("on", "remote_write", "remote_apply")
-            )
+        """The durability of a callback commit, read back from the connection callbacks are
+        committed on (SQLite: PRAGMA synchronous; PostgreSQL: synchronous_commit)."""
+        query = "PRAGMA synchronous" if self.is_sqlite else "SHOW synchronous_commit"
+
+        def read(cursor: Any) -> str:
+            cursor.execute(query)
+            return str(cursor.fetchone()[0])
+
+        try:
+            setting = self._db.raw_write(read)
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+        if self.is_sqlite:
+            setting = SYNCHRONOUS_LEVELS.get(int(setting), setting)
+            return Durability("sqlite", setting, setting in ("FULL", "EXTRA"))
+        durable = setting in ("on", "remote_write", "remote_apply")
+        return Durability("postgresql", setting, durable)
 
     def dispose(self) -> None:
         """Stop this process's commit thread and close its connections (next use reconnects)."""
