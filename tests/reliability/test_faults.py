@@ -245,12 +245,13 @@ def test_locked_database_spools_then_replays_exactly_once(locked):
     assert max(took for _, _, took, _ in replies) < 15.0  # Bandwidth's callbackTimeout
     spool = Path(env["SPOOL_PATH"])
     assert len(spool.read_text().splitlines()) == 8
-    assert stored_counts(env["DATABASE_URL"], prefix) == {warm["callId"]: 1}
-
-    out = flask_cli(env, "store", "replay-spool")
-    assert "Replayed 8 spooled event(s)" in out
+    # A commit that was waiting when the lock went may store a spooled row first; the
+    # replay then finds it stored.  Either way each is stored once.
+    flask_cli(env, "store", "replay-spool")
     assert "Replayed 0 spooled event(s)" in flask_cli(env, "store", "replay-spool")
     assert not spool.exists()
+    expected = {payload["callId"]: 1 for payload in [warm, *payloads]}
+    assert stored_counts(env["DATABASE_URL"], prefix) == expected
     tally_acked([warm, *payloads], env["DATABASE_URL"], prefix)
     took = max(t for _, _, t, _ in replies)
     TALLY.note(
