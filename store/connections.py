@@ -74,13 +74,21 @@ class Database:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.busy_timeout = busy_timeout
+        database = sqlite_file(url) if self.is_sqlite else None
+        # FULL on a file: the connections commit as NORMAL (no fsync while holding the
+        # write lock) and each write transaction fsyncs the WAL after letting go of it, so
+        # the commits of every worker made meanwhile share one fsync.  A commit is on disk
+        # before the caller is told, as with FULL.
+        self.wal_path = None
+        if database is not None and sqlite_synchronous == "FULL":
+            self.wal_path = database + "-wal"
+            sqlite_synchronous = "NORMAL"
         self.sqlite_synchronous = sqlite_synchronous
         # Called (outside any lock) after the first successful migration in a process.
         self.on_ready: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
         self._lock_pid = os.getpid()
         self._write_turn = threading.Lock()
-        database = sqlite_file(url) if self.is_sqlite else None
         self._turn_path = None if database is None else database + ".writers"
         self._turn_fd: int | None = None
         self._turn_pid = 0
@@ -233,11 +241,14 @@ class Database:
 
     # --- raw DBAPI transactions (the callback path) ------------------------------------
 
-    def raw_write(self, work: Callable[[Any], T], deadline: float | None = None) -> T:
+    def raw_write(
+        self, work: Callable[[Any], T], deadline: float | None = None, *, sync: bool = True
+    ) -> T:
         """Run ``work(cursor)`` in one write transaction, in the writers' turn.
 
         SQLite: on the process's hot connection; PostgreSQL: on a pooled one.  Raises
-        :class:`Broken` when the connection turned out to be dead.
+        :class:`Broken` when the connection turned out to be dead.  ``sync=False`` leaves
+        :meth:`sync_wal` to the caller (the commit is not yet durable then).
         """
         state = self.ready(throttle=True)
         with self.writer_turn(deadline):
@@ -249,7 +260,6 @@ class Database:
                         cursor.execute("BEGIN IMMEDIATE")
                     result = work(cursor)
                     conn.commit()
-                    return result
                 finally:
                     cursor.close()
             except BaseException as exc:
@@ -258,6 +268,14 @@ class Database:
             finally:
                 if not self.is_sqlite:
                     conn.close()  # back to the pool
+        if sync:
+            self.sync_wal()
+        return result
+
+    def sync_wal(self) -> None:
+        """Make the commits so far durable (FULL on SQLite; a no-op otherwise)."""
+        if self.wal_path is not None:
+            fsync_file(self.wal_path)
 
     def raw_read_one(self, sql: str, params: Mapping[str, Any]) -> Any:
         """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
@@ -342,8 +360,21 @@ class Database:
             state = self.ready(throttle=throttle)
             with self.writer_turn(), state.writer.begin() as conn:
                 yield conn
+            self.sync_wal()
         except DB_ERRORS as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+
+def fsync_file(path: str) -> None:
+    """fsync a file by name (a gone WAL was checkpointed into the synced database file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _flock_until(fd: int, deadline: float) -> None:

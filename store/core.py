@@ -77,7 +77,8 @@ class Durability(NamedTuple):
 
     backend: str  # "sqlite" or "postgresql"
     setting: str  # SQLite: PRAGMA synchronous (FULL, NORMAL...); PostgreSQL: synchronous_commit
-    on_stable_storage: bool  # a commit is flushed to disk before it returns
+    wal_fsync: bool  # SQLite FULL: the store fsyncs the WAL after each commit, outside the lock
+    on_stable_storage: bool  # a commit is on disk before the callback is answered
 
 
 class Store:
@@ -164,9 +165,11 @@ class Store:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
         if self.is_sqlite:
             setting = SYNCHRONOUS_LEVELS.get(int(setting), setting)
-            return Durability("sqlite", setting, setting in ("FULL", "EXTRA"))
+            wal_fsync = self._db.wal_path is not None
+            durable = wal_fsync or setting in ("FULL", "EXTRA")
+            return Durability("sqlite", setting, wal_fsync, durable)
         durable = setting in ("on", "remote_write", "remote_apply")
-        return Durability("postgresql", setting, durable)
+        return Durability("postgresql", setting, False, durable)
 
     def dispose(self) -> None:
         """Stop this process's commit thread and close its connections (next use reconnects)."""

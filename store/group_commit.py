@@ -70,18 +70,58 @@ class _Pending:
         return self.result
 
 
-class _Committer:
-    """One process's commit thread and the rows queued for it."""
+Committed = tuple[list[_Pending], list[CallbackResult]]
 
-    def __init__(self, commit: Callable[[_Committer, list[_Pending]], None]) -> None:
+
+class _Committer:
+    """One process's commit thread and the rows queued for it.
+
+    With a separate fsync (SQLite FULL) a second thread makes the committed batches
+    durable: one fsync for every batch committed meanwhile, while the next one commits.
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[_Committer, list[_Pending]], None],
+        sync: Callable[[_Committer, list[Committed]], None] | None,
+    ) -> None:
         self.pid = current_pid()
         self.cond = threading.Condition()
         self.queue: list[_Pending] = []
+        self.unsynced: list[Committed] = []  # committed, waiting for the fsync
         self.busy_since: float | None = None  # when the running commit started
         self.stopping = False
         self._commit = commit
+        self._sync = sync
         self.thread = threading.Thread(target=self._run, name="store-group-commit", daemon=True)
         self.thread.start()
+        self.sync_thread: threading.Thread | None = None
+        if sync is not None:
+            self.sync_thread = threading.Thread(
+                target=self._run_sync, name="store-group-fsync", daemon=True
+            )
+            self.sync_thread.start()
+
+    def to_sync(self, batch: list[_Pending], results: list[CallbackResult]) -> None:
+        with self.cond:
+            self.unsynced.append((batch, results))
+            self.cond.notify_all()
+
+    def _run_sync(self) -> None:
+        assert self._sync is not None
+        while True:
+            with self.cond:
+                while not self.unsynced and not (self.stopping and self._commit_done):
+                    self.cond.wait()
+                if not self.unsynced:
+                    return
+                committed, self.unsynced = self.unsynced, []
+            try:
+                self._sync(self, committed)
+            except BaseException as exc:  # the thread must live on; nobody is acknowledged
+                log.exception("fsync of committed callbacks failed")
+                for batch, _ in committed:
+                    self.settle(batch, None, StoreUnavailable(f"fsync failed: {exc}"))
 
     def submit(self, pending: _Pending, stalled_after: float) -> bool:
         """Queue ``pending``; False when the running commit has taken past ``stalled_after``
@@ -128,13 +168,18 @@ class _Committer:
 
     def depth(self) -> int:
         with self.cond:
-            return len(self.queue) + (self.busy_since is not None)
+            unsynced = sum(len(batch) for batch, _ in self.unsynced)
+            return len(self.queue) + (self.busy_since is not None) + unsynced
+
+    _commit_done = False  # the commit thread has ended (the fsync thread may end then)
 
     def stop(self, timeout: float) -> None:
         with self.cond:
             self.stopping = True
-            self.cond.notify()
+            self.cond.notify_all()
         self.thread.join(timeout)
+        if self.sync_thread is not None:
+            self.sync_thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -142,6 +187,8 @@ class _Committer:
                 while not self.queue and not self.stopping:
                     self.cond.wait()
                 if not self.queue:
+                    self._commit_done = True
+                    self.cond.notify_all()
                     return
                 batch = self.queue[:GROUP_MAX]
                 del self.queue[:GROUP_MAX]
@@ -204,7 +251,8 @@ class CallbackWriter:
             committer = self._committer
             if committer is None or committer.pid != current_pid():
                 # New, or forked (the parent's thread did not come along).
-                committer = self._committer = _Committer(self._commit_batch)
+                sync = self._sync_batches if self.db.wal_path is not None else None
+                committer = self._committer = _Committer(self._commit_batch, sync)
             return committer
 
     # --- on the commit thread ----------------------------------------------------------
@@ -218,7 +266,7 @@ class CallbackWriter:
         failure: BaseException | None = None
         for attempt in (0, 1):
             try:
-                results = self.db.raw_write(self._store_all(rows), deadline)
+                results = self.db.raw_write(self._store_all(rows), deadline, sync=False)
             except Broken as exc:
                 failure = exc
                 if attempt == 0:
@@ -227,10 +275,10 @@ class CallbackWriter:
             except Exception as exc:
                 failure = exc
             else:
-                if hooks.after_commit is not None:
-                    hooks.after_commit(rows)
-                committer.settle(batch, results)
-                self.after_stored()
+                if self.db.wal_path is None:
+                    self._finish(committer, [(batch, results)])
+                else:
+                    committer.to_sync(batch, results)
                 return
             break
         assert failure is not None
@@ -239,6 +287,29 @@ class CallbackWriter:
             for pending in batch:
                 self._commit_batch(committer, [pending])
             return
+        self._spool_waiting(committer, batch, failure)
+
+    def _sync_batches(self, committer: _Committer, committed: list[Committed]) -> None:
+        """On the fsync thread: one fsync makes every batch committed so far durable."""
+        try:
+            self.db.sync_wal()
+        except OSError as exc:  # committed, but not known to be on disk: spool them too
+            for batch, _ in committed:
+                self._spool_waiting(committer, batch, exc)
+            return
+        self._finish(committer, committed)
+
+    def _finish(self, committer: _Committer, committed: list[Committed]) -> None:
+        after_commit = self.hooks.after_commit
+        for batch, results in committed:
+            if after_commit is not None:
+                after_commit([pending.row for pending in batch])
+            committer.settle(batch, results)
+        self.after_stored()
+
+    def _spool_waiting(
+        self, committer: _Committer, batch: list[_Pending], failure: BaseException
+    ) -> None:
         waiting = committer.waiting(batch)
         try:
             self.spool_rows([pending.row for pending in waiting], failure)

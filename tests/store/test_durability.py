@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 import store as store_package
-from store import Durability, Store
+from store import Durability, Store, connections
 
 from .conftest import make_record
 
@@ -15,16 +15,52 @@ def test_a_store_is_durable_by_default(store):
     durability = store.durability()
     assert durability.on_stable_storage is True
     if store.is_sqlite:
-        assert durability == Durability("sqlite", "FULL", True)
+        # The connection commits without an fsync (NORMAL); the store fsyncs the WAL.
+        assert durability == Durability("sqlite", "NORMAL", True, True)
     else:
-        assert durability == Durability("postgresql", "on", True)
+        assert durability == Durability("postgresql", "on", False, True)
+
+
+def record_fsyncs(monkeypatch) -> list[str]:
+    """The files the store fsyncs by name from now on."""
+    synced: list[str] = []
+    real = connections.fsync_file
+
+    def recording(path: str) -> None:
+        real(path)
+        synced.append(path)
+
+    monkeypatch.setattr(connections, "fsync_file", recording)
+    return synced
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_faster_sqlite_mode_says_what_it_risks(make_store):
+def test_a_callback_is_fsynced_before_it_is_acknowledged(store, db_url, monkeypatch):
+    store.migrate()
+    synced = record_fsyncs(monkeypatch)
+    answered: list[int] = []  # how many fsyncs had been made when each caller returned
+    for n in range(3):
+        assert store.record_callback(make_record(call_id=f"c-synced-{n}")).outcome == "inserted"
+        answered.append(len(synced))
+    wal = db_url.removeprefix("sqlite:///") + "-wal"
+    assert answered == [1, 2, 3]
+    assert set(synced) == {wal}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_faster_sqlite_mode_says_what_it_risks(make_store, monkeypatch):
     fast = make_store(sqlite_synchronous="normal")
-    assert fast.durability() == Durability("sqlite", "NORMAL", False)
+    assert fast.durability() == Durability("sqlite", "NORMAL", False, False)
+    synced = record_fsyncs(monkeypatch)
     assert fast.record_callback(make_record(call_id="c-normal")) == ("inserted", None)
+    assert synced == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_extra_is_durable_on_its_own(make_store):
+    assert make_store(sqlite_synchronous="EXTRA").durability() == Durability(
+        "sqlite", "EXTRA", False, True
+    )
 
 
 def test_the_app_default_is_durable(tmp_path):
