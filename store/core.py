@@ -72,6 +72,9 @@ def forward(
     return forwarded
 
 
+PG_COMMIT_THREADS = 4  # per process
+
+
 class Durability(NamedTuple):
     """What a commit promises, as read back from the database itself."""
 
@@ -92,6 +95,7 @@ class Store:
         busy_timeout: float = 5.0,
         rejected_limit: int = 1000,
         sqlite_synchronous: str = "FULL",
+        commit_threads: int | None = None,
     ) -> None:
         self.url = normalize_url(url)
         backend = self.url.get_backend_name()
@@ -110,7 +114,11 @@ class Store:
         self._db = Database(
             self.url, busy_timeout=self.busy_timeout, sqlite_synchronous=synchronous
         )
-        self._writer = CallbackWriter(self._db, self.spool, self.busy_timeout)
+        if commit_threads is None:
+            # SQLite has one writer at a time; PostgreSQL commits (and flushes) several
+            # transactions at once, so more batches in flight carry more callbacks.
+            commit_threads = 1 if self.is_sqlite else PG_COMMIT_THREADS
+        self._writer = CallbackWriter(self._db, self.spool, self.busy_timeout, commit_threads)
         self._replayer = Replayer(self._db, self.spool, self._writer.inserts, self._writer.hooks)
         self._db.on_ready = lambda: self._replayer.auto_replay(force=True)
         self._writer.after_stored = self._replayer.after_stored

@@ -84,17 +84,24 @@ class _Committer:
         self,
         commit: Callable[[_Committer, list[_Pending]], None],
         sync: Callable[[_Committer, list[Committed]], None] | None,
+        threads: int = 1,
     ) -> None:
         self.pid = current_pid()
-        self.cond = threading.Condition()
+        lock = threading.Lock()
+        self.cond = threading.Condition(lock)  # the commit threads wait on it
+        self.sync_cond = threading.Condition(lock)  # the fsync thread waits on it
         self.queue: list[_Pending] = []
         self.unsynced: list[Committed] = []  # committed, waiting for the fsync
-        self.busy_since: float | None = None  # when the running commit started
+        self.busy: dict[int, float] = {}  # commit thread -> when its running commit started
         self.stopping = False
         self._commit = commit
         self._sync = sync
-        self.thread = threading.Thread(target=self._run, name="store-group-commit", daemon=True)
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=self._run, args=(n,), name="store-group-commit", daemon=True)
+            for n in range(max(1, threads))
+        ]
+        for thread in self.threads:
+            thread.start()
         self.sync_thread: threading.Thread | None = None
         if sync is not None:
             self.sync_thread = threading.Thread(
@@ -105,14 +112,14 @@ class _Committer:
     def to_sync(self, batch: list[_Pending], results: list[CallbackResult]) -> None:
         with self.cond:
             self.unsynced.append((batch, results))
-            self.cond.notify_all()
+            self.sync_cond.notify()
 
     def _run_sync(self) -> None:
         assert self._sync is not None
         while True:
             with self.cond:
-                while not self.unsynced and not (self.stopping and self._commit_done):
-                    self.cond.wait()
+                while not self.unsynced and not (self.stopping and self._commits_done()):
+                    self.sync_cond.wait()
                 if not self.unsynced:
                     return
                 committed, self.unsynced = self.unsynced, []
@@ -124,11 +131,15 @@ class _Committer:
                     self.settle(batch, None, StoreUnavailable(f"fsync failed: {exc}"))
 
     def submit(self, pending: _Pending, stalled_after: float) -> bool:
-        """Queue ``pending``; False when the running commit has taken past ``stalled_after``
-        seconds (the database hangs: waiting would only spend the caller's time)."""
+        """Queue ``pending``; False when every commit thread has been in its commit for
+        over ``stalled_after`` seconds (the database hangs: waiting would only spend the
+        caller's time)."""
         with self.cond:
-            started = self.busy_since
-            if started is not None and time.monotonic() - started > stalled_after:
+            busy = self.busy
+            if (
+                len(busy) == len(self.threads)
+                and time.monotonic() - max(busy.values()) > stalled_after
+            ):
                 return False
             self.queue.append(pending)
             self.cond.notify()
@@ -169,30 +180,35 @@ class _Committer:
     def depth(self) -> int:
         with self.cond:
             unsynced = sum(len(batch) for batch, _ in self.unsynced)
-            return len(self.queue) + (self.busy_since is not None) + unsynced
+            return len(self.queue) + len(self.busy) + unsynced
 
-    _commit_done = False  # the commit thread has ended (the fsync thread may end then)
+    def _commits_done(self) -> bool:
+        """The commit threads have ended (call holding the lock)."""
+        return self.ended == len(self.threads)
+
+    ended = 0  # commit threads that have ended (after stop())
 
     def stop(self, timeout: float) -> None:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        self.thread.join(timeout)
+        for thread in self.threads:
+            thread.join(timeout)
         if self.sync_thread is not None:
             self.sync_thread.join(timeout)
 
-    def _run(self) -> None:
+    def _run(self, number: int) -> None:
         while True:
             with self.cond:
                 while not self.queue and not self.stopping:
                     self.cond.wait()
                 if not self.queue:
-                    self._commit_done = True
-                    self.cond.notify_all()
+                    self.ended += 1
+                    self.sync_cond.notify()
                     return
                 batch = self.queue[:GROUP_MAX]
                 del self.queue[:GROUP_MAX]
-                self.busy_since = time.monotonic()
+                self.busy[number] = time.monotonic()
             try:
                 self._commit(self, batch)
             except BaseException as exc:  # the thread must live on; nobody is acknowledged
@@ -200,14 +216,17 @@ class _Committer:
                 self.settle(batch, None, StoreUnavailable(f"group commit failed: {exc}"))
             finally:
                 with self.cond:
-                    self.busy_since = None
+                    del self.busy[number]
 
 
 class CallbackWriter:
     """``record(record)``: commit one callback with others, or spool it; bounded wait."""
 
-    def __init__(self, database: Database, spool: Spool, busy_timeout: float) -> None:
+    def __init__(
+        self, database: Database, spool: Spool, busy_timeout: float, commit_threads: int
+    ) -> None:
         self.db = database
+        self.commit_threads = commit_threads
         self.spool = spool
         self.busy_timeout = busy_timeout
         self.inserts = EventInserts(database.dialect)
@@ -252,7 +271,9 @@ class CallbackWriter:
             if committer is None or committer.pid != current_pid():
                 # New, or forked (the parent's thread did not come along).
                 sync = self._sync_batches if self.db.wal_path is not None else None
-                committer = self._committer = _Committer(self._commit_batch, sync)
+                committer = self._committer = _Committer(
+                    self._commit_batch, sync, self.commit_threads
+                )
             return committer
 
     # --- on the commit thread ----------------------------------------------------------

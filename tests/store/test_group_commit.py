@@ -55,7 +55,7 @@ def queued(store, count: int) -> None:
 
 
 def test_callbacks_arriving_together_share_one_transaction(make_store):
-    store = make_store(busy_timeout=30)
+    store = make_store(busy_timeout=30, commit_threads=1)
     held = HeldCommits(store)
     twin = make_record(call_id="c-twin")
     records = [make_record(call_id=f"c-group-{n}") for n in range(12)] + [twin, dict(twin)]
@@ -76,7 +76,7 @@ def test_callbacks_arriving_together_share_one_transaction(make_store):
 
 
 def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
-    store = make_store(busy_timeout=30)
+    store = make_store(busy_timeout=30, commit_threads=1)
     held = HeldCommits(store)
 
     def refusing(row):
@@ -106,7 +106,7 @@ def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
 
 
 def test_callers_of_a_stuck_commit_spool_their_rows_and_each_is_stored_once(make_store):
-    store = make_store(busy_timeout=0.3)
+    store = make_store(busy_timeout=0.3, commit_threads=1)
     held = HeldCommits(store)
     stuck, waiting = make_record(call_id="c-stuck"), make_record(call_id="c-waiting")
     outcomes, threads = record_all(store, held, [stuck, waiting])
@@ -129,6 +129,23 @@ def test_callers_of_a_stuck_commit_spool_their_rows_and_each_is_stored_once(make
         assert len(store.events_for_call(call_id)) == 1
     assert count_rows(store) == 4
     assert not store.spool.pending()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_commits_several_batches_at_once(make_store):
+    store = make_store(busy_timeout=30)  # the default: several commit threads
+    held = HeldCommits(store)
+    records = [make_record(call_id=f"c-parallel-{n}") for n in range(4)]
+    outcomes, threads = record_all(store, held, records)
+    for thread in threads[1:]:
+        thread.join(timeout=30)
+    # Committed by the other threads while the first commit is held.
+    assert [outcome.outcome for outcome in outcomes[1:]] == ["inserted"] * 3
+    held.hold.set()
+    threads[0].join(timeout=30)
+    assert outcomes[0] == ("inserted", None)
+    assert count_rows(store) == 4
 
 
 def test_a_lone_callback_commits_at_once(store):
