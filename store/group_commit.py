@@ -50,7 +50,7 @@ class CommitHooks:
 class _Pending:
     """One callback row waiting for the commit thread."""
 
-    __slots__ = ("abandoned", "deadline", "done", "error", "result", "row", "settled")
+    __slots__ = ("abandoned", "claimed", "deadline", "done", "error", "result", "row", "settled")
 
     def __init__(self, row: dict[str, Any], deadline: float) -> None:
         self.row = row
@@ -59,6 +59,7 @@ class _Pending:
         self.done.acquire()  # released once settled
         self.settled = False
         self.abandoned = False  # its caller stopped waiting (and spooled the row itself)
+        self.claimed = False  # the commit thread is spooling it: its caller waits for that
         self.result: CallbackResult | None = None
         self.error: StoreUnavailable | None = None
 
@@ -148,7 +149,7 @@ class _Committer:
     def abandon(self, pending: _Pending) -> bool:
         """The caller stops waiting; False when its outcome is already decided."""
         with self.cond:
-            if pending.settled:
+            if pending.settled or pending.claimed:
                 return False
             pending.abandoned = True
             if pending in self.queue:
@@ -172,10 +173,14 @@ class _Committer:
         for pending in woken:
             pending.done.release()
 
-    def waiting(self, batch: list[_Pending]) -> list[_Pending]:
-        """The rows of ``batch`` whose callers still wait."""
+    def claim(self, batch: list[_Pending]) -> list[_Pending]:
+        """The rows of ``batch`` whose callers still wait, now to be spooled by the commit
+        thread (so that a caller giving up meanwhile does not spool its row a second time)."""
         with self.cond:
-            return [p for p in batch if not (p.settled or p.abandoned)]
+            waiting = [p for p in batch if not (p.settled or p.abandoned)]
+            for pending in waiting:
+                pending.claimed = True
+            return waiting
 
     def depth(self) -> int:
         with self.cond:
@@ -249,7 +254,7 @@ class CallbackWriter:
         if committer.abandon(pending):
             self.spool_rows([row], TimeoutError(f"not committed within {wait:g} s"))
             return SPOOLED
-        pending.done.acquire()  # settled just now: released at once
+        pending.done.acquire()  # settled just now, or being spooled for us
         return pending.outcome()
 
     def queue_depth(self) -> int:
@@ -331,7 +336,7 @@ class CallbackWriter:
     def _spool_waiting(
         self, committer: _Committer, batch: list[_Pending], failure: BaseException
     ) -> None:
-        waiting = committer.waiting(batch)
+        waiting = committer.claim(batch)
         try:
             self.spool_rows([pending.row for pending in waiting], failure)
         except StoreUnavailable as exc:
