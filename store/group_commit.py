@@ -345,18 +345,9 @@ class CallbackWriter:
             committer.settle(waiting, SPOOLED)
 
     def _store_all(self, rows: list[dict[str, Any]]) -> Callable[[Any], list[CallbackResult]]:
-        store_event = self.inserts.store_event
+        store_events = self.inserts.store_events
         in_transaction = self.hooks.in_transaction
-
-        def work(cursor: Any) -> list[CallbackResult]:
-            results = []
-            for row in rows:
-                results.append(store_event(cursor, row))
-                if in_transaction is not None:
-                    in_transaction(row)
-            return results
-
-        return work
+        return lambda cursor: store_events(cursor, rows, in_transaction)
 
     def spool_rows(self, rows: list[dict[str, Any]], cause: BaseException) -> None:
         """Append rows to the spool with one fsync; StoreUnavailable when it cannot."""

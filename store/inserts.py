@@ -6,7 +6,7 @@ per-request SQLAlchemy work: the group commit and the spool replay share them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -108,6 +108,10 @@ class EventInserts:
             if not found:
                 return None
             event_id = int(found[0][0])
+        self._disconnect_rows(cursor, row, event_id)
+        return event_id
+
+    def _disconnect_rows(self, cursor: Any, row: Mapping[str, Any], event_id: int) -> None:
         if row["event_type"] == "disconnect":
             cause = row["cause"] or "unknown"
             cursor.execute(
@@ -127,11 +131,48 @@ class EventInserts:
                 {"cause": cause, "bucket_start": hour_bucket(row["received_at"])},
             )
             cursor.execute(self.sql["bump_total"], {"cause": cause})
-        return event_id
+
+    def store_events(
+        self,
+        cursor: Any,
+        rows: list[dict[str, Any]],
+        each: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> list[CallbackResult]:
+        """Store a batch; ``each(row)`` after each row's insert.
+
+        PostgreSQL: the event inserts go in one pipeline (one round trip, not one per row).
+        """
+        if self.is_sqlite or len(rows) == 1:
+            results = []
+            for row in rows:
+                results.append(self.store_event(cursor, row))
+                if each is not None:
+                    each(row)
+            return results
+        cursor.executemany(self.sql["insert_event"], rows, returning=True)
+        ids: list[int | None] = []
+        while True:
+            found = cursor.fetchall()
+            ids.append(int(found[0][0]) if found else None)
+            if not cursor.nextset():
+                break
+        results = []
+        for row, event_id in zip(rows, ids, strict=True):
+            if event_id is None:
+                results.append(self._duplicate(cursor, row))
+            else:
+                self._disconnect_rows(cursor, row, event_id)
+                results.append(INSERTED)
+            if each is not None:
+                each(row)
+        return results
 
     def store_event(self, cursor: Any, row: Mapping[str, Any]) -> CallbackResult:
         if self.insert_event(cursor, row) is not None:
             return INSERTED
+        return self._duplicate(cursor, row)
+
+    def _duplicate(self, cursor: Any, row: Mapping[str, Any]) -> CallbackResult:
         # A concurrent (or earlier) copy won: answer what it answered.
         cursor.execute(
             self.sql["reply"], {"route": row["route"], "payload_hash": row["payload_hash"]}
