@@ -230,6 +230,8 @@ def test_locked_database_spools_then_replays_exactly_once(locked):
             thread.join(timeout=30)
         held = time.monotonic() - locked_at
         assert locker.poll() is None, "the lock must be held until every callback is answered"
+        spool = Path(env["SPOOL_PATH"])
+        assert len(spool.read_text().splitlines()) == 8  # (replayed once the lock is gone)
         assert locker.stdin is not None
         locker.stdin.write("release\n")
         locker.stdin.flush()
@@ -243,8 +245,6 @@ def test_locked_database_spools_then_replays_exactly_once(locked):
                 pipe.close()
     assert sorted(status for _, status, _, _ in replies) == [200, 200] + [204] * 6
     assert max(took for _, _, took, _ in replies) < 15.0  # Bandwidth's callbackTimeout
-    spool = Path(env["SPOOL_PATH"])
-    assert len(spool.read_text().splitlines()) == 8
     # A commit that was waiting when the lock went may store a spooled row first; the
     # replay then finds it stored.  Either way each is stored once.
     flask_cli(env, "store", "replay-spool")
