@@ -74,9 +74,10 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_REALM": "Bandwidth callbacks",
     # Store tuning.
     "STORE_BUSY_TIMEOUT": 5.0,  # seconds SQLite waits for a lock before we spool
-    # SQLite durability: NORMAL (WAL) survives any crash of the app or a SIGKILL; FULL also
-    # survives power loss at one fsync per callback (about 4x slower on this kind of disk).
-    "STORE_SQLITE_SYNCHRONOUS": "NORMAL",
+    # SQLite durability: FULL fsyncs each commit (one commit carries many callbacks), so a
+    # stored callback survives power loss; NORMAL survives a crash of the app but not of
+    # the machine (see the README's store section).
+    "STORE_SQLITE_SYNCHRONOUS": "FULL",
     "SPOOL_PATH": None,  # default: <instance>/spool.jsonl
     "REJECTED_LOG_LIMIT": 1000,  # rejected requests kept for inspection
     "EVENT_RETENTION_DAYS": 30,  # stored callbacks hold phone numbers

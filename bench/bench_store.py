@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from store import Store
-from store.core import event_row
+from store.rows import event_row
 
 CAUSES = [
     ("hangup", 85),
@@ -132,20 +132,21 @@ def bulk_load(store: Store, count: int, seed: int = 7) -> None:
     """Insert ``count`` synthetic events fast; the narrow table and rollup are derived in SQL."""
     from sqlalchemy import text
 
-    from store.core import EVENT_COLUMNS
+    from store.rows import EVENT_COLUMNS
 
     rng = random.Random(seed)
     now = time.time()
-    state = store._current()
+    store.migrate()
+    engine = store.engine
     columns = ", ".join(EVENT_COLUMNS)
     placeholders = ", ".join(f":{c}" for c in EVENT_COLUMNS)
     insert = text(f"INSERT INTO events ({columns}) VALUES ({placeholders})")  # noqa: S608
     batch = 20_000
     for start in range(0, count, batch):
         rows = [event_row(callback(i, now, rng)) for i in range(start, min(count, start + batch))]
-        with state.writer.begin() as conn:
+        with engine.begin() as conn:
             conn.execute(insert, rows)
-    with state.writer.begin() as conn:
+    with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO disconnects (event_id, received_at, cause, from_number, to_number,"
@@ -167,7 +168,7 @@ def bulk_load(store: Store, count: int, seed: int = 7) -> None:
             )
         )
     if not store.is_sqlite:  # autovacuum would; SQLite runs without statistics, as shipped
-        with state.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
 
 

@@ -49,7 +49,8 @@ from sqlalchemy import create_engine, delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from store import Store
-from store.core import hour_bucket, normalize_url
+from store.engine import normalize_url
+from store.rows import hour_bucket
 from store.schema import (
     disconnect_rollup,
     disconnect_totals,

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 XML = "application/xml; charset=utf-8"
 NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 FALLBACK_ROUTE = "answer-fallback"
+FALLBACK_STORE_SECONDS = 0.5  # then the callback is spooled (fsynced) and answered
 
 # Which event types each route accepts.  Every event type has a route of its own name;
 # Bandwidth sends several event types to one URL for conferences, streams and real-time
@@ -237,7 +238,9 @@ def receive(route: str) -> Response:
         started,
     )
     try:
-        outcome, stored = store.record_callback(record)
+        # The fallback answers even with the store down: it waits for it briefly.
+        wait = FALLBACK_STORE_SECONDS if route == FALLBACK_ROUTE else None
+        outcome, stored = store.record_callback(record, timeout=wait)
     except StoreUnavailable:
         log.error("store and spool both unavailable; refusing %s for %s", route, event.call_id)
         if route == FALLBACK_ROUTE:

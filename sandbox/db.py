@@ -45,9 +45,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -56,7 +54,7 @@ from sqlalchemy import (
     update,
 )
 
-from store.core import enable_wal, normalize_url
+from store.engine import create_engines, normalize_url
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
 metadata = MetaData()
@@ -157,11 +155,6 @@ LOG_LIMIT = 300  # log lines kept per call
 MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
 
 
-def _begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get("sandbox_write")
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
 def call_row(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -199,54 +192,36 @@ class SandboxDB:
                 if self._engine is not None:
                     self._engine.dispose(close=False)  # the parent's connections
                     self._write_lock = threading.Lock()
-                engine = self._create_engine()
+                engine, writer = self._create_engines()
                 try:
-                    self._create_tables(engine)
+                    self._create_tables(writer)
                 except Exception:
                     engine.dispose()
                     raise
                 self._engine = engine
-                self._writer = engine.execution_options(sandbox_write=True)
+                self._writer = writer
                 self._pid = pid
         assert self._engine is not None and self._writer is not None
         return self._engine, self._writer
 
-    def _create_engine(self) -> Engine:
-        if self.is_sqlite:
-            database = self.url.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
-                os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
-            engine = create_engine(
-                self.url,
-                connect_args={"timeout": self.busy_timeout, "check_same_thread": False},
-                pool_size=8,
-                max_overflow=56,
-                pool_timeout=60,
-            )
-            event.listen(engine, "connect", self._sqlite_connect)
-            event.listen(engine, "begin", _begin)
-            return engine
-        return create_engine(self.url, pool_size=8, max_overflow=32, pool_timeout=60)
+    def _create_engines(self) -> tuple[Engine, Engine]:
+        # The store's engine set-up; NORMAL: simulation state, not events.
+        return create_engines(
+            self.url,
+            busy_timeout=self.busy_timeout,
+            sqlite_synchronous="NORMAL",
+            pool={"pool_size": 8, "max_overflow": 56 if self.is_sqlite else 32, "pool_timeout": 60},
+        )
 
-    def _create_tables(self, engine: Engine) -> None:
+    def _create_tables(self, writer: Engine) -> None:
         """CREATE the tables once, even when several workers start together: inside a
         write transaction (SQLite) or under an advisory lock (PostgreSQL)."""
-        with engine.execution_options(sandbox_write=True).begin() as conn:
+        with writer.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             metadata.create_all(conn, checkfirst=True)
             if self.is_sqlite:
                 _upgrade_sqlite_inputs(conn)
-
-    def _sqlite_connect(self, dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            enable_wal(cursor, self.busy_timeout)
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        finally:
-            cursor.close()
 
     def migrate(self) -> None:
         self._engines()

@@ -10,9 +10,17 @@ import os
 
 from flask import Flask, current_app
 
-from .core import Store, StoreUnavailable
+from .core import CallbackResult, Durability, Outcome, Store, StoreUnavailable
 
-__all__ = ["Store", "StoreUnavailable", "get_store", "init_app"]
+__all__ = [
+    "CallbackResult",
+    "Durability",
+    "Outcome",
+    "Store",
+    "StoreUnavailable",
+    "get_store",
+    "init_app",
+]
 
 
 def init_app(app: Flask) -> Store:
@@ -29,7 +37,7 @@ def init_app(app: Flask) -> Store:
         spool_path=spool_path,
         busy_timeout=5.0 if busy_timeout is None else float(busy_timeout),
         rejected_limit=1000 if rejected_limit is None else int(rejected_limit),
-        sqlite_synchronous=str(config.get("STORE_SQLITE_SYNCHRONOUS") or "NORMAL"),
+        sqlite_synchronous=str(config.get("STORE_SQLITE_SYNCHRONOUS") or "FULL"),
     )
     app.extensions["store"] = store
     from .health import bp as health_bp

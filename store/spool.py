@@ -63,7 +63,11 @@ class Spool:
 
     def append(self, line: str) -> None:
         """Append one line durably (raises OSError when it cannot)."""
-        data = line.encode("utf-8") + b"\n"
+        self.append_many([line])
+
+    def append_many(self, lines: list[str]) -> None:
+        """Append lines durably with one fsync (raises OSError when it cannot)."""
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         os.makedirs(self.directory, exist_ok=True)
         with self._flock(self.lock_path):
             self._append_locked(self.path, data)

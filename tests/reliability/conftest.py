@@ -149,13 +149,17 @@ def main_env(main_dir: Path, main_bandwidth: FakeBandwidth, main_port: int) -> d
     }
 
 
+# The shipped app plus the test-only knobs (the crash file among them).
+HARNESS_APP = "tests.reliability.harness_app:create_app()"
+
+
 @pytest.fixture(scope="session")
 def main_server(
     main_env: dict[str, str], main_dir: Path, main_socket: socket.socket
 ) -> Iterator[Server]:
     """The real app under gunicorn: 4 workers (the shipped worker class), SQLite, TRUSTED_HOSTS=127.0.0.1."""
     flask_cli(main_env, "store", "migrate")  # once, before the servers (README: deploying)
-    server = Server(main_env, main_dir, workers=4, sock=main_socket, name="main")
+    server = Server(main_env, main_dir, workers=4, sock=main_socket, name="main", app=HARNESS_APP)
     try:
         server.start()
         yield server

@@ -11,6 +11,10 @@ Everything is the shipped app; only these are added, each off unless its variabl
   read timeout is 10 s; F10 provokes a read timeout without waiting that long).
 - ``RELIABILITY_CONFIG='{"KEY": value}'``: config keys that have no environment variable
   (click-to-call rates).
+- ``STORE_TEST_CRASH_FILE=path``: the worker kills itself once at the point that file names,
+  "<point> <callId>" with point ``before-commit`` (inside the transaction) or
+  ``after-commit`` (before the reply); the file is removed first, so the redelivery after
+  the crash goes through (F2/F3).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -26,6 +31,7 @@ import app as application
 import config
 from callbacks import CallbackEvent, Flow
 from calls import VoiceClient
+from store import Store, get_store
 
 SLOW_SECONDS = 1.5
 
@@ -48,7 +54,31 @@ def create_app() -> Flask:
         )
     if os.environ.get("RELIABILITY_FAULTY_ANSWER"):
         flask_app.extensions["flows"].register(_faulty_flow(flask_app), default=True)
+    crash_file = os.environ.get("STORE_TEST_CRASH_FILE")
+    if crash_file:
+        install_crash_file(get_store(flask_app), crash_file)
     return flask_app
+
+
+def install_crash_file(store: Store, path: str) -> None:
+    """Kill the worker once where ``path`` says (see the module docstring)."""
+
+    def crash_if_armed(point: str, row: Mapping[str, Any]) -> None:
+        try:
+            with open(path) as armed:
+                want_point, want_call = armed.read().split()
+        except (OSError, ValueError):
+            return
+        if want_point == point and want_call == row.get("call_id"):
+            os.unlink(path)
+            os._exit(86)
+
+    def after_commit(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            crash_if_armed("after-commit", row)
+
+    store.hooks.in_transaction = lambda row: crash_if_armed("before-commit", row)
+    store.hooks.after_commit = after_commit
 
 
 def _faulty_flow(flask_app: Flask) -> Flow:

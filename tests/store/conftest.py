@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -61,6 +62,14 @@ def make_record(**overrides: Any) -> dict[str, Any]:
     }
     record.update(overrides)
     return record
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.01)
 
 
 @pytest.fixture(params=BACKENDS)

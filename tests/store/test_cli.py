@@ -32,7 +32,7 @@ def app(db_url, tmp_path):
 def test_init_app_builds_the_store_without_connecting(app, tmp_path):
     built = app.extensions["store"]
     assert isinstance(built, Store)
-    assert built._state is None
+    assert not built.connected
     assert built.rejected_limit == 7
     assert built.busy_timeout == 2.0
     assert built.spool_path == str(tmp_path / "spool.jsonl")

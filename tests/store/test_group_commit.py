@@ -9,29 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from store import core
+from store.connections import WAL_AUTOCHECKPOINT_PAGES, Database
+from store.engine import enable_wal, normalize_url
 
 from .conftest import make_record
 from .test_store import count_rows
 
 
-def slow_first_batch(store, monkeypatch, hold: threading.Event) -> list[int]:
-    """Make the first commit wait for ``hold``, so that the callers behind it queue up;
-    returns the list the batch sizes are recorded in."""
-    sizes: list[int] = []
-    commit_batch = store._commit_batch
+class HeldCommits:
+    """The first commit waits for ``hold``, so that the callers behind it queue up."""
 
-    def recording(batch):
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            assert hold.wait(timeout=10)
-        return commit_batch(batch)
+    def __init__(self, store) -> None:
+        self.hold = threading.Event()
+        self.entered = threading.Event()  # the first commit is waiting
+        self.sizes: list[int] = []  # rows per commit
+        store.hooks.before_batch = self._before_batch
 
-    monkeypatch.setattr(store, "_commit_batch", recording)
-    return sizes
+    def _before_batch(self, rows) -> None:
+        self.sizes.append(len(rows))
+        if len(self.sizes) == 1:
+            self.entered.set()
+            assert self.hold.wait(timeout=30)
 
 
-def record_all(store, records) -> list[tuple[str, dict | None]]:
+def record_all(store, held: HeldCommits, records) -> tuple[list, list[threading.Thread]]:
     outcomes: list = [None] * len(records)
 
     def record(index: int) -> None:
@@ -39,100 +40,127 @@ def record_all(store, records) -> list[tuple[str, dict | None]]:
 
     threads = [threading.Thread(target=record, args=(i,)) for i in range(len(records))]
     threads[0].start()
-    queued(store, 0)  # the first leads, and holds its commit
+    assert held.entered.wait(timeout=10)  # the first one's commit is held
     for thread in threads[1:]:
         thread.start()
     return outcomes, threads
 
 
 def queued(store, count: int) -> None:
-    """Wait until a leader is committing and ``count`` callers wait behind it."""
+    """Wait until ``count`` callbacks are in the commit (1) or queued behind it."""
     deadline = time.monotonic() + 10
-    group = store._group
-    while not (group.leading and len(group.queue) == count):
+    while store.commit_queue_depth() != count:
         assert time.monotonic() < deadline, "callers did not queue"
         time.sleep(0.01)
 
 
-def test_callbacks_arriving_together_share_one_transaction(store, monkeypatch):
-    hold = threading.Event()
-    sizes = slow_first_batch(store, monkeypatch, hold)
+def test_callbacks_arriving_together_share_one_transaction(make_store):
+    store = make_store(busy_timeout=30, commit_threads=1)
+    held = HeldCommits(store)
     twin = make_record(call_id="c-twin")
     records = [make_record(call_id=f"c-group-{n}") for n in range(12)] + [twin, dict(twin)]
-    outcomes, threads = record_all(store, records)
-    queued(store, len(records) - 1)  # every other caller waits behind the held commit
-    hold.set()
+    outcomes, threads = record_all(store, held, records)
+    queued(store, len(records))  # every other caller waits behind the held commit
+    held.hold.set()
     for thread in threads:
-        thread.join(timeout=10)
+        thread.join(timeout=30)
 
-    assert sizes[0] == 1 and sizes[1] == len(records) - 1  # all the others in one batch
+    assert held.sizes[0] == 1 and held.sizes[1] == len(records) - 1  # all the others in one batch
     assert [outcome[0] for outcome in outcomes[:12]] == ["inserted"] * 12
-    assert sorted(outcome[0] for outcome in outcomes[12:]) == ["duplicate", "inserted"]
+    assert sorted(outcome.outcome for outcome in outcomes[12:]) == ["duplicate", "inserted"]
     duplicate = next(outcome for outcome in outcomes[12:] if outcome[0] == "duplicate")
-    assert duplicate[1]["reply_status"] == twin["reply_status"]
+    assert duplicate.reply["reply_status"] == twin["reply_status"]
     assert count_rows(store) == 13
     assert len(store.events_for_call("c-twin")) == 1
     assert store.cause_counts() == {"hangup": 13}
 
 
-def test_a_row_the_database_refuses_does_not_sink_its_batch(store, monkeypatch):
-    hold = threading.Event()
-    sizes = slow_first_batch(store, monkeypatch, hold)
-    store_event = store._store_event
+def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
+    store = make_store(busy_timeout=30, commit_threads=1)
+    held = HeldCommits(store)
 
-    def refusing(cursor, row):
+    def refusing(row):
         if row["call_id"] == "c-refused":
             raise ValueError("refused by the database")
-        return store_event(cursor, row)
 
-    monkeypatch.setattr(store, "_store_event", refusing)
+    store.hooks.in_transaction = refusing
     records = [make_record(call_id=f"c-fine-{n}") for n in range(3)]
     records.insert(2, make_record(call_id="c-refused"))
     records.insert(0, make_record(call_id="c-first"))
-    outcomes, threads = record_all(store, records)
-    queued(store, len(records) - 1)
-    hold.set()
+    outcomes, threads = record_all(store, held, records)
+    queued(store, len(records))
+    held.hold.set()
     for thread in threads:
-        thread.join(timeout=10)
+        thread.join(timeout=30)
 
-    assert sizes[1] == 4  # the batch failed as a whole, then went one row at a time
+    assert held.sizes[1:] == [4, 1, 1, 1, 1]  # the batch failed as a whole, then row by row
     by_call = {
         record["call_id"]: outcome[0] for record, outcome in zip(records, outcomes, strict=True)
     }
     assert by_call.pop("c-refused") == "spooled"
     assert set(by_call.values()) == {"inserted"}
     assert count_rows(store) == 4
-    assert len(Path(store.spool.path).read_text().splitlines()) == 1
+    # Spooled; and if a replay came by since, refused again and set aside for people.
+    kept = [Path(path) for path in (store.spool.path, store.spool.bad_path)]
+    assert sum(len(path.read_text().splitlines()) for path in kept if path.exists()) == 1
 
 
-def test_a_caller_whose_leader_is_stuck_spools_its_row(make_store, monkeypatch):
-    store = make_store(busy_timeout=0.1)
-    monkeypatch.setattr(core, "GROUP_WAIT_MARGIN", 0.2)
-    hold = threading.Event()
-    slow_first_batch(store, monkeypatch, hold)
+def test_callers_of_a_stuck_commit_spool_their_rows_and_each_is_stored_once(make_store):
+    store = make_store(busy_timeout=0.3, commit_threads=1)
+    held = HeldCommits(store)
     stuck, waiting = make_record(call_id="c-stuck"), make_record(call_id="c-waiting")
-    outcomes, threads = record_all(store, [stuck, waiting])
-    threads[1].join(timeout=10)
-    assert outcomes[1] == ("spooled", None)  # gave up after busy_timeout * 2 + margin
-    hold.set()
-    threads[0].join(timeout=10)
+    outcomes, threads = record_all(store, held, [stuck, waiting])
+    for thread in threads:
+        thread.join(timeout=30)
+    # Both gave up after the busy timeout: the held commit had one, the queue the other.
+    assert outcomes == [("spooled", None), ("spooled", None)]
+    assert len(Path(store.spool.path).read_text().splitlines()) == 2
+    # While the commit hangs past the busy timeout, a new callback spools at once.
+    assert store.record_callback(make_record(call_id="c-meanwhile"), timeout=30).outcome == (
+        "spooled"
+    )
+    held.hold.set()
+    queued(store, 0)  # the held commit went on
+    # The next commit replays the spool; the unique key keeps the row the held commit
+    # stored and its spooled copy as one.
+    assert store.record_callback(make_record(call_id="c-next"), timeout=30)[0] == "inserted"
+    store.replay_spool()
+    for call_id in ("c-stuck", "c-waiting", "c-meanwhile", "c-next"):
+        assert len(store.events_for_call(call_id)) == 1
+    assert count_rows(store) == 4
+    assert not store.spool.pending()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_postgres_commits_several_batches_at_once(make_store):
+    store = make_store(busy_timeout=30)  # the default: several commit threads
+    held = HeldCommits(store)
+    records = [make_record(call_id=f"c-parallel-{n}") for n in range(4)]
+    outcomes, threads = record_all(store, held, records)
+    for thread in threads[1:]:
+        thread.join(timeout=30)
+    # Committed by the other threads while the first commit is held.
+    assert [outcome.outcome for outcome in outcomes[1:]] == ["inserted"] * 3
+    held.hold.set()
+    threads[0].join(timeout=30)
     assert outcomes[0] == ("inserted", None)
-    # The leader's commit replayed the spool: the waiting row is stored once, from there.
-    assert len(store.events_for_call("c-waiting")) == 1
-    assert store.replay_spool() == 0
-    # The waiter left the queue, so nobody is left leading a group that has no leader (a
-    # caller queued behind a ghost leader would give up and spool, not insert).
-    assert not store._group.leading and not store._group.queue
-    assert store.record_callback(make_record(call_id="c-next")) == ("inserted", None)
+    assert count_rows(store) == 4
 
 
-def test_a_lone_callback_commits_at_once(store, monkeypatch):
+def test_a_lone_callback_commits_at_once(store):
     sizes: list[int] = []
-    commit_batch = store._commit_batch
-    monkeypatch.setattr(store, "_commit_batch", lambda b: sizes.append(len(b)) or commit_batch(b))
+    store.hooks.before_batch = lambda rows: sizes.append(len(rows))
     for n in range(3):
         assert store.record_callback(make_record(call_id=f"c-alone-{n}"))[0] == "inserted"
     assert sizes == [1, 1, 1]
+
+
+def test_results_are_named_values_equal_to_plain_strings(store):
+    result = store.record_callback(make_record(call_id="c-named"))
+    assert result.outcome is result[0]
+    assert result == ("inserted", None) and result.outcome == "inserted"
+    assert {result.outcome: 1} == {"inserted": 1}
 
 
 # --- SQLite: one hot-path connection per process ---------------------------------------------
@@ -141,55 +169,67 @@ def test_a_lone_callback_commits_at_once(store, monkeypatch):
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL uses its pool
 
 
-def sqlite_store(make_store):
-    store = make_store()
-    assert store.is_sqlite
-    return store
+@pytest.fixture
+def database(tmp_path):
+    """The connections module on its own, on a SQLite file of this test."""
+    url = normalize_url(f"sqlite:///{tmp_path / 'events.db'}")
+    made = Database(url, busy_timeout=2.0, sqlite_synchronous="FULL")
+    made.migrate()
+    yield made
+    made.dispose()
 
 
-@sqlite_only
-def test_callbacks_are_written_on_one_connection(make_store):
-    store = sqlite_store(make_store)
-    store.record_callback(make_record(call_id="c-hot"))
-    state = store._current()
-    hot = state.hot
-    assert hot is not None
-    store.record_callback(make_record(call_id="c-hot-2"))
-    assert state.hot is hot
-    assert hot.execute("SELECT count(*) FROM events").fetchone()[0] == 2
+def count_events(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM events")
+    return int(cursor.fetchone()[0])
 
 
-@sqlite_only
-def test_a_broken_hot_connection_is_replaced(make_store):
-    store = sqlite_store(make_store)
-    store.record_callback(make_record(call_id="c-before"))
-    state = store._current()
-    broken = state.hot
+def connection_of(cursor) -> sqlite3.Connection:
+    return cursor.connection
+
+
+def test_writes_go_through_one_connection_per_process(database):
+    first = database.raw_write(connection_of)
+    second = database.raw_write(connection_of)
+    assert first is second
+    assert database.raw_write(count_events) == 0
+
+
+def test_a_broken_write_connection_is_replaced(database):
+    broken = database.raw_write(connection_of)
     broken.close()  # as if the connection died under us
-    assert store.record_callback(make_record(call_id="c-after")) == ("inserted", None)
-    assert state.hot is not None and state.hot is not broken
-    assert len(store.events_for_call("c-after")) == 1
-
-
-@sqlite_only
-def test_dispose_closes_the_hot_connection(make_store):
-    store = sqlite_store(make_store)
-    store.record_callback(make_record(call_id="c-dispose"))
-    hot = store._current().hot
-    store.dispose()
     with pytest.raises(Exception, match="closed"):
-        hot.execute("SELECT 1")
-    assert len(store.events_for_call("c-dispose")) == 1  # a fresh engine and connection
+        database.raw_write(count_events)
+    fresh = database.raw_write(connection_of)
+    assert fresh is not broken
+    assert database.raw_write(count_events) == 0
+
+
+def test_dispose_closes_the_write_connection(database):
+    written = database.raw_write(connection_of)
+    database.dispose()
+    with pytest.raises(Exception, match="closed"):
+        written.execute("SELECT 1")
+    assert database.raw_write(count_events) == 0  # a fresh engine and connection
+
+
+def test_sqlite_write_connections_are_set_up_for_the_hot_path(database):
+    hot = database.raw_write(connection_of)
+    assert hot.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert hot.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_AUTOCHECKPOINT_PAGES
+    assert hot.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    # FULL: commits without an fsync under the lock; raw_write fsyncs the WAL after it.
+    assert hot.execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert database.wal_path is not None
 
 
 @sqlite_only
-def test_sqlite_connections_are_set_up_for_the_hot_path(make_store):
-    store = sqlite_store(make_store)
-    store.record_callback(make_record(call_id="c-pragmas"))
-    hot = store._current().hot
-    assert hot.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert hot.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == core.WAL_AUTOCHECKPOINT_PAGES
-    assert hot.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+def test_a_broken_connection_under_the_store_is_replaced(make_store):
+    store = make_store()
+    store.record_callback(make_record(call_id="c-before"))
+    store.engine.dispose()  # every pooled connection goes; the write path copes
+    assert store.record_callback(make_record(call_id="c-after")) == ("inserted", None)
+    assert len(store.events_for_call("c-after")) == 1
 
 
 def new_file_being_written(path: str):
@@ -212,7 +252,7 @@ def test_switching_to_wal_waits_for_a_connection_writing_the_new_file(tmp_path):
     timer = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
     started = time.monotonic()
     timer.start()
-    core.enable_wal(other.cursor(), busy_timeout=30.0)  # returns once the writer commits
+    enable_wal(other.cursor(), busy_timeout=30.0)  # returns once the writer commits
     timer.join()
     assert time.monotonic() - started >= 0.2  # it waited for the commit
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -228,7 +268,7 @@ def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path):
 
     def switch() -> None:
         try:
-            core.enable_wal(other.cursor(), busy_timeout=0.3)
+            enable_wal(other.cursor(), busy_timeout=0.3)
         except sqlite3.OperationalError as exc:
             failures.append(exc)
 

@@ -58,7 +58,7 @@ def test_a_version_3_database_gains_the_sessions_table(make_store):
     from store import schema
 
     old = make_store()
-    with old._current().engine.begin() as conn:
+    with old.engine.begin() as conn:
         schema.schema_version.create(conn, checkfirst=True)
         for version in (1, 2, 3):
             schema.MIGRATIONS[version](conn)
@@ -66,7 +66,7 @@ def test_a_version_3_database_gains_the_sessions_table(make_store):
     old.dispose()
     upgraded = make_store()
     upgraded.migrate()
-    with upgraded._current().engine.connect() as conn:
+    with upgraded.engine.connect() as conn:
         assert "operator_sessions" in inspect(conn).get_table_names()
         versions = conn.execute(select(schema.schema_version.c.version)).scalars().all()
     assert versions == [1, 2, 3, 4]

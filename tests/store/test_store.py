@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from store import Store, StoreUnavailable, core
+from store import Store, StoreUnavailable
 from store.core import normalize_url
 from store.schema import SCHEMA_VERSION, events, schema_version
 
@@ -18,7 +18,7 @@ from .conftest import make_record
 
 
 def count_rows(store: Store, table=events) -> int:
-    with store._current().engine.connect() as conn:
+    with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
@@ -421,7 +421,7 @@ def test_migrate_is_idempotent(make_store):
     first.migrate()
     first.migrate()
     make_store().migrate()  # another server
-    with first._current().engine.connect() as conn:
+    with first.engine.connect() as conn:
         versions = conn.execute(select(schema_version.c.version)).scalars().all()
     assert versions == list(range(1, SCHEMA_VERSION + 1))
     assert first.record_callback(make_record())[0] == "inserted"
@@ -454,23 +454,10 @@ def test_first_use_migrates_without_an_explicit_call(store):
 
 def test_nothing_connects_before_first_use(make_store, dead_url, tmp_path):
     lazy = make_store(dead_url)  # would fail to connect; construction must not try
-    assert lazy._state is None
+    assert not lazy.connected
     sqlite_store = make_store(f"sqlite:///{tmp_path / 'lazy' / 'events.db'}")
     assert not (tmp_path / "lazy" / "events.db").exists()
-    assert sqlite_store._state is None
-
-
-def test_engine_is_recreated_in_a_forked_child(store, monkeypatch):
-    store.record_callback(make_record(call_id="c-fork-1"))
-    parent_engine = store._current().engine
-    parent_engine.dispose()  # (a real child would inherit open connections; none here)
-    # As after a fork: the process id the store keeps (updated by an at-fork hook) changes.
-    monkeypatch.setitem(core._PROCESS, "pid", os.getpid() + 100_000)
-    child_engine = store._current().engine
-    assert child_engine is not parent_engine
-    assert store.record_callback(make_record(call_id="c-fork-2"))[0] == "inserted"
-    assert len(store.events_for_call("c-fork-1")) == 1
-    store.dispose()  # as the "child", before the pid changes back
+    assert not sqlite_store.connected
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -535,7 +522,7 @@ def test_version_1_database_is_upgraded(make_store):
     from store import schema
 
     old = make_store()
-    engine = old._current().engine
+    engine = old.engine
     with engine.begin() as conn:
         schema.schema_version.create(conn, checkfirst=True)
         schema._v1(conn)
@@ -548,7 +535,7 @@ def test_version_1_database_is_upgraded(make_store):
     old.dispose()
     upgraded = make_store()
     upgraded.migrate()
-    with upgraded._current().engine.connect() as conn:
+    with upgraded.engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("events")}
         indexes = {i["name"] for i in inspect(conn).get_indexes("disconnects")}
         event_indexes = {i["name"] for i in inspect(conn).get_indexes("events")}

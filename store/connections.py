@@ -1,0 +1,397 @@
+"""One process's connections to the store's database, its schema, and the writers' turn.
+
+* Nothing connects at construction.  Each process creates one pooled engine on first use
+  and a new one when its pid changes (gunicorn forks workers after loading the app).
+* The first use in a process migrates the schema (a read when it is current).
+* SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
+  ...), which wastes most of the time when several threads and workers write all the
+  time.  So our writers queue instead: the threads of one process on a lock, the
+  processes on an flock of a file beside the database.  Both waits end at the caller's
+  deadline; anything else holding the database still meets SQLite's busy timeout.
+* SQLite: every connection keeps its own page cache and throws it away whenever another
+  connection has committed, so the callback writes of a process go through one
+  connection (the "hot" one), taken from the pool once and detached, in the writers' turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+from .engine import create_engines, sqlite_file
+from .errors import DB_ERRORS, DRIVER_ERRORS, Broken, StoreUnavailable
+from .schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SETUP_RETRY_SECONDS = 1.0  # how long to wait before trying to migrate again
+# SQLite copies the WAL back into the database (a checkpoint) inside whichever commit
+# finds it longer than this many pages; the default, 1000, made every ~90th group commit
+# of callbacks a slow one.  With 4000 (a WAL of up to 16 MB) the pages that every commit
+# rewrites are copied back 4 times less often: measured 5-15% more callbacks per second.
+WAL_AUTOCHECKPOINT_PAGES = 4000
+PG_MIGRATION_LOCK = 0x62_77_5F_73_74_6F_72_65  # pg_advisory_xact_lock key ("bw_store")
+
+# This process's id, kept current across fork: os.getpid() is a system call, and the hot
+# path asks several times per callback whether it has been forked.
+_PROCESS = {"pid": os.getpid()}
+os.register_at_fork(after_in_child=lambda: _PROCESS.update(pid=os.getpid()))
+
+
+def current_pid() -> int:
+    return _PROCESS["pid"]
+
+
+@dataclass
+class ProcessState:
+    """One process's engine (re-created after a fork)."""
+
+    pid: int
+    engine: Engine
+    writer: Engine  # the same pool; SQLite transactions begin IMMEDIATE
+    ready: bool = False  # schema checked in this process
+    hot: sqlite3.Connection | None = None  # SQLite: this process's write connection
+
+
+class Database:
+    """The engine of the current process, migrations, and the write transactions."""
+
+    def __init__(self, url: URL, *, busy_timeout: float, sqlite_synchronous: str) -> None:
+        self.url = url
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.busy_timeout = busy_timeout
+        database = sqlite_file(url) if self.is_sqlite else None
+        # FULL on a file: the connections commit as NORMAL (no fsync while holding the
+        # write lock) and each write transaction fsyncs the WAL after letting go of it, so
+        # the commits of every worker made meanwhile share one fsync.  A commit is on disk
+        # before the caller is told, as with FULL.
+        self.wal_path = None
+        if database is not None and sqlite_synchronous == "FULL":
+            self.wal_path = database + "-wal"
+            sqlite_synchronous = "NORMAL"
+        self.sqlite_synchronous = sqlite_synchronous
+        # Called (outside any lock) after the first successful migration in a process.
+        self.on_ready: Callable[[], None] = lambda: None
+        self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+        self._write_turn = threading.Lock()
+        self._turn_path = None if database is None else database + ".writers"
+        self._turn_fd: int | None = None
+        self._turn_pid = 0
+        self._state: ProcessState | None = None
+        self._next_setup = 0.0
+        # The dialect, to compile statements without an engine (which would make folders).
+        dialect = url.get_dialect()
+        self.dialect = dialect(paramstyle="named") if self.is_sqlite else dialect()
+
+    def _create(self) -> tuple[Engine, Engine]:
+        return create_engines(
+            self.url,
+            busy_timeout=self.busy_timeout,
+            sqlite_synchronous=self.sqlite_synchronous,
+            wal_autocheckpoint=WAL_AUTOCHECKPOINT_PAGES,
+        )
+
+    # --- engine and schema -------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether this process has made its engine yet."""
+        state = self._state
+        return state is not None and state.pid == current_pid()
+
+    def state(self) -> ProcessState:
+        state = self._state
+        pid = current_pid()
+        if state is not None and state.pid == pid:
+            return state
+        if self._lock_pid != pid:
+            # A lock copied through fork may be held by a thread that does not exist here.
+            self._lock = threading.Lock()
+            self._write_turn = threading.Lock()
+            self._turn_fd = None  # the parent's descriptor shares its lock: open our own
+            self._lock_pid = pid
+        with self._lock:
+            state = self._state
+            if state is not None and state.pid == pid:
+                return state
+            if state is not None:
+                # The parent's connections belong to the parent: drop them without closing.
+                state.engine.dispose(close=False)
+            state = ProcessState(pid, *self._create())
+            self._state = state
+            return state
+
+    def ready(self, *, throttle: bool = False, notify: bool = True) -> ProcessState:
+        """The engine, with the schema checked once per process."""
+        state = self.state()
+        if state.ready or (throttle and time.monotonic() < self._next_setup):
+            return state
+        fresh = False
+        with self._lock:
+            if not state.ready:
+                try:
+                    self._migrate(state)
+                except Exception:
+                    self._next_setup = time.monotonic() + SETUP_RETRY_SECONDS
+                    raise
+                state.ready = fresh = True
+        if fresh and notify:
+            self.on_ready()
+        return state
+
+    def migrate(self) -> None:
+        state = self.state()
+        try:
+            self._migrate(state)
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"cannot migrate the store: {exc}") from exc
+        state.ready = True
+
+    def _schema_version(self, state: ProcessState) -> int:
+        try:
+            with state.engine.connect() as conn:
+                return int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+        except sa_exc.DBAPIError:
+            return 0  # no table yet (or no database: the write below will say so)
+
+    def _migrate(self, state: ProcessState) -> None:
+        if self._schema_version(state) >= SCHEMA_VERSION:
+            return  # the common case: a read, no write lock
+        with state.writer.begin() as conn:
+            if not self.is_sqlite:
+                # Two servers migrating at once: the second waits, then finds nothing to do.
+                conn.execute(text("SET LOCAL lock_timeout = '60s'"))
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+            schema_version.create(conn, checkfirst=True)
+            current = int(conn.execute(select(func.max(schema_version.c.version))).scalar() or 0)
+            for version in sorted(MIGRATIONS):
+                if version > current:
+                    MIGRATIONS[version](conn)
+                    conn.execute(
+                        insert(schema_version), {"version": version, "applied_at": time.time()}
+                    )
+                    log.info("store schema migrated to version %d", version)
+
+    def dispose(self) -> None:
+        state = self._state
+        self._state = None
+        if state is not None and state.pid == current_pid():
+            with self._write_turn:  # not while one of our writers uses it
+                self._drop_hot(state)
+            state.engine.dispose()
+
+    def health(self) -> bool:
+        try:
+            with self.state().engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    # --- the writers' turn ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer_turn(self, deadline: float | None = None) -> Iterator[None]:
+        """On SQLite, wait (until ``deadline``, or the busy timeout) for our turn to write."""
+        if not self.is_sqlite:
+            yield
+            return
+        if deadline is None:
+            deadline = time.monotonic() + self.busy_timeout
+        if not self._write_turn.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise sqlite3.OperationalError("database is locked (writers queued past the timeout)")
+        try:
+            fd = self._turn_file()
+            if fd is not None:
+                _flock_until(fd, deadline)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._write_turn.release()
+
+    def _turn_file(self) -> int | None:
+        """This process's descriptor of the writers' lock file (None: cannot have one)."""
+        if self._turn_path is None:
+            return None
+        if self._turn_fd is None or self._turn_pid != current_pid():
+            try:
+                self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                return None  # e.g. the folder is gone: SQLite will say so and we spool
+            self._turn_pid = os.getpid()
+        return self._turn_fd
+
+    # --- raw DBAPI transactions (the callback path) ------------------------------------
+
+    def raw_write(
+        self, work: Callable[[Any], T], deadline: float | None = None, *, sync: bool = True
+    ) -> T:
+        """Run ``work(cursor)`` in one write transaction, in the writers' turn.
+
+        SQLite: on the process's hot connection; PostgreSQL: on a pooled one.  Raises
+        :class:`Broken` when the connection turned out to be dead.  ``sync=False`` leaves
+        :meth:`sync_wal` to the caller (the commit is not yet durable then).
+        """
+        state = self.ready(throttle=True)
+        with self.writer_turn(deadline):
+            conn: Any = self._hot(state) if self.is_sqlite else state.engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                try:
+                    if self.is_sqlite:
+                        cursor.execute("BEGIN IMMEDIATE")
+                    result = work(cursor)
+                    conn.commit()
+                finally:
+                    cursor.close()
+            except BaseException as exc:
+                self._roll_back(state, conn, exc)
+                raise
+            finally:
+                if not self.is_sqlite:
+                    conn.close()  # back to the pool
+        if sync:
+            self.sync_wal()
+        return result
+
+    def sync_wal(self) -> None:
+        """Make the commits so far durable (FULL on SQLite; a no-op otherwise)."""
+        if self.wal_path is not None:
+            fsync_file(self.wal_path)
+
+    def raw_read_one(self, sql: str, params: Mapping[str, Any]) -> Any:
+        """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""
+        state = self.ready(throttle=True)
+        pooled = state.engine.raw_connection()
+        try:
+            dbapi: Any = pooled.driver_connection
+            if not self.is_sqlite:
+                dbapi.autocommit = True
+            try:
+                cursor = dbapi.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()
+            finally:
+                if not self.is_sqlite:
+                    with contextlib.suppress(Exception):
+                        dbapi.autocommit = False
+        except BaseException as exc:
+            self._roll_back(state, pooled, exc)
+            raise
+        finally:
+            pooled.close()
+
+    def _roll_back(self, state: ProcessState, conn: Any, exc: BaseException) -> None:
+        """Roll back after ``exc``; raise :class:`Broken` when the connection is dead.
+
+        A dead hot connection is replaced next time; a dead pooled one means the server
+        probably restarted, so every pooled connection is stale.
+        """
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        if not isinstance(exc, DRIVER_ERRORS):
+            return
+        dbapi = conn if isinstance(conn, sqlite3.Connection) else conn.dbapi_connection
+        try:
+            broken = bool(state.engine.dialect.is_disconnect(exc, dbapi, None))  # type: ignore[arg-type]
+        except Exception:
+            broken = False
+        if not broken:
+            return
+        if conn is state.hot:
+            self._drop_hot(state)
+        else:
+            with contextlib.suppress(Exception):
+                conn.invalidate(exc)
+            state.engine.dispose()
+        raise Broken(str(exc)) from exc
+
+    def _hot(self, state: ProcessState) -> sqlite3.Connection:
+        """This process's write connection (the caller holds the writers' turn)."""
+        conn = state.hot
+        if conn is None:
+            pooled = state.engine.raw_connection()
+            conn = pooled.driver_connection
+            pooled.detach()  # ours for the life of the process (the connect hook has run)
+            state.hot = conn
+        return conn
+
+    def _drop_hot(self, state: ProcessState) -> None:
+        conn, state.hot = state.hot, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # --- SQLAlchemy Connections (everything else) --------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        try:
+            state = self.ready()
+            with state.engine.connect() as conn:
+                yield conn
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+    @contextlib.contextmanager
+    def writing(self, *, throttle: bool = False) -> Iterator[Connection]:
+        try:
+            state = self.ready(throttle=throttle)
+            with self.writer_turn(), state.writer.begin() as conn:
+                yield conn
+            self.sync_wal()
+        except DB_ERRORS as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+
+def fsync_file(path: str) -> None:
+    """fsync a file by name (a gone WAL was checkpointed into the synced database file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flock_until(fd: int, deadline: float) -> None:
+    """An exclusive flock, or sqlite3.OperationalError at ``deadline``.
+
+    Tried without blocking first (the usual case under our own writers' turn); then
+    polled, since flock itself cannot time out.
+    """
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError(
+                    "database is locked (other workers' writers past the timeout)"
+                ) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)

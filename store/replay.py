@@ -1,0 +1,187 @@
+"""Replaying the spool: every spooled callback stored exactly once, when the database is back.
+
+Runs after the first successful migration in a process, after a commit when a spool has
+appeared (looked for at most once a second), and by ``flask store replay-spool``.  Large
+spools replay on a thread of their own.  See :mod:`store.spool` for the file hand-over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from .connections import SETUP_RETRY_SECONDS, Database
+from .errors import DB_ERRORS, StoreUnavailable, line_specific
+from .group_commit import CommitHooks
+from .inserts import EventInserts
+from .rows import event_row
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+
+REPLAY_CHUNK = 500  # spooled lines per replay transaction
+SYNC_REPLAY_BYTES = 1 << 20  # larger spools replay in a background thread
+AUTO_REPLAY_RETRY_SECONDS = 5.0
+SPOOL_CHECK_SECONDS = 1.0
+
+
+def spooled_row(line: bytes) -> dict[str, Any] | None:
+    """The event row of one spool line, or None when the line is unusable."""
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or item.get("kind") != "callback":
+            return None
+        stored = item["row"]
+        if not isinstance(stored, dict) or not stored.get("route"):
+            return None
+        return event_row(stored)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class Replayer:
+    """Stores the spool's lines with the callback insert; one process replays at a time."""
+
+    def __init__(
+        self, database: Database, spool: Spool, inserts: EventInserts, hooks: CommitHooks
+    ) -> None:
+        self.db = database
+        self.hooks = hooks  # in_transaction(row) runs here too
+        self.spool = spool
+        self.inserts = inserts
+        self.chunk = REPLAY_CHUNK
+        self.pending = False  # a replay failed or was skipped: try again later
+        self._next_auto = 0.0
+        self._next_spool_check = 0.0
+        self._thread: threading.Thread | None = None
+
+    def replay(self) -> int:
+        """Store every spooled event exactly once; returns how many were new."""
+        try:
+            self.db.ready(notify=False)
+            return self._replay()
+        except StoreUnavailable:
+            raise
+        except DB_ERRORS as exc:
+            self.pending = True
+            raise StoreUnavailable(f"cannot replay the spool: {exc}") from exc
+
+    def after_stored(self) -> None:
+        """The database took rows: the time to replay what was spooled while it did not."""
+        if self.pending or self._spool_may_exist():
+            self.auto_replay()
+
+    def auto_replay(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() < self._next_auto:
+            return
+        if not self.spool.pending():
+            self.pending = False
+            return
+        size = 0
+        for path in (self.spool.path, self.spool.replaying_path):
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(path)
+        if size > SYNC_REPLAY_BYTES:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                thread = threading.Thread(
+                    target=self._replay_quietly, name="store-spool-replay", daemon=True
+                )
+                self._thread = thread
+                thread.start()
+            return
+        self._replay_quietly()
+
+    def join(self, timeout: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _spool_may_exist(self) -> bool:
+        """Whether to look for a spool to replay: at most once a second (a stat call)."""
+        now = time.monotonic()
+        if now < self._next_spool_check:
+            return False
+        self._next_spool_check = now + SPOOL_CHECK_SECONDS
+        return os.path.exists(self.spool.path)
+
+    def _replay_quietly(self) -> None:
+        try:
+            replayed = self._replay()
+        except Exception as exc:
+            self.pending = True
+            self._next_auto = time.monotonic() + AUTO_REPLAY_RETRY_SECONDS
+            log.warning("spool replay failed (will retry): %s", exc)
+        else:
+            if replayed:
+                log.info("replayed %d spooled event(s)", replayed)
+
+    def _replay(self) -> int:
+        total = 0
+        with self.spool.replaying() as mine:
+            if not mine:  # another worker is replaying right now
+                self.pending = True
+                self._next_auto = time.monotonic() + SETUP_RETRY_SECONDS
+                return 0
+            for _ in range(3):  # the leftover batch, then what arrived meanwhile
+                path = self.spool.claim()
+                if path is None:
+                    break
+                total += self._replay_file(path)
+                self.spool.discard(path)
+            self.pending = self.spool.pending()
+        return total
+
+    def _replay_file(self, path: str) -> int:
+        inserted = 0
+        batch: list[tuple[bytes, dict[str, Any]]] = []
+        with open(path, "rb") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                row = spooled_row(line)
+                if row is None:
+                    log.error("unreadable spool line moved to %s", self.spool.bad_path)
+                    self.spool.quarantine(line)
+                    continue
+                batch.append((line, row))
+                if len(batch) >= self.chunk:
+                    inserted += self.replay_batch(batch)
+                    batch = []
+        if batch:
+            inserted += self.replay_batch(batch)
+        return inserted
+
+    def _insert_rows(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
+        in_transaction = self.hooks.in_transaction
+        inserted = 0
+        for row in rows:
+            inserted += self.inserts.insert_event(cursor, row) is not None
+            if in_transaction is not None:
+                in_transaction(row)
+        return inserted
+
+    def replay_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> int:
+        """One transaction per batch; a line that can never be stored is set aside."""
+        rows = [row for _, row in batch]
+        try:
+            return self.db.raw_write(functools.partial(self._insert_rows, rows=rows))
+        except Exception as exc:
+            if not line_specific(exc):
+                raise
+        inserted = 0
+        for line, row in batch:
+            try:
+                inserted += self.db.raw_write(functools.partial(self._insert_rows, rows=[row]))
+            except Exception as exc:
+                if not line_specific(exc):
+                    raise
+                log.error("spool line refused by the database (%s); moved aside", exc)
+                self.spool.quarantine(line)
+        return inserted
