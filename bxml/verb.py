@@ -1,8 +1,8 @@
 """Verbs and roots: text, nesting, appending, reading parsed elements, rendering.
 
 A verb class declares (see ``verbs.py``): ``name``; ``text_kind`` if it holds text (the
-first positional argument) and ``text_optional``; its ``attributes`` table and
-``required`` attributes; ``child_names`` with ``min_children``/``max_children``; and
+first positional argument), ``text_optional`` and ``text_trimmed``; its ``attributes``
+table and ``required`` attributes; ``child_names`` with ``min_children``/``max_children``; and
 ``nested_only`` for verbs that live only inside another verb (PhoneNumber, SipUri,
 StreamParam, CustomParam).  Everything else is here.
 """
@@ -31,6 +31,9 @@ class Verb(Node):
     registry: ClassVar[dict[str, type[Verb]]] = {}  # tag -> class, for the parser
     text_kind: ClassVar[Kind | None] = None  # None: the verb holds no text
     text_optional: ClassVar[bool] = False
+    # Parsed text is an identifier, number or URL: surrounding whitespace is layout, as in
+    # Bandwidth's own examples (the text on its own indented line), and is trimmed.
+    text_trimmed: ClassVar[bool] = False
     child_names: ClassVar[tuple[str, ...]] = ()
     min_children: ClassVar[int] = 0
     max_children: ClassVar[int] = 0
@@ -196,7 +199,10 @@ class Verb(Node):
         if cls.text_kind is not None:
             if len(element):
                 raise BxmlError(f"{cls.name}: holds no child elements", line_of(element[0]))
-            return [element.text] if element.text is not None else []
+            text = element.text
+            if text is None:
+                return []
+            return [text.strip(_XML_SPACE) if cls.text_trimmed else text]
         _refuse_text(cls.name, element.text, line_of(element))
         content: list[str | Verb] = []
         for child in element:

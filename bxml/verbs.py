@@ -149,6 +149,7 @@ class PlayAudio(Verb):
 
     name = "PlayAudio"
     text_kind = URL
+    text_trimmed = True
     attributes = CREDENTIALS
 
 
@@ -233,6 +234,7 @@ class PhoneNumber(Verb):
 
     name = "PhoneNumber"
     text_kind = PHONE_NUMBER
+    text_trimmed = True
     attributes = (*_TRANSFER_LEG, ("uui", UUI_350))
     nested_only = True
     belongs_in = "Transfer"
@@ -243,6 +245,7 @@ class SipUri(Verb):
 
     name = "SipUri"
     text_kind = SIP_URI
+    text_trimmed = True
     attributes = (("uui", UUI_256), *_TRANSFER_LEG)
     nested_only = True
     belongs_in = "Transfer or Refer"
@@ -253,6 +256,7 @@ class Bridge(Verb):
 
     name = "Bridge"
     text_kind = CALL_ID
+    text_trimmed = True
     attributes = (
         *webhook("bridge_complete"),
         *webhook("bridge_target_complete"),
@@ -267,6 +271,7 @@ class Conference(Verb):
 
     name = "Conference"
     text_kind = CONFERENCE_NAME
+    text_trimmed = True
     attributes = (
         ("mute", BOOL),
         ("hold", BOOL),
@@ -325,6 +330,7 @@ class SendDtmf(Verb):
 
     name = "SendDtmf"
     text_kind = DTMF_DIGITS
+    text_trimmed = True
     attributes = (("tone_duration", Number(50, 5000)), ("tone_interval", Number(50, 5000)))
 
 
