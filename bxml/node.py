@@ -112,6 +112,12 @@ class Node(metaclass=_Slotted):
         return ["    self._init_content(element, content)"], {}
 
     @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        """Lines of the generated constructor that check rules across attributes, run
+        once every value is set, and the names they use."""
+        return [], {}
+
+    @classmethod
     def xml_name(cls, python_name: str) -> str:
         """The XML attribute name of a keyword argument: ``max_digits`` -> ``maxDigits``."""
         return cls._by_python[python_name][0]
@@ -241,9 +247,10 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             f"    if {python_name} is None:",
             f"        raise self._missing({python_name!r})",
         ]
-    content_lines, content_names = cls._content_source()
-    body += content_lines
-    namespace.update(content_names)
+    for make_lines in (cls._content_source, cls._rules_source):
+        lines, names = make_lines()
+        body += lines
+        namespace.update(names)
     source = f"def __init__({', '.join(params)}, **unknown):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # noqa: S102  (source built from our own class tables only)
     init = cast(Callable[..., None], namespace["__init__"])

@@ -19,7 +19,8 @@ from lxml import etree
 from bxml.errors import BxmlError
 from bxml.node import Node, bad_character, line_of
 from bxml.safe_xml import MAX_DOCUMENT_BYTES
-from bxml.values import Invalid, Kind, show
+from bxml.values import Invalid, Kind, Url, show
+from voice_rules import exposes_credentials
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _XML_SPACE = " \t\n\r"
@@ -102,6 +103,59 @@ class Verb(Node):
             "memo_text": cls.text_kind.memo,
         }
         return lines, names
+
+    @classmethod
+    def _credential_urls(cls) -> list[tuple[tuple[str, str], tuple[str, ...]]]:
+        """((username, password), the URLs they are sent to) for each credential pair:
+        ``fallback_*`` to the fallback URLs, ``destination_*`` to ``destination``, and
+        ``username``/``password`` to the other http(s) URLs ("text" for a URL text)."""
+        urls = {
+            name: kind for name, (_, _, kind) in cls._by_python.items() if isinstance(kind, Url)
+        }
+        if isinstance(cls.text_kind, Url):
+            urls["text"] = cls.text_kind
+        pairs = []
+        for user in cls._by_python:
+            if not user.endswith("username"):
+                continue
+            prefix = user[: -len("username")]
+            if prefix == "fallback_":
+                targets = [name for name in urls if "fallback" in name]
+            elif prefix:
+                targets = [prefix.rstrip("_")]
+            else:
+                targets = [
+                    name
+                    for name, kind in urls.items()
+                    if "fallback" not in name and "https://" in kind.schemes
+                ]
+            if targets:
+                pairs.append(((user, prefix + "password"), tuple(targets)))
+        return pairs
+
+    @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        lines = []
+        for (user, password), targets in cls._credential_urls():
+            values = ", ".join(
+                f"({name!r}, {'element.text' if name == 'text' else name})" for name in targets
+            )
+            lines += [
+                f"    if {user} is not None or {password} is not None:",
+                f"        self._require_tls(({user!r}, {password!r}), ({values},))",
+            ]
+        return lines, {}
+
+    def _require_tls(
+        self, credentials: tuple[str, str], urls: tuple[tuple[str, object], ...]
+    ) -> None:
+        """Credentials go only to https (wss) URLs, loopback hosts excepted (voice_rules)."""
+        for name, url in urls:
+            if isinstance(url, str) and exposes_credentials(url):
+                where = "text (the URL)" if name == "text" else self.xml_name(name)
+                secure = "wss" if url[:3].lower() == "ws:" else "https"
+                names = "/".join(self.xml_name(python_name) for python_name in credentials)
+                raise self.error(f"{where} must use {secure} when {names} is set, got {show(url)}")
 
     def _set_text(self, element: etree._Element, kind: Kind, text: object) -> None:
         try:
