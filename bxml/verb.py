@@ -43,7 +43,7 @@ class Verb(Node):
     _child_classes: ClassVar[frozenset[type[Verb]]] = frozenset()  # set by verbs.py
 
     __slots__ = ("_children", "_shared")
-    _children: list[Verb]
+    _children: list[Verb] | tuple[Verb, ...]
     # Set (True) only once the verb sits in two parents, the second holding a copy that
     # later appends would not reach; append() refuses from then on.
     _shared: bool
@@ -73,14 +73,36 @@ class Verb(Node):
 
     @classmethod
     def _content_source(cls) -> tuple[list[str], dict[str, object]]:
-        if cls.text_kind is None:  # no text: children, or nothing
-            empty = ["        raise self._count_error(0)"] if cls.min_children else []
+        if cls.text_kind is None and not cls.max_children:  # no text, no children
             lines = [
                 "    if content:",
-                "        self._init_content(element, content)",
-                "    else:",
+                "        self._init_content(element, content)",  # explains the error
+                "    self._children = NO_CHILDREN",
+            ]
+            return lines, {"NO_CHILDREN": NO_CHILDREN}
+        if cls.text_kind is None:  # child verbs: the common case inline, linked at once
+            count_ok = [f"{cls.min_children} <= len(content)"] if cls.min_children > 1 else []
+            if cls.max_children < sys.maxsize:
+                count_ok.append(f"len(content) <= {cls.max_children}")
+            empty = ["    else:", "        raise self._count_error(0)"] if cls.min_children else []
+            lines = [
+                "    self._children = NO_CHILDREN",
+                "    if content:",
+                f"        plain = {' and '.join(count_ok) or 'True'}",
+                "        if plain:",
+                "            allowed = self._child_classes",
+                "            for child in content:",
+                # A child already in another parent gets a copy: _attach_all does that.
+                "                if type(child) not in allowed or "
+                "child._element.getparent() is not None:",
+                "                    plain = False",
+                "                    break",
+                "        if plain:",
+                "            element.extend([child._element for child in content])",
+                "            self._children = content",  # a tuple: append() makes a list
+                "        else:",
+                "            self._init_content(element, content)",
                 *empty,
-                "        self._children = NO_CHILDREN",
             ]
             return lines, {"NO_CHILDREN": NO_CHILDREN}
         lines = [  # the common case, one string, inline; the rest in _init_content
@@ -187,9 +209,10 @@ class Verb(Node):
                 element = deepcopy(element)
                 verb._shared = True
             add(element)
-        if self._children is NO_CHILDREN:  # the shared empty list is never extended
-            self._children = []
-        self._children += children
+        if isinstance(self._children, list) and self._children is not NO_CHILDREN:
+            self._children += children
+        else:  # the constructor's tuple, or the shared empty list, which stays empty
+            self._children = [*self._children, *children]
 
     def _refuse(self, child: object) -> BxmlError:
         if isinstance(child, Verb):

@@ -179,9 +179,14 @@ class Gather(Verb):
     child_names = ("SpeakSentence", "PlayAudio")
     max_children = 20
 
-    def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
-        super()._init_content(element, content)
-        self._check_repeats(len(self._children))
+    @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        lines, names = super()._rules_source()
+        lines += [
+            "    if len(self._children) > 1:",
+            "        self._check_repeats(len(self._children))",
+        ]
+        return lines, names
 
     def append(self, verb: Verb) -> None:
         if type(verb) in self._child_classes:  # else super() explains what is wrong
