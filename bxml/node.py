@@ -216,8 +216,8 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         f"    element = self._element = make_element({cls.name!r})",
     ]
     namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
-    # Names in the generated code, per table row: memo_<position> and types_<position> are
-    # the kind's memo (read inline: a hit makes no call), learn_<position> its full check.
+    # Names in the generated code, per table row: memo_<position> is the kind's memo.get and
+    # types_<position> the types it holds (a hit is one call), learn_<position> the full check.
     for position, (python_name, (_, lxml_name, kind)) in enumerate(cls._by_python.items()):
         if (
             not python_name.isidentifier()
@@ -227,14 +227,14 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
         params.append(f"{python_name}=None")
         namespace[f"learn_{position}"] = kind.learn
-        namespace[f"memo_{position}"] = kind.memo
+        namespace[f"memo_{position}"] = kind.memo.get  # a bound method: one call, no lookup
         namespace[f"types_{position}"] = kind.memo_types
         value = python_name  # the parameter holding this attribute's value
         body += [
             f"    if {value} is not None:",
             "        try:",
             # Exact types only: 1 == 1.0 == True, and unhashable values cannot be looked up.
-            f"            text = memo_{position}.get({value}) "
+            f"            text = memo_{position}({value}) "
             f"if type({value}) in types_{position} else None",
             "            if text is None:",
             f"                text = learn_{position}({value})",

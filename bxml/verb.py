@@ -108,7 +108,7 @@ class Verb(Node):
         lines = [  # the common case, one string, inline; the rest in _init_content
             "    if len(content) == 1 and type(content[0]) is str:",
             "        try:",
-            "            text = memo_text.get(content[0])",
+            "            text = memo_text(content[0])",
             "            if text is None:",
             "                text = learn_text(content[0])",
             "            if text:",
@@ -122,7 +122,7 @@ class Verb(Node):
         names = {
             "NO_CHILDREN": NO_CHILDREN,
             "learn_text": cls.text_kind.learn,
-            "memo_text": cls.text_kind.memo,
+            "memo_text": cls.text_kind.memo.get,
         }
         return lines, names
 
