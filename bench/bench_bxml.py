@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: build and render the same 10-verb call-control document four ways.
 
-    python bench/bench_bxml.py [--n 500] [--repeats 60]
+    python bench/bench_bxml.py [--n 500] [--repeats 60] [--clock wall|cpu]
 
 Rows: this project's ``bxml`` (every value validated; a second row makes every URL new
 in each document, so no validated value is reused), bandwidth-sdk 23.3.1's
@@ -13,7 +13,7 @@ implementations (so load from other processes hits all alike), best and median
 microseconds per document.  The document: speak (text with '&'), pause, play, gather
 {speak}, record, transfer {phone number}, send DTMF, start stream, redirect, hangup.
 
-Targets (validation included): at most 0.5x bandwidth-sdk's time and at most 2.0x bare
+Targets (validation included): at most 0.5x bandwidth-sdk's time and at most 1.5x bare
 lxml, judged on the best runs (the least disturbed by other load).
 """
 
@@ -248,13 +248,18 @@ IMPLEMENTATIONS: list[tuple[str, str, Callable[[], Render]]] = [
 ]
 
 
-def time_per_document(render: Render, n: int) -> float:
+def time_per_document(render: Render, n: int, clock: Callable[[], float]) -> float:
     """Mean microseconds per document over ``n`` documents."""
     gc.collect()
-    start = time.perf_counter()
+    start = clock()
     for _ in range(n):
         render()
-    return (time.perf_counter() - start) / n * 1e6
+    return (clock() - start) / n * 1e6
+
+
+# "cpu" counts only this thread's CPU time: on a machine shared with other work, time spent
+# waiting for a core is left out, and the ratios vary less from run to run.
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 
 
 def main() -> int:
@@ -263,10 +268,14 @@ def main() -> int:
     # disturbed by other load, and short runs give each row many chances at a quiet moment.
     parser.add_argument("--n", type=int, default=500, help="documents per run")
     parser.add_argument("--repeats", type=int, default=60, help="runs per implementation")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="what is timed")
     args = parser.parse_args()
 
     print(f"python {platform.python_version()} on {platform.machine()} / {platform.platform()}")
-    print(f"{args.n} documents per run, {args.repeats} runs; microseconds per document\n")
+    print(
+        f"{args.n} documents per run, {args.repeats} runs; microseconds ({args.clock} clock)"
+        " per document\n"
+    )
     renders = {label: factory() for label, _, factory in IMPLEMENTATIONS}
     for render in renders.values():  # well-formed, and warm every code path
         etree.fromstring(render().encode("utf-8"))
@@ -274,7 +283,7 @@ def main() -> int:
     runs: dict[str, list[float]] = {label: [] for label in renders}
     for _ in range(args.repeats):
         for label, render in renders.items():
-            runs[label].append(time_per_document(render, args.n))
+            runs[label].append(time_per_document(render, args.n, CLOCKS[args.clock]))
 
     best = {label: min(times) for label, times in runs.items()}
     header = f"{'implementation':32s} {'version':>8s} {'best':>8s} {'median':>8s} {'bytes':>6s}"
@@ -304,9 +313,9 @@ def main() -> int:
     )
     print(
         f"bxml vs bare lxml:     {vs_lxml:.2f}x best, {paired_lxml:.2f}x median of rounds"
-        f" (target <= 2.00x, aim 1.5x)"
+        f" (target <= 1.50x)"
     )
-    met = vs_sdk <= 0.5 and vs_lxml <= 2.0
+    met = vs_sdk <= 0.5 and vs_lxml <= 1.5
     print("targets met" if met else "targets NOT met (on a busy machine, run again)")
     return 0
 

@@ -112,6 +112,12 @@ class Node(metaclass=_Slotted):
         return ["    self._init_content(element, content)"], {}
 
     @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        """Lines of the generated constructor that check rules across attributes, run
+        once every value is set, and the names they use."""
+        return [], {}
+
+    @classmethod
     def xml_name(cls, python_name: str) -> str:
         """The XML attribute name of a keyword argument: ``max_digits`` -> ``maxDigits``."""
         return cls._by_python[python_name][0]
@@ -210,8 +216,8 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         f"    element = self._element = make_element({cls.name!r})",
     ]
     namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
-    # Names in the generated code, per table row: memo_<position> and types_<position> are
-    # the kind's memo (read inline: a hit makes no call), learn_<position> its full check.
+    # Names in the generated code, per table row: memo_<position> is the kind's memo.get and
+    # types_<position> the types it holds (a hit is one call), learn_<position> the full check.
     for position, (python_name, (_, lxml_name, kind)) in enumerate(cls._by_python.items()):
         if (
             not python_name.isidentifier()
@@ -221,14 +227,14 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
         params.append(f"{python_name}=None")
         namespace[f"learn_{position}"] = kind.learn
-        namespace[f"memo_{position}"] = kind.memo
+        namespace[f"memo_{position}"] = kind.memo.get  # a bound method: one call, no lookup
         namespace[f"types_{position}"] = kind.memo_types
         value = python_name  # the parameter holding this attribute's value
         body += [
             f"    if {value} is not None:",
             "        try:",
             # Exact types only: 1 == 1.0 == True, and unhashable values cannot be looked up.
-            f"            text = memo_{position}.get({value}) "
+            f"            text = memo_{position}({value}) "
             f"if type({value}) in types_{position} else None",
             "            if text is None:",
             f"                text = learn_{position}({value})",
@@ -241,9 +247,10 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             f"    if {python_name} is None:",
             f"        raise self._missing({python_name!r})",
         ]
-    content_lines, content_names = cls._content_source()
-    body += content_lines
-    namespace.update(content_names)
+    for make_lines in (cls._content_source, cls._rules_source):
+        lines, names = make_lines()
+        body += lines
+        namespace.update(names)
     source = f"def __init__({', '.join(params)}, **unknown):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # noqa: S102  (source built from our own class tables only)
     init = cast(Callable[..., None], namespace["__init__"])

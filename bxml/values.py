@@ -18,6 +18,8 @@ import re
 from decimal import Decimal
 from typing import ClassVar
 
+from voice_rules import BXML_UUI, UuiRule
+
 
 class Invalid(Exception):
     """A value broke its rule; the message is the rule, e.g. "must be between 1 and 50"."""
@@ -186,6 +188,33 @@ class Bool(Kind):
         raise Invalid(f"{self.rule}, got {show(text)}")
 
 
+class Uui(Kind):
+    """A User-To-User list: values ending ``;encoding=jwt`` or ``;encoding=base64``."""
+
+    __slots__ = ("max_length", "names", "uui_rule")
+    memo_types = frozenset({str})
+
+    def __init__(self, max_length: int, uui_rule: UuiRule = BXML_UUI) -> None:
+        self.names = "|".join(uui_rule.encodings)
+        super().__init__(f"must be comma-separated <data>;encoding={self.names} values (RFC 7433)")
+        self.max_length = max_length
+        self.uui_rule = uui_rule
+
+    def check(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise _type_error("a string", value)
+        if len(value) > self.max_length:
+            raise Invalid(f"must be at most {self.max_length} characters, got {len(value)}")
+        if self.uui_rule.whole.fullmatch(value) is None:
+            index, encoding = self.uui_rule.problem(value)
+            if encoding is None:
+                raise Invalid(
+                    f"value {index} must be <data>;encoding={self.names} (RFC 7433), got {show(value)}"
+                )
+            raise Invalid(f"value {index} is not valid {encoding} data, got {show(value)}")
+        return value
+
+
 def format_number(value: int | float) -> str:
     """``2`` and ``2.0`` -> "2", ``2.5`` -> "2.5"; never an exponent."""
     if isinstance(value, int) or value.is_integer():
@@ -297,8 +326,8 @@ DTMF_DIGITS = Text(
     50, min_length=1, pattern=r"[0-9*#a-dA-DwW,]+", rule="must use only 0-9 * # a-d A-D w W ,"
 )
 TERMINATING_DIGITS = Text(12, pattern=r"[0-9*#]*", rule="must use only 0-9 * #")
-UUI_256 = Text(256)
-UUI_350 = Text(350)
+UUI_256 = Uui(256)
+UUI_350 = Uui(350)
 
 VOICE = Choice(
     # Standard voices, then the Enhanced (extra cost) ones, as section 4.2 lists them.
@@ -307,7 +336,12 @@ VOICE = Choice(
     *"ruth stephen lupe pedro gabrielle liam".split(),
 )
 GENDER = Choice("male", "female")
-LOCALE = Text(5, pattern=r"[a-z]{2}_[A-Z]{2}", rule="must look like en_US")
+# The locale column of Bandwidth's voice table, and the language_REGION spellings its older
+# docs list for the same voices.
+LOCALE = Choice(
+    *"en_US en_UK es es_MX es_US fr fr_FR fr_CA de de_DE it it_IT ja ja_JP ru ru_RU".split(),
+    *"arb cmn_CN".split(),
+)
 GATHER_INPUT = Choice("dtmf", "speech", "dtmf_speech")
 TRACKS = Choice("inbound", "outbound", "both")
 STREAM_MODE = Choice("unidirectional", "bidirectional")

@@ -1,8 +1,8 @@
 """Verbs and roots: text, nesting, appending, reading parsed elements, rendering.
 
 A verb class declares (see ``verbs.py``): ``name``; ``text_kind`` if it holds text (the
-first positional argument) and ``text_optional``; its ``attributes`` table and
-``required`` attributes; ``child_names`` with ``min_children``/``max_children``; and
+first positional argument), ``text_optional`` and ``text_trimmed``; its ``attributes``
+table and ``required`` attributes; ``child_names`` with ``min_children``/``max_children``; and
 ``nested_only`` for verbs that live only inside another verb (PhoneNumber, SipUri,
 StreamParam, CustomParam).  Everything else is here.
 """
@@ -19,7 +19,8 @@ from lxml import etree
 from bxml.errors import BxmlError
 from bxml.node import Node, bad_character, line_of
 from bxml.safe_xml import MAX_DOCUMENT_BYTES
-from bxml.values import Invalid, Kind, show
+from bxml.values import Invalid, Kind, Url, show
+from voice_rules import exposes_credentials
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _XML_SPACE = " \t\n\r"
@@ -31,6 +32,9 @@ class Verb(Node):
     registry: ClassVar[dict[str, type[Verb]]] = {}  # tag -> class, for the parser
     text_kind: ClassVar[Kind | None] = None  # None: the verb holds no text
     text_optional: ClassVar[bool] = False
+    # Parsed text is an identifier, number or URL: surrounding whitespace is layout, as in
+    # Bandwidth's own examples (the text on its own indented line), and is trimmed.
+    text_trimmed: ClassVar[bool] = False
     child_names: ClassVar[tuple[str, ...]] = ()
     min_children: ClassVar[int] = 0
     max_children: ClassVar[int] = 0
@@ -39,7 +43,7 @@ class Verb(Node):
     _child_classes: ClassVar[frozenset[type[Verb]]] = frozenset()  # set by verbs.py
 
     __slots__ = ("_children", "_shared")
-    _children: list[Verb]
+    _children: list[Verb] | tuple[Verb, ...]
     # Set (True) only once the verb sits in two parents, the second holding a copy that
     # later appends would not reach; append() refuses from then on.
     _shared: bool
@@ -69,20 +73,42 @@ class Verb(Node):
 
     @classmethod
     def _content_source(cls) -> tuple[list[str], dict[str, object]]:
-        if cls.text_kind is None:  # no text: children, or nothing
-            empty = ["        raise self._count_error(0)"] if cls.min_children else []
+        if cls.text_kind is None and not cls.max_children:  # no text, no children
             lines = [
                 "    if content:",
-                "        self._init_content(element, content)",
-                "    else:",
+                "        self._init_content(element, content)",  # explains the error
+                "    self._children = NO_CHILDREN",
+            ]
+            return lines, {"NO_CHILDREN": NO_CHILDREN}
+        if cls.text_kind is None:  # child verbs: the common case inline, linked at once
+            count_ok = [f"{cls.min_children} <= len(content)"] if cls.min_children > 1 else []
+            if cls.max_children < sys.maxsize:
+                count_ok.append(f"len(content) <= {cls.max_children}")
+            empty = ["    else:", "        raise self._count_error(0)"] if cls.min_children else []
+            lines = [
+                "    self._children = NO_CHILDREN",
+                "    if content:",
+                f"        plain = {' and '.join(count_ok) or 'True'}",
+                "        if plain:",
+                "            allowed = self._child_classes",
+                "            for child in content:",
+                # A child already in another parent gets a copy: _attach_all does that.
+                "                if type(child) not in allowed or "
+                "child._element.getparent() is not None:",
+                "                    plain = False",
+                "                    break",
+                "        if plain:",
+                "            element.extend([child._element for child in content])",
+                "            self._children = content",  # a tuple: append() makes a list
+                "        else:",
+                "            self._init_content(element, content)",
                 *empty,
-                "        self._children = NO_CHILDREN",
             ]
             return lines, {"NO_CHILDREN": NO_CHILDREN}
         lines = [  # the common case, one string, inline; the rest in _init_content
             "    if len(content) == 1 and type(content[0]) is str:",
             "        try:",
-            "            text = memo_text.get(content[0])",
+            "            text = memo_text(content[0])",
             "            if text is None:",
             "                text = learn_text(content[0])",
             "            if text:",
@@ -96,9 +122,62 @@ class Verb(Node):
         names = {
             "NO_CHILDREN": NO_CHILDREN,
             "learn_text": cls.text_kind.learn,
-            "memo_text": cls.text_kind.memo,
+            "memo_text": cls.text_kind.memo.get,
         }
         return lines, names
+
+    @classmethod
+    def _credential_urls(cls) -> list[tuple[tuple[str, str], tuple[str, ...]]]:
+        """((username, password), the URLs they are sent to) for each credential pair:
+        ``fallback_*`` to the fallback URLs, ``destination_*`` to ``destination``, and
+        ``username``/``password`` to the other http(s) URLs ("text" for a URL text)."""
+        urls = {
+            name: kind for name, (_, _, kind) in cls._by_python.items() if isinstance(kind, Url)
+        }
+        if isinstance(cls.text_kind, Url):
+            urls["text"] = cls.text_kind
+        pairs = []
+        for user in cls._by_python:
+            if not user.endswith("username"):
+                continue
+            prefix = user[: -len("username")]
+            if prefix == "fallback_":
+                targets = [name for name in urls if "fallback" in name]
+            elif prefix:
+                targets = [prefix.rstrip("_")]
+            else:
+                targets = [
+                    name
+                    for name, kind in urls.items()
+                    if "fallback" not in name and "https://" in kind.schemes
+                ]
+            if targets:
+                pairs.append(((user, prefix + "password"), tuple(targets)))
+        return pairs
+
+    @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        lines = []
+        for (user, password), targets in cls._credential_urls():
+            values = ", ".join(
+                f"({name!r}, {'element.text' if name == 'text' else name})" for name in targets
+            )
+            lines += [
+                f"    if {user} is not None or {password} is not None:",
+                f"        self._require_tls(({user!r}, {password!r}), ({values},))",
+            ]
+        return lines, {}
+
+    def _require_tls(
+        self, credentials: tuple[str, str], urls: tuple[tuple[str, object], ...]
+    ) -> None:
+        """Credentials go only to https (wss) URLs, loopback hosts excepted (voice_rules)."""
+        for name, url in urls:
+            if isinstance(url, str) and exposes_credentials(url):
+                where = "text (the URL)" if name == "text" else self.xml_name(name)
+                secure = "wss" if url[:3].lower() == "ws:" else "https"
+                names = "/".join(self.xml_name(python_name) for python_name in credentials)
+                raise self.error(f"{where} must use {secure} when {names} is set, got {show(url)}")
 
     def _set_text(self, element: etree._Element, kind: Kind, text: object) -> None:
         try:
@@ -130,9 +209,10 @@ class Verb(Node):
                 element = deepcopy(element)
                 verb._shared = True
             add(element)
-        if self._children is NO_CHILDREN:  # the shared empty list is never extended
-            self._children = []
-        self._children += children
+        if isinstance(self._children, list) and self._children is not NO_CHILDREN:
+            self._children += children
+        else:  # the constructor's tuple, or the shared empty list, which stays empty
+            self._children = [*self._children, *children]
 
     def _refuse(self, child: object) -> BxmlError:
         if isinstance(child, Verb):
@@ -196,7 +276,10 @@ class Verb(Node):
         if cls.text_kind is not None:
             if len(element):
                 raise BxmlError(f"{cls.name}: holds no child elements", line_of(element[0]))
-            return [element.text] if element.text is not None else []
+            text = element.text
+            if text is None:
+                return []
+            return [text.strip(_XML_SPACE) if cls.text_trimmed else text]
         _refuse_text(cls.name, element.text, line_of(element))
         content: list[str | Verb] = []
         for child in element:

@@ -149,6 +149,7 @@ class PlayAudio(Verb):
 
     name = "PlayAudio"
     text_kind = URL
+    text_trimmed = True
     attributes = CREDENTIALS
 
 
@@ -178,9 +179,14 @@ class Gather(Verb):
     child_names = ("SpeakSentence", "PlayAudio")
     max_children = 20
 
-    def _init_content(self, element: etree._Element, content: tuple[object, ...]) -> None:
-        super()._init_content(element, content)
-        self._check_repeats(len(self._children))
+    @classmethod
+    def _rules_source(cls) -> tuple[list[str], dict[str, object]]:
+        lines, names = super()._rules_source()
+        lines += [
+            "    if len(self._children) > 1:",
+            "        self._check_repeats(len(self._children))",
+        ]
+        return lines, names
 
     def append(self, verb: Verb) -> None:
         if type(verb) in self._child_classes:  # else super() explains what is wrong
@@ -233,6 +239,7 @@ class PhoneNumber(Verb):
 
     name = "PhoneNumber"
     text_kind = PHONE_NUMBER
+    text_trimmed = True
     attributes = (*_TRANSFER_LEG, ("uui", UUI_350))
     nested_only = True
     belongs_in = "Transfer"
@@ -243,6 +250,7 @@ class SipUri(Verb):
 
     name = "SipUri"
     text_kind = SIP_URI
+    text_trimmed = True
     attributes = (("uui", UUI_256), *_TRANSFER_LEG)
     nested_only = True
     belongs_in = "Transfer or Refer"
@@ -253,6 +261,7 @@ class Bridge(Verb):
 
     name = "Bridge"
     text_kind = CALL_ID
+    text_trimmed = True
     attributes = (
         *webhook("bridge_complete"),
         *webhook("bridge_target_complete"),
@@ -267,6 +276,7 @@ class Conference(Verb):
 
     name = "Conference"
     text_kind = CONFERENCE_NAME
+    text_trimmed = True
     attributes = (
         ("mute", BOOL),
         ("hold", BOOL),
@@ -325,6 +335,7 @@ class SendDtmf(Verb):
 
     name = "SendDtmf"
     text_kind = DTMF_DIGITS
+    text_trimmed = True
     attributes = (("tone_duration", Number(50, 5000)), ("tone_interval", Number(50, 5000)))
 
 

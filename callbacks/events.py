@@ -13,7 +13,7 @@ the member's ``callId``).  ``recordingComplete`` (the spec's name) is read as
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load
@@ -130,6 +130,38 @@ EVENT_ATTRIBUTES: dict[str, frozenset[str]] = {
 ALL_FIELD_ATTRIBUTES = frozenset().union(*EVENT_ATTRIBUTES.values())
 
 
+# RFC 3339 allows a lowercase "t" and "z"; datetime.fromisoformat does not.
+_UPPERCASE_T_Z = str.maketrans("tz", "TZ")
+# A leap second: hh:mm:60 with an optional fraction, before the offset.
+_LEAP_SECOND = re.compile(r"(.+?[T ][0-9]{2}:[0-9]{2}):60(?:[.,][0-9]+)?(?=[Z+\-])")
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 date-time (and the other ISO 8601 forms ``fromisoformat`` reads).
+
+    A leap second (``23:59:60Z``, or the same instant at another offset) cannot be a
+    ``datetime``: it is read as the last microsecond before it ends (``23:59:59.999999``),
+    which keeps its date and its order among the day's events.  As RFC 3339 says, 60 is
+    valid only where a leap second can be, the last minute of a month in UTC.
+    """
+    text = text.translate(_UPPERCASE_T_Z)
+    leap = _LEAP_SECOND.match(text)
+    if leap is None:
+        return datetime.fromisoformat(text)
+    moment = datetime.fromisoformat(f"{leap[1]}:59.999999{text[leap.end() :]}")
+    after = (moment + timedelta(microseconds=1)).astimezone(UTC)
+    if after.day != 1 or after.time() != time(0):
+        raise ValueError("second 60 (a leap second) is only valid at 23:59:60 UTC, month end")
+    return moment
+
+
+class CallbackTime(fields.AwareDateTime):
+    """An aware date-time read by ``parse_time``; the error names RFC 3339."""
+
+    DESERIALIZATION_FUNCS = {**fields.AwareDateTime.DESERIALIZATION_FUNCS, "rfc3339": parse_time}
+    default_error_messages = {"invalid": "Not a valid RFC 3339 date-time."}
+
+
 def _field(wire_name: str, *, required: bool) -> fields.Field:
     kwargs: dict[str, Any] = {
         "data_key": wire_name,
@@ -137,7 +169,7 @@ def _field(wire_name: str, *, required: bool) -> fields.Field:
         "required": required,
     }
     if wire_name in _TIME_FIELDS:
-        return fields.AwareDateTime(format="iso", default_timezone=None, **kwargs)
+        return CallbackTime(format="rfc3339", default_timezone=None, **kwargs)
     if wire_name in _INT_FIELDS:
         return fields.Integer(strict=False, **kwargs)
     if wire_name in _OBJECT_FIELDS:

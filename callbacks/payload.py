@@ -7,6 +7,12 @@ are accepted: JSON-encoded (``machineDetectionResult={"value":"human"}``) and fl
 empty value of a typed (time, number, object) field means absent, since a query string
 cannot carry null.
 
+Stored payloads stay strict JSON, readable by any browser: a number too large for a double
+(``1e999``) is refused with 400 rather than stored as ``Infinity``, like the ``NaN`` and
+``Infinity`` literals.  Text that no database or XML can hold (NUL, a surrogate escape
+without its pair) is refused too; a non-BMP character escaped as a surrogate pair
+(``"\\ud83d\\ude00"``, as ``json.dumps`` writes an emoji) is one character and is accepted.
+
 Every problem raises ``PayloadError`` with the status to answer and a message naming it;
 nothing here raises anything else for any input.
 """
@@ -14,6 +20,7 @@ nothing here raises anything else for any input.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -33,8 +40,11 @@ _TYPED_FIELDS = OBJECT_FIELDS | {
     "notifySipResponseCode",
 }
 _FLAT_KEY = re.compile(r"^(\w+)(?:\.(\w+)|\[(\w+)\])$")
-# JSON escapes that decode to text no database or XML can hold: NUL and lone surrogates.
-_BAD_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+# JSON escapes that may decode to text no database or XML can hold: NUL and surrogates.  A
+# cheap test on the raw body; only a body containing one has its decoded strings checked.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+# In decoded text: NUL, or a surrogate json.loads left alone (it joins each valid pair).
+_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 
 class PayloadError(Exception):
@@ -48,6 +58,33 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON here")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for strict JSON only: no NaN/Infinity, no numbers beyond a double."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _has_bad_text(payload: Any) -> bool:
+    """True if a key or string anywhere in the decoded JSON holds NUL or a lone surrogate."""
+    pending = [payload]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and _BAD_CHARACTER.search(item):
+            return True
+    return False
+
+
 def parse_json_body(body: bytes) -> dict[str, Any]:
     """Decode a POST body: UTF-8 (a BOM is tolerated), one JSON object, sane nesting."""
     if not body:
@@ -56,14 +93,14 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PayloadError(400, f"body is not valid UTF-8 (byte {exc.start})") from None
-    if _BAD_ESCAPE.search(text):
-        raise PayloadError(400, "body contains a NUL or unpaired surrogate escape")
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = _loads(text)
     except RecursionError:
         raise PayloadError(400, "JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, oversized integers
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, 1e999, oversized integers
         raise PayloadError(400, f"malformed JSON: {exc}") from None
+    if _SUSPECT_ESCAPE.search(text) and _has_bad_text(payload):
+        raise PayloadError(400, "body contains a NUL or unpaired surrogate escape")
     if not isinstance(payload, dict):
         raise PayloadError(400, f"expected a JSON object, got {type(payload).__name__}")
     return payload
@@ -88,9 +125,11 @@ def parse_query(args: MultiDict[str, str]) -> dict[str, Any]:
             continue
         if key in OBJECT_FIELDS:
             try:
-                value = json.loads(value, parse_constant=_reject_constant)
+                value = _loads(value)
             except (ValueError, RecursionError):
                 raise PayloadError(400, f"query parameter {key!r} is not a JSON object") from None
+            if _has_bad_text(value):
+                raise PayloadError(400, f"query parameter {key!r} contains a NUL or lone surrogate")
         payload[key] = value
     return payload
 

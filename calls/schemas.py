@@ -37,6 +37,8 @@ from marshmallow import (
 )
 from marshmallow.error_store import ErrorStore
 
+from voice_rules import CREATE_CALL_UUI, exposes_credentials
+
 __all__ = [
     "CamelCaseSchema",
     "CreateCallSchema",
@@ -75,24 +77,8 @@ HTTP_URL = re.compile(
 )
 # C0/C1 control characters, DEL and the Unicode line/paragraph separators.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# User-To-User values (RFC 7433): <data>[;param=value...];encoding=jwt|base64|hex, each data
-# in its encoding's alphabet, comma-separated.  UUI checks the whole list in one match;
-# UUI_ITEM and UUI_DATA only explain a failure.
-_UUI_PARAMS = r"(?:;(?!encoding=)[A-Za-z][A-Za-z0-9\-]*+=[^;,\s\"]++)*+"
-_UUI_VALUE = (
-    r"(?:[A-Za-z0-9_\-]++\.[A-Za-z0-9_\-]*+\.[A-Za-z0-9_\-]*+" + _UUI_PARAMS + r";encoding=jwt"
-    r"|[A-Za-z0-9+/]++={0,2}" + _UUI_PARAMS + r";encoding=base64"
-    r"|(?:[0-9A-Fa-f]{2})++" + _UUI_PARAMS + r";encoding=hex)"
-)
-UUI = re.compile(f"{_UUI_VALUE}(?:,{_UUI_VALUE})*+")
-UUI_ITEM = re.compile(
-    r"(?P<data>[^;,\s\"]+)(?:;[A-Za-z][A-Za-z0-9\-]*=[^;,\s\"]+)*;encoding=(?P<enc>jwt|base64|hex)"
-)
-UUI_DATA = {
-    "hex": re.compile(r"(?:[0-9A-Fa-f]{2})+"),
-    "base64": re.compile(r"[A-Za-z0-9+/]+={0,2}"),
-    "jwt": re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*"),
-}
+# User-To-User values (RFC 7433), the rule BXML shares (voice_rules.py).
+UUI = CREATE_CALL_UUI.whole
 
 
 def camelcase(name: str) -> str:
@@ -414,15 +400,7 @@ class Uui(Text):
         return check
 
 
-def _uui_problem(text: str) -> tuple[int, str | None]:
-    """(1-based index, encoding or None) of the first bad value in a uui list."""
-    for index, item in enumerate(text.split(","), start=1):
-        match = UUI_ITEM.fullmatch(item)
-        if match is None or "encoding=" in match[0][: -len(match["enc"]) - 10]:
-            return index, None
-        if UUI_DATA[match["enc"]].fullmatch(match["data"]) is None:
-            return index, match["enc"]
-    return 1, None
+_uui_problem = CREATE_CALL_UUI.problem
 
 
 class NestedSchema(fields.Nested):
@@ -646,20 +624,6 @@ class CamelCaseSchema(Schema):
         return result
 
 
-def _is_loopback(url: str) -> bool:
-    """True for http(s) URLs whose host is localhost, 127.0.0.0/8 or ::1."""
-    match = HTTP_URL.fullmatch(url)
-    if match is None:
-        return False
-    host = match["host"].lower()
-    if host in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _https_errors(
     data: Mapping[str, Any], pairs: Iterable[tuple[str, str, tuple[str, str]]]
 ) -> dict[str, list[str]]:
@@ -673,7 +637,7 @@ def _https_errors(
         url = data.get(attr)
         if url is None or url.startswith("https:") or url[:6].lower() == "https:":
             continue
-        if (data.get(user) or data.get(password)) and not _is_loopback(url):
+        if (data.get(user) or data.get(password)) and exposes_credentials(url):
             names = f"{camelcase(user)}/{camelcase(password)}"
             errors[key] = [f"Must use https when {names} is set."]
     return errors

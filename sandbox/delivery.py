@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 import time
@@ -26,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bxml import MAX_DOCUMENT_BYTES
+from voice_rules import is_loopback
 
 USER_AGENT = "BandwidthAPI/v2 (bandwidth-voice-callbacks sandbox)"
 
@@ -86,16 +86,6 @@ def origin(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
-
-
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class UrlPolicy:

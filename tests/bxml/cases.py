@@ -136,7 +136,7 @@ ALL_ATTRIBUTES: dict[type[Verb], dict[str, Any]] = {
         "call_timeout": 1,
         "diversion_treatment": "propagate",
         "diversion_reason": "user-busy",
-        "uui": "abc;encoding=hex",
+        "uui": "YWJj;encoding=base64",
     },
     Redirect: {**webhook("redirect"), **CREDENTIALS, **FALLBACK_CREDENTIALS, **TAG},
     Hangup: {},

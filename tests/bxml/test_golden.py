@@ -93,17 +93,23 @@ GOLDEN = [
     (
         PhoneNumber,
         lambda: Response(
-            Transfer(PhoneNumber("+15555550123", transfer_answer_url="/answer?a=1&b=2", uui="x"))
+            Transfer(
+                PhoneNumber(
+                    "+15555550123",
+                    transfer_answer_url="/answer?a=1&b=2",
+                    uui="eA==;encoding=base64",
+                )
+            )
         ),
-        '<Response><Transfer><PhoneNumber transferAnswerUrl="/answer?a=1&amp;b=2" uui="x">'
+        '<Response><Transfer><PhoneNumber transferAnswerUrl="/answer?a=1&amp;b=2" uui="eA==;encoding=base64">'
         "+15555550123</PhoneNumber></Transfer></Response>",
     ),
     (
         SipUri,
         lambda: Response(
-            Transfer(SipUri("sip:bob@example.com", uui="abc;encoding=hex", tag="<t>"))
+            Transfer(SipUri("sip:bob@example.com", uui="YWJj;encoding=base64", tag="<t>"))
         ),
-        '<Response><Transfer><SipUri uui="abc;encoding=hex" tag="&lt;t&gt;">'
+        '<Response><Transfer><SipUri uui="YWJj;encoding=base64" tag="&lt;t&gt;">'
         "sip:bob@example.com</SipUri></Transfer></Response>",
     ),
     (

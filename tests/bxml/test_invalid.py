@@ -548,7 +548,7 @@ PARSED = [
         id="phone-missing",
     ),
     pytest.param(
-        response("<Transfer><PhoneNumber> +15555550123</PhoneNumber></Transfer>"),
+        response("<Transfer><PhoneNumber>+1555 5550123</PhoneNumber></Transfer>"),
         r"must be an E.164 number",
         id="phone-space",
     ),

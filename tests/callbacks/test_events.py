@@ -23,6 +23,9 @@ from tests.callbacks.helpers import answer_event
 TIMES = [
     "2019-06-20T15:54:25.435Z",
     "2019-06-20T15:54:25+05:30",
+    "2019-06-20t15:54:25z",  # RFC 3339 allows lowercase
+    "2016-12-31T23:59:60Z",  # a leap second
+    "2016-12-31T22:59:60Z",  # second 60 where no leap second can be: refused
     "2019-06-20T15:54:25",  # naive: refused
     "2019-06-20",
     "20190620T155425Z",

@@ -10,6 +10,7 @@ import pytest
 import bxml
 from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
 from callbacks import Flow
+from callbacks.events import snake_case
 from store import get_store
 from tests.callbacks.helpers import (
     ABSENT,
@@ -452,6 +453,36 @@ def _post_raw(client, body, content_type="application/json"):
             400,
             b"surrogate",
         ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "tag": "\\ude00\\ud83d"}',
+            "application/json",
+            400,
+            b"surrogate",
+        ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "x": {"\\udbff": 1}}',
+            "application/json",
+            400,
+            b"surrogate",
+        ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "x": [1, 1e999]}',
+            "application/json",
+            400,
+            b"number 1e999 is out of range",
+        ),
+        (
+            b'{"eventType": "disconnect", "callId": "c-1", "x": -1E400}',
+            "application/json",
+            400,
+            b"out of range",
+        ),
+        (
+            json.dumps(disconnect_event(endTime="2016-12-31T12:59:60Z")).encode(),
+            "application/json",
+            422,
+            b"endTime",
+        ),
         (json.dumps(disconnect_event(callId=ABSENT)).encode(), "application/json", 422, b"callId"),
         (
             json.dumps(disconnect_event(eventType=ABSENT)).encode(),
@@ -649,3 +680,34 @@ def test_events_api_requires_dashboard_login(app, client, bandwidth):
     [event] = reply.get_json()["events"]
     assert event["eventType"] == "answer"
     assert event["payload"] == payload
+
+
+def test_surrogate_pairs_are_one_character_and_read_back_as_strict_json(app, client):
+    # json.dumps escapes an emoji as a surrogate pair; an escaped backslash is plain text.
+    payload = disconnect_event(tag="smile \U0001f600", note="\\ud800 is text here")
+    body = json.dumps(payload).encode()
+    assert b"\\ud83d\\ude00" in body
+    assert _post_raw(client, body).status_code == 204
+    reply = client.get(
+        f"/api/calls/{payload['callId']}/events", headers=basic_auth("operator", "dashboard-secret")
+    )
+    [event] = json.loads(reply.data, parse_constant=pytest.fail)["events"]
+    assert event["payload"]["tag"] == "smile \U0001f600"
+    assert event["payload"]["note"] == "\\ud800 is text here"
+
+
+@pytest.mark.parametrize(
+    ("field", "sent", "read"),
+    [
+        ("eventTime", "2019-06-20t15:54:25.5z", "2019-06-20T15:54:25.500000+00:00"),
+        ("endTime", "2016-12-31T23:59:60Z", "2016-12-31T23:59:59.999999+00:00"),
+        ("endTime", "2016-12-31t15:59:60.25-08:00", "2016-12-31T15:59:59.999999-08:00"),
+    ],
+)
+def test_rfc3339_times_are_accepted(app, voice, client, field, sent, read):
+    seen = []
+    voice.on("disconnect")(seen.append)
+    payload = disconnect_event(**{field: sent})
+    assert _post_raw(client, json.dumps(payload).encode()).status_code == 204
+    assert getattr(seen[0], snake_case(field)).isoformat() == read
+    assert events(app, payload["callId"])[0]["payload"][field] == sent

@@ -85,6 +85,21 @@ def test_busy_no_answer_and_reject_reach_the_app(api, sandbox, live_app, app_cal
     assert row["cause"] == cause and row["error_id"]
 
 
+def test_a_tag_with_an_emoji_reaches_the_app(api, sandbox, live_app, app_call):
+    # The sandbox sends its callbacks with json.dumps: the emoji goes as a surrogate pair.
+    call_id = api.create_ok(**app_call(tag="caller \U0001f600"))
+    sandbox.wait_for(call_id, "answered")
+    sandbox.press(call_id, "9")  # the demo IVR: not a choice, goodbye
+    state = sandbox.wait_for(call_id, "disconnected")
+    assert state["disconnectCause"] == "hangup", state["log"]
+    assert live_app.events(call_id) == ["answer", "gather", "disconnect"]
+    from store import get_store
+
+    rows = get_store(live_app.app).events_for_call(call_id)
+    # The answer carried the emoji; the demo's reply then set its own <Tag>.
+    assert rows[0]["payload"]["tag"] == "caller \U0001f600"
+
+
 def test_wrong_callback_credentials_end_with_callback_error(api, sandbox, live_app, app_call):
     call_id = api.create_ok(**app_call(password="wrong"))
     state = sandbox.wait_for(call_id, "disconnected")
