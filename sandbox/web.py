@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from sandbox.core import ApiError, Sandbox, not_found
 
@@ -35,12 +36,22 @@ def _sandbox() -> Sandbox:
     return current_app.extensions["sandbox"]  # type: ignore[no-any-return]
 
 
+class MethodNotAllowed(ApiError):
+    """405, with the ``Allow`` header naming what the resource serves."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(405, "validation", "Method Not Allowed")
+        self.allowed = allowed
+
+
 def _error(error: ApiError) -> Response:
     reply = Response(
         json.dumps(error.body()), error.status, content_type="application/json;charset=UTF-8"
     )
     if error.status == 401:
         reply.headers["WWW-Authenticate"] = REALM
+    if isinstance(error, MethodNotAllowed):
+        reply.headers["Allow"] = ", ".join(error.allowed)
     return reply
 
 
@@ -77,11 +88,27 @@ def _json_body() -> Any:
         raise ApiError(400, "validation", "The request body is not valid JSON") from None
 
 
-def _method_not_allowed() -> ApiError:
-    return ApiError(405, "validation", "Method Not Allowed")
+# Each API route declares the methods it serves.  Any other method falls through to the
+# catch-all route, which answers 405 with ``Allow`` when some route serves the path, 404
+# otherwise.  OPTIONS is answered before routing: Flask's own answer would count the
+# catch-all's methods too.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
-ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+def _methods_served(path: str) -> list[str]:
+    """The methods that API routes other than the catch-all serve at ``path``, and OPTIONS
+    (empty when none does)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    served = []
+    for method in ALL_METHODS[:-1]:
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if current_app.view_functions[endpoint] is not unknown:
+            served.append(method)
+    return [*served, "OPTIONS"] if served else []
+
 
 # --- the Voice API ------------------------------------------------------------------------
 
@@ -96,14 +123,22 @@ def _api_auth() -> None:
     _check_auth()
 
 
+@api_bp.before_request
+def _api_options() -> Response | None:
+    if request.method != "OPTIONS":
+        return None
+    served = _methods_served(request.path)
+    if not served:
+        raise ApiError(404, "validation", "Not Found")
+    return Response(status=200, headers={"Allow": ", ".join(served)})
+
+
 def _api_prefix() -> str:
     return url_for("sandbox_api.calls", account_id="x").rsplit("/accounts/", 1)[0]
 
 
-@api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
+@api_bp.post("/accounts/<account_id>/calls")
 def calls(account_id: str) -> Response:
-    if request.method != "POST":
-        raise _method_not_allowed()
     body = _json_body()
     api_url = _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
     created = _sandbox().create_call(account_id, body, api_url)
@@ -112,21 +147,20 @@ def calls(account_id: str) -> Response:
     return reply
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>", methods=ALL_METHODS)
+@api_bp.get("/accounts/<account_id>/calls/<call_id>")
 def call(account_id: str, call_id: str) -> Response:
-    if request.method == "GET":
-        return _json(_sandbox().get_call(account_id, call_id))
-    if request.method == "POST":
-        body = _json_body()
-        _sandbox().update_call(account_id, call_id, body)
-        return Response(status=200)
-    raise _method_not_allowed()
+    return _json(_sandbox().get_call(account_id, call_id))
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>/bxml", methods=ALL_METHODS)
+@api_bp.post("/accounts/<account_id>/calls/<call_id>")
+def update_call(account_id: str, call_id: str) -> Response:
+    body = _json_body()
+    _sandbox().update_call(account_id, call_id, body)
+    return Response(status=200)
+
+
+@api_bp.put("/accounts/<account_id>/calls/<call_id>/bxml")
 def call_bxml(account_id: str, call_id: str) -> Response:
-    if request.method != "PUT":
-        raise _method_not_allowed()
     if request.mimetype not in ("application/xml", "text/xml"):
         raise ApiError(
             415, "validation", f"Content type '{request.content_type or ''}' not supported"
@@ -135,9 +169,12 @@ def call_bxml(account_id: str, call_id: str) -> Response:
     return Response(status=204)
 
 
-@api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
-@api_bp.route("/<path:rest>", methods=ALL_METHODS)
+@api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS, provide_automatic_options=False)
+@api_bp.route("/<path:rest>", methods=ALL_METHODS, provide_automatic_options=False)
 def unknown(rest: str) -> Response:
+    served = _methods_served(request.path)
+    if served:
+        raise MethodNotAllowed(served)
     raise ApiError(404, "validation", "Not Found")
 
 

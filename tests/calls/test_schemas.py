@@ -811,3 +811,88 @@ def camel(name):
 
 def test_machine_detection_schema_alone():
     assert MachineDetectionSchema().load({"mode": "sync"}) == {"mode": "sync"}
+
+
+##### strict in what we send, tolerant in what we accept #####
+
+NEGATIVE_DURATIONS = {
+    "detectionTimeout": -1,
+    "silenceTimeout": -0.5,
+    "speechThreshold": -2,
+    "speechEndThreshold": -3,
+    "machineSpeechEndThreshold": -4,
+}
+
+
+def test_lenient_create_schema_ignores_unknown_properties_at_every_level():
+    body = {
+        **create_call_payload(**call()),
+        "futureOption": {"x": 1},
+        "machineDetection": {"mode": "sync", "futureAmdOption": True},
+    }
+    data = CreateCallSchema(lenient=True).load(body)
+    assert "futureOption" not in data
+    assert data["machine_detection"] == {"mode": "sync"}
+
+
+@pytest.mark.parametrize("key", sorted(NEGATIVE_DURATIONS))
+def test_negative_machine_detection_durations(key):
+    detection = {"mode": "async", key: NEGATIVE_DURATIONS[key]}
+    body = {**create_call_payload(**call()), "machineDetection": detection}
+    loaded = CreateCallSchema(lenient=True).load(body)["machine_detection"]
+    assert list(loaded.values()) == ["async", NEGATIVE_DURATIONS[key]]
+    with pytest.raises(ValidationError) as excinfo:
+        CreateCallSchema().load(body)
+    assert excinfo.value.messages == {
+        "machineDetection": {key: ["Must be greater than or equal to 0."]}
+    }
+    assert errors(machine_detection=detection) == excinfo.value.messages
+    assert errors(machine_detection={key: 0}) == {}
+
+
+def test_lenient_machine_detection_still_checks_types():
+    body = {**create_call_payload(**call()), "machineDetection": {"silenceTimeout": "-1"}}
+    with pytest.raises(ValidationError) as excinfo:
+        CreateCallSchema(lenient=True).load(body)
+    assert excinfo.value.messages == {
+        "machineDetection": {"silenceTimeout": ["Not a valid number."]}
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"state": None, "redirectUrl": "https://x.example/r"},
+            {"state": "active", "redirect_url": "https://x.example/r"},
+        ),
+        (
+            {"state": None, "redirectUrl": "https://x.example/r", "redirectMethod": None},
+            {"state": "active", "redirect_url": "https://x.example/r", "redirect_method": None},
+        ),
+        ({"state": "completed", "futureOption": 1}, {"state": "completed"}),
+    ],
+)
+def test_lenient_update_schema_takes_null_state_and_unknown_properties(body, expected):
+    assert UpdateCallSchema(lenient=True).load(body) == expected
+
+
+def test_lenient_null_state_is_active_so_it_needs_a_redirect_url():
+    with pytest.raises(ValidationError) as excinfo:
+        UpdateCallSchema(lenient=True).load({"state": None})
+    assert excinfo.value.messages == {"redirectUrl": ["Required when state is active."]}
+
+
+def test_strict_update_schema_refuses_null_state_and_unknown_properties():
+    with pytest.raises(ValidationError) as excinfo:
+        UpdateCallSchema().load({"state": None, "redirectUrl": "https://x.example/r", "x": 1})
+    assert excinfo.value.messages == {"state": ["Field may not be null."], "x": ["Unknown field."]}
+    with pytest.raises(ValidationError) as excinfo:
+        update_call_payload(state=None, redirect_url="https://x.example/r")
+    assert excinfo.value.messages == {"state": ["Field may not be null."]}
+
+
+def test_every_broken_rule_of_a_value_is_reported():
+    assert errors(display_name="x" * 256 + "\n") == {
+        "displayName": ["Longer than maximum length 256.", "May not contain control characters."]
+    }
