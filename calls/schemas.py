@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import (
     EXCLUDE,
@@ -52,7 +52,6 @@ from calls.fields import (
     MAX_URL,
     MAX_UUI,
     SIP_URI,
-    UUI,
     Bool,
     Number,
     Text,
@@ -78,7 +77,6 @@ __all__ = [
     "MAX_URL",
     "MAX_UUI",
     "SIP_URI",
-    "UUI",
     "CamelCaseSchema",
     "CreateCallPayload",
     "CreateCallSchema",
@@ -161,9 +159,9 @@ class CamelCaseSchema(Schema):
         try:
             data = self.load(body)
         except ValidationError as error:
-            raise ValidationError({**error.messages_dict, **unknown}, data=dict(values)) from None
+            raise ValidationError({**error.messages_dict, **unknown}) from None
         if unknown:
-            raise ValidationError(unknown, data=dict(values))
+            raise ValidationError(unknown)
         return self.to_wire(data)
 
     def to_wire(self, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,7 +181,7 @@ class CamelCaseSchema(Schema):
         field = self.fields[name]
         if not isinstance(field, fields.Nested) or not isinstance(value, Mapping):
             return value
-        keys = field.schema.wire_keys if isinstance(field.schema, CamelCaseSchema) else {}
+        keys = cast(CamelCaseSchema, field.schema).wire_keys
         return {keys.get(key, key): item for key, item in value.items() if item is not None}
 
 
