@@ -60,7 +60,7 @@ USERINFO_ERROR = "Credentials belong in the username/password fields, not in the
 
 def camelcase(name: str) -> str:
     """``answer_fallback_url`` -> ``answerFallbackUrl``; ``from_`` -> ``from``."""
-    first, *rest = name.rstrip("_").split("_")
+    first, *rest = name.split("_")  # "from_" ends with "", which adds nothing
     return first + "".join(word.title() for word in rest)
 
 
@@ -75,7 +75,7 @@ def no_control_characters(value: str) -> None:
 def http_url(value: str) -> None:
     """An absolute http(s) URL without credentials in it (they have fields of their own)."""
     if HTTP_URL.fullmatch(value) is None:
-        authority = value.partition("://")[2].split("/", 1)[0]
+        authority = value.partition("://")[2].partition("/")[0]
         raise ValidationError(USERINFO_ERROR if "@" in authority else URL_ERROR)
     if "[" in value:
         try:
@@ -113,8 +113,8 @@ Rule = Callable[[Any], Any]
 
 
 class Text(fields.Field[str]):
-    """A JSON string with, in this order, a length range, no control characters and a
-    pattern the whole value must match; ``validate`` adds rules after those."""
+    """A JSON string with, in this order, a length range, no control characters and the
+    ``validate`` rule."""
 
     default_error_messages = {"invalid": "Not a valid string."}
 
@@ -123,8 +123,6 @@ class Text(fields.Field[str]):
         *,
         max_length: int | None = None,
         min_length: int = 0,
-        pattern: re.Pattern[str] | None = None,
-        pattern_error: str = "Invalid value.",
         no_control: bool = False,
         validate: Rule | None = None,
         **kwargs: Any,
@@ -136,8 +134,6 @@ class Text(fields.Field[str]):
             rules.append(Length(max=max_length))
         if no_control:
             rules.append(no_control_characters)
-        if pattern is not None:
-            rules.append(Regexp(re.compile(rf"(?:{pattern.pattern})\Z"), error=pattern_error))
         if validate is not None:
             rules.append(validate)
         super().__init__(validate=rules, **kwargs)
@@ -202,18 +198,22 @@ def choice(choices: Iterable[str], **kwargs: Any) -> fields.Raw:
     return fields.Raw(validate=OneOf(sorted(choices), error="Must be one of: {choices}."), **kwargs)
 
 
+def whole_match(pattern: str, error: str) -> Regexp:
+    """The whole value matches ``pattern`` (Regexp alone would accept a matching prefix)."""
+    return Regexp(rf"(?:{pattern})\Z", error=error)
+
+
 def phone_number(**kwargs: Any) -> Text:
-    return Text(
-        pattern=E164, pattern_error="Must be an E.164 number: + then 2-15 digits.", **kwargs
-    )
+    rule = whole_match(E164.pattern, "Must be an E.164 number: + then 2-15 digits.")
+    return Text(validate=rule, **kwargs)
 
 
 def destination(**kwargs: Any) -> Text:
-    return Text(
-        pattern=re.compile(f"{E164.pattern}|{SIP_URI.pattern}"),
-        pattern_error="Must be an E.164 number (+ then 2-15 digits) or a sip: URI.",
-        **kwargs,
+    rule = whole_match(
+        f"{E164.pattern}|{SIP_URI.pattern}",
+        "Must be an E.164 number (+ then 2-15 digits) or a sip: URI.",
     )
+    return Text(validate=rule, **kwargs)
 
 
 def uui(**kwargs: Any) -> Text:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from marshmallow import (
     EXCLUDE,
@@ -181,7 +181,7 @@ class CamelCaseSchema(Schema):
         field = self.fields[name]
         if not isinstance(field, fields.Nested) or not isinstance(value, Mapping):
             return value
-        keys = cast(CamelCaseSchema, field.schema).wire_keys
+        keys: dict[str, str] = field.schema.wire_keys  # type: ignore[attr-defined]
         return {keys.get(key, key): item for key, item in value.items() if item is not None}
 
 

@@ -381,6 +381,8 @@ def test_privacy_is_a_real_boolean(privacy):
         ("HTTPS://cb.example.com/a?x=1#y", True),
         ("https://cb.example.com:8443/a", True),
         ("https://[2001:db8::1]/a", True),
+        ("https://[::1]/?q=[x]", True),
+        ("https://cb.example.com/?q=[x]", False),  # brackets belong around an IPv6 host
         ("https://cb.example.com/" + "a" * (2048 - 23), True),  # exactly 2048
         ("https://cb.example.com/" + "a" * (2049 - 23), False),
         ("ftp://cb.example.com/a", False),
