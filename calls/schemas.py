@@ -112,7 +112,7 @@ class CamelCaseSchema(Schema):
         if lenient:
             kwargs.setdefault("unknown", EXCLUDE)
         super().__init__(**kwargs)
-        self.wire_keys = {name: field.data_key or name for name, field in self.load_fields.items()}
+        self.wire_keys = {name: str(field.data_key) for name, field in self.load_fields.items()}
 
     def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
         field_obj.data_key = camelcase(field_obj.data_key or field_name)
@@ -170,8 +170,8 @@ class CamelCaseSchema(Schema):
         wire = {}
         for name, value in data.items():
             field = self.fields[name]
-            if isinstance(field, fields.Nested) and isinstance(field.schema, CamelCaseSchema):
-                value = field.schema.to_wire(value)
+            if isinstance(field, fields.Nested):
+                value = field.schema.to_wire(value)  # type: ignore[attr-defined]
             wire[self.wire_keys[name]] = value
         return wire
 
