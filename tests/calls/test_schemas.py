@@ -576,7 +576,8 @@ def test_machine_detection_fields(name, value, valid):
 
 
 @pytest.mark.parametrize(
-    ("tag", "valid"), [("", True), ("x" * 4096, True), ("x" * 4097, False), (7, False)]
+    ("tag", "valid"),
+    [("", True), ("x" * 4096, True), ("x" * 4097, False), (7, False), ('{\n"a": 1\n}', True)],
 )
 def test_tag(tag, valid):
     assert (errors(tag=tag) == {}) is valid
