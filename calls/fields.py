@@ -159,16 +159,13 @@ class Number(fields.Field[float]):
     def __init__(
         self,
         *,
-        minimum: float | None = None,
-        maximum: float | None = None,
+        between: tuple[float, float] | None = None,
         integer: bool = False,
         **kwargs: Any,
     ) -> None:
-        rules: list[Rule] = []
-        if maximum is not None:
-            rules.append(Range(minimum, maximum, error="Must be between {min} and {max}."))
-        elif minimum is not None:
-            rules.append(Range(minimum))
+        rules = (
+            [] if between is None else [Range(*between, error="Must be between {min} and {max}.")]
+        )
         self.integer = integer
         super().__init__(validate=rules, **kwargs)
 
@@ -195,7 +192,7 @@ class Bool(fields.Field[bool]):
 
 def choice(choices: Iterable[str], **kwargs: Any) -> fields.Raw:
     """One of a fixed set of strings (case-sensitive, as Bandwidth's enums are)."""
-    return fields.Raw(validate=OneOf(sorted(choices), error="Must be one of: {choices}."), **kwargs)
+    return fields.Raw(validate=OneOf(sorted(choices)), **kwargs)  # "Must be one of: ..."
 
 
 def whole_match(pattern: str, error: str) -> Regexp:

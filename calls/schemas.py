@@ -262,10 +262,10 @@ class CreateCallSchema(CamelCaseSchema):
     fallback_password = credential()
     disconnect_url = optional_url()
     disconnect_method = method()
-    call_timeout = Number(minimum=1, maximum=300, allow_none=True)
-    callback_timeout = Number(minimum=1, maximum=25, allow_none=True)
+    call_timeout = Number(between=(1, 300), allow_none=True)
+    callback_timeout = Number(between=(1, 25), allow_none=True)
     machine_detection = fields.Nested(MachineDetectionSchema, allow_none=True)
-    priority = Number(minimum=1, maximum=5, integer=True, allow_none=True)
+    priority = Number(between=(1, 5), integer=True, allow_none=True)
     tag = Text(max_length=MAX_TAG, allow_none=True)
 
     HTTPS_RULES = (

@@ -151,6 +151,22 @@ def test_minimal_payload_adds_no_defaults():
     }
 
 
+NULLABLE = (
+    "privacy", "display_name", "uui", "answer_method", "username", "password",
+    "answer_fallback_url", "answer_fallback_method", "fallback_username", "fallback_password",
+    "disconnect_url", "disconnect_method", "call_timeout", "callback_timeout",
+    "machine_detection", "priority", "tag",
+)  # fmt: skip
+
+
+def test_every_field_the_spec_marks_nullable_takes_null():
+    body = {**create_call_payload(**call()), **dict.fromkeys(map(camel, NULLABLE))}
+    assert CreateCallSchema().load(body) == {**call(), **dict.fromkeys(NULLABLE, None)}
+    detection = dict.fromkeys(camel(name) for name in machine_detection())
+    assert MachineDetectionSchema().load(detection) == dict.fromkeys(machine_detection())
+    assert create_call_payload(**call(**dict.fromkeys(NULLABLE))) == create_call_payload(**call())
+
+
 def test_none_means_not_set():
     assert "tag" not in create_call_payload(**call(tag=None, privacy=None))
     assert create_call_payload(**call(tag=""))["tag"] == ""  # "" clears a tag: kept
