@@ -46,7 +46,7 @@ from urllib3.exceptions import ConnectTimeoutError, ProxyError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from calls.errors import ConnectionFailed, OutcomeUnknown, VoiceApiError, error_from_response
-from calls.schemas import create_call_payload, to_json, update_call_payload
+from calls.schemas import CreateCallPayload, create_call_payload, to_json, update_call_payload
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -273,6 +273,13 @@ class VoiceClient:
         payload = create_call_payload(
             to=to, from_=from_, application_id=application_id, answer_url=answer_url, **optional
         )
+        return self.send_create_call(payload)
+
+    def send_create_call(self, payload: CreateCallPayload) -> dict[str, Any]:
+        """:meth:`create_call` for a body :func:`calls.schemas.create_call_payload` already
+        validated (so a caller that records the body first validates it once)."""
+        if not isinstance(payload, CreateCallPayload):
+            raise TypeError("send_create_call needs the result of create_call_payload()")
         response = self._send("POST", self._calls_url, to_json(payload), JSON_TYPE)
         return self._json(response)
 

@@ -114,7 +114,7 @@ def place_call(
         attempt_id, {k: v for k, v in wire.items() if k not in SECRET_FIELDS}
     )
     try:
-        body = client_for(app).create_call(**fields)
+        body = client_for(app).send_create_call(wire)
     except VoiceApiError as error:
         store.settle_outbound(attempt_id, _outcome(error), error=str(error))
         # Callers can follow an unknown outcome: a callback with this id settles it.

@@ -52,7 +52,7 @@ class Sandbox:
         self._driver: Driver | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
-        self._create_schema = CreateCallSchema()
+        self._create_schema = CreateCallSchema(lenient=True)
         self._update_schema = UpdateCallSchema(lenient=True)
         self._application_schema = inbound.ApplicationSchema()
         self._dial_in_schema = inbound.DialInSchema()

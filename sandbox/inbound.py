@@ -22,19 +22,19 @@ from typing import Any
 
 from marshmallow import fields
 
-from calls.schemas import (
+from calls.fields import (
     MAX_CREDENTIAL,
-    CamelCaseSchema,
-    Choice,
-    HttpUrl,
-    NestedSchema,
     Number,
     Text,
-    Uui,
+    choice,
     destination,
     method,
     optional_url,
+    url,
+    uui,
+    whole_match,
 )
+from calls.schemas import CamelCaseSchema
 
 # The verbs that do not answer an unanswered inbound call (every other one does).
 NOT_ANSWERING = frozenset({"Tag", "Redirect", "Hangup", "Forward", "StopGather", "StartGather"})
@@ -51,31 +51,31 @@ class CredentialsSchema(CamelCaseSchema):
 class ApplicationSchema(CamelCaseSchema):
     """Body of ``PUT .../sandbox-control/applications/{applicationId}``."""
 
-    call_initiated_callback_url = HttpUrl(required=True)
+    call_initiated_callback_url = url(required=True)
     call_initiated_method = method()
     call_initiated_fallback_url = optional_url()
     call_initiated_fallback_method = method()
-    call_initiated_fallback_creds = NestedSchema(CredentialsSchema, allow_none=True)
+    call_initiated_fallback_creds = fields.Nested(CredentialsSchema, allow_none=True)
     call_status_callback_url = optional_url()
     call_status_method = method()
-    callback_creds = NestedSchema(CredentialsSchema, allow_none=True)
-    callback_timeout = Number(minimum=1, maximum=25, allow_none=True)
+    callback_creds = fields.Nested(CredentialsSchema, allow_none=True)
+    callback_timeout = Number(between=(1, 25), allow_none=True)
     numbers = fields.List(destination(), allow_none=True)
 
 
 class DiversionSchema(CamelCaseSchema):
     orig_to = Text(required=True, min_length=1, max_length=256, no_control=True)
     reason = Text(max_length=64, no_control=True, allow_none=True)
-    privacy = Choice(("off", "full"), allow_none=True)
-    screen = Choice(("no", "yes"), allow_none=True)
-    counter = Text(pattern=re.compile(r"[0-9]{1,3}"), allow_none=True)
-    limit = Text(pattern=re.compile(r"[0-9]{1,3}"), allow_none=True)
+    privacy = choice(("off", "full"), allow_none=True)
+    screen = choice(("no", "yes"), allow_none=True)
+    counter = Text(validate=whole_match(r"[0-9]{1,3}", "Must be 1-3 digits."), allow_none=True)
+    limit = Text(validate=whole_match(r"[0-9]{1,3}", "Must be 1-3 digits."), allow_none=True)
     unknown = Text(max_length=256, no_control=True, allow_none=True)
 
 
 class StirShakenSchema(CamelCaseSchema):
     verstat = Text(max_length=64, no_control=True, allow_none=True)
-    attestation_indicator = Choice(("A", "B", "C"), allow_none=True)
+    attestation_indicator = choice(("A", "B", "C"), allow_none=True)
     originating_id = Text(max_length=64, no_control=True, allow_none=True)
 
 
@@ -85,14 +85,16 @@ class DialInSchema(CamelCaseSchema):
     to = destination(required=True)
     from_ = Text(
         required=True,
-        pattern=CALLER_IDS,
-        pattern_error="Must be an E.164 number or Private, Restricted, Unavailable, Anonymous.",
+        validate=whole_match(
+            CALLER_IDS.pattern,
+            "Must be an E.164 number or Private, Restricted, Unavailable, Anonymous.",
+        ),
     )
-    diversion = NestedSchema(DiversionSchema, allow_none=True)
-    stir_shaken = NestedSchema(StirShakenSchema, allow_none=True)
-    uui = Uui(allow_none=True)
+    diversion = fields.Nested(DiversionSchema, allow_none=True)
+    stir_shaken = fields.Nested(StirShakenSchema, allow_none=True)
+    uui = uui(allow_none=True)
     sip_headers = fields.Dict(
-        keys=Text(pattern=SIP_HEADER, pattern_error="Must be an X- header name."),
+        keys=Text(validate=whole_match(SIP_HEADER.pattern, "Must be an X- header name.")),
         values=Text(max_length=1024, no_control=True),
         allow_none=True,
     )

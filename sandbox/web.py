@@ -28,6 +28,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 
 from sandbox.core import ApiError, Sandbox, not_found
 
@@ -51,6 +52,8 @@ def _error(error: ApiError) -> Response:
     )
     if error.status == 401:
         reply.headers["WWW-Authenticate"] = REALM
+    if isinstance(error, MethodNotAllowed):
+        reply.headers["Allow"] = ", ".join(error.allowed)
     return reply
 
 
@@ -100,11 +103,35 @@ def _json_body() -> Any:
         raise ApiError(400, "validation", "The request body is not valid JSON") from None
 
 
-def _method_not_allowed() -> ApiError:
-    return ApiError(405, "validation", "Method Not Allowed")
+class MethodNotAllowed(ApiError):
+    """405, with the ``Allow`` header naming what the resource serves."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__(405, "validation", "Method Not Allowed")
+        self.allowed = allowed
 
 
-ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+# Each API route declares the methods it serves.  Any other method falls through to the
+# catch-all route, which answers 405 with ``Allow`` when some route serves the path, 404
+# otherwise.  OPTIONS is answered before routing: Flask's own answer would count the
+# catch-all's methods too.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+def _methods_served(path: str) -> list[str]:
+    """The methods that API routes other than the catch-all serve at ``path``, and OPTIONS
+    (empty when none does)."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    served = []
+    for method in ALL_METHODS[:-1]:
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if current_app.view_functions[endpoint] is not unknown:
+            served.append(method)
+    return [*served, "OPTIONS"] if served else []
+
 
 # --- the Voice API ------------------------------------------------------------------------
 
@@ -119,6 +146,16 @@ def _api_auth() -> None:
     _check_auth()
 
 
+@api_bp.before_request
+def _api_options() -> Response | None:
+    if request.method != "OPTIONS":
+        return None
+    served = _methods_served(request.path)
+    if not served:
+        raise ApiError(404, "validation", "Not Found")
+    return Response(status=200, headers={"Allow": ", ".join(served)})
+
+
 def _api_prefix() -> str:
     return url_for("sandbox_api.calls", account_id="x").rsplit("/accounts/", 1)[0]
 
@@ -127,12 +164,10 @@ def _api_url() -> str:
     return _sandbox().settings.public_api_url or (request.host_url.rstrip("/") + _api_prefix())
 
 
-@api_bp.route("/accounts/<account_id>/calls", methods=ALL_METHODS)
+@api_bp.route("/accounts/<account_id>/calls", methods=["GET", "POST"])
 def calls(account_id: str) -> Response:
     if request.method == "GET":
         return _list_calls(account_id)
-    if request.method != "POST":
-        raise _method_not_allowed()
     body = _json_body()
     created = _sandbox().create_call(account_id, body, _api_url())
     reply = _json(created, 201)
@@ -140,30 +175,27 @@ def calls(account_id: str) -> Response:
     return reply
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>", methods=ALL_METHODS)
+@api_bp.get("/accounts/<account_id>/calls/<call_id>")
 def call(account_id: str, call_id: str) -> Response:
-    if request.method == "GET":
-        return _json(_sandbox().get_call(account_id, call_id))
-    if request.method == "POST":
-        body = _json_body()
-        _sandbox().update_call(account_id, call_id, body)
-        return Response(status=200)
-    raise _method_not_allowed()
+    return _json(_sandbox().get_call(account_id, call_id))
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>/recording", methods=ALL_METHODS)
+@api_bp.post("/accounts/<account_id>/calls/<call_id>")
+def update_call(account_id: str, call_id: str) -> Response:
+    body = _json_body()
+    _sandbox().update_call(account_id, call_id, body)
+    return Response(status=200)
+
+
+@api_bp.put("/accounts/<account_id>/calls/<call_id>/recording")
 def call_recording_state(account_id: str, call_id: str) -> Response:
     """updateCallRecordingState: pause or resume the call's recording."""
-    if request.method != "PUT":
-        raise _method_not_allowed()
     _sandbox().update_recording_state(account_id, call_id, _json_body())
     return Response(status=200)
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>/bxml", methods=ALL_METHODS)
+@api_bp.put("/accounts/<account_id>/calls/<call_id>/bxml")
 def call_bxml(account_id: str, call_id: str) -> Response:
-    if request.method != "PUT":
-        raise _method_not_allowed()
     if request.mimetype not in ("application/xml", "text/xml"):
         raise ApiError(
             415, "validation", f"Content type '{request.content_type or ''}' not supported"
@@ -188,30 +220,24 @@ def _list_calls(account_id: str) -> Response:
 RECORDING = "/accounts/<account_id>/calls/<call_id>/recordings/<recording_id>"
 
 
-@api_bp.route("/accounts/<account_id>/recordings", methods=ALL_METHODS)
+@api_bp.get("/accounts/<account_id>/recordings")
 def account_recordings(account_id: str) -> Response:
-    if request.method != "GET":
-        raise _method_not_allowed()
     return _json(_sandbox().recordings.for_account(account_id, request.args.to_dict()))
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>/recordings", methods=ALL_METHODS)
+@api_bp.get("/accounts/<account_id>/calls/<call_id>/recordings")
 def call_recordings(account_id: str, call_id: str) -> Response:
-    if request.method != "GET":
-        raise _method_not_allowed()
     return _json(_sandbox().recordings.for_call(account_id, call_id))
 
 
 def _read_or_delete(read: Callable[[], Response], remove: Callable[[], None]) -> Response:
-    if request.method == "GET":
-        return read()
     if request.method == "DELETE":
         remove()
         return Response(status=204)
-    raise _method_not_allowed()
+    return read()
 
 
-@api_bp.route(RECORDING, methods=ALL_METHODS)
+@api_bp.route(RECORDING, methods=["GET", "DELETE"])
 def recording(account_id: str, call_id: str, recording_id: str) -> Response:
     """getCallRecording, deleteRecording."""
     ids = (account_id, call_id, recording_id)
@@ -219,7 +245,7 @@ def recording(account_id: str, call_id: str, recording_id: str) -> Response:
     return _read_or_delete(lambda: _json(recordings.get(*ids)), lambda: recordings.delete(*ids))
 
 
-@api_bp.route(RECORDING + "/media", methods=ALL_METHODS)
+@api_bp.route(RECORDING + "/media", methods=["GET", "DELETE"])
 def recording_media(account_id: str, call_id: str, recording_id: str) -> Response:
     """downloadCallRecording, deleteRecordingMedia."""
     ids = (account_id, call_id, recording_id)
@@ -234,7 +260,7 @@ def recording_media(account_id: str, call_id: str, recording_id: str) -> Respons
     return _read_or_delete(download, lambda: recordings.delete_media(*ids))
 
 
-@api_bp.route(RECORDING + "/transcription", methods=ALL_METHODS)
+@api_bp.route(RECORDING + "/transcription", methods=["GET", "DELETE"])
 def recording_transcription(account_id: str, call_id: str, recording_id: str) -> Response:
     """getRecordingTranscription, deleteRecordingTranscription."""
     ids = (account_id, call_id, recording_id)
@@ -248,18 +274,16 @@ def recording_transcription(account_id: str, call_id: str, recording_id: str) ->
 # --- real-time transcriptions --------------------------------------------------------------
 
 
-@api_bp.route("/accounts/<account_id>/calls/<call_id>/transcriptions", methods=ALL_METHODS)
+@api_bp.get("/accounts/<account_id>/calls/<call_id>/transcriptions")
 def call_transcriptions(account_id: str, call_id: str) -> Response:
     """listRealTimeTranscriptions."""
-    if request.method != "GET":
-        raise _method_not_allowed()
     call_url = f"{_api_url()}/accounts/{account_id}/calls/{call_id}"
     return _json(_sandbox().transcriptions.for_call(account_id, call_id, call_url))
 
 
 @api_bp.route(
     "/accounts/<account_id>/calls/<call_id>/transcriptions/<transcription_id>",
-    methods=ALL_METHODS,
+    methods=["GET", "DELETE"],
 )
 def call_transcription(account_id: str, call_id: str, transcription_id: str) -> Response:
     """getRealTimeTranscription; deleteRealTimeTranscription answers 200 with no body."""
@@ -268,14 +292,15 @@ def call_transcription(account_id: str, call_id: str, transcription_id: str) -> 
     if request.method == "DELETE":
         transcriptions.delete(*ids)
         return Response(status=200)
-    if request.method == "GET":
-        return _json(transcriptions.get(*ids))
-    raise _method_not_allowed()
+    return _json(transcriptions.get(*ids))
 
 
-@api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
-@api_bp.route("/<path:rest>", methods=ALL_METHODS)
+@api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS, provide_automatic_options=False)
+@api_bp.route("/<path:rest>", methods=ALL_METHODS, provide_automatic_options=False)
 def unknown(rest: str) -> Response:
+    served = _methods_served(request.path)
+    if served:
+        raise MethodNotAllowed(served)
     raise ApiError(404, "validation", "Not Found")
 
 

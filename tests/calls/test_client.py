@@ -25,6 +25,7 @@ from calls import (
     TemporaryFailure,
     VoiceApiError,
     VoiceClient,
+    create_call_payload,
     parse_retry_after,
 )
 from calls.client import classify_exception
@@ -155,6 +156,17 @@ def test_unknown_keyword_is_a_validation_error_and_sends_nothing(bandwidth, voic
         voice.create_call(**call_args(answerUrl="https://cb.example.com/a"))
     assert excinfo.value.messages == {"answerUrl": ["Unknown field."]}
     assert bandwidth.count == 0
+
+
+def test_send_create_call_takes_only_a_validated_payload(bandwidth, voice):
+    unchecked = {"to": "5555551212", "from": "+1", "applicationId": "a", "answerUrl": "x"}
+    with pytest.raises(TypeError):
+        voice.send_create_call(unchecked)  # type: ignore[arg-type]
+    assert bandwidth.count == 0
+    bandwidth.script(Reply(201, created_call()))
+    payload = create_call_payload(**call_args())
+    assert voice.send_create_call(payload)["callId"] == CALL_ID
+    assert bandwidth.received[0].json() == payload
 
 
 ##### create_call: the retry policy #####

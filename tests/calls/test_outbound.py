@@ -6,7 +6,7 @@ import pytest
 from marshmallow import ValidationError
 
 from callbacks import decode_state
-from calls import OutcomeUnknown, RateLimited
+from calls import CreateCallSchema, OutcomeUnknown, RateLimited
 from calls.outbound import place_call
 from store import get_store
 from tests.callbacks.helpers import Bandwidth, answer_event
@@ -63,6 +63,22 @@ def test_defaults_come_from_configuration(app, bandwidth):
     assert "callback-secret" not in str(row["request"])
     assert "fb-pass" not in str(row["request"])
     assert row["request"]["to"] == "+12025550123"
+
+
+def test_a_call_is_validated_once(app, bandwidth, monkeypatch):
+    validated = []
+    load_kwargs = CreateCallSchema.load_kwargs
+
+    def counting(schema, values):
+        validated.append(values["to"])
+        return load_kwargs(schema, values)
+
+    monkeypatch.setattr(CreateCallSchema, "load_kwargs", counting)
+    bandwidth.script(Reply(201, created_call()))
+    with app.app_context():
+        place_call(to="+12025550123")
+    assert validated == ["+12025550123"]
+    assert bandwidth.received[0].json()["to"] == "+12025550123"
 
 
 def test_invalid_number_sends_and_records_nothing(app, bandwidth):

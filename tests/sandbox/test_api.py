@@ -67,7 +67,7 @@ def test_another_account_gets_403(api, call_body):
         ({"answerUrl": "ftp://example.com/a"}, "Invalid answerUrl:"),
         ({"callTimeout": 0}, "Invalid callTimeout:"),
         ({"answerMethod": "PUT"}, "Invalid answerMethod:"),
-        ({"bogus": 1}, "Invalid bogus:"),
+        ({"machineDetection": {"detectionTimeout": "15"}}, "Invalid machineDetection:"),
     ],
 )
 def test_invalid_requests_get_400_in_bandwidths_shape(api, call_body, overrides, expected):
@@ -106,10 +106,79 @@ def test_unknown_call_gets_404(api):
         assert reply.json()["description"] == f"Call [{missing}] not found"
 
 
-def test_wrong_method_gets_405(api):
-    reply = api.session.delete(api.calls_url)
-    assert reply.status_code == 405
-    assert reply.json()["description"] == "Method Not Allowed"
+def test_spec_valid_extras_are_accepted(api, call_body, receiver):
+    """The spec forbids no extra property and sets no minimum on machineDetection's
+    durations: a server accepts both (unknown properties are ignored)."""
+    receiver.reply("/answer", "<Response><Hangup/></Response>")
+    detection = {"mode": "async", "detectionTimeout": -1, "silenceTimeout": -0.5}
+    for name in ("speechThreshold", "speechEndThreshold", "machineSpeechEndThreshold"):
+        detection[name] = -2
+    reply = api.create(
+        **call_body(futureOption=True, machineDetection={**detection, "futureAmdOption": 1})
+    )
+    assert reply.status_code == 201, reply.text
+    assert "futureOption" not in reply.json()
+    assert receiver.wait_for("disconnect")[0].payload["cause"] == "hangup"
+
+
+def test_update_with_null_state_is_a_redirect(api, call_body, receiver, sandbox):
+    """``state`` is nullable like the method fields: null means the default, active."""
+    receiver.reply("/answer", LONG_PAUSE)
+    receiver.reply("/redirected", "<Response><Hangup/></Response>")
+    call_id = api.create_ok(**call_body())
+    sandbox.wait_for(call_id, "answered")
+    receiver.wait_for("answer")
+    reply = api.update(
+        call_id,
+        state=None,
+        redirectUrl=receiver.url("/redirected"),
+        redirectMethod=None,
+        futureOption="x",
+    )
+    assert reply.status_code == 200, reply.text
+    assert receiver.wait_for("redirect")[0].path == "/redirected"
+    assert receiver.wait_for("disconnect")[0].payload["cause"] == "hangup"
+
+
+def test_null_state_still_needs_a_redirect_url(api, call_body):
+    call_id = api.create_ok(**call_body())
+    reply = api.update(call_id, state=None)
+    assert reply.status_code == 400
+    assert reply.json()["description"] == "Invalid redirectUrl: Required when state is active."
+    api.update(call_id, state="completed")
+
+
+def _allowed(reply):
+    return sorted(method.strip() for method in reply.headers["Allow"].split(","))
+
+
+@pytest.mark.parametrize(
+    ("path", "served"),
+    [
+        ("", ["GET", "HEAD", "OPTIONS", "POST"]),  # listCalls, createCall
+        ("/c-1", ["GET", "HEAD", "OPTIONS", "POST"]),
+        ("/c-1/bxml", ["OPTIONS", "PUT"]),
+        ("/c-1/recording", ["OPTIONS", "PUT"]),
+        ("/c-1/recordings/r-1", ["DELETE", "GET", "HEAD", "OPTIONS"]),
+    ],
+)
+def test_options_lists_only_the_methods_served(api, path, served):
+    reply = api.session.options(api.calls_url + path)
+    assert reply.status_code == 200
+    assert _allowed(reply) == served
+    for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - set(served):
+        refused = api.session.request(method, api.calls_url + path)
+        assert refused.status_code == 405, method
+        assert refused.json()["description"] == "Method Not Allowed"
+        assert _allowed(refused) == served
+
+
+def test_unknown_paths_are_404_whatever_the_method(api):
+    for method in ("GET", "POST", "DELETE", "OPTIONS"):
+        reply = api.session.request(method, f"{api.api_url}/accounts/{api.account_id}/nothing")
+        assert reply.status_code == 404, method
+        assert reply.json()["description"] == "Not Found"
+        assert "Allow" not in reply.headers
 
 
 def test_call_state_through_the_calls_life(api, call_body, receiver, sandbox):
