@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from lxml import etree
 
@@ -657,7 +655,7 @@ def test_xxe_does_not_read_the_file(tmp_path):
     assert b"TOPSECRET" not in etree.tostring(tree)
 
 
-def test_billion_laughs_is_refused_quickly():
+def test_billion_laughs_is_refused_and_never_expanded():
     entities = '<!ENTITY lol "lol">' + "".join(
         f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'
         for i in range(1, 10)
@@ -665,10 +663,10 @@ def test_billion_laughs_is_refused_quickly():
     document = (
         f"<!DOCTYPE lolz [{entities}]><Response><SpeakSentence>&lol9;</SpeakSentence></Response>"
     )
-    started = time.perf_counter()
+    # Refused before parsing; and no expansion happens even in the parser alone, which is
+    # what keeps it quick (the size below, not a clock, is what can fail).
     with pytest.raises(BxmlError, match="DOCTYPE is not allowed"):
         bxml.parse(document)
-    assert time.perf_counter() - started < 1
     try:  # the parser alone does not expand it either (libxml2 may refuse it outright)
         tree = etree.fromstring(document.encode(), PARSER)
     except etree.XMLSyntaxError:
