@@ -168,3 +168,106 @@ def test_a_tag_of_exactly_the_limit_fits(monkeypatch, call_id):
 def test_state_must_be_a_dict():
     with pytest.raises(TypeError, match=r"^tag state must be a dict$"):
         encode_state(["not", "a", "dict"], SECRET)  # type: ignore[arg-type]
+
+
+# --- the framework's own keys: the flow a call belongs to -------------------------------
+
+
+def test_with_flow_gives_an_empty_or_absent_tag_the_flow_alone():
+    for empty in (None, ""):
+        tag = tags.with_flow(empty, "ivr", SECRET)
+        assert tag.startswith(PREFIX)
+        assert decode_state(tag, SECRET) == {"_flow": "ivr"}
+
+
+def test_with_flow_keeps_a_plain_text_tag_beside_the_flow():
+    tag = tags.with_flow("order-7", "ivr", SECRET)
+    assert decode_state(tag, SECRET) == {"_raw": "order-7", "_flow": "ivr"}
+
+
+def test_with_flow_keeps_signed_state_and_binds_it_as_asked():
+    mine = encode_state({"step": 2}, SECRET)
+    bound = tags.with_flow(mine, "ivr", SECRET, bind_to="c-1")
+    assert bound.startswith(CALL_PREFIX)
+    assert decode_state(bound, SECRET, call_id="c-1") == {"step": 2, "_flow": "ivr"}
+    assert decode_state(bound, SECRET, call_id="c-2") == {}
+
+
+def test_with_flow_reads_state_bound_to_the_callbacks_call():
+    incoming = encode_state({"step": 2}, SECRET, call_id="c-1")
+    kept = tags.with_flow(incoming, "ivr", SECRET, call_id="c-1")
+    assert decode_state(kept, SECRET) == {"step": 2, "_flow": "ivr"}  # unbound, as asked
+    via_parent = tags.with_flow(incoming, "ivr", SECRET, call_id="c-b", parent_call_id="c-1")
+    assert decode_state(via_parent, SECRET) == {"step": 2, "_flow": "ivr"}
+    elsewhere = tags.with_flow(incoming, "ivr", SECRET, call_id="c-2")
+    assert decode_state(elsewhere, SECRET) == {"_flow": "ivr"}  # not believed, not carried
+
+
+def test_with_flow_sends_a_tag_that_already_names_the_flow_as_is():
+    unbound = encode_state({"step": 2, "_flow": "ivr"}, SECRET)
+    assert tags.with_flow(unbound, "ivr", SECRET) is unbound
+    bound = encode_state({"step": 2, "_flow": "ivr"}, SECRET, call_id="c-1")
+    assert tags.with_flow(bound, "ivr", SECRET, bind_to="c-1", call_id="c-1") is bound
+    # Bound where unbound is asked (or the other way round): signed again.
+    again = tags.with_flow(bound, "ivr", SECRET, call_id="c-1")
+    assert again.startswith(PREFIX) and not again.startswith(CALL_PREFIX)
+    rebound = tags.with_flow(unbound, "ivr", SECRET, bind_to="c-1")
+    assert rebound.startswith(CALL_PREFIX)
+    # Another flow's tag is signed again with this flow.
+    other = tags.with_flow(unbound, "sales", SECRET)
+    assert decode_state(other, SECRET) == {"step": 2, "_flow": "sales"}
+
+
+def test_with_flow_drops_state_that_does_not_verify():
+    forged = encode_state({"admin": True}, "not-our-secret")
+    assert decode_state(tags.with_flow(forged, "ivr", SECRET), SECRET) == {"_flow": "ivr"}
+
+
+def test_with_flow_keeps_to_the_verb_tag_limit():
+    big = encode_state({"notes": secrets.token_hex(200)}, SECRET)
+    with pytest.raises(TagTooLong):
+        tags.with_flow(big, "ivr", SECRET)
+    assert len(tags.with_flow(big, "ivr", SECRET, limit=4096)) <= 4096
+
+
+@pytest.mark.parametrize(
+    ("tag", "bound", "claimed"),
+    [
+        (encode_state({"_flow": "ivr"}, SECRET), False, "ivr"),
+        (encode_state({"_flow": "ivr"}, SECRET), True, None),  # unbound, bound asked
+        (encode_state({"_flow": "ivr"}, SECRET, call_id="c-1"), True, "ivr"),
+        (encode_state({"_flow": "ivr"}, SECRET, call_id="c-1"), False, None),
+        (encode_state({"step": 1}, SECRET), False, None),
+        (PREFIX + "not-base64!.x.y", False, None),
+        (PREFIX + ".eJyrVopPK0rMTY1PyS8qUbIyNDQ0MQ.x.y", False, None),  # compressed
+        (PREFIX + "WzFd.x.y", False, None),  # a list, not a dict
+        ("order-7", False, None),
+    ],
+)
+def test_the_flow_a_tag_claims_is_read_without_the_signature(tag, bound, claimed):
+    assert tags._claimed_flow(tag, bound=bound) == claimed
+
+
+def test_split_state_separates_the_frameworks_keys():
+    state = {"step": 1, "_flow": "ivr", "_raw": "order-7", "_attempt": "a1"}
+    own, reserved = tags.split_state(state)
+    assert own == {"step": 1}
+    assert reserved == {"_flow": "ivr", "_raw": "order-7", "_attempt": "a1"}
+    assert tags.split_state({"_flow": 3, "x": 1}) == ({"x": 1}, {})  # only strings count
+    plain = {"step": 1}
+    assert tags.split_state(plain) == (plain, {})
+
+
+def test_readable_tags_shows_what_signed_state_says():
+    unbound = encode_state({"b": 2, "a": 1}, SECRET)
+    bound = encode_state({"step": 3}, SECRET, call_id="c-1")
+    text = f'<Tag>{unbound}</Tag><PhoneNumber tag="{bound}"/>'
+    readable = tags.readable_tags(text, SECRET, call_id="c-1")
+    assert readable == (
+        '<Tag>{signed state: {"a": 1, "b": 2}}</Tag>'
+        '<PhoneNumber tag="{signed state: {"step": 3}}"/>'
+    )
+    # State that does not verify here stays as it was.
+    assert tags.readable_tags(text, SECRET, call_id="c-2").endswith(f'tag="{bound}"/>')
+    old = encode_state({"a": 1}, SECRET)
+    assert "signed state" in tags.readable_tags(old, SECRET)  # however old
