@@ -271,3 +271,12 @@ def test_readable_tags_shows_what_signed_state_says():
     assert tags.readable_tags(text, SECRET, call_id="c-2").endswith(f'tag="{bound}"/>')
     old = encode_state({"a": 1}, SECRET)
     assert "signed state" in tags.readable_tags(old, SECRET)  # however old
+
+
+def test_readable_tags_reads_a_transfer_legs_state_and_old_state(monkeypatch):
+    now = time.time()
+    _at(monkeypatch, now)
+    leg = encode_state({"agent": "lee"}, SECRET, call_id="c-a")  # set on the A-leg
+    _at(monkeypatch, now + MAX_AGE_SECONDS * 3)  # long after any call: stored history
+    readable = tags.readable_tags(leg, SECRET, call_id="c-b", parent_call_id="c-a")
+    assert readable == '{signed state: {"agent": "lee"}}'
