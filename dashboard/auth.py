@@ -11,11 +11,12 @@ revokes it, so a copy of the cookie taken before stops working at once; "log out
 everywhere" revokes every login.
 
 Credential checks are limited per client address (DASHBOARD_LOGIN_RATE), in the store so
-that every worker and server shares the count: every login form POST counts, and so does
-every wrong HTTP Basic password on the API.  Once an address is over the limit, its requests
-get 429 before any password is compared, the right one included.  (Right Basic passwords do
-not count: scripts may poll the API.  Wrong ones sent at the same instant can pass the check
-together, so a burst gets at most a few more tries than the limit: about one per thread.)
+that every worker and server shares the count: every wrong try counts, on the login form
+(a form that does not validate included) and as HTTP Basic on the API.  Once an address is
+over the limit, its requests get 429 before any password is compared, the right one
+included.  Right tries do not count: operators may log in and scripts may poll as often as
+they like.  (Wrong tries sent at the same instant can pass the check together, so a burst
+gets at most a few more tries than the limit: about one per thread.)
 
 Routes: ``GET/POST /dashboard/login``, ``POST /dashboard/logout``,
 ``POST /dashboard/logout-everywhere``.
@@ -162,10 +163,14 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     form = LoginForm()
     if request.method == "POST":
-        if not _login_allowed():
+        valid = form.validate_on_submit()
+        right = limit_attempts(
+            "login", lambda: valid and credentials_ok(form.username.data, form.password.data)
+        )
+        if right is None:
             message = "Too many login attempts from your address. Wait a few minutes."
             return render_template("dashboard/login.html", form=form, error=message), 429
-        if form.validate_on_submit() and credentials_ok(form.username.data, form.password.data):
+        if right:
             login_id = secrets.token_urlsafe(32)
             now = time.time()
             expires_at = now + number("DASHBOARD_SESSION_SECONDS")
@@ -181,14 +186,6 @@ def login() -> Any:
     if logged_in():
         return redirect(_safe_next(request.args.get("next")))
     return render_template("dashboard/login.html", form=form, error=None)
-
-
-def _login_allowed() -> bool:
-    key = "login:" + limits.client_key(request.remote_addr)
-    try:
-        return limits.allow(get_store(), key, rates("DASHBOARD_LOGIN_RATE"))
-    except StoreUnavailable:
-        return True  # the store is down: do not lock operators out of the dashboard
 
 
 @bp.errorhandler(StoreUnavailable)

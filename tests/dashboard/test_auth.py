@@ -195,6 +195,16 @@ def test_login_attempts_are_limited_per_address(app, client):
     assert reply.status_code == 303
 
 
+def test_right_logins_do_not_use_up_the_wrong_password_allowance(app, client):
+    app.config["DASHBOARD_LOGIN_RATE"] = "3/hour"
+    for _ in range(5):  # an operator who logs in often
+        assert login(client).status_code == 303
+        client.post("/dashboard/logout", data={"csrf_token": page_token(client, "/dashboard")})
+    wrong = basic(DASHBOARD_USER, "guess")
+    statuses = [client.get("/api/disconnects", headers=wrong).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
 # --- revocable sessions -------------------------------------------------------------------
 
 
