@@ -378,14 +378,21 @@ def _read_body(req: Request, limit: int | None) -> bytes:
 
 def _reply(status: int, body: str | None) -> Response:
     if body is None:
-        return Response(status=status)
+        return _empty(status)
     return Response(body, status, content_type=XML)
+
+
+def _empty(status: int) -> Response:
+    """A reply without a body, and so without a Content-Type (Werkzeug adds text/html)."""
+    reply = Response(status=status)
+    del reply.headers["Content-Type"]
+    return reply
 
 
 def _stored_reply(prior: dict[str, Any], settings: CallbackSettings) -> Response:
     body = restore(prior.get("reply_body"), settings.secret_markers)
     if body is None:
-        return Response(status=prior["reply_status"])
+        return _empty(prior["reply_status"])
     return Response(
         body, prior["reply_status"], content_type=prior.get("reply_content_type") or XML
     )

@@ -23,7 +23,7 @@ def call(to: str, flow: str | None, state: str) -> None:
     """
     from marshmallow import ValidationError
 
-    from calls.errors import VoiceApiError
+    from calls.errors import ConnectionFailed, VoiceApiError
     from calls.outbound import place_call
 
     try:
@@ -37,6 +37,11 @@ def call(to: str, flow: str | None, state: str) -> None:
             body = place_call(to=to, flow=flow, state=initial)
     except ValidationError as exc:
         raise click.ClickException(f"the call was refused: {exc.messages}") from None
+    except ConnectionFailed as exc:
+        raise click.ClickException(
+            f"{exc} (with the sandbox, the running server places the call: is it up at "
+            f"{current_app.config['PUBLIC_BASE_URL']}, with the same PORT and VOICE_FLOWS?)"
+        ) from None
     except (ValueError, VoiceApiError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"placed {body.get('callId')} to {to}" + (f" (flow {flow})" if flow else ""))

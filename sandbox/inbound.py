@@ -40,7 +40,7 @@ from calls.schemas import CamelCaseSchema
 NOT_ANSWERING = frozenset({"Tag", "Redirect", "Hangup", "Forward", "StopGather", "StartGather"})
 CALLER_IDS = re.compile(r"\+[1-9][0-9]{1,14}|Private|Restricted|Unavailable|Anonymous")
 SIP_HEADER = re.compile(r"[Xx]-[A-Za-z0-9\-]{1,62}")
-DEFAULT_APPLICATION_ID = "sandbox-app"
+DEFAULT_APPLICATION_ID = "sandbox-application"
 
 
 class CredentialsSchema(CamelCaseSchema):

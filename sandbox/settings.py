@@ -91,7 +91,7 @@ class Settings:
     keep_days: float = 7.0
     # Inbound calls to a number no Voice application owns go to this one (inside the app:
     # the app's own initiate and disconnect routes); None: such calls are refused.
-    default_application_id: str = "sandbox-app"
+    default_application_id: str = "sandbox-application"
     default_application: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -711,3 +711,9 @@ def test_rfc3339_times_are_accepted(app, voice, client, field, sent, read):
     assert _post_raw(client, json.dumps(payload).encode()).status_code == 204
     assert getattr(seen[0], snake_case(field)).isoformat() == read
     assert events(app, payload["callId"])[0]["payload"][field] == sent
+
+
+def test_a_204_has_no_content_type(bandwidth):
+    reply = bandwidth.post("disconnect", disconnect_event())
+    assert reply.status_code == 204
+    assert "Content-Type" not in reply.headers

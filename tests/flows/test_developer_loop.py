@@ -212,3 +212,19 @@ def test_flask_commands_print_no_password(tmp_path):
     password = (ROOT / "instance" / "dashboard_password").read_text().strip()
     assert password not in result.stdout + result.stderr
     assert "generated password" not in result.stdout + result.stderr
+
+
+def test_flask_voice_call_says_when_no_server_places_the_call(app_config):
+    from app import create_app
+    from tests.servers import closed_port
+
+    app = create_app({**app_config, "PUBLIC_BASE_URL": f"http://127.0.0.1:{closed_port()}"})
+    result = app.test_cli_runner().invoke(args=["voice", "call", "+12025550123"])
+    assert result.exit_code == 1
+    assert "is it up at http://127.0.0.1:" in result.output
+
+
+def test_flask_voice_call_refuses_an_unknown_flow(runner):
+    result = runner.invoke(args=["voice", "call", "+12025550123", "--flow", "nope"])
+    assert result.exit_code == 1
+    assert "no flow named 'nope'" in result.output

@@ -408,7 +408,10 @@ def test_the_standalone_command_takes_a_default_application(receiver):
             )
         assert reply.status_code == 201, reply.text
         call_id = reply.json()["callId"]
-        assert receiver.wait_for("initiate", call_id)[0].payload["applicationId"] == "sandbox-app"
+        assert (
+            receiver.wait_for("initiate", call_id)[0].payload["applicationId"]
+            == "sandbox-application"
+        )
         assert receiver.wait_for("disconnect", call_id)[0].path == "/st"
     finally:
         process.terminate()
