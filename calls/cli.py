@@ -9,9 +9,11 @@ import json
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 
 @click.command("call")
+@with_appcontext
 @click.argument("to")
 @click.option("--flow", "flow", help="The flow that answers the call (default: routing).")
 @click.option("--state", default="{}", help="The handlers' starting event.state, as JSON.")
