@@ -26,6 +26,7 @@ from flask import (
     url_for,
 )
 
+from callbacks.tags import readable_tags
 from dashboard import chart, export, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import DisconnectFilter, FilterError, before_id, disconnect_json, iso
@@ -70,6 +71,21 @@ def _private(response: Response) -> Response:
 def _when(epoch: float | None) -> str:
     text = iso(epoch)
     return text.replace("T", " ").replace("Z", " UTC") if text else ""
+
+
+@bp.app_template_filter("readable_tag")
+def _readable_tag(row: dict[str, Any]) -> str:
+    """A listed disconnect's tag (``disconnect_json``'s keys) with signed state shown as what
+    it says (the token is long and means nothing to a person); other tags as they are."""
+    tag = row.get("tag")
+    if not tag:
+        return ""
+    return readable_tags(
+        str(tag),
+        current_app.config["SECRET_KEY"],
+        call_id=row.get("callId"),
+        parent_call_id=row.get("parentCallId"),
+    )
 
 
 @bp.context_processor

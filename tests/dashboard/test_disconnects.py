@@ -9,8 +9,9 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from markupsafe import escape
 
-from tests.callbacks.helpers import ABSENT
+from tests.callbacks.helpers import ABSENT, call_id
 from tests.dashboard.conftest import failed_call, stored_event
 
 MAY_1 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -285,3 +286,16 @@ def test_auto_refresh_is_wired_to_the_api(operator, bw):
         assert script.status_code == 200
     older_page = operator.get("/dashboard?before_id=999999").get_data(as_text=True)
     assert 'data-refresh-seconds="0"' in older_page  # only the newest page refreshes
+
+
+def test_the_list_shows_what_signed_tag_state_says(app, operator, bw):
+    from callbacks import encode_state
+
+    cid = call_id()
+    tag = encode_state({"step": "menu", "_flow": "demo-ivr"}, app.config["SECRET_KEY"], call_id=cid)
+    failed_call(bw, callId=cid, tag=tag)
+    failed_call(bw, tag="order-7")
+    html = operator.get("/dashboard").get_data(as_text=True)
+    assert escape('{signed state: {"_flow": "demo-ivr", "step": "menu"}}') in html
+    assert f">{tag}<" not in html  # the token only in the filter link
+    assert ">order-7<" in html
