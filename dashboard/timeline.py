@@ -42,6 +42,10 @@ class Timeline:
     outbound: dict[str, Any] | None
     outbound_request_json: str | None
     entries: list[Entry] = field(default_factory=list)
+    # The legs of the same call: the call that transferred this one (its parent), and the
+    # calls this one's <Transfer> created (the agents' legs), each with its own page.
+    parent_call_id: str | None = None
+    child_call_ids: list[str] = field(default_factory=list)
 
 
 def pretty(value: Any) -> str:
@@ -93,6 +97,13 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         request_json = pretty(request)
     rows = store.events_for_call(call_id)
     timeline = Timeline(call_id, outbound, request_json)
+    timeline.parent_call_id = next(
+        (row["parent_call_id"] for row in rows if row.get("parent_call_id")), None
+    )
+    legs = store.events_for_parent_call(call_id)
+    timeline.child_call_ids = list(
+        dict.fromkeys(row["call_id"] for row in legs if row.get("call_id"))
+    )
     for index, row in enumerate(rows):
         entry = Entry(
             row=row,

@@ -201,3 +201,22 @@ def test_replay_only_for_bxml_callbacks(operator, bw):
     assert "Replay with the current handler" not in html
     assert replay(operator, cid, event_id).status_code == 400
     assert replay(operator, cid, 999999).status_code == 404
+
+
+def test_a_transfers_legs_link_both_ways(operator, bw):
+    from tests.callbacks.helpers import call_event
+
+    caller, agent = call_id(), call_id()
+    bw.post("answer", answer_event(callId=caller))
+    leg = {"callId": agent, "parentCallId": caller, "to": "+12025550142"}
+    bw.post("transferAnswer", call_event("transferAnswer", **leg))
+    bw.post("transferDisconnect", call_event("transferDisconnect", cause="hangup", **leg))
+    html = operator.get(f"/dashboard/calls/{caller}").get_data(as_text=True)
+    assert f'href="/dashboard/calls/{agent}"' in html and "Transferred to" in html
+    html = operator.get(f"/dashboard/calls/{agent}").get_data(as_text=True)
+    assert f'href="/dashboard/calls/{caller}"' in html
+    assert "Agent's leg of a transfer from" in html
+    # A call without other legs shows none.
+    alone = call_id()
+    bw.post("answer", answer_event(callId=alone))
+    assert 'id="call-legs"' not in operator.get(f"/dashboard/calls/{alone}").get_data(as_text=True)
