@@ -30,7 +30,7 @@ from flask import Flask
 from marshmallow import ValidationError
 
 import bxml
-from callbacks.events import load_event
+from callbacks.events import CallbackEvent, load_event
 from callbacks.redact import redact
 from callbacks.routing import NoFlow, attach_state
 from callbacks.views import FALLBACK_ROUTE
@@ -125,6 +125,19 @@ class DryRun:
     refused: list[str] = field(default_factory=list)
 
 
+def answer(app: Flask, event: CallbackEvent, refused: list[str]) -> str | None:
+    """The BXML ``app``'s flows answer to ``event`` (None for an asynchronous event), run
+    side-effect free; what was refused is added to ``refused``.  Raises what they raise."""
+    registry = app.extensions["flows"]
+    with shadow_app(app, refused).app_context():
+        if bxml.reply_expected(event.event_type):
+            return registry.document_for(event).to_bxml()  # type: ignore[no-any-return]
+        handler = registry.handler_for(event)
+        if handler is not None:
+            handler(event)
+        return None
+
+
 def dry_run(app: Flask, payload: Any, route: str | None = None) -> DryRun:
     """Answer ``payload`` (a callback's JSON object) with ``app``'s flows, side-effect free.
 
@@ -147,21 +160,14 @@ def dry_run(app: Flask, payload: Any, route: str | None = None) -> DryRun:
     if event.route == FALLBACK_ROUTE:
         result.reply = settings.safe_document
         return result
-    registry = app.extensions["flows"]
-    with shadow_app(app, result.refused).app_context():
-        try:
-            if bxml.reply_expected(event.event_type):
-                result.reply = registry.document_for(event).to_bxml()
-            else:
-                handler = registry.handler_for(event)
-                if handler is not None:
-                    handler(event)
-        except Exception as exc:
-            result.error = redact(f"{type(exc).__name__}: {exc}", settings.secret_markers)
-            if not isinstance(exc, NoFlow):
-                result.error_detail = redact(traceback.format_exc(), settings.secret_markers)
-        finally:
-            result.flow = event.flow
+    try:
+        result.reply = answer(app, event, result.refused)
+    except Exception as exc:
+        result.error = redact(f"{type(exc).__name__}: {exc}", settings.secret_markers)
+        if not isinstance(exc, NoFlow):
+            result.error_detail = redact(traceback.format_exc(), settings.secret_markers)
+    finally:
+        result.flow = event.flow
     if result.reply is not None:
         result.reply = redact(result.reply, settings.secret_markers)
     return result

@@ -213,7 +213,7 @@ class CallbackEvent:
         if name in ALL_FIELD_ATTRIBUTES:
             return None
         extra = self.__dict__.get("extra") or {}
-        for key in (name, _camel(name)):
+        for key in (name, camel_case(name)):
             if key in extra:
                 return extra[key]
         raise AttributeError(
@@ -227,7 +227,8 @@ class CallbackEvent:
         return f"<CallbackEvent {self.event_type} {ident}>"
 
 
-def _camel(name: str) -> str:
+def camel_case(name: str) -> str:
+    """``call_id`` -> ``callId``; ``from_`` -> ``from`` (the inverse of ``snake_case``)."""
     first, *rest = name.rstrip("_").split("_")
     return first + "".join(word[:1].upper() + word[1:] for word in rest)
 

@@ -19,8 +19,6 @@ that handlers never see in ``event.state``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import g
 
 import bxml
@@ -147,7 +145,7 @@ class FlowRegistry:
         """The flow that answers ``event`` (after ``attach_state``); sets ``event.flow``."""
         flow = self.flows.get(event.tagged_flow) if event.tagged_flow else None
         if flow is None and event.event_type not in CONFERENCE_EVENTS:
-            number = event.to if _inbound(event) else event.from_
+            number = _our_number(event)
             flow = self.by_number.get(number) if number else None
             if flow is None and event.application_id:
                 flow = self.by_application.get(event.application_id)
@@ -193,12 +191,12 @@ class FlowRegistry:
             raise
         return document
 
-    def _keep_flow(self, document: bxml.Response, event: CallbackEvent, name: str) -> Any:
+    def _keep_flow(self, document: bxml.Response, event: CallbackEvent, name: str) -> bxml.Response:
         secret = self.secret
         call_id, parent = event.call_id, event.parent_call_id
         raw_tag = event.raw.get("tag")
         incoming = raw_tag if isinstance(raw_tag, str) else None
-        current = [incoming]  # the call's tag so far, as the reply runs
+        current = incoming  # the call's tag so far, as the reply runs
 
         def sign(tag: str | None, bind: str | None) -> str:
             return with_flow(
@@ -206,6 +204,7 @@ class FlowRegistry:
             )
 
         def keep(tag: str | None, verb: str) -> str:
+            nonlocal current
             # State is bound to the call it is set on (a Transfer target's tag to this call,
             # its parent), except where Bandwidth echoes it on other calls' events: a
             # Conference's tag on every member's (and on conferenceCreated, which names no
@@ -218,11 +217,11 @@ class FlowRegistry:
                 # gets the caller's state too, so the agent's leg knows the call.  State too
                 # big for a verb's 256 characters leaves only the flow there.
                 try:
-                    kept = sign(current[0], bind)
+                    kept = sign(current, bind)
                 except TagTooLong:
                     kept = sign(None, bind)
             if verb not in LEG_VERBS:  # a Transfer target's tag is the other call's
-                current[0] = kept
+                current = kept
             return kept
 
         bxml.rewrite_tags(document, keep)
@@ -247,12 +246,16 @@ class FlowRegistry:
                 f"flow {flow.name!r} has no {event.event_type!r} handler "
                 f"(add @{flow.name}.on({event.event_type!r}) or route the call elsewhere)"
             )
-        number = event.to if _inbound(event) else event.from_
         return (
-            f"no flow answers this {event.event_type} (number {number}, application "
+            f"no flow answers this {event.event_type} (number {_our_number(event)}, application "
             f"{event.application_id}): declare the number on a Flow(numbers=[...]) or set "
             f"VOICE_DEFAULT_FLOW; flows: {', '.join(sorted(self.flows)) or 'none'}"
         )
+
+
+def _our_number(event: CallbackEvent) -> str | None:
+    """The number of ours the call is on: the called one inbound, the calling one outbound."""
+    return event.to if _inbound(event) else event.from_
 
 
 def _inbound(event: CallbackEvent) -> bool:

@@ -55,16 +55,10 @@ def init_app(app: Flask, *, flows: Iterable[Flow] = ()) -> FlowRegistry:
     """Register the callback routes, the store and ``flows`` (plus ``VOICE_FLOWS``) on
     ``app``; returns the app's FlowRegistry.  Raises config.ConfigError for a setting that
     cannot work, with one line naming it."""
-    apply_defaults(app)
-    config.check(app.config)
-    import store
-
-    if "store" not in app.extensions:
-        store.init_app(app)
     from callbacks.views import bp
 
     if bp.name not in app.blueprints:
-        app.register_blueprint(bp)
+        app.register_blueprint(bp)  # defaults, the settings' checks, the store, the flows
     registry = registry_for(app)
     try:
         for flow in flows:

@@ -26,12 +26,12 @@ from typing import Any
 
 from flask import Flask
 
-import bxml
-from callbacks.dryrun import shadow_app
+from callbacks.dryrun import answer
 from callbacks.events import (
     CONFERENCE_EVENTS,
     EVENT_FIELDS,
     CallbackEvent,
+    camel_case,
     canonical_event_type,
     load_event,
 )
@@ -84,13 +84,6 @@ _VALUES: dict[str, Any] = {
 _LEG_EVENTS = frozenset({"transferAnswer", "transferDisconnect"})
 
 
-def _wire_name(name: str) -> str:
-    if name == "from_":
-        return "from"
-    first, *rest = name.split("_")
-    return first + "".join(word[:1].upper() + word[1:] for word in rest)
-
-
 def example_payload(
     event_type: str,
     *,
@@ -127,7 +120,7 @@ def example_payload(
             signed[FLOW_KEY] = flow
         payload["tag"] = encode_state(signed, secret)
     for name, value in overrides.items():
-        wire = name if name in payload or name in _VALUES else _wire_name(name)
+        wire = name if name in payload or name in _VALUES else camel_case(name)
         if value is None:
             payload.pop(wire, None)
         else:
@@ -148,17 +141,8 @@ def reply(app: Flask, event_type: str, **overrides: Any) -> str | None:
     """The checked BXML ``app``'s flows answer to this callback (None if asynchronous).
 
     Routed as the callback route routes it; run without side effects (a write to the store
-    or a Voice API request raises ``callbacks.dryrun.DryRunRefused``).  Also sets
-    nothing on the app.  Raises the handler's exception, or ``bxml.BxmlError`` for a reply
-    that breaks the callback's rules.
+    or a Voice API request raises ``callbacks.dryrun.DryRunRefused``).  Raises the handler's
+    exception, or ``bxml.BxmlError`` for a reply that breaks the callback's rules.
     """
-    secret = app.config["SECRET_KEY"]
-    event = make_event(event_type, secret=secret, **overrides)
-    registry = app.extensions["flows"]
-    with shadow_app(app, []).app_context():
-        if not bxml.reply_expected(event.event_type):
-            handler = registry.handler_for(event)
-            if handler is not None:
-                handler(event)
-            return None
-        return registry.document_for(event).to_bxml()  # type: ignore[no-any-return]
+    event = make_event(event_type, secret=app.config["SECRET_KEY"], **overrides)
+    return answer(app, event, [])

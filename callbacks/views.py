@@ -107,8 +107,8 @@ class CallbackSettings:
     secret_markers: Markers
     recent: RecentReplies
     body_limit: int | None
-    warned_open: list[bool] = field(default_factory=list)  # the open-routes warning, once
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Taken once, never released: whoever takes it logs the open-routes warning.
+    open_warning: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_app(cls, app: Flask) -> CallbackSettings:
@@ -151,10 +151,8 @@ def _setup(state: Any) -> None:
 def _warn_open_routes(settings: CallbackSettings) -> None:
     """Once per process, on the first callback: the routes take anyone's events.  (Not at
     start-up: every ``flask`` command would print it; the server's banner says it once.)"""
-    with settings.lock:
-        if settings.warned_open:
-            return
-        settings.warned_open.append(True)
+    if not settings.open_warning.acquire(blocking=False):
+        return
     log.warning(
         "NO CALLBACK CREDENTIALS CONFIGURED: anyone who finds /callbacks/* can post events. "
         "Set CALLBACK_USERNAME and CALLBACK_PASSWORD (and the same on the call)."
@@ -186,7 +184,7 @@ def receive(route: str) -> Response:
     req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
 
     pairs = settings.fallback_credentials if route == FALLBACK_ROUTE else settings.credentials
-    if not pairs and not settings.warned_open:
+    if not pairs and not settings.open_warning.locked():
         _warn_open_routes(settings)
     if pairs:
         try:
@@ -294,19 +292,13 @@ def _answer(
     if route == FALLBACK_ROUTE:
         return 200, settings.safe_document, None
     try:
-        return 200, render_reply(registry, event), None
+        return 200, registry.document_for(event).to_bxml(), None
     except Exception as exc:
         detail = error_detail(exc)
         log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
         if settings.failure_mode == "fallback":
             return 503, None, detail
         return 200, settings.safe_document, detail
-
-
-def render_reply(registry: FlowRegistry, event: CallbackEvent) -> str:
-    """The checked BXML reply of ``event``'s flow (the one path of callbacks, replay and the
-    testing helpers).  Raises the handler's or the checker's exception."""
-    return registry.document_for(event).to_bxml()
 
 
 def error_detail(exc: Exception) -> str:
