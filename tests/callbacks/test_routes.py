@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -12,6 +11,7 @@ from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
 from callbacks import Flow
 from callbacks.events import snake_case
 from store import get_store
+from tests.callbacks.conftest import events, post_raw, rejected
 from tests.callbacks.helpers import (
     ABSENT,
     Bandwidth,
@@ -22,28 +22,6 @@ from tests.callbacks.helpers import (
     conference_event,
     disconnect_event,
 )
-
-
-@pytest.fixture
-def voice(app):
-    """A flow of this test's own, answering every call of this app."""
-    return app.extensions["flows"].register(Flow("test"), default=True)
-
-
-@pytest.fixture
-def bandwidth(client):
-    return Bandwidth(client)
-
-
-def events(app, cid):
-    with app.app_context():
-        return get_store().events_for_call(cid)
-
-
-def rejected(app):
-    with app.app_context():
-        return get_store().rejected()
-
 
 # --- answering ---------------------------------------------------------------------------
 
@@ -397,216 +375,6 @@ def test_conference_required_fields(bandwidth, payload, missing):
     assert missing.encode() in reply.data
 
 
-# --- bad input (reliability.md B1-B10, B19) --------------------------------------------------
-
-
-def _post_raw(client, body, content_type="application/json"):
-    return client.post(
-        "/callbacks/disconnect", data=body, content_type=content_type, headers=basic_auth()
-    )
-
-
-@pytest.mark.parametrize(
-    ("body", "content_type", "status", "message"),
-    [
-        (b"{not json", "application/json", 400, b"malformed JSON"),
-        (b"", "application/json", 400, b"empty body"),
-        (json.dumps(disconnect_event()).encode(), "text/plain", 415, b"Content-Type"),
-        (
-            b"eventType=disconnect&callId=c-1",
-            "application/x-www-form-urlencoded",
-            415,
-            b"Content-Type",
-        ),
-        (b"[" * 7000 + b"]" * 7000, "application/json", 400, b"nested too deeply"),
-        (
-            b'[{"eventType": "disconnect"}]',
-            "application/json",
-            400,
-            b"expected a JSON object, got list",
-        ),
-        (b'"disconnect"', "application/json", 400, b"got str"),
-        (b"42", "application/json", 400, b"got int"),
-        (b"null", "application/json", 400, b"got NoneType"),
-        (
-            b'{"eventType": "disconnect", "callId": "c-\xff"}',
-            "application/json",
-            400,
-            b"not valid UTF-8",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "x": NaN}',
-            "application/json",
-            400,
-            b"NaN",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "x": ' + b"9" * 5000 + b"}",
-            "application/json",
-            400,
-            b"malformed JSON",
-        ),
-        (b'{"eventType": "disconnect", "callId": "c-\\u0000"}', "application/json", 400, b"NUL"),
-        (
-            b'{"eventType": "disconnect", "callId": "c-\\ud800"}',
-            "application/json",
-            400,
-            b"surrogate",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "tag": "\\ude00\\ud83d"}',
-            "application/json",
-            400,
-            b"surrogate",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "x": {"\\udbff": 1}}',
-            "application/json",
-            400,
-            b"surrogate",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "x": [1, 1e999]}',
-            "application/json",
-            400,
-            b"number 1e999 is out of range",
-        ),
-        (
-            b'{"eventType": "disconnect", "callId": "c-1", "x": -1E400}',
-            "application/json",
-            400,
-            b"out of range",
-        ),
-        (
-            json.dumps(disconnect_event(endTime="2016-12-31T12:59:60Z")).encode(),
-            "application/json",
-            422,
-            b"endTime",
-        ),
-        (json.dumps(disconnect_event(callId=ABSENT)).encode(), "application/json", 422, b"callId"),
-        (
-            json.dumps(disconnect_event(eventType=ABSENT)).encode(),
-            "application/json",
-            422,
-            b"eventType",
-        ),
-        (
-            json.dumps(disconnect_event(eventType="party")).encode(),
-            "application/json",
-            422,
-            b"Unknown event type",
-        ),
-        (json.dumps(disconnect_event(callId=42)).encode(), "application/json", 422, b"callId"),
-        (
-            json.dumps(disconnect_event(sipResponseCode="x")).encode(),
-            "application/json",
-            422,
-            b"sipResponseCode",
-        ),
-        (
-            json.dumps(disconnect_event(endTime="yesterday")).encode(),
-            "application/json",
-            422,
-            b"endTime",
-        ),
-    ],
-    ids=lambda v: v if isinstance(v, int) else None,
-)
-def test_bad_input_gets_a_clear_4xx_and_is_only_logged(
-    app, client, body, content_type, status, message
-):
-    reply = _post_raw(client, body, content_type)
-    assert reply.status_code == status
-    assert message in reply.data
-    [logged] = rejected(app)
-    assert logged["status"] == status
-    assert logged["route"] == "disconnect"
-
-
-def test_body_over_the_limit_is_413(app, client):
-    body = json.dumps(disconnect_event(errorMessage="x" * (64 * 1024))).encode()
-    reply = _post_raw(client, body)
-    assert reply.status_code == 413
-    assert rejected(app)[0]["status"] == 413
-
-
-def test_bom_is_tolerated(app, client):
-    payload = disconnect_event()
-    reply = _post_raw(client, b"\xef\xbb\xbf" + json.dumps(payload).encode())
-    assert reply.status_code == 204
-
-
-# --- duplicates --------------------------------------------------------------------------------
-
-
-def test_duplicate_delivery_is_stored_once_and_answered_the_same(app, voice, bandwidth):
-    counter = iter(range(100))
-    voice.on("answer")(lambda event: Response(SpeakSentence(f"reply {next(counter)}")))
-    payload = answer_event()
-    first = bandwidth.post("answer", payload)
-    second = bandwidth.get("answer", payload)
-    assert first.data == second.data
-    assert len(events(app, payload["callId"])) == 1
-
-
-def test_duplicate_answered_elsewhere_runs_the_handler_but_gets_the_stored_reply(
-    app, voice, bandwidth
-):
-    """A copy this process has not answered (another worker did, or it restarted since) is
-    handled, then answered with the reply stored first; still one row."""
-    calls = []
-    voice.on("answer")(lambda event: calls.append(1) or Response(SpeakSentence(f"n{len(calls)}")))
-    payload = answer_event()
-    first = bandwidth.post("answer", payload)
-    again = bandwidth.post("answer", payload)
-    assert len(calls) == 1  # answered from this process's memory
-    app.extensions["callbacks"].recent.clear()  # as if another worker got the copy
-    elsewhere = bandwidth.post("answer", payload)
-    assert len(calls) == 2
-    assert first.data == again.data == elsewhere.data
-    assert b"n1" in elsewhere.data
-    assert len(events(app, payload["callId"])) == 1
-
-
-def test_recent_replies_are_bounded():
-    from callbacks.views import RecentReplies
-
-    recent = RecentReplies(capacity=3)
-    for n in range(5):
-        recent.remember(("answer", str(n)), {"reply_status": 200 + n})
-    assert recent.get(("answer", "0")) is None and recent.get(("answer", "1")) is None
-    assert [recent.get(("answer", str(n)))["reply_status"] for n in (2, 3, 4)] == [202, 203, 204]
-
-
-def test_concurrent_duplicates_are_stored_once(app, bandwidth):
-    payload = disconnect_event()
-    statuses = []
-
-    def deliver():
-        statuses.append(Bandwidth(app.test_client()).post("disconnect", payload).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [204] * 10
-    assert len(events(app, payload["callId"])) == 1
-
-
-def test_distinct_events_of_one_call_are_all_kept(app, bandwidth):
-    cid = call_id()
-    for digit in "1231":
-        payload = call_event(
-            "dtmf",
-            callId=cid,
-            digit=digit,
-            eventTime=f"2019-06-20T15:54:2{len(events(app, cid))}.000Z",
-        )
-        assert bandwidth.post("dtmf", payload).status_code == 204
-    assert [row["payload"]["digit"] for row in events(app, cid)] == list("1231")
-
-
 # --- tag state ---------------------------------------------------------------------------------
 
 
@@ -687,7 +455,7 @@ def test_surrogate_pairs_are_one_character_and_read_back_as_strict_json(app, cli
     payload = disconnect_event(tag="smile \U0001f600", note="\\ud800 is text here")
     body = json.dumps(payload).encode()
     assert b"\\ud83d\\ude00" in body
-    assert _post_raw(client, body).status_code == 204
+    assert post_raw(client, body).status_code == 204
     reply = client.get(
         f"/api/calls/{payload['callId']}/events", headers=basic_auth("operator", "dashboard-secret")
     )
@@ -708,7 +476,7 @@ def test_rfc3339_times_are_accepted(app, voice, client, field, sent, read):
     seen = []
     voice.on("disconnect")(seen.append)
     payload = disconnect_event(**{field: sent})
-    assert _post_raw(client, json.dumps(payload).encode()).status_code == 204
+    assert post_raw(client, json.dumps(payload).encode()).status_code == 204
     assert getattr(seen[0], snake_case(field)).isoformat() == read
     assert events(app, payload["callId"])[0]["payload"][field] == sent
 
