@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.handwritten_app import create_table  # noqa: E402
 from store.engine import normalize_url  # noqa: E402
-from tests.servers import gunicorn  # noqa: E402
+from tests.servers import gunicorn, listening_socket  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
 
@@ -126,16 +126,17 @@ def main() -> None:
             "HAND_SYNCHRONOUS": args.sqlite_synchronous,
             "HAND_AUTH": f"{USER}:{PASSWORD}",
         }
-        ports = [None] * 3 if args.port_base is None else [args.port_base + i for i in range(3)]
+        base_port = args.port_base or 0
+        socks = [listening_socket(base_port + i if base_port else 0) for i in range(3)]
         results: dict[str, list[dict[str, float]]] = {name: [] for name in ROWS}
         with (
             gunicorn(
-                env, workers=args.workers, app="bench.bare_app:create_app()", port=ports[0]
+                env, workers=args.workers, app="bench.bare_app:create_app()", sock=socks[0]
             ) as bare,
             gunicorn(
-                env, workers=args.workers, app="bench.handwritten_app:create_app()", port=ports[1]
+                env, workers=args.workers, app="bench.handwritten_app:create_app()", sock=socks[1]
             ) as hand,
-            gunicorn(env, workers=args.workers, port=ports[2]) as real,
+            gunicorn(env, workers=args.workers, sock=socks[2]) as real,
         ):
             bases = dict(zip(ROWS, (bare, hand, real), strict=True))
             for base in bases.values():

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.callbacks.helpers import answer_event  # noqa: E402
-from tests.servers import app_env, gunicorn  # noqa: E402
+from tests.servers import app_env, gunicorn, listening_socket  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
 CALLBACK_TIMEOUT = 15.0  # Bandwidth's default callbackTimeout
@@ -239,16 +239,6 @@ def stored_call_ids(url: str) -> set[str]:
     return ids
 
 
-def _listening_on(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1:``port`` (0: the kernel's choice) for gunicorn."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
@@ -273,7 +263,7 @@ def main() -> None:
             Path(tmp), CALLBACK_USERNAME=USER, CALLBACK_PASSWORD=PASSWORD, SECRET_KEY="bench"
         )
         url = env["DATABASE_URL"]
-        with gunicorn(env, sock=_listening_on(args.port)) as base:
+        with gunicorn(env, sock=listening_socket(args.port)) as base:
             send_callbacks(base, 2, args.senders, "warmup")
             phases["baseline"] = send_callbacks(base, args.seconds, args.senders, "baseline")
             host, port = base.removeprefix("http://").split(":")

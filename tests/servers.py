@@ -23,12 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 _KEPT: list[socket.socket] = []
 
 
-def listening_socket() -> socket.socket:
-    """A socket listening on 127.0.0.1, on a port the kernel chose: bound once and handed to
-    the server (``serve_on``, ``gunicorn(sock=...)``), so no other process can take the port
-    between choosing it and serving on it."""
+def listening_socket(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1, on ``port`` (0: one the kernel chose): bound once and
+    handed to the server (``serve_on``, ``gunicorn(sock=...)``), so no other process can take
+    the port between choosing it and serving on it."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    if port:  # a port named by hand (benchmarks) may still be in TIME_WAIT from a last run
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
