@@ -1,7 +1,9 @@
 """Callback throughput: the real app's answer route against a hand-written route and a bare one.
 
 Starts gunicorn on 127.0.0.1 three times with the same shipped settings (gunicorn.conf.py,
-2 workers by default): the real app (auth, parse, dedupe, store, handler, render); a route
+2 workers by default): the real app (auth, parse, dedupe, store, flow routing, the flow's
+signed tag, render), whose flow (bench/constant_flow.py) answers the same document as the
+other two, so the ratio measures the framework and not a handler; a route
 as a competent developer would write it by hand (bench/handwritten_app.py: HTTP Basic with
 a constant-time compare, json.loads, one INSERT per request on a per-thread connection,
 constant BXML) in the same durability mode; and a bare Flask route returning a constant
@@ -122,6 +124,7 @@ def main() -> None:
             "CALLBACK_PASSWORD": PASSWORD,
             "SECRET_KEY": "bench",
             "DASHBOARD_PASSWORD": "bench",
+            "VOICE_FLOWS": "bench.constant_flow",
             "HAND_DATABASE": hand_database,
             "HAND_SYNCHRONOUS": args.sqlite_synchronous,
             "HAND_AUTH": f"{USER}:{PASSWORD}",
