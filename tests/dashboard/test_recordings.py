@@ -28,7 +28,7 @@ class MediaServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 owner.requests.append({"path": self.path, **dict(self.headers)})
                 if owner.status != 200:
                     self.send_response(owner.status)
