@@ -16,13 +16,13 @@ from typing import Any
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
 
-WIDTH = 560
-BANDWIDTH_X = 150
-APP_X = 480
+WIDTH = 430  # narrow enough to stay legible on a phone without scrolling sideways
+BANDWIDTH_X = 105
+APP_X = 370
 HEAD = 44  # the lane names' boxes
 ROW = 58  # one callback: its arrow, then the reply's
 REPLY_DROP = 24
-LABEL_CHARS = 46
+LABEL_CHARS = 42
 MAX_VERBS = 3
 
 

@@ -130,11 +130,11 @@ def tag_view(tag: str | None, state: dict[str, Any]) -> TagView | None:
     return TagView("state", state=own, flow=reserved.get(FLOW_KEY), text=reserved.get(RAW_TAG_KEY))
 
 
-def readable_payload(payload: Any, state: dict[str, Any]) -> str:
-    """The payload as indented JSON, a tag that verified shown as the state it carries."""
+def with_readable_tag(payload: Any, state: dict[str, Any]) -> Any:
+    """A payload or request whose tag verified, with that tag shown as the state it carries."""
     if isinstance(payload, dict) and state:
-        payload = {**payload, "tag": {"signed state, verified": state}}
-    return pretty(payload)
+        return {**payload, "tag": {"signed state, verified": state}}
+    return payload
 
 
 def build(store: Any, call_id: str, secret: str) -> Timeline:
@@ -144,6 +144,8 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         request = outbound.get("request")
         if isinstance(request, dict):
             request = {k: v for k, v in request.items() if k not in SECRET_FIELDS}
+            state = decode_state(request.get("tag"), secret, max_age=None)
+            request = with_readable_tag(request, state)
         request_json = pretty(request)
     rows = store.events_for_call(call_id)
     timeline = Timeline(call_id, outbound, request_json)
@@ -158,7 +160,7 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
             states.append(decode_state(token, secret, max_age=None, **ids))
         entry = Entry(
             row=row,
-            payload_json=readable_payload(row.get("payload"), state),
+            payload_json=pretty(with_readable_tag(row.get("payload"), state)),
             state=state,
             replayable=replayable(row),
             tag=tag_view(row.get("tag"), state),

@@ -112,6 +112,10 @@ def test_timeline_starts_with_the_create_call_request_without_secrets(c2c_app, b
     assert "answerUrl" in html and "+12025550123" in html
     assert "callback-secret" not in html
     assert "&#34;password&#34;" not in html and "&#34;username&#34;" not in html
+    assert "st2." not in html  # the tag it was placed with, shown as its state
+    request = html[html.index('id="outbound"') :].split("</pre>")[0].replace("&#34;", '"')
+    assert '"signed state, verified": {\n      "_attempt": "' in request
+    assert '"flow": "demo"\n    }' in request
 
 
 def test_replay_shows_what_the_current_handler_answers(operator, bw, app):
