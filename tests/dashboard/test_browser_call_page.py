@@ -17,16 +17,15 @@ import config
 from calls.outbound import place_call
 from store import get_store
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
-from tests.dashboard.test_browser import (  # noqa: F401  (fixtures)
-    browser,
-    no_csp_violations,
-    server,
-    shot,
-    text_of,
-    wait_for,
-)
+from tests.dashboard import test_browser
+from tests.dashboard.test_browser import no_csp_violations, shot, text_of, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# The real app with its in-app sandbox on 127.0.0.1 (``server``) and headless Chromium
+# (``browser``), the fixtures of test_browser.py.
+server = test_browser.server
+browser = test_browser.browser
 
 CALLEE = "+12025550123"
 SALES = "+12025550142"  # the demo IVR's sales line
