@@ -44,7 +44,9 @@ def pretty(document: str | None, readable: Callable[[str], str] | None = None) -
             if element.tail:
                 element.tail = readable(element.tail)
             for name, value in element.attrib.items():
-                element.set(name, readable(value))
+                shown = readable(value)
+                if shown != value:  # JSON's double quotes would come out as &quot;
+                    element.set(name, shown.replace('"', "'"))
     etree.indent(root, space="  ")
     body = etree.tostring(root, encoding="unicode")
     declared = document.lstrip().startswith("<?xml")

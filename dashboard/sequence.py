@@ -71,6 +71,11 @@ def verbs_of(reply: str | None) -> list[str]:
     return [str(child.tag) for child in root]
 
 
+def _shown_verbs(reply: str | None) -> list[str]:
+    """The verbs a reply's label names: what the call does, not the state it keeps."""
+    return [verb for verb in verbs_of(reply) if verb != "Tag"]
+
+
 def _short(text: str) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
@@ -79,7 +84,7 @@ def _reply_label(row: dict[str, Any]) -> str:
     parts = [f"HTTP {row.get('reply_status')}"]
     if row.get("latency_ms") is not None:
         parts.append(f"{float(row['latency_ms']):.1f} ms")
-    verbs = verbs_of(row.get("reply_body"))
+    verbs = _shown_verbs(row.get("reply_body"))
     if verbs:
         shown = ", ".join(verbs[:MAX_VERBS])
         parts.append(shown + (f" +{len(verbs) - MAX_VERBS}" if len(verbs) > MAX_VERBS else ""))

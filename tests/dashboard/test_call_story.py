@@ -160,9 +160,7 @@ def test_sequence_diagram_is_well_formed_svg_with_every_callback(operator, bw):
         assert arrow.get("href") in {f"#event-{e['id']}" for e in events}
         assert arrow.find(f"{SVG_NS}title").text
     reply_labels = [a.find(f"{SVG_NS}text").text for a in replies]
-    assert re.match(r"HTTP 200 · \d+\.\d ms · Tag, Gather, Sp", reply_labels[0])
-    full = replies[0].find(f"{SVG_NS}title").text  # the whole label, never cut
-    assert re.search(r"HTTP 200 · \d+\.\d ms · Tag, Gather, SpeakSentence$", full)
+    assert re.fullmatch(r"HTTP 200 · \d+\.\d ms · Gather, SpeakSentence", reply_labels[0])
     assert reply_labels[2].startswith("HTTP 204 · ")
     bad = [a for a in svg.iter(f"{SVG_NS}a") if "seq-bad" in a.get("class")]
     assert [a.find(f"{SVG_NS}text").text for a in bad] == ["disconnect (busy)"]
@@ -283,3 +281,31 @@ def test_replay_shows_only_the_lines_that_changed(operator, bw, app):
 def test_call_pages_need_a_login(client, path):
     reply = client.get(path)
     assert reply.status_code == 302 and "/dashboard/login" in reply.headers["Location"]
+
+
+def test_a_long_label_is_cut_and_its_title_keeps_it_whole():
+    from dashboard import sequence
+
+    reply = "<Response>" + "<Pause duration='1'/>" * 3 + "<SpeakSentence>x</SpeakSentence>"
+    row = {
+        "id": 1,
+        "received_at": 5.0,
+        "event_type": "conferenceRecordingAvailable",
+        "reply_status": 200,
+        "latency_ms": 12345.678,
+        "reply_body": reply + "<Hangup/></Response>",
+    }
+    (drawn,) = sequence.build([row], None).rows
+    reply_arrow = drawn.arrows[1]
+    assert len(reply_arrow.label) == sequence.LABEL_CHARS and reply_arrow.label.endswith("…")
+    assert reply_arrow.title.endswith("HTTP 200 · 12345.7 ms · Pause, Pause, Pause +2")
+
+
+def test_signed_tags_in_attributes_read_without_entities():
+    from dashboard.bxml_view import pretty
+
+    shown = pretty(
+        '<Response><PhoneNumber tag="st2.x">+1</PhoneNumber></Response>',
+        lambda value: value.replace("st2.x", '{signed state: {"step": "a"}}'),
+    )
+    assert "<PhoneNumber tag=\"{signed state: {'step': 'a'}}\">+1</PhoneNumber>" in shown
