@@ -309,3 +309,19 @@ def test_signed_tags_in_attributes_read_without_entities():
         lambda value: value.replace("st2.x", '{signed state: {"step": "a"}}'),
     )
     assert "<PhoneNumber tag=\"{signed state: {'step': 'a'}}\">+1</PhoneNumber>" in shown
+
+
+def test_caller_heard_slot_renders_entries_escaped(app):
+    from flask import render_template
+
+    heard = [
+        {"at": 1767225600.0, "leg": "A", "kind": "speech", "text": "Press <1> & go"},
+        {"at": "+2.0 s", "leg": None, "kind": "tone", "text": "beep"},
+    ]
+    with app.test_request_context():
+        html = render_template("dashboard/_caller_heard.html", caller_heard=heard)
+    items = re.findall(r"<li class=\"heard-(\w+)\">(.*?)</li>", html, re.DOTALL)
+    assert [kind for kind, _ in items] == ["speech", "tone"]
+    first = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", items[0][1])).strip()
+    assert first == "2026-01-01 00:00:00.000 UTC · A speech Press &lt;1&gt; &amp; go"
+    assert "+2.0 s" in items[1][1]
