@@ -36,6 +36,8 @@ class Legs:
     bridged_to: list[str] = field(default_factory=list)
     bridged_from: list[str] = field(default_factory=list)
     conferences: list[Conference] = field(default_factory=list)
+    # The callbacks of the agent legs (drawn in the caller's sequence diagram).
+    transfer_events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __bool__(self) -> bool:
         return bool(
@@ -69,6 +71,7 @@ def find(store: Any, call_id: str, rows: list[dict[str, Any]]) -> Legs:
         (row["parent_call_id"] for row in rows if row.get("parent_call_id")), None
     )
     children = store.events_for_parent_call(call_id)
+    legs.transfer_events = children
     legs.transferred_to = _unique([row.get("call_id") for row in children], call_id)
     legs.bridged_to = _unique(
         [target for row in rows for target in bridge_targets(row.get("reply_body"))], call_id

@@ -10,6 +10,7 @@ timeline below, and has a ``<title>`` (a tooltip, and its name for a screen read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ class Arrow:
     title: str
     href: str
     abnormal: bool = False
+    other_leg: bool = False  # a callback of a transfer's agent leg, drawn on the caller's
 
     @property
     def label_x(self) -> float:
@@ -98,11 +100,18 @@ def _offset(seconds: float) -> str:
 
 
 def build(
-    rows: list[dict[str, Any]], outbound: dict[str, Any] | None, app_name: str = "App"
+    rows: list[dict[str, Any]],
+    outbound: dict[str, Any] | None,
+    app_name: str = "App",
+    *,
+    agent_rows: list[dict[str, Any]] | None = None,
+    page_of: Callable[[str], str] | None = None,
 ) -> Diagram:
     """The diagram of one call's stored callbacks (``events_for_call``) and its create-call
-    attempt, in the order they happened."""
-    times = [row["received_at"] for row in rows]
+    attempt, in the order they happened; ``agent_rows`` are the callbacks of the agent legs
+    its transfers created, drawn in place and linking to their own pages (``page_of``)."""
+    others = agent_rows or []
+    times = [row["received_at"] for row in rows + others]
     if outbound is not None and outbound.get("created_at") is not None:
         times.append(outbound["created_at"])
     origin = min(times) if times else 0.0
@@ -132,13 +141,20 @@ def build(
         )
         lines.append(label)
         y += ROW - REPLY_DROP
-    for row in rows:
+    merged = sorted(
+        [(row, False) for row in rows] + [(row, True) for row in others],
+        key=lambda item: (item[0]["received_at"], item[0]["id"]),
+    )
+    for row, other_leg in merged:
         event = str(row.get("event_type") or row.get("route") or "callback")
         cause = row.get("cause")
-        request = event + (f" ({cause})" if cause else "")
+        request = ("agent: " if other_leg else "") + event + (f" ({cause})" if cause else "")
         reply = _reply_label(row)
         status = int(row.get("reply_status") or 0)
         href = f"#event-{row['id']}"
+        if other_leg and page_of is not None:
+            href = page_of(str(row.get("call_id"))) + href
+        leg = f" on the agent's leg {row.get('call_id')}" if other_leg else ""
         drawn.append(
             Row(
                 y,
@@ -150,10 +166,11 @@ def build(
                         APP_X,
                         _short(request),
                         "request",
-                        f"Bandwidth sent {request} ({row.get('method')} /callbacks/"
+                        f"Bandwidth sent {event}{leg} ({row.get('method')} /callbacks/"
                         f"{row.get('route')})",
                         href,
                         abnormal=bool(cause) and cause != "hangup",
+                        other_leg=other_leg,
                     ),
                     Arrow(
                         y + REPLY_DROP,
@@ -161,9 +178,10 @@ def build(
                         BANDWIDTH_X,
                         _short(reply),
                         "reply",
-                        f"The app answered {event}: {reply}",
+                        f"The app answered {event}{leg}: {reply}",
                         href,
                         abnormal=status >= 400 or bool(row.get("error_detail")),
+                        other_leg=other_leg,
                     ),
                 ],
             )

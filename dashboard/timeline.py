@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from flask import url_for
 from markupsafe import Markup
 
 import bxml
@@ -171,6 +172,12 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         timeline.entries.append(entry)
     timeline.summary = summarize(rows, states, outbound)
     timeline.legs = legs.find(store, call_id, rows)
-    timeline.diagram = sequence.build(rows, outbound, timeline.summary.flow or "App")
+    timeline.diagram = sequence.build(
+        rows,
+        outbound,
+        timeline.summary.flow or "App",
+        agent_rows=timeline.legs.transfer_events,
+        page_of=lambda leg: url_for("dashboard.call", call_id=leg),
+    )
     timeline.recordings = recordings.of_call(rows)
     return timeline

@@ -136,8 +136,18 @@ def test_transfer_legs_in_the_legs_box(operator, bw):
     bw.post("answer", answer_event(callId=caller))
     leg = {"callId": agent, "parentCallId": caller, "to": "+12025550142"}
     bw.post("transferAnswer", call_event("transferAnswer", **leg))
+    bw.post("disconnect", disconnect_event(callId=caller, cause="hangup"))
     html = page(operator, caller)
     assert f'href="/dashboard/calls/{agent}"' in html[html.index('id="leg-transferred-to"') :]
+    # The agent's callbacks are in the caller's diagram, in order, linking to their page.
+    arrows = [a for a in svg_of(html).iter(f"{SVG_NS}a") if "seq-request" in a.get("class")]
+    labels = [(a.find(f"{SVG_NS}text").text, "seq-leg" in a.get("class")) for a in arrows]
+    assert labels == [
+        ("answer", False),
+        ("agent: transferAnswer", True),
+        ("disconnect (hangup)", False),
+    ]
+    assert arrows[1].get("href").startswith(f"/dashboard/calls/{agent}#event-")
     html = page(operator, agent)
     assert f'href="/dashboard/calls/{caller}"' in html[html.index('id="leg-transferred-from"') :]
 
