@@ -23,7 +23,7 @@ APP_X = 370
 HEAD = 44  # the lane names' boxes
 ROW = 58  # one callback: its arrow, then the reply's
 REPLY_DROP = 24
-LABEL_CHARS = 42
+LABEL_CHARS = 44
 MAX_VERBS = 3
 
 
