@@ -3,7 +3,8 @@
 - **Transfers**: an agent's leg (B) carries ``parentCallId`` = the caller's leg (A); A's
   page finds its B legs through the ``parent_call_id`` index.
 - **Bridges**: ``<Bridge>T</Bridge>`` in one of A's replies names the target T; T's page
-  finds A among the replies stored during T's lifetime that name T.
+  finds A among the replies stored during T's lifetime (until now while T is up) that
+  name T.
 - **Conferences**: member events (``conferenceMemberJoin``/``Exit``) carry the conference's
   id and the member's ``callId``; a call's page lists the members of every conference its
   events name.
@@ -11,11 +12,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
+from dashboard.summary import ENDING_EVENTS
 
 # How far around a call's first and last callback a <Bridge> naming it is looked for: the
 # reply that bridges arrives while the target is up, so a few seconds cover clock order.
@@ -79,6 +82,8 @@ def find(store: Any, call_id: str, rows: list[dict[str, Any]]) -> Legs:
     if rows:
         since = rows[0]["received_at"] - BRIDGE_SLACK_SECONDS
         until = rows[-1]["received_at"] + BRIDGE_SLACK_SECONDS
+        if not any(row.get("event_type") in ENDING_EVENTS for row in rows):
+            until = max(until, time.time())  # still up: a bridge may have come in since
         naming = store.replies_naming(call_id, since, until)
         legs.bridged_from = _unique(
             [

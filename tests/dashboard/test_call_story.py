@@ -100,6 +100,18 @@ def test_a_bridge_links_both_ways(operator, app):
     assert f'href="/dashboard/calls/{caller}"' in bridged.split("</li>")[0]
 
 
+def test_a_bridge_into_a_call_still_up_is_found(operator, app):
+    caller, target = call_id(), call_id()
+    now = time.time()
+    stored_event(app, "answer", call_id=target, received_at=now - 600)
+    reply = f"<Response><Bridge>{target}</Bridge></Response>"
+    stored_event(app, "answer", call_id=caller, received_at=now - 60, reply_body=reply)
+    html = page(operator, target)
+    assert f'href="/dashboard/calls/{caller}"' in html[html.index('id="leg-bridged-from"') :]
+    stored_event(app, "disconnect", call_id=target, received_at=now - 300, cause="hangup")
+    assert 'id="leg-bridged-from"' not in page(operator, target)  # it had ended before
+
+
 def test_a_bridge_outside_the_targets_lifetime_is_not_a_leg(operator, app):
     caller, target = call_id(), call_id()
     now = time.time()
