@@ -40,6 +40,7 @@ STORE_READS = frozenset(
     {
         "events_for_call",
         "events_for_conference",
+        "replies_naming",
         "disconnects",
         "cause_counts",
         "failures_over_time",

@@ -188,6 +188,11 @@ def split_state(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 _SIGNED = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
 
 
+def signed_tokens(text: str | None) -> list[str]:
+    """Every signed-state token in ``text`` (a stored reply, say), verified or not."""
+    return _SIGNED.findall(text or "")
+
+
 def readable_tags(
     text: str, secret: str, *, call_id: str | None = None, parent_call_id: str | None = None
 ) -> str:

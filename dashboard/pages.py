@@ -2,7 +2,8 @@
 
 ``GET  /dashboard``                             disconnects: filters, counts, chart, pages
 ``GET  /dashboard/disconnects.csv|.json``       the filtered disconnects as a download
-``GET  /dashboard/calls/<callId>``              one call's timeline
+``GET  /dashboard/calls/<callId>``              one call's story: summary, legs, timeline
+``GET  /dashboard/calls/<callId>/recordings/<recordingId>/media``  its recording, via the app
 ``POST /dashboard/calls/<callId>/replay/<id>``  what the current handler would answer now
 ``GET  /dashboard/rejected``                    refused (malformed) callback requests
 """
@@ -27,7 +28,7 @@ from flask import (
 )
 
 from callbacks.tags import readable_tags
-from dashboard import chart, export, timeline
+from dashboard import chart, export, recordings, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import DisconnectFilter, FilterError, before_id, disconnect_json, iso
 from dashboard.replay import replay
@@ -182,7 +183,24 @@ def export_json() -> Response:
 def call(call_id: str) -> str:
     story = timeline.build(get_store(), call_id, current_app.config["SECRET_KEY"])
     status = 200 if story.entries or story.outbound else 404
-    return render_template("dashboard/call.html", timeline=story), status  # type: ignore[return-value]
+    # caller_heard: what the caller heard, [{at, leg, kind, text}], when the call ran in the
+    # sandbox (the template's caller_heard block shows it when given).
+    return render_template("dashboard/call.html", timeline=story, caller_heard=None), status  # type: ignore[return-value]
+
+
+@bp.get("/calls/<path:call_id>/recordings/<recording_id>/media")
+def recording_media(call_id: str, recording_id: str) -> Response:
+    """A recording of the call, fetched from the Voice API with its credentials."""
+    found = recordings.of_call(get_store().events_for_call(call_id))
+    recording = next((r for r in found if r.recording_id == recording_id), None)
+    if recording is None:
+        abort(404)
+    try:
+        return recordings.media(recording, request.headers.get("Range"))
+    except recordings.MediaError as exc:
+        title = "Recording unavailable"
+        page = render_template("dashboard/error.html", title=title, message=str(exc))
+        return Response(page, exc.status)
 
 
 @bp.post("/calls/<path:call_id>/replay/<int:event_id>")

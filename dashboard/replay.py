@@ -8,14 +8,16 @@ listed on the result page), and the reply is compared with the one stored at the
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from flask import Flask, current_app
+from markupsafe import Markup
 
 from callbacks.dryrun import dry_run
 from callbacks.tags import readable_tags
+from dashboard.bxml_view import DiffLine, diff, highlight, pretty
 
 
 @dataclass
@@ -26,7 +28,9 @@ class ReplayResult:
     error: str | None = None
     error_detail: str | None = None
     refused: list[str] = field(default_factory=list)
-    diff: str = ""
+    diff: list[DiffLine] = field(default_factory=list)
+    stored_html: Markup = field(default_factory=Markup)
+    reply_html: Markup = field(default_factory=Markup)
 
     @property
     def same(self) -> bool:
@@ -43,24 +47,15 @@ def replay(row: dict[str, Any]) -> ReplayResult:
     run = dry_run(app, row["payload"], row.get("route"))
     result.reply, result.error, result.error_detail = run.reply, run.error, run.error_detail
     result.refused = run.refused
+    # Signed tag state carries its signing time: compare (and show) what it says, indented
+    # so that the difference is the lines that changed, not the whole document.
+    payload = row["payload"]
+    ids = {"call_id": payload.get("callId"), "parent_call_id": payload.get("parentCallId")}
+    readable = partial(readable_tags, secret=app.config["SECRET_KEY"], **ids)
+    stored = pretty(result.stored_reply, readable)
+    result.stored_html = highlight(stored)
     if result.error is None:
-        # Signed tag state carries its signing time: compare (and show) what it says.
-        payload = row["payload"]
-        ids = {"call_id": payload.get("callId"), "parent_call_id": payload.get("parentCallId")}
-        secret = app.config["SECRET_KEY"]
-        result.diff = _diff(
-            readable_tags(result.stored_reply or "", secret, **ids),
-            readable_tags(result.reply or "", secret, **ids),
-        )
+        now = pretty(result.reply, readable)
+        result.reply_html = highlight(now)
+        result.diff = diff(stored, now)
     return result
-
-
-def _diff(before: str | None, after: str | None) -> str:
-    lines = difflib.unified_diff(
-        (before or "").splitlines(),
-        (after or "").splitlines(),
-        fromfile="stored reply",
-        tofile="reply now",
-        lineterm="",
-    )
-    return "\n".join(lines)

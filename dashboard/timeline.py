@@ -1,4 +1,6 @@
-"""One call's story from the store: the create-call request, then every callback in order.
+"""One call's story from the store: a summary, the other legs, the create-call request, then
+every callback in order (drawn as a sequence diagram too), with its reply pretty-printed
+and coloured, and signed tag state shown as the state it verifies to, never as the token.
 
 For a disconnect with cause ``invalid-bxml`` the timeline says what our own validator finds
 in the last BXML we answered before it (``bxml.parse`` then ``bxml.check_reply`` for the
@@ -9,11 +11,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from flask import url_for
+from markupsafe import Markup
+
 import bxml
-from callbacks.tags import decode_state
+from callbacks.tags import (
+    CALL_PREFIX,
+    FLOW_KEY,
+    PREFIX,
+    RAW_TAG_KEY,
+    decode_state,
+    readable_tags,
+    signed_tokens,
+    split_state,
+)
 from calls.outbound import SECRET_FIELDS
+from dashboard import bxml_view, legs, recordings, sequence
+from dashboard.legs import Legs
+from dashboard.recordings import Recording
+from dashboard.summary import Summary, summarize
 
 
 @dataclass
@@ -28,11 +47,24 @@ class Finding:
 
 
 @dataclass
+class TagView:
+    """What a callback's tag says: ``kind`` is "state" (verified signed state: the
+    handler's own keys and the framework's flow), "text" (a plain tag) or "unverified"."""
+
+    kind: str
+    state: dict[str, Any] = field(default_factory=dict)
+    flow: str | None = None
+    text: str | None = None
+
+
+@dataclass
 class Entry:
     row: dict[str, Any]
     payload_json: str
     state: dict[str, Any]
     replayable: bool
+    tag: TagView | None = None
+    reply_html: Markup = field(default_factory=Markup)
     finding: Finding | None = None
 
 
@@ -42,10 +74,10 @@ class Timeline:
     outbound: dict[str, Any] | None
     outbound_request_json: str | None
     entries: list[Entry] = field(default_factory=list)
-    # The legs of the same call: the call that transferred this one (its parent), and the
-    # calls this one's <Transfer> created (the agents' legs), each with its own page.
-    parent_call_id: str | None = None
-    child_call_ids: list[str] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
+    legs: Legs = field(default_factory=Legs)
+    diagram: sequence.Diagram | None = None
+    recordings: list[Recording] = field(default_factory=list)
 
 
 def pretty(value: Any) -> str:
@@ -87,6 +119,25 @@ def invalid_bxml_finding(previous: list[dict[str, Any]]) -> Finding:
     return Finding(None, None, "No stored BXML reply precedes this disconnect.")
 
 
+def tag_view(tag: str | None, state: dict[str, Any]) -> TagView | None:
+    """A callback's tag as the page shows it (``state`` is what it verified to)."""
+    if not tag:
+        return None
+    if not tag.startswith((PREFIX, CALL_PREFIX)):
+        return TagView("text", text=tag)
+    if not state:
+        return TagView("unverified")
+    own, reserved = split_state(state)
+    return TagView("state", state=own, flow=reserved.get(FLOW_KEY), text=reserved.get(RAW_TAG_KEY))
+
+
+def with_readable_tag(payload: Any, state: dict[str, Any]) -> Any:
+    """A payload or request whose tag verified, with that tag shown as the state it carries."""
+    if isinstance(payload, dict) and state:
+        return {**payload, "tag": {"signed state, verified": state}}
+    return payload
+
+
 def build(store: Any, call_id: str, secret: str) -> Timeline:
     outbound = store.outbound_for_call(call_id)
     request_json = None
@@ -94,30 +145,39 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         request = outbound.get("request")
         if isinstance(request, dict):
             request = {k: v for k, v in request.items() if k not in SECRET_FIELDS}
+            state = decode_state(request.get("tag"), secret, max_age=None)
+            request = with_readable_tag(request, state)
         request_json = pretty(request)
     rows = store.events_for_call(call_id)
     timeline = Timeline(call_id, outbound, request_json)
-    timeline.parent_call_id = next(
-        (row["parent_call_id"] for row in rows if row.get("parent_call_id")), None
-    )
-    legs = store.events_for_parent_call(call_id)
-    timeline.child_call_ids = list(
-        dict.fromkeys(row["call_id"] for row in legs if row.get("call_id"))
-    )
+    states = []  # every verified state, the tags' then our replies': where the flow is named
     for index, row in enumerate(rows):
+        ids = {"call_id": row.get("call_id"), "parent_call_id": row.get("parent_call_id")}
+        readable = partial(readable_tags, secret=secret, **ids)
+        # max_age=None: what the call carried at the time
+        state = decode_state(row.get("tag"), secret, max_age=None, **ids)
+        states.append(state)
+        for token in signed_tokens(row.get("reply_body")):
+            states.append(decode_state(token, secret, max_age=None, **ids))
         entry = Entry(
             row=row,
-            payload_json=pretty(row.get("payload")),
-            state=decode_state(
-                row.get("tag"),
-                secret,
-                call_id=row.get("call_id"),
-                parent_call_id=row.get("parent_call_id"),
-                max_age=None,  # what the call carried at the time
-            ),
+            payload_json=pretty(with_readable_tag(row.get("payload"), state)),
+            state=state,
             replayable=replayable(row),
+            tag=tag_view(row.get("tag"), state),
+            reply_html=bxml_view.highlight(bxml_view.pretty(row.get("reply_body"), readable)),
         )
         if row.get("event_type") == "disconnect" and row.get("cause") == "invalid-bxml":
             entry.finding = invalid_bxml_finding(rows[:index])
         timeline.entries.append(entry)
+    timeline.summary = summarize(rows, states, outbound)
+    timeline.legs = legs.find(store, call_id, rows)
+    timeline.diagram = sequence.build(
+        rows,
+        outbound,
+        timeline.summary.flow or "App",
+        agent_rows=timeline.legs.transfer_events,
+        page_of=lambda leg: url_for("dashboard.call", call_id=leg),
+    )
+    timeline.recordings = recordings.of_call(rows)
     return timeline

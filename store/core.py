@@ -220,6 +220,7 @@ class Store:
     events_for_call = forward("_queries", Queries.events_for_call)
     events_for_parent_call = forward("_queries", Queries.events_for_parent_call)
     events_for_conference = forward("_queries", Queries.events_for_conference)
+    replies_naming = forward("_queries", Queries.replies_naming)
     disconnects = forward("_queries", Queries.disconnects)
     cause_counts = forward("_queries", Queries.cause_counts)
     failures_over_time = forward("_queries", Queries.failures_over_time)

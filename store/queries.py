@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, union
 
 from .connections import Database
-from .rows import clean_int, clean_key, clean_text, hour_bucket, page_size, with_json
+from .rows import MAX_PAGE, clean_int, clean_key, clean_text, hour_bucket, page_size, with_json
 from .schema import disconnect_rollup, disconnect_totals, disconnects, events, rejected_requests
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,22 @@ class Queries:
     def events_for_conference(self, conference_id: str) -> list[dict[str, Any]]:
         """Every stored callback that names this conference, in arrival order."""
         return self._events_where(events.c.conference_id, conference_id)
+
+    def replies_naming(self, call_id: str, since: float, until: float) -> list[dict[str, Any]]:
+        """Callbacks received between ``since`` and ``until`` whose stored reply contains
+        ``call_id`` (a ``<Bridge>`` to that call), in arrival order: the window keeps the
+        scan to the index range of that call's lifetime."""
+        needle = clean_key(call_id) or ""
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = (
+            select(events)
+            .where(events.c.received_at >= since, events.c.received_at <= until)
+            .where(events.c.reply_body.like(pattern, escape="\\"))
+            .order_by(events.c.received_at, events.c.id)
+            .limit(MAX_PAGE)
+        )
+        with self.db.reading() as conn:
+            return [with_json(row, "payload") for row in conn.execute(query).mappings()]
 
     def _events_where(self, column: Any, value: str) -> list[dict[str, Any]]:
         query = (

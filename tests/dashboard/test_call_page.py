@@ -44,7 +44,8 @@ def test_timeline_in_order_with_replies_status_and_latency(operator, bw, app):
     html = operator.get(f"/dashboard/calls/{cid}").get_data(as_text=True)
     kinds = re.findall(r'<li class="entry (\w+)', html)
     assert kinds == ["answer", "gather", "disconnect"]
-    assert html.count("HTTP 200") == 2 and "HTTP 204" in html
+    entries = html[html.index('id="timeline"') :]
+    assert entries.count("HTTP 200") == 2 and "HTTP 204" in entries
     assert "answered in" in html
     assert "&lt;Gather" in html  # our BXML reply, escaped
     assert "Callee is busy" in html and "4642074b-7b58-478b-96e4-3a60955c6765" in html
@@ -111,6 +112,10 @@ def test_timeline_starts_with_the_create_call_request_without_secrets(c2c_app, b
     assert "answerUrl" in html and "+12025550123" in html
     assert "callback-secret" not in html
     assert "&#34;password&#34;" not in html and "&#34;username&#34;" not in html
+    assert "st2." not in html  # the tag it was placed with, shown as its state
+    request = html[html.index('id="outbound"') :].split("</pre>")[0].replace("&#34;", '"')
+    assert '"signed state, verified": {\n      "_attempt": "' in request
+    assert '"flow": "demo"\n    }' in request
 
 
 def test_replay_shows_what_the_current_handler_answers(operator, bw, app):
@@ -134,7 +139,7 @@ def test_replay_shows_what_the_current_handler_answers(operator, bw, app):
     assert "The reply has changed" in html
     assert "New greeting for +12025550123" in html
     diff = html[html.index('id="reply-diff"') :]
-    assert re.search(r"^\+.*New greeting", diff, re.MULTILINE)  # an added line of the diff
+    assert re.search(r"<span class=\"diff-add\">\+ .*New greeting", diff)  # an added line
 
 
 def test_replay_has_no_side_effects(operator, bw, app, bandwidth):

@@ -1,0 +1,115 @@
+"""The header of a call's page: who called whom, when, for how long, and how it ended.
+
+Everything comes from the stored callbacks (and the create-call request when we placed
+the call): the numbers and direction from the first event that has them, the times from
+Bandwidth's own ``startTime``/``answerTime``/``endTime`` (ISO 8601; the time we received a
+callback only when Bandwidth's is missing), the flow from the verified tag state, and the
+end from the ``disconnect`` (or, for a transfer's agent leg, ``transferDisconnect``).
+
+``category`` is the failure category a later part of the dashboard may store beside the
+cause (a ``category`` key on the ending event's row); the header shows it when present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from callbacks.tags import FLOW_KEY
+
+ENDING_EVENTS = ("disconnect", "transferDisconnect")
+
+
+@dataclass
+class Summary:
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
+    flow: str | None = None
+    start: float | None = None
+    answer: float | None = None
+    end: float | None = None
+    cause: str | None = None
+    category: str | None = None
+    error_message: str | None = None
+    ended: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the start (ringing) to the end."""
+        if self.start is None or self.end is None:
+            return None
+        return max(0.0, self.end - self.start)
+
+    @property
+    def talk_time(self) -> float | None:
+        """Seconds from the answer to the end."""
+        if self.answer is None or self.end is None:
+            return None
+        return max(0.0, self.end - self.answer)
+
+    @property
+    def outcome(self) -> str | None:
+        """What the header calls the end: the category when one is known, else the cause."""
+        return self.category or self.cause
+
+
+def epoch(value: Any) -> float | None:
+    """Bandwidth's ISO 8601 time (``2026-01-02T03:04:05.678Z``) as epoch seconds."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # a time without a zone says nothing reliable
+    return moment.timestamp()
+
+
+def _first(rows: list[dict[str, Any]], key: str) -> Any:
+    return next((row[key] for row in rows if row.get(key)), None)
+
+
+def _payload_time(rows: list[dict[str, Any]], key: str) -> float | None:
+    for row in rows:
+        payload = row.get("payload")
+        if isinstance(payload, dict):
+            found = epoch(payload.get(key))
+            if found is not None:
+                return found
+    return None
+
+
+def summarize(
+    rows: list[dict[str, Any]],
+    states: list[dict[str, Any]],
+    outbound: dict[str, Any] | None,
+) -> Summary:
+    """The header of one call from its rows (``events_for_call``), the verified tag states
+    they carried or set, in order, and its outbound attempt (``outbound_for_call``) if any."""
+    request = (outbound or {}).get("request")
+    request = request if isinstance(request, dict) else {}
+    summary = Summary(
+        from_number=_first(rows, "from_number") or request.get("from"),
+        to_number=_first(rows, "to_number") or request.get("to"),
+        direction=_first(rows, "direction") or ("outbound" if outbound else None),
+        flow=next((s[FLOW_KEY] for s in states if isinstance(s.get(FLOW_KEY), str)), None),
+    )
+    summary.start = _payload_time(rows, "startTime")
+    if summary.start is None:
+        summary.start = (outbound or {}).get("created_at") or (
+            rows[0]["received_at"] if rows else None
+        )
+    summary.answer = _payload_time(rows, "answerTime")
+    ending = next((row for row in reversed(rows) if row.get("event_type") in ENDING_EVENTS), None)
+    if ending is not None:
+        summary.ended = True
+        summary.cause = ending.get("cause")
+        summary.category = ending.get("category")
+        summary.error_message = ending.get("error_message")
+        payload = ending.get("payload")
+        found = epoch(payload.get("endTime")) if isinstance(payload, dict) else None
+        summary.end = found if found is not None else ending.get("received_at")
+    return summary
