@@ -52,6 +52,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     dashboard.init_app(app)  # pages, JSON API, click-to-call (and its flow), CSRFProtect
 
+    import monitoring
+
+    monitoring.init_app(app)  # /metrics (METRICS_TOKEN) and alert rules (ALERT_RULES)
+
     from callbacks.setup import check_flows
     from calls.cli import call
 

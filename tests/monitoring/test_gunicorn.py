@@ -1,0 +1,76 @@
+"""/metrics under real gunicorn with two workers: Prometheus' multiprocess mode adds up what
+every worker counted, whichever worker answers the scrape, and keeps an exited worker's
+counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.callbacks.helpers import basic_auth, disconnect_event
+from tests.monitoring.conftest import BEARER, TOKEN, sample
+from tests.servers import app_env, gunicorn
+
+pytestmark = pytest.mark.slow
+
+
+def post_disconnects(base: str, count: int) -> None:
+    def post(_n: int) -> int:
+        # A new connection each: the kernel hands connections to either worker.
+        reply = requests.post(
+            base + "/callbacks/disconnect",
+            data=json.dumps(disconnect_event(cause="busy")),
+            headers={**basic_auth(), "Content-Type": "application/json", "Connection": "close"},
+            timeout=30,
+        )
+        return reply.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(post, range(count))) == {204}
+
+
+def worker_files(directory) -> set[str]:
+    return {name for name in os.listdir(directory) if name.startswith("counter_")}
+
+
+def busy_total(base: str) -> float:
+    reply = requests.get(base + "/metrics", headers=BEARER, timeout=30)
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    return sample(reply.text, "voice_disconnects_total", cause="busy")
+
+
+def test_two_workers_counts_are_summed_and_outlive_a_worker(tmp_path):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_1.db").write_bytes(b"left over from the last run")
+    env = app_env(tmp_path, METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory))
+    with gunicorn(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
+        assert "counter_1.db" not in os.listdir(directory)  # emptied at start
+        sent = 0
+        deadline = time.monotonic() + 60
+        while len(worker_files(directory)) < 2:  # until both workers have counted some
+            assert time.monotonic() < deadline, "one worker took every connection"
+            post_disconnects(base, 20)
+            sent += 20
+        # Each scrape is answered by one worker, and every one tells the sum of both.
+        assert [busy_total(base) for _ in range(6)] == [sent] * 6
+
+        pid = int(sorted(worker_files(directory))[0].split("_")[1].split(".")[0])
+        os.kill(pid, signal.SIGTERM)  # gunicorn starts another worker in its place
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "the worker did not exit"
+            time.sleep(0.05)
+        post_disconnects(base, 10)
+        assert busy_total(base) == sent + 10  # the exited worker's counts are still there
