@@ -74,6 +74,8 @@ class Alerter:
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
         self._next_prune = 0.0
+        self.retry_backoff = 1.0  # seconds before the webhook's second try, doubled after
+        self.ticks = 0  # evaluations done by this process (tests wait on it)
 
     # --- the callback path: memory only ------------------------------------------------
 
@@ -108,6 +110,7 @@ class Alerter:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
+        self._stop = threading.Event()  # evaluating by hand (tick) still retries the webhook
         self._last_flush()
 
     # --- the thread ----------------------------------------------------------------------
@@ -133,6 +136,7 @@ class Alerter:
         at = time.time() if now is None else now
         self.flush()
         fired = [rule for rule in self.rules if self.evaluate(rule, at)]
+        self.ticks += 1
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_SECONDS
             longest = max(rule.period for rule in self.rules)
@@ -168,7 +172,8 @@ class Alerter:
             describe_period(rule.period),
             rule.key,
         )
-        delivered = post_alert(self.webhook_url, self.message(rule, count, link), stop=self._stop)
+        text = self.message(rule, count, link)
+        delivered = post_alert(self.webhook_url, text, stop=self._stop, backoff=self.retry_backoff)
         self.store.finish_alert(rule.key, window_start, "sent" if delivered else "failed")
         return True
 

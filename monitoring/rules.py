@@ -31,7 +31,7 @@ UNITS = {
     "d": 86400,
     "day": 86400,
 }
-_RULE = re.compile(r"^([a-z][a-z0-9_-]*)\s*(>=|=>|<=|<|=|>)\s*(\S*?)\s*/\s*(\d*)\s*([a-z]*)$")
+_RULE = re.compile(r"^([a-z][a-z0-9_-]*)\s*(>=|=>|<=|<|=|>)\s*([^/\s]*)\s*/\s*(\d*)\s*([a-z]*)$")
 
 
 class RuleError(ValueError):
@@ -84,7 +84,9 @@ def parse_rule(text: str, name: str = "ALERT_RULES") -> AlertRule:
     example = "e.g. handler-error>5/10m"
     match = _RULE.match(text.lower())
     if match is None:
-        raise RuleError(f"{name}: {text!r} is not CATEGORY>COUNT/PERIOD ({example})")
+        raise RuleError(
+            f"{name}: {text!r} is not CATEGORY>COUNT/PERIOD ({example}; separate rules with commas)"
+        )
     raw_category, operator, raw_count, raw_multiple, raw_unit = match.groups()
     category = raw_category.replace("_", "-")
     if category not in ALERT_CATEGORIES:

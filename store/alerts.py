@@ -63,9 +63,10 @@ class AlertState:
                 status="sending",
             )
             .on_conflict_do_nothing(index_elements=["rule", "window_start"])
+            .returning(alert_firings.c.rule)  # a row only when inserted (rowcount is not kept)
         )
         with self.db.writing() as conn:
-            return bool(conn.execute(stmt).rowcount == 1)
+            return conn.execute(stmt).first() is not None
 
     def finish_alert(self, rule: str, window_start: int, status: str) -> None:
         """Record whether the claimed alert reached the webhook (``sent`` or ``failed``)."""
@@ -87,7 +88,8 @@ class AlertState:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def prune_alerts(self, counts_before: float, firings_before: float) -> None:
-        """Forget counts older than any rule's period, and old alert records."""
+        """Forget counts older than any rule's period, and alerts of windows that started
+        before ``firings_before``."""
         with self.db.writing() as conn:
             conn.execute(delete(alert_counts).where(alert_counts.c.bucket_start < counts_before))
-            conn.execute(delete(alert_firings).where(alert_firings.c.fired_at < firings_before))
+            conn.execute(delete(alert_firings).where(alert_firings.c.window_start < firings_before))

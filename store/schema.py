@@ -235,7 +235,7 @@ alert_firings = Table(
     Column("fired_at", Double, nullable=False),
     Column("count", BigInteger, nullable=False),
     Column("status", Text, nullable=False),  # sending, sent, failed
-    Index("ix_alert_firings_fired_at", "fired_at"),
+    Index("ix_alert_firings_window_start", "window_start"),
 )
 
 V1_TABLES = [

@@ -66,3 +66,44 @@ def failing_flow(metrics_app):
         return bxml.Response(bxml.Hangup())
 
     return metrics_app.extensions["flows"].register(flow, default=True)
+
+
+HOOK_PATH = "/services/T000/B000/very-secret-hook-path"
+
+
+@pytest.fixture
+def webhook():
+    """A Slack-style webhook receiver on 127.0.0.1 (answers 204 unless scripted)."""
+    from tests.sandbox.receiver import Receiver
+
+    with Receiver() as receiver:
+        yield receiver
+
+
+def posts(receiver: Any, count: int = 1, timeout: float = 20.0) -> list[Any]:
+    """Wait until ``receiver`` has at least ``count`` posts; return them all."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(receiver.requests) < count:
+        assert time.monotonic() < deadline, f"{len(receiver.requests)} posts, wanted {count}"
+        time.sleep(0.02)
+    return list(receiver.requests)
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def stop_alerts():
+    """Stops the alert threads of the apps a test adds to the list."""
+    apps: list[Any] = []
+    yield apps
+    for app in apps:
+        app.extensions["alerts"].stop()
