@@ -218,3 +218,23 @@ def test_the_dashboard_links():
         dashboard_link(base, "rejected-payload", since)
         == "https://cb.example.com/dashboard/rejected"
     )
+
+
+def test_the_banner_names_the_metrics_route_and_the_rules_without_the_webhook_path(app_config):
+    from app import banner
+
+    app = alert_app(
+        {**app_config, "METRICS_TOKEN": "a-long-enough-metrics-token"},
+        f"https://hooks.example.com{HOOK_PATH}",
+        "busy>2/1h,handler-error>0/10m",
+    )
+    text = banner(app)
+    assert (
+        "  metrics        http://127.0.0.1:8000/metrics  (Authorization: Bearer METRICS_TOKEN)"
+        in text
+    )
+    assert (
+        "  alerts         more than 2 busy in 1 h; more than 0 handler-error in 10 min -> "
+        "webhook at https://hooks.example.com\n" in text
+    )
+    assert "very-secret" not in text and "a-long-enough" not in text
