@@ -18,6 +18,7 @@ REJECTED_PAYLOAD = "rejected-payload"  # 400/413/415/422: kept in the rejected l
 SPOOLED = "spooled"  # acknowledged from the spool file: the database did not take it in time
 UNAVAILABLE = "unavailable"  # 503: neither the database nor the spool could keep it
 UNKNOWN_ROUTE = "unknown-route"  # 404: a callback URL that is not one of ours
+SERVER_ERROR = "server-error"  # any other 5xx: a fault of this app, not of a handler
 # Not a failure: a 401 to a request without credentials, which Bandwidth may send first.
 CHALLENGE = "challenge"
 
@@ -29,6 +30,7 @@ CALLBACK_FAILURES = (
     SPOOLED,
     UNAVAILABLE,
     UNKNOWN_ROUTE,
+    SERVER_ERROR,
 )
 
 # Bandwidth's documented disconnect causes.  The vocabulary is open ("other values can
@@ -52,7 +54,6 @@ OTHER_CAUSE = "other"
 # Everything an alert rule may count.
 ALERT_CATEGORIES = (*CALLBACK_FAILURES, *CAUSES)
 
-REJECTED_STATUSES = frozenset({400, 413, 414, 415, 422})
 
 
 def callback_category(
@@ -64,14 +65,16 @@ def callback_category(
     if status == 401:
         # Bandwidth may try without credentials first and expects the 401 challenge.
         return CHALLENGE if credentials_missing else CREDENTIAL_FAILURE
-    if status in REJECTED_STATUSES:
-        return REJECTED_PAYLOAD
     if status == 404:
         return UNKNOWN_ROUTE
+    if 400 <= status < 500:  # 400/413/414/415/422, and 405 for HEAD
+        return REJECTED_PAYLOAD
     if error_kind:
         return error_kind
     if status == 503:
         return UNAVAILABLE
+    if status >= 500:
+        return SERVER_ERROR
     if spooled:
         return SPOOLED
     return OK

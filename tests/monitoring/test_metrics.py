@@ -173,3 +173,57 @@ def test_click_to_call_placements_and_refusals(metrics_config, fake_bandwidth):
     assert sample(text, "voice_click_to_call_placements_total", outcome="failed") == 1
     assert sample(text, "voice_click_to_call_refusals_total", reason="number") == 1
     assert sample(text, "voice_click_to_call_refusals_total", reason="rate-per-address") == 1
+
+
+def test_with_the_database_down_callbacks_are_spooled_and_metrics_still_answer(
+    metrics_config, tmp_path
+):
+    from app import create_app
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database directory should be\n")
+    app = create_app({**metrics_config, "DATABASE_URL": f"sqlite:///{blocker / 'events.db'}"})
+    client = app.test_client()
+    assert Bandwidth(client).post("disconnect", disconnect_event(cause="busy")).status_code == 204
+    text = scrape(client)
+    labels = {"route": "disconnect", "status": "204", "category": "spooled"}
+    assert sample(text, "voice_callbacks_total", **labels) == 1
+    assert sample(text, "voice_store_write_seconds_count", outcome="spooled") == 1
+    assert sample(text, "voice_disconnects_total", cause="busy") == 1
+    assert sample(text, "voice_spool_depth") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error_kind", "spooled", "missing", "category"),
+    [
+        (200, None, False, False, "ok"),
+        (204, None, True, False, "spooled"),
+        (200, "handler-error", True, False, "handler-error"),
+        (503, "handler-error", False, False, "handler-error"),  # ANSWER_FAILURE_MODE=fallback
+        (503, None, False, False, "unavailable"),
+        (500, None, False, False, "server-error"),
+        (401, None, False, True, "challenge"),
+        (401, None, False, False, "credential-failure"),
+        (405, None, False, False, "rejected-payload"),
+        (413, None, False, False, "rejected-payload"),
+        (404, None, False, False, "unknown-route"),
+    ],
+)
+def test_callback_categories(status, error_kind, spooled, missing, category):
+    from monitoring.categories import callback_category
+
+    assert callback_category(status, error_kind, spooled, credentials_missing=missing) == category
+
+
+def test_error_kinds():
+    from bxml.errors import BxmlError
+    from callbacks.routing import NoFlow
+    from monitoring.categories import error_kind
+
+    assert error_kind(BxmlError("<Transfer> is not allowed here")) == "invalid-reply"
+    assert error_kind(TypeError("answer handler must return a bxml.Response, got str")) == (
+        "invalid-reply"
+    )
+    assert error_kind(TypeError("unsupported operand")) == "handler-error"
+    assert error_kind(NoFlow("no flow answers +12025550123")) == "handler-error"
+    assert error_kind(RuntimeError("boom")) == "handler-error"
