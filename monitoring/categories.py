@@ -55,7 +55,6 @@ OTHER_CAUSE = "other"
 ALERT_CATEGORIES = (*CALLBACK_FAILURES, *CAUSES)
 
 
-
 def callback_category(
     status: int, error_kind: str | None, spooled: bool, *, credentials_missing: bool = False
 ) -> str:

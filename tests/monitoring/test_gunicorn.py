@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -74,3 +75,35 @@ def test_two_workers_counts_are_summed_and_outlive_a_worker(tmp_path):
             time.sleep(0.05)
         post_disconnects(base, 10)
         assert busy_total(base) == sent + 10  # the exited worker's counts are still there
+
+
+def test_two_workers_send_one_alert(tmp_path):
+    """Both workers count busy disconnects and evaluate the rule every 0.2 s: the webhook
+    gets one alert, built from both workers' counts."""
+    import sqlite3
+
+    from tests.monitoring.conftest import HOOK_PATH, posts, wait_for
+    from tests.sandbox.receiver import Receiver
+
+    def counted() -> int:
+        with sqlite3.connect(tmp_path / "events.db") as db:
+            return int(db.execute("SELECT coalesce(sum(count), 0) FROM alert_counts").fetchone()[0])
+
+    with Receiver() as webhook:
+        env = app_env(
+            tmp_path,
+            ALERT_RULES="busy>15/1d",
+            ALERT_WEBHOOK_URL=webhook.url(HOOK_PATH),
+            ALERT_CHECK_SECONDS="0.2",
+        )
+        with gunicorn(env, workers=2, log_path=tmp_path / "gunicorn.log") as base:
+            post_disconnects(base, 20)
+            [alert] = posts(webhook)
+            first = re.match(r"(\d+) busy in the last 1 day at ", alert.payload["text"])
+            assert first and 15 < int(first.group(1)) <= 20  # over the threshold, once
+            post_disconnects(base, 10)
+            wait_for(lambda: counted() == 30)
+            assert len(webhook.requests) == 1
+        log = (tmp_path / "gunicorn.log").read_text()
+        assert len(re.findall(r'"alert: \d+ busy in the last 1 day', log)) == 1
+        assert HOOK_PATH not in log
