@@ -238,3 +238,15 @@ def test_the_banner_names_the_metrics_route_and_the_rules_without_the_webhook_pa
         "webhook at https://hooks.example.com\n" in text
     )
     assert "very-secret" not in text and "a-long-enough" not in text
+
+
+def test_purge_forgets_old_alert_counts_and_alerts(app):
+    with app.app_context():
+        store = get_store()
+        old, new = int(time.time() - 40 * DAY), int(time.time())
+        store.add_alert_counts({("busy", old): 3, ("busy", new - new % 10): 2})
+        assert store.claim_alert("busy>0/3600s", old - old % 3600, 3)
+        assert store.claim_alert("busy>0/3600s", new - new % 3600, 2)
+        assert store.purge(30) == 2
+        assert store.alert_count("busy", 0) == 2
+        assert [f["count"] for f in store.alert_firings()] == [2]
