@@ -47,6 +47,10 @@ def init_app(app: Flask) -> None:
         )
     if "metrics" in app.extensions or "alerts" in app.extensions:
         app.after_request(_observe)
+    from monitoring.cli import alerts_cli
+
+    if "alerts" not in app.cli.commands:
+        app.cli.add_command(alerts_cli)
 
 
 def _observe(response: Response) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -81,7 +82,7 @@ class AlertState:
         with self.db.writing() as conn:
             conn.execute(stmt)
 
-    def alert_firings(self, limit: int = 100) -> list[dict[str, object]]:
+    def alert_firings(self, limit: int = 100) -> list[dict[str, Any]]:
         """The alerts claimed lately, newest first."""
         query = select(alert_firings).order_by(alert_firings.c.fired_at.desc()).limit(limit)
         with self.db.reading() as conn:

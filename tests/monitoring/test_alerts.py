@@ -250,3 +250,40 @@ def test_purge_forgets_old_alert_counts_and_alerts(app):
         assert store.purge(30) == 2
         assert store.alert_count("busy", 0) == 2
         assert [f["count"] for f in store.alert_firings()] == [2]
+
+
+def test_the_alerts_commands(app_config, webhook):
+    app = alert_app(app_config, webhook.url(HOOK_PATH), "handler-error>0/1h")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["alerts", "test"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Delivered to the webhook at {webhook.base_url}.\n"
+    [post] = posts(webhook)
+    assert post.payload == {
+        "text": "Test message from the voice callbacks app at http://127.0.0.1:8000: "
+        "alerts will arrive here."
+    }
+    crash_answers(app, 1)
+    app.extensions["alerts"].stop()
+    app.extensions["alerts"].tick()
+    listing = runner.invoke(args=["alerts", "list"]).output.splitlines()
+    assert listing[:2] == [
+        f"webhook at {webhook.base_url}",
+        "rule handler-error>0/3600s: more than 0 handler-error in 1 h",
+    ]
+    assert listing[2].startswith("alert handler-error>0/3600s window ")
+    assert listing[2].endswith(" UTC: 1 counted, sent")
+    assert HOOK_PATH not in "\n".join(listing)
+
+
+def test_the_alerts_commands_say_what_is_missing(runner):
+    result = runner.invoke(args=["alerts", "list"])
+    assert result.exit_code == 1
+    assert "no alert rules: set ALERT_RULES and ALERT_WEBHOOK_URL" in result.output
+
+
+def test_alerts_test_with_the_webhook_down(app_config):
+    app = alert_app(app_config, f"http://127.0.0.1:{closed_port()}{HOOK_PATH}", "busy>0/1h")
+    result = app.test_cli_runner().invoke(args=["alerts", "test"])
+    assert result.exit_code == 1
+    assert "did not take the message" in result.output and HOOK_PATH not in result.output
