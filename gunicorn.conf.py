@@ -19,6 +19,7 @@
   its counters (they must never go back) and child_exit drops its live gauges.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -46,6 +47,11 @@ errorlog = "-"
 control_socket_disable = True
 
 
+def _remove_directory(path, owner):
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _metrics_directory():
     """This server's directory of worker metric files, set before prometheus_client is
     imported (it reads the variable then), and emptied once per server start (a reload
@@ -60,7 +66,9 @@ def _metrics_directory():
                 os.unlink(os.path.join(path, name))
     else:
         path = tempfile.mkdtemp(prefix="voice-metrics-")
-        os.environ["VOICE_METRICS_CREATED"] = path  # removed again on exit
+        # Removed when the master exits, also when a setting stops it before any worker
+        # starts (workers inherit this handler: only the master's own pid removes it).
+        atexit.register(_remove_directory, path, os.getpid())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     os.environ["VOICE_METRICS_SERVER"] = str(os.getpid())
     return path
@@ -74,12 +82,6 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server):
-    created = os.environ.get("VOICE_METRICS_CREATED")
-    if created and created == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        shutil.rmtree(created, ignore_errors=True)
 
 
 def on_starting(server):

@@ -107,3 +107,35 @@ def test_two_workers_send_one_alert(tmp_path):
         log = (tmp_path / "gunicorn.log").read_text()
         assert len(re.findall(r'"alert: \d+ busy in the last 1 day', log)) == 1
         assert HOOK_PATH not in log
+
+
+def test_the_servers_metrics_directory_is_its_own_and_removed_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = app_env(tmp_path, METRICS_TOKEN=TOKEN, TMPDIR=str(scratch))
+    with gunicorn(env, workers=2) as base:
+        post_disconnects(base, 4)
+        assert busy_total(base) == 4
+        [directory] = [p for p in scratch.iterdir() if p.name.startswith("voice-metrics-")]
+        assert worker_files(directory)
+    assert list(scratch.iterdir()) == []  # gone with the server
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
+        cwd=ROOT,
+        env={**os.environ, **env, "METRICS_TOKEN": "short", "PORT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: METRICS_TOKEN must be at least 16 characters "
+        "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+    )
+    assert list(scratch.iterdir()) == []  # also when a setting stopped it
