@@ -116,11 +116,18 @@ class Alerter:
     # --- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
-            except Exception as exc:  # the store may be down: try again next time
-                log.warning("alert rules not evaluated: %s", type(exc).__name__)
+            except Exception as exc:  # the store may be down: counts kept, tried again
+                if not failing:  # once per outage, not every few seconds
+                    log.warning("alert rules not evaluated (tried again): %s", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("alert rules evaluated again")
+                failing = False
 
     def _last_flush(self) -> None:
         if not self._pending:

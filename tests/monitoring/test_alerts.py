@@ -287,3 +287,32 @@ def test_alerts_test_with_the_webhook_down(app_config):
     result = app.test_cli_runner().invoke(args=["alerts", "test"])
     assert result.exit_code == 1
     assert "did not take the message" in result.output and HOOK_PATH not in result.output
+
+
+def test_counts_made_while_the_database_is_down_alert_once_it_is_back(
+    app_config, webhook, tmp_path
+):
+    from store import StoreUnavailable
+
+    blocker = tmp_path / "db"
+    blocker.write_text("a file where the database directory should be\n")
+    app = alert_app(
+        {
+            **app_config,
+            "DATABASE_URL": f"sqlite:///{blocker / 'events.db'}",
+            "STORE_BUSY_TIMEOUT": 0.2,
+        },
+        webhook.url("/hook"),
+        "spooled>1/1h",
+    )
+    alerts = app.extensions["alerts"]
+    bandwidth = Bandwidth(app.test_client())
+    for _ in range(2):
+        assert bandwidth.post("disconnect", disconnect_event()).status_code == 204  # spooled
+    alerts.stop()
+    with pytest.raises(StoreUnavailable):
+        alerts.tick()
+    blocker.unlink()
+    blocker.mkdir()  # the database is back
+    assert [rule.category for rule in alerts.tick()] == ["spooled"]
+    assert posts(webhook)[0].payload["text"].startswith("2 spooled in the last 1 h")
