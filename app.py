@@ -52,6 +52,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     dashboard.init_app(app)  # pages, JSON API, click-to-call (and its flow), CSRFProtect
 
+    import monitoring
+
+    monitoring.init_app(app)  # /metrics (METRICS_TOKEN) and alert rules (ALERT_RULES)
+
     from callbacks.setup import check_flows
     from calls.cli import call
 
@@ -83,6 +87,16 @@ def banner(app: Flask) -> str:
         f"  flows          {', '.join(sorted(registry.flows))}"
         + (f" (default: {default.name})" if default else " (no default flow)"),
     ]
+    if "metrics" in app.extensions:
+        lines.append(f"  metrics        {base}/metrics  (Authorization: Bearer METRICS_TOKEN)")
+    if "alerts" in app.extensions:
+        from monitoring.webhook import origin
+
+        alerts = app.extensions["alerts"]
+        lines.append(
+            f"  alerts         {'; '.join(rule.describe() for rule in alerts.rules)} -> webhook at "
+            f"{origin(alerts.webhook_url)}"
+        )
     if "sandbox" in app.extensions:
         api = config.voice_api(cfg)
         lines += [

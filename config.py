@@ -81,6 +81,13 @@ DEFAULTS: dict[str, Any] = {
     "SPOOL_PATH": None,  # default: <instance>/spool.jsonl
     "REJECTED_LOG_LIMIT": 1000,  # rejected requests kept for inspection
     "EVENT_RETENTION_DAYS": 30,  # stored callbacks hold phone numbers
+    # Operations: GET /metrics exists only with a token (Prometheus sends it as a bearer
+    # token); alert rules ("handler-error>5/10m,...", monitoring/rules.py) post to a
+    # Slack-compatible webhook, evaluated every ALERT_CHECK_SECONDS in each worker.
+    "METRICS_TOKEN": None,
+    "ALERT_RULES": None,
+    "ALERT_WEBHOOK_URL": None,
+    "ALERT_CHECK_SECONDS": 15.0,
 }
 
 INTEGER_KEYS = {
@@ -89,7 +96,7 @@ INTEGER_KEYS = {
     "REJECTED_LOG_LIMIT",
     "EVENT_RETENTION_DAYS",
 }
-FLOAT_KEYS = {"STORE_BUSY_TIMEOUT"}
+FLOAT_KEYS = {"STORE_BUSY_TIMEOUT", "ALERT_CHECK_SECONDS"}
 BACKENDS = ("sandbox", "bandwidth")
 FAILURE_MODES = ("safe-document", "fallback")
 
@@ -344,9 +351,47 @@ def check(cfg: Mapping[str, Any]) -> None:
         value = cfg.get(key)
         if value is not None and (not isinstance(value, int) or value < minimum):
             raise ConfigError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+    _check_monitoring(cfg)
     busy = cfg.get("STORE_BUSY_TIMEOUT")
     if busy is not None and (not isinstance(busy, int | float) or busy <= 0):
         raise ConfigError(f"STORE_BUSY_TIMEOUT must be a number of seconds > 0, got {busy!r}")
+
+
+MIN_METRICS_TOKEN_CHARS = 16
+
+
+def _check_monitoring(cfg: Mapping[str, Any]) -> None:
+    """METRICS_TOKEN long enough to face the internet; ALERT_RULES readable, with a
+    webhook to post to."""
+    token = cfg.get("METRICS_TOKEN")
+    if token is not None and token != "" and len(str(token)) < MIN_METRICS_TOKEN_CHARS:
+        raise ConfigError(
+            f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    from monitoring.rules import RuleError, parse_rules
+
+    try:
+        rules = parse_rules(cfg.get("ALERT_RULES"))
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+    webhook = cfg.get("ALERT_WEBHOOK_URL")
+    if rules and not webhook:
+        raise ConfigError("ALERT_RULES needs ALERT_WEBHOOK_URL, the webhook alerts are posted to")
+    if webhook:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(str(webhook))
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            # Not the value itself: its path is the webhook's secret.
+            raise ConfigError("ALERT_WEBHOOK_URL must be an http(s) URL with a host")
+    interval = cfg.get("ALERT_CHECK_SECONDS")
+    if interval is not None and (not isinstance(interval, int | float) or interval <= 0):
+        raise ConfigError(f"ALERT_CHECK_SECONDS must be a number of seconds > 0, got {interval!r}")
 
 
 def _without_password(url: str) -> str:

@@ -12,9 +12,17 @@
   GET callback (transcriptionAvailable, every field, a 4096-emoji tag) has a 50.3 KB request
   line; the app refuses a query string over MAX_CONTENT_LENGTH (64 KiB) with 413, like a
   POST body; longer lines get 414 from the server before the app sees them.
+- Prometheus' multiprocess mode for /metrics (METRICS_TOKEN): each worker writes its metrics
+  to files in PROMETHEUS_MULTIPROC_DIR, and a scrape answered by any worker adds them up.
+  The directory is this server's own (a new temporary one, unless set), emptied when the
+  server starts, so a restart does not add the last run's counts; a worker that exits keeps
+  its counters (they must never go back) and child_exit drops its live gauges.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 bind = (
     os.environ.get("GUNICORN_BIND")
@@ -37,6 +45,43 @@ errorlog = "-"
 # gunicorn 27 opens one control socket per user at a fixed path, which several masters on
 # one host (tests, a second app server) would fight over.
 control_socket_disable = True
+
+
+def _remove_directory(path, owner):
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _metrics_directory():
+    """This server's directory of worker metric files, set before prometheus_client is
+    imported (it reads the variable then), and emptied once per server start (a reload
+    reads this file again in the same master: the files are its workers')."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if os.environ.get("VOICE_METRICS_SERVER") == str(os.getpid()):
+        return path
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+    else:
+        path = tempfile.mkdtemp(prefix="voice-metrics-")
+        # Removed when the master exits, also when a setting stops it before any worker
+        # starts (workers inherit this handler: only the master's own pid removes it).
+        atexit.register(_remove_directory, path, os.getpid())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.environ["VOICE_METRICS_SERVER"] = str(os.getpid())
+    return path
+
+
+_metrics_directory()
+
+
+def child_exit(server, worker):
+    """A worker is gone: its counters and histograms stay in the sums, its gauges go."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_starting(server):

@@ -44,6 +44,8 @@ SECRET_SETTINGS = (
     "DASHBOARD_PASSWORD",
     "BW_PASSWORD",
     "SECRET_KEY",
+    "METRICS_TOKEN",
+    "ALERT_WEBHOOK_URL",
 )
 MIN_SECRET_CHARS = 4  # shorter values would redact ordinary words
 REQUEST_FIELDS = ("method", "path", "status", "duration_ms")

@@ -32,7 +32,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Request, Response, current_app, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from marshmallow import ValidationError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -190,6 +190,7 @@ def receive(route: str) -> Response:
         try:
             verify_basic(req.headers.get("Authorization"), pairs)
         except CredentialError as exc:
+            g.callback_credentials_missing = exc.missing  # Bandwidth's first try, or wrong
             reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
             reply.headers["WWW-Authenticate"] = challenge(settings.realm)
             return reply
@@ -222,7 +223,10 @@ def receive(route: str) -> Response:
 
     event.route = route
     attach_state(event, settings.secret)
+    g.callback_event = event  # for metrics and alerts (monitoring), as the timings below
+    handler_started = time.perf_counter()
     status, body, error_detail = _answer(route, event, settings)
+    g.callback_handler_seconds = time.perf_counter() - handler_started
     stored_body = redact(body, settings.secret_markers)
     record = _record(
         route,
@@ -235,10 +239,12 @@ def receive(route: str) -> Response:
         redact(error_detail, settings.secret_markers),
         started,
     )
+    store_started = time.perf_counter()
     try:
         # The fallback answers even with the store down: it waits for it briefly.
         wait = FALLBACK_STORE_SECONDS if route == FALLBACK_ROUTE else None
         outcome, stored = store.record_callback(record, timeout=wait)
+        g.callback_stored = (outcome, time.perf_counter() - store_started)
     except StoreUnavailable:
         log.error("store and spool both unavailable; refusing %s for %s", route, event.call_id)
         if route == FALLBACK_ROUTE:
@@ -285,8 +291,9 @@ def _answer(
         if handler is not None:
             try:
                 handler(event)
-            except Exception:
+            except Exception as exc:
                 log.exception("%s handler failed for %s", event.event_type, event.call_id)
+                g.callback_error = exc
                 return 204, None, traceback.format_exc()
         return 204, None, None
     if route == FALLBACK_ROUTE:
@@ -294,6 +301,7 @@ def _answer(
     try:
         return 200, registry.document_for(event).to_bxml(), None
     except Exception as exc:
+        g.callback_error = exc
         detail = error_detail(exc)
         log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
         if settings.failure_mode == "fallback":

@@ -27,3 +27,4 @@ def init_app(app: Flask) -> None:
     registry_for(app).register(click_to_call, builtin=True)
     # Credential checks elsewhere in the app (the in-app sandbox) share the login limit.
     app.extensions["attempt_limit"] = auth.limit_attempts
+    app.extensions["attempt_retry_after"] = auth.attempts_retry_after

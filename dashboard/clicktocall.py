@@ -59,6 +59,7 @@ from calls import OutcomeUnknown, TemporaryFailure, VoiceApiError
 from calls.outbound import place_call
 from dashboard import limits, phone
 from dashboard.settings import number, rates
+from monitoring import count_click_to_call
 from store import StoreUnavailable, get_store
 
 bp = Blueprint("click_to_call", __name__, url_prefix="/click-to-call")
@@ -103,24 +104,29 @@ def request_call() -> Any:
     form = ClickToCallForm()
     unknown = sorted((set(request.form) | set(request.args) | set(request.files)) - FIELDS)
     if unknown:
+        count_click_to_call("refusal", "fields")
         return _page(form, 422, f"Unknown field(s): {', '.join(unknown)}.")
     cfg = current_app.config
     agent = config.click_to_call_agent(cfg)
     if not agent:
+        count_click_to_call("refusal", "unavailable")
         return _page(form, 503, "Click-to-call is not available right now.")
     try:
         api = config.voice_api(cfg)
         allowed = phone.regions(cfg.get("CLICK_TO_CALL_COUNTRIES") or "US,CA")
         to = phone.normalise(form.number.data, allowed, never=(agent, api["from_number"]))
     except phone.NumberRefused as exc:
+        count_click_to_call("refusal", "number")
         return _page(form, 422, str(exc))
     except config.ConfigError:
         log.exception("click-to-call is not configured")
+        count_click_to_call("refusal", "unavailable")
         return _page(form, 503, "Click-to-call is not available right now.")
 
     try:
         refusal = _over_limit(to)
     except StoreUnavailable:
+        count_click_to_call("refusal", "unavailable")
         return _page(form, 503, "Click-to-call is not available right now. Try again shortly.")
     if refusal is not None:
         message, retry_after = refusal
@@ -130,19 +136,24 @@ def request_call() -> Any:
     try:
         body = place_call(to=to, flow="click-to-call", state={"visitor": token})
         attempt = body["attemptId"]
+        count_click_to_call("placement", "placed")
     except ValidationError:
         log.exception("click-to-call request refused by the create-call schema")
+        count_click_to_call("placement", "invalid")
         return _page(form, 422, "That number cannot be called.")
     except OutcomeUnknown as exc:
         # The call may exist: follow the attempt; a callback carrying its id settles it,
         # and until then the progress page says "unknown".
         attempt = getattr(exc, "attempt_id", None)
         log.warning("click-to-call outcome unknown: %s", exc)
+        count_click_to_call("placement", "unknown")
     except TemporaryFailure as exc:
         log.warning("click-to-call not placed: %s", exc)
+        count_click_to_call("placement", "temporary-failure")
         return _page(form, 503, "We cannot place calls right now. Please try again in a minute.")
     except (VoiceApiError, StoreUnavailable, config.ConfigError) as exc:
         log.error("click-to-call not placed: %s", exc)
+        count_click_to_call("placement", "failed")
         return _page(form, 503, "We could not place the call. Please try again later.")
     _remember(token, attempt)
     return redirect(url_for(".progress", token=token), code=303)
@@ -154,18 +165,21 @@ def _over_limit(to: str) -> tuple[str, int] | None:
     per_address = rates("CLICK_TO_CALL_RATE_PER_ADDRESS")
     address = limits.client_key(request.remote_addr)
     if not limits.allow(store, f"c2c:address:{address}", per_address):
+        count_click_to_call("refusal", "rate-per-address")
         return (
             "You have asked for too many calls. Please try again later.",
             limits.retry_after(per_address),
         )
     cooldown = number("CLICK_TO_CALL_DESTINATION_COOLDOWN")
     if not limits.cooldown(store, f"c2c:to:{to}", cooldown):
+        count_click_to_call("refusal", "cooldown")
         return (
             "We called this number a moment ago. Please wait a few minutes before asking again.",
             cooldown,
         )
     total = rates("CLICK_TO_CALL_RATE_TOTAL")
     if not limits.allow(store, "c2c:total", total):
+        count_click_to_call("refusal", "rate-total")
         return (
             "We are handling too many call requests right now. Please try again later.",
             limits.retry_after(total),

@@ -12,6 +12,7 @@ class is a thin front; the work is done by one module per job:
 * :mod:`store.outbound`      outbound call attempts
 * :mod:`store.retention`     rate limits and purge
 * :mod:`store.sessions`      dashboard logins (logout ends them everywhere)
+* :mod:`store.alerts`        alert rules' failure counts and the alerts sent
 
 Durability: "stored" means on stable storage before the callback is answered.  SQLite
 runs ``synchronous=FULL`` by default (the commit fsyncs the WAL); NORMAL is faster and
@@ -28,6 +29,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
+from .alerts import AlertState
 from .connections import Database
 from .engine import SQLITE_SYNCHRONOUS, SYNCHRONOUS_LEVELS, enable_wal, normalize_url
 from .errors import DB_ERRORS, StoreUnavailable
@@ -128,6 +130,7 @@ class Store:
         self._outbound = OutboundAttempts(self._db)
         self._housekeeping = Housekeeping(self._db)
         self._sessions = OperatorSessions(self._db)
+        self._alerts = AlertState(self._db)
 
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
@@ -235,3 +238,9 @@ class Store:
     session_active = forward("_sessions", OperatorSessions.session_active)
     revoke_sessions = forward("_sessions", OperatorSessions.revoke_sessions)
     purge = forward("_housekeeping", Housekeeping.purge)
+    add_alert_counts = forward("_alerts", AlertState.add_alert_counts)
+    alert_count = forward("_alerts", AlertState.alert_count)
+    claim_alert = forward("_alerts", AlertState.claim_alert)
+    finish_alert = forward("_alerts", AlertState.finish_alert)
+    alert_firings = forward("_alerts", AlertState.alert_firings)
+    prune_alerts = forward("_alerts", AlertState.prune_alerts)

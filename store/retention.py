@@ -10,7 +10,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from .connections import Database
 from .rows import clean_text
-from .schema import KEY_CHARS, disconnects, events, outbound_calls, rate_limits, rejected_requests
+from .schema import (
+    KEY_CHARS,
+    alert_counts,
+    alert_firings,
+    disconnects,
+    events,
+    outbound_calls,
+    rate_limits,
+    rejected_requests,
+)
 
 RATE_LIMIT_PRUNE_SECONDS = 60.0
 PURGE_BATCH = 5000
@@ -75,7 +84,8 @@ class Housekeeping:
     # --- retention and health ---------------------------------------------------------------
 
     def purge(self, older_than_days: float) -> int:
-        """Delete events, rejected requests and outbound attempts older than that.
+        """Delete events, rejected requests, outbound attempts and alert records older than
+        that.
 
         Returns the number of rows deleted.  The disconnect rollup keeps its history: it
         holds only per-cause hourly counts (no numbers), so charts still cover purged time.
@@ -100,6 +110,8 @@ class Housekeeping:
             for table, column in (
                 (rejected_requests, rejected_requests.c.received_at),
                 (outbound_calls, outbound_calls.c.created_at),
+                (alert_counts, alert_counts.c.bucket_start),
+                (alert_firings, alert_firings.c.window_start),
             ):
                 total += conn.execute(delete(table).where(column < cutoff)).rowcount
             conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < time.time()))

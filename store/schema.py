@@ -13,6 +13,8 @@ Tables:
 ``outbound_calls``     one row per outbound call attempt and its outcome
 ``rate_limits``        shared hit counters per (key, window start)
 ``operator_sessions``  dashboard logins, so that logging out ends one server-side (v4)
+``alert_counts``       failures per category and 10-second bucket, for alert rules (v5)
+``alert_firings``      one row per alert rule and window: the alert is sent once (v5)
 ``schema_version``     which migrations have run
 """
 
@@ -212,6 +214,30 @@ operator_sessions = Table(
     Index("ix_operator_sessions_expires_at", "expires_at"),
 )
 
+# Alert rules count failures here: every worker of every server adds its counts per
+# (category, bucket) now and then, so a rule sees the whole deployment (schema version 5).
+alert_counts = Table(
+    "alert_counts",
+    metadata,
+    Column("category", Text, primary_key=True),
+    Column("bucket_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_alert_counts_bucket_start", "bucket_start"),
+)
+
+# The first evaluator to insert (rule, window_start) sends that window's alert; every other
+# worker and server finds the row and sends nothing (schema version 5).
+alert_firings = Table(
+    "alert_firings",
+    metadata,
+    Column("rule", Text, primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("fired_at", Double, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),  # sending, sent, failed
+    Index("ix_alert_firings_window_start", "window_start"),
+)
+
 V1_TABLES = [
     events,
     disconnects,
@@ -251,7 +277,18 @@ def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[operator_sessions], checkfirst=True)
 
 
+def _v5(conn: Connection) -> None:
+    """alert_counts and alert_firings: alert rules, counted and sent once per window."""
+    metadata.create_all(conn, tables=[alert_counts, alert_firings], checkfirst=True)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v1,
+    2: _v2,
+    3: _v3,
+    4: _v4,
+    5: _v5,
+}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -51,6 +51,19 @@ class Spool:
         """True when there is anything to replay (a stat or two, no locks)."""
         return os.path.exists(self.path) or os.path.exists(self.replaying_path)
 
+    def depth(self) -> int:
+        """How many callbacks wait to be replayed (lines of the spool and of a batch being
+        replayed); read without locks, so a line being appended may be missed once."""
+        lines = 0
+        for path in (self.path, self.replaying_path):
+            try:
+                with open(path, "rb") as spooled:
+                    for chunk in iter(lambda: spooled.read(1 << 20), b""):
+                        lines += chunk.count(b"\n")
+            except FileNotFoundError:
+                continue
+        return lines
+
     @contextlib.contextmanager
     def _flock(self, lock_path: str, *, blocking: bool = True) -> Iterator[None]:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
