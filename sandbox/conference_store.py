@@ -1,0 +1,326 @@
+"""Conferences and their members in the database, so that members run by different drivers
+(workers, servers) share one conference.  Statements over ``sandbox_conferences`` and
+``sandbox_conference_members`` (``sandbox.db``), through its connections.
+
+Joining and leaving are one transaction each, with the conference row locked (PostgreSQL:
+``FOR UPDATE``; SQLite serialises writers), so a call joining while the last member leaves
+either joins in time or starts a new conference, never a completed one.  A unique index on
+(account, name) of live conferences makes two first joiners in two processes share one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, exc, func, insert, or_, select, update
+
+from sandbox.db import SandboxDB, conference_members, conferences, recordings
+
+MAX_MEMBERS = 20
+
+
+def new_conference_id() -> str:
+    """``conf-`` + 8 hex + ``-`` + a UUID, like Bandwidth's conference ids."""
+    return f"conf-{secrets.token_hex(4)}-{uuid.uuid4()}"
+
+
+@dataclass
+class Joined:
+    conference: dict[str, Any]
+    created: bool = False  # this call created the conference
+    rejoined: bool = False  # it was a member already (a driver resumed it)
+    full: bool = False  # 20 members already: not joined
+
+
+@dataclass
+class Left:
+    member: bool  # it was an active member (False: nothing happened)
+    completed: bool  # it was the last one: the conference is completed
+    conference: dict[str, Any] | None
+    recording: dict[str, Any] | None  # the conference's recording, ended with it
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _conference(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    item = dict(row._mapping)
+    item["config"] = json.loads(item["config"])
+    item["state"] = json.loads(item["state"])
+    return item
+
+
+def _member(row: Any) -> dict[str, Any]:
+    item = dict(row._mapping)
+    item.update(json.loads(item.pop("details")))
+    return item
+
+
+class ConferenceStore:
+    def __init__(self, db: SandboxDB) -> None:
+        self.db = db
+
+    # --- joining and leaving ------------------------------------------------------------
+
+    def join(
+        self,
+        account_id: str,
+        name: str,
+        call_id: str,
+        details: dict[str, Any],
+        config: Callable[[], dict[str, Any]],
+    ) -> Joined:
+        """Put ``call_id`` in the live conference ``name``, creating it (with ``config()``)
+        when there is none."""
+        for attempt in range(3):
+            try:
+                return self._join(account_id, name, call_id, details, config)
+            except exc.IntegrityError:  # another process created it first: join that one
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _join(
+        self,
+        account_id: str,
+        name: str,
+        call_id: str,
+        details: dict[str, Any],
+        config: Callable[[], dict[str, Any]],
+    ) -> Joined:
+        now = time.time()
+        with self.db.writing() as conn:
+            row = conn.execute(
+                select(conferences)
+                .where(
+                    conferences.c.account_id == account_id,
+                    conferences.c.name == name,
+                    conferences.c.active == 1,
+                )
+                .with_for_update()
+            ).first()
+            joined = Joined(_conference(row) or {})
+            if row is None:
+                joined.created = True
+                joined.conference = {
+                    "conference_id": new_conference_id(),
+                    "account_id": account_id,
+                    "name": name,
+                    "created_at": now,
+                    "completed_at": None,
+                    "active": 1,
+                    "config": config(),
+                    "state": {},
+                }
+                conn.execute(
+                    insert(conferences).values(
+                        {
+                            **joined.conference,
+                            "config": _dumps(joined.conference["config"]),
+                            "state": "{}",
+                        }
+                    )
+                )
+            conference_id = joined.conference["conference_id"]
+            members = conference_members.c
+            existing = conn.execute(
+                select(members.active).where(
+                    members.conference_id == conference_id, members.call_id == call_id
+                )
+            ).first()
+            if existing is not None and existing[0]:
+                joined.rejoined = True
+                return joined
+            count = conn.execute(
+                select(func.count()).where(
+                    members.conference_id == conference_id, members.active == 1
+                )
+            ).scalar()
+            if int(count or 0) >= MAX_MEMBERS:
+                joined.full = True
+                return joined
+            values = {"joined_at": now, "left_at": None, "active": 1, "details": _dumps(details)}
+            if existing is None:
+                conn.execute(
+                    insert(conference_members).values(
+                        conference_id=conference_id, call_id=call_id, **values
+                    )
+                )
+            else:  # it left earlier and comes back
+                conn.execute(
+                    update(conference_members)
+                    .where(members.conference_id == conference_id, members.call_id == call_id)
+                    .values(values)
+                )
+            return joined
+
+    def leave(self, conference_id: str, call_id: str) -> Left:
+        """Take ``call_id`` out; the last one out completes the conference (and ends its
+        recording, returned)."""
+        now = time.time()
+        members = conference_members.c
+        with self.db.writing() as conn:
+            left = conn.execute(
+                update(conference_members)
+                .where(
+                    members.conference_id == conference_id,
+                    members.call_id == call_id,
+                    members.active == 1,
+                )
+                .values(active=0, left_at=now)
+            ).rowcount
+            row = _conference(
+                conn.execute(
+                    select(conferences)
+                    .where(conferences.c.conference_id == conference_id)
+                    .with_for_update()
+                ).first()
+            )
+            if not left or row is None or not row["active"]:
+                return Left(bool(left), False, row, None)
+            remaining = conn.execute(
+                select(func.count()).where(
+                    members.conference_id == conference_id, members.active == 1
+                )
+            ).scalar()
+            if int(remaining or 0) > 0:
+                return Left(True, False, row, None)
+            recording = row["state"].pop("recording", None)
+            row.update(active=0, completed_at=now)
+            conn.execute(
+                update(conferences)
+                .where(conferences.c.conference_id == conference_id)
+                .values(active=0, completed_at=now, state=_dumps(row["state"]))
+            )
+            return Left(True, True, row, recording)
+
+    def change_state(
+        self, conference_id: str, change: Callable[[dict[str, Any]], Any]
+    ) -> tuple[bool, Any]:
+        """Run ``change(state)`` on a live conference's saved state and write it back:
+        (True, what it returned), or (False, None) when the conference has ended."""
+        with self.db.writing() as conn:
+            row = _conference(
+                conn.execute(
+                    select(conferences)
+                    .where(conferences.c.conference_id == conference_id)
+                    .with_for_update()
+                ).first()
+            )
+            if row is None or not row["active"]:
+                return False, None
+            result = change(row["state"])
+            conn.execute(
+                update(conferences)
+                .where(conferences.c.conference_id == conference_id)
+                .values(state=_dumps(row["state"]))
+            )
+            return True, result
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get(self, conference_id: str) -> dict[str, Any] | None:
+        with self.db.reading() as conn:
+            return _conference(
+                conn.execute(
+                    select(conferences).where(conferences.c.conference_id == conference_id)
+                ).first()
+            )
+
+    def members(self, conference_id: str, *, active_only: bool = True) -> list[dict[str, Any]]:
+        """Its members in the order they joined."""
+        query = select(conference_members).where(
+            conference_members.c.conference_id == conference_id
+        )
+        if active_only:
+            query = query.where(conference_members.c.active == 1)
+        query = query.order_by(conference_members.c.joined_at, conference_members.c.call_id)
+        with self.db.reading() as conn:
+            return [_member(row) for row in conn.execute(query)]
+
+    def member(self, conference_id: str, call_id: str) -> dict[str, Any] | None:
+        query = select(conference_members).where(
+            conference_members.c.conference_id == conference_id,
+            conference_members.c.call_id == call_id,
+        )
+        with self.db.reading() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _member(row)
+
+    def update_member(self, conference_id: str, call_id: str, changes: dict[str, Any]) -> bool:
+        """Change an active member's mute/hold/callIdsToCoach; False when it is not one."""
+        members = conference_members.c
+        where = (
+            members.conference_id == conference_id,
+            members.call_id == call_id,
+            members.active == 1,
+        )
+        with self.db.writing() as conn:
+            row = conn.execute(select(members.details).where(*where)).first()
+            if row is None:
+                return False
+            details = {**json.loads(row[0]), **changes}
+            conn.execute(update(conference_members).where(*where).values(details=_dumps(details)))
+            return True
+
+    def page(
+        self,
+        account_id: str,
+        after: tuple[float, str] | None,
+        *,
+        name: str | None,
+        min_created: float | None,
+        max_created: float | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The account's conferences after ``(created_at, conference_id)``, oldest first."""
+        c = conferences.c
+        query = select(conferences).where(c.account_id == account_id)
+        if after is not None:
+            query = query.where(
+                or_(
+                    c.created_at > after[0],
+                    and_(c.created_at == after[0], c.conference_id > after[1]),
+                )
+            )
+        if name is not None:
+            query = query.where(c.name == name)
+        if min_created is not None:
+            query = query.where(c.created_at >= min_created)
+        if max_created is not None:
+            query = query.where(c.created_at <= max_created)
+        query = query.order_by(c.created_at, c.conference_id).limit(limit)
+        with self.db.reading() as conn:
+            return [_conference(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+    # --- recordings ---------------------------------------------------------------------
+
+    def add_recording(self, meta: dict[str, Any], start_time: float) -> None:
+        """Store a finished conference recording (``processing``; kept beside the calls'
+        recordings, under the conference's id)."""
+        with self.db.writing() as conn:
+            _add_recording(conn, meta, start_time)
+
+
+def _add_recording(conn: Connection, meta: dict[str, Any], start_time: float) -> None:
+    conn.execute(
+        insert(recordings).values(
+            recording_id=meta["recordingId"],
+            call_id=meta["conferenceId"],
+            account_id=meta["accountId"],
+            start_time=start_time,
+            status="processing",
+            media_deleted=0,
+            metadata=_dumps(meta),
+            transcription=None,
+        )
+    )

@@ -1,0 +1,356 @@
+"""Conference: the call joins the live conference of that name in its account (the first
+one in creates it; a name used again after the last member left makes a new conference)
+and stays there until it hangs up, is redirected (Update Call), or the conference is ended
+(Conferences API ``status: completed``); then it goes on with the verbs after
+``<Conference>``.  At most 20 members: a 21st call goes on at once (noted).
+
+The creator's attributes rule the conference: ``conferenceEventUrl`` (fallback, method,
+credentials), ``callbackTimeout`` (else the creating call's) and the tag (its ``tag``
+attribute, else the call's tag); a later member's are ignored (noted).  ``mute``, ``hold``
+and ``callIdsToCoach`` are each member's own (the Conferences API changes them).
+
+Events, only when the creator gave ``conferenceEventUrl``, in this order:
+``conferenceCreated``, ``conferenceMemberJoin`` per member (the creator's first), then joins
+and exits as they happen (``conferenceMemberExit`` also for members the API ejects), and
+``conferenceCompleted`` when the last member has left.  ``conferenceRedirect`` goes to the
+Update Conference ``redirectUrl``.  The replies to all but ``conferenceCompleted`` are
+conference BXML (``run_on_conference``).  A member's runner sends the events of what it does;
+the API's requests reach one member's runner as an input, so no request sends a callback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import bxml
+from sandbox import recorder
+from sandbox.catalog import Catalog
+from sandbox.conference_store import MAX_MEMBERS, ConferenceStore
+from sandbox.delivery import Hook
+from sandbox.execution import CallEnded, ConferenceChanged, Document, Interrupt
+from sandbox.payloads import iso, iso_duration, new_recording_id
+
+if TYPE_CHECKING:
+    from sandbox.call import Call
+    from sandbox.payloads import Leg
+
+CHECK_REAL_SECONDS = 2.0  # a member re-reads its row this often (inputs wake it at once)
+CREATOR_ONLY = (
+    "conferenceEventUrl",
+    "conferenceEventMethod",
+    "conferenceEventFallbackUrl",
+    "callbackTimeout",
+)
+# StartRecording attributes a conference ignores (its tag is the conference's).
+IGNORED_IN_CONFERENCE = ("tag", "transcribe", "transcriptionAvailableUrl", "multiChannel")
+KEPT = ("recordingAvailableUrl", "recordingAvailableMethod", "username", "password")
+
+
+def _flag(attrs: dict[str, Any], name: str) -> bool:
+    return str(attrs.get(name, "false")).lower() == "true"
+
+
+def coach_list(value: Any) -> list[str] | None:
+    ids = [part.strip() for part in str(value or "").split(",") if part.strip()]
+    return ids or None
+
+
+def conference(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
+    attrs = verb.attrs
+    name = (verb.text or "").strip()
+    if leg is not call.leg:
+        call.note("Conference on a transfer's B-leg is not simulated; skipped")
+        return None
+    store = ConferenceStore(call.db)
+    details = {
+        "from": leg.from_,
+        "to": leg.to,
+        "mute": _flag(attrs, "mute"),
+        "hold": _flag(attrs, "hold"),
+        "callIdsToCoach": coach_list(attrs.get("callIdsToCoach")),
+    }
+    joined = store.join(
+        leg.account_id, name, leg.call_id, details, lambda: _config(call, leg, attrs, base)
+    )
+    conf = joined.conference
+    if joined.full:
+        call.note(f"Conference {name}: full ({MAX_MEMBERS} members); the call goes on")
+        return None
+    call.program["conference"] = {"id": conf["conference_id"], "name": name}
+    call.save("Conference")
+    if joined.rejoined:
+        call.note(f"Conference {name}: resumed in {conf['conference_id']}")
+    else:
+        made = " (created it)" if joined.created else ""
+        call.note(f"Conference {name}: joined {conf['conference_id']}{made}")
+        ignored = [key for key in CREATOR_ONLY if key in attrs]
+        if ignored and not joined.created:
+            call.note(
+                f"Conference {name}: {', '.join(ignored)} ignored; the creator's apply "
+                "(as the tag does)"
+            )
+        if joined.created:
+            send_event(call, conf, "conferenceCreated")
+        send_event(call, conf, "conferenceMemberJoin", member=leg)
+    try:
+        stay(call, conf)
+    except (CallEnded, Interrupt):
+        leave(call, conf, leg)
+        raise
+    leave(call, conf, leg)
+    return None
+
+
+def _config(call: Call, leg: Leg, attrs: dict[str, Any], base: str) -> dict[str, Any]:
+    """What the creating call fixes for the whole conference."""
+    hook = None
+    if attrs.get("conferenceEventUrl"):
+        hook = call.hook(attrs, base, "conferenceEvent").__dict__
+    return {
+        "hook": hook,
+        "tag": leg.tag,
+        "timeout": float(attrs.get("callbackTimeout") or call.timeout),  # type: ignore[arg-type]
+        "accountUrl": leg.call_url.rsplit("/calls/", 1)[0],
+        "creator": leg.call_id,
+    }
+
+
+def stay(call: Call, conf: dict[str, Any]) -> None:
+    """Wait in the conference until this member is ejected (returns), or the call ends or
+    is redirected (raises)."""
+    conference_id = conf["conference_id"]
+    store = ConferenceStore(call.db)
+    scale = call.settings.time_scale
+    step = CHECK_REAL_SECONDS / scale if scale else 3600.0
+    while True:
+        try:
+            call.wait(step)
+        except ConferenceChanged as changed:
+            data = changed.data
+            if data.get("conferenceId") != conference_id:
+                continue
+            if data.get("end"):
+                call.note(f"Conference {conf['name']}: ended by the Conferences API")
+                return
+            if "member" in data:
+                shown = ", ".join(f"{k} {v}" for k, v in data["member"].items())
+                call.note(f"Conference {conf['name']}: this member's {shown} (Conferences API)")
+            if "redirect" in data:
+                redirect = data["redirect"]
+                hook = call.hook(redirect, redirect["redirectUrl"], "redirect")
+                call.note(f"Conference {conf['name']}: redirected (Conferences API)")
+                send_event(call, conf, "conferenceRedirect", hook=hook)
+            if "bxml" in data:
+                call.note(f"Conference {conf['name']}: its BXML was replaced (PUT .../bxml)")
+                # Its relative URLs resolve against the conference's event URL.
+                base = (conf["config"].get("hook") or {}).get("url") or ""
+                run_on_conference(call, conf, Document(data["bxml"], base))
+            continue
+        member = store.member(conference_id, call.call_id)
+        if member is None or not member["active"]:
+            call.note(f"Conference {conf['name']}: no longer a member")
+            return
+
+
+def leave(call: Call, conf: dict[str, Any], leg: Leg) -> None:
+    """Out of the conference: ``conferenceMemberExit``; the last one out completes it
+    (``conferenceCompleted``, then its recording's ``conferenceRecordingAvailable``)."""
+    call.program.pop("conference", None)
+    left = ConferenceStore(call.db).leave(conf["conference_id"], leg.call_id)
+    if not left.member:
+        return
+    call.note(f"Conference {conf['name']}: left")
+    send_event(call, conf, "conferenceMemberExit", member=leg)
+    if not left.completed:
+        return
+    call.note(f"Conference {conf['name']}: completed (its last member left)")
+    send_event(call, conf, "conferenceCompleted")
+    if left.recording is not None:  # it ends with the conference
+        ended = recorder.stop({recorder.KEY: left.recording}, _clock(call), time.time())
+        if ended is not None:
+            _finish_recording(call, conf, ended)
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def payload(
+    event_type: str, conf: dict[str, Any], member: Leg | None = None, **fields: Any
+) -> dict[str, Any]:
+    """A conference event: ``eventType, eventTime, conferenceId, name``, the member's
+    ``from, to, callId`` (join, exit), then ``fields``; ``tag`` (the creator's) when set."""
+    body: dict[str, Any] = {
+        "eventType": event_type,
+        "eventTime": iso(time.time()),
+        "conferenceId": conf["conference_id"],
+        "name": conf["name"],
+    }
+    if member is not None:
+        body.update({"from": member.from_, "to": member.to, "callId": member.call_id})
+    status = fields.pop("status", None)  # after the tag, in the spec's order
+    body.update(fields)
+    tag = conf["config"].get("tag")
+    if tag:
+        body["tag"] = tag
+    body["status"] = status
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def send_event(
+    call: Call,
+    conf: dict[str, Any],
+    event_type: str,
+    *,
+    member: Leg | None = None,
+    hook: Hook | None = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Send one conference event (to the conference's event URL unless ``hook`` is given)
+    and run its BXML reply on the conference.  A failed delivery or a refused reply is
+    noted; the conference goes on."""
+    config = conf["config"]
+    if hook is None:
+        if not config.get("hook"):
+            return
+        hook = Hook(**config["hook"])
+    call.check()
+    call.driver.ensure_lease(call)
+    body = payload(event_type, conf, member, **(fields or {}))
+    wants_bxml = bxml.reply_expected(event_type)
+    result = call.driver.deliverer.send(hook, body, config["timeout"], bxml=wants_bxml)
+    for attempt in result.attempts:
+        call.note(f"{event_type}: {attempt}")
+    if not result.ok:
+        call.note(f"{event_type} was not delivered: {result.error}")
+        return
+    if not wants_bxml or not result.body.strip():
+        return
+    try:
+        text = result.body.decode("utf-8-sig")
+        bxml.check_reply(bxml.parse(text), event_type)
+    except (UnicodeDecodeError, bxml.BxmlError) as exc:
+        call.note(f"{event_type}: the reply was rejected completely ({exc})")
+        return
+    run_on_conference(call, conf, Document(text, result.url or hook.url))
+
+
+# --- conference BXML ----------------------------------------------------------------------
+
+
+def _clock(call: Call) -> float:
+    """The conference's simulated clock: real time over the time scale."""
+    scale = call.settings.time_scale
+    return time.time() / scale if scale else time.time()
+
+
+def run_on_conference(call: Call, conf: dict[str, Any], doc: Document) -> None:
+    """Execute conference BXML (PlayAudio, SpeakSentence, Start/Pause/Resume/StopRecording)
+    against the conference.  Audio is heard by every member and holds none of them; a verb
+    that fails is skipped and the next one runs."""
+    name = conf["name"]
+    store = ConferenceStore(call.db)
+    for verb in call.parse(doc.text):
+        attrs = verb.attrs
+        if verb.name in ("SpeakSentence", "PlayAudio"):
+            played = (verb.text or "").strip()
+            call.note(f"Conference {name}: {verb.name} to every member: {played!r}")
+            continue
+        if verb.name == "StartRecording":
+            ignored = [key for key in IGNORED_IN_CONFERENCE if key in attrs]
+            if ignored:
+                call.note(f"Conference {name}: StartRecording's {', '.join(ignored)} ignored")
+            recording_id = new_recording_id()
+            live, started = store.change_state(
+                conf["conference_id"],
+                lambda state, rid=recording_id, a=attrs: recorder.start(  # type: ignore[misc]
+                    state,
+                    _clock(call),
+                    time.time(),
+                    recordingId=rid,
+                    base=doc.base,
+                    fileFormat=str(a.get("fileFormat", "wav")),
+                    attrs={key: str(a[key]) for key in KEPT if key in a},
+                    recordingName=a.get("recordingName"),
+                ),
+            )
+            if not live:
+                call.note(f"Conference {name}: StartRecording ignored (the conference ended)")
+            elif started:
+                call.note(f"Conference {name}: StartRecording {recording_id}")
+            else:
+                call.note(f"Conference {name}: StartRecording ignored (one is running)")
+            continue
+        if verb.name in ("PauseRecording", "ResumeRecording"):
+            change = recorder.pause if verb.name == "PauseRecording" else recorder.resume
+            _, changed = store.change_state(
+                conf["conference_id"], lambda state, c=change: c(state, _clock(call))
+            )
+            call.note(f"Conference {name}: {verb.name}" + ("" if changed else " (no change)"))
+            continue
+        if verb.name == "StopRecording":
+            _, ended = store.change_state(
+                conf["conference_id"],
+                lambda state: recorder.stop(state, _clock(call), time.time()),
+            )
+            if ended is None:
+                call.note(f"Conference {name}: StopRecording (no recording running)")
+            else:
+                _finish_recording(call, conf, ended)
+            continue
+        call.note(f"Conference {name}: {verb.name} is not allowed in conference BXML; skipped")
+
+
+def _finish_recording(call: Call, conf: dict[str, Any], ended: dict[str, Any]) -> None:
+    """Store an ended conference recording, make it available, then send
+    ``conferenceRecordingAvailable`` to its StartRecording's ``recordingAvailableUrl``."""
+    config = conf["config"]
+    recording_id = ended["recordingId"]
+    meta = {
+        "accountId": call.leg.account_id,
+        "conferenceId": conf["conference_id"],
+        "name": conf["name"],
+        "recordingId": recording_id,
+        "duration": iso_duration(ended["seconds"]),
+        "channels": 1,
+        "startTime": iso(ended["started"]),
+        "endTime": iso(ended["ended"]),
+        "fileFormat": ended["fileFormat"],
+        "mediaUrl": (
+            f"{config['accountUrl']}/conferences/{conf['conference_id']}"
+            f"/recordings/{recording_id}/media"
+        ),
+        "recordingName": ended.get("recordingName"),
+    }
+    meta = {key: value for key, value in meta.items() if value is not None}
+    ConferenceStore(call.db).add_recording(meta, ended["started"])
+    Catalog(call.db).set_recording(recording_id, status="complete")
+    call.note(f"Conference {conf['name']}: recording {recording_id} ({meta['duration']})")
+    attrs = ended["attrs"]
+    if "recordingAvailableUrl" not in attrs:
+        return
+    hook = Hook(
+        url=urljoin(ended["base"], attrs["recordingAvailableUrl"]),
+        method=attrs.get("recordingAvailableMethod") or "POST",
+        username=attrs.get("username"),
+        password=attrs.get("password"),
+    )
+    fields = {
+        key: meta.get(key)
+        for key in (
+            "accountId",
+            "recordingId",
+            "channels",
+            "startTime",
+            "endTime",
+            "duration",
+            "fileFormat",
+            "mediaUrl",
+        )
+    }
+    fields["status"] = "complete"
+    send_event(call, conf, "conferenceRecordingAvailable", hook=hook, fields=fields)
+
+
+UNITS = {"Conference": conference}
