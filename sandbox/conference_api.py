@@ -134,12 +134,14 @@ class Conferences:
         if not raw_size.isdigit() or not 1 <= int(raw_size) <= 1000:
             raise ApiError(400, "validation", "Invalid pageSize: an integer from 1 to 1000")
         size = int(raw_size)
+        # Times show whole milliseconds: maxCreatedTime takes in its whole millisecond.
+        latest = parse_time("maxCreatedTime", args.get("maxCreatedTime"))
         rows = self.store.page(
             account_id,
             decode_page_token(args.get("pageToken")),
             name=args.get("name") or None,
             min_created=parse_time("minCreatedTime", args.get("minCreatedTime")),
-            max_created=parse_time("maxCreatedTime", args.get("maxCreatedTime")),
+            created_before=None if latest is None else latest + 0.001,
             limit=size + 1,
         )
         page = rows[:size]

@@ -279,10 +279,11 @@ class ConferenceStore:
         *,
         name: str | None,
         min_created: float | None,
-        max_created: float | None,
+        created_before: float | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        """The account's conferences after ``(created_at, conference_id)``, oldest first."""
+        """The account's conferences after ``(created_at, conference_id)``, oldest first,
+        created from ``min_created`` (inclusive) to ``created_before`` (exclusive)."""
         c = conferences.c
         query = select(conferences).where(c.account_id == account_id)
         if after is not None:
@@ -296,8 +297,8 @@ class ConferenceStore:
             query = query.where(c.name == name)
         if min_created is not None:
             query = query.where(c.created_at >= min_created)
-        if max_created is not None:
-            query = query.where(c.created_at <= max_created)
+        if created_before is not None:
+            query = query.where(c.created_at < created_before)
         query = query.order_by(c.created_at, c.conference_id).limit(limit)
         with self.db.reading() as conn:
             return [_conference(row) for row in conn.execute(query)]  # type: ignore[misc]

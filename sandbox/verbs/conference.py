@@ -94,6 +94,7 @@ def conference(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | N
         if joined.created:
             send_event(call, conf, "conferenceCreated")
         send_event(call, conf, "conferenceMemberJoin", member=leg)
+        call.save("Conference")
     try:
         stay(call, conf)
     except (CallEnded, Interrupt):
@@ -147,6 +148,7 @@ def stay(call: Call, conf: dict[str, Any]) -> None:
                 # Its relative URLs resolve against the conference's event URL.
                 base = (conf["config"].get("hook") or {}).get("url") or ""
                 run_on_conference(call, conf, Document(data["bxml"], base))
+            call.save("Conference")  # the log shows it now
             continue
         member = store.member(conference_id, call.call_id)
         if member is None or not member["active"]:
