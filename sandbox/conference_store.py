@@ -6,6 +6,11 @@ Joining and leaving are one transaction each, with the conference row locked (Po
 ``FOR UPDATE``; SQLite serialises writers), so a call joining while the last member leaves
 either joins in time or starts a new conference, never a completed one.  A unique index on
 (account, name) of live conferences makes two first joiners in two processes share one.
+
+A conference's events go out one at a time, in the order of what happened, although its
+members' runners send them: each event gets a number in the transaction that makes it
+happen (``state["next"]``), and its sender waits for its turn (``state["sent"]``, see
+``turn``) before sending it and running its reply.
 """
 
 from __future__ import annotations
@@ -30,12 +35,16 @@ def new_conference_id() -> str:
     return f"conf-{secrets.token_hex(4)}-{uuid.uuid4()}"
 
 
+TURN_POLL_SECONDS = 0.01
+
+
 @dataclass
 class Joined:
     conference: dict[str, Any]
     created: bool = False  # this call created the conference
     rejoined: bool = False  # it was a member already (a driver resumed it)
     full: bool = False  # 20 members already: not joined
+    turn: int = 0  # the number of its first event (conferenceCreated, else the join)
 
 
 @dataclass
@@ -44,6 +53,14 @@ class Left:
     completed: bool  # it was the last one: the conference is completed
     conference: dict[str, Any] | None
     recording: dict[str, Any] | None  # the conference's recording, ended with it
+    turn: int = 0  # the number of its exit event (conferenceCompleted: the next one)
+
+
+def _take_turns(state: dict[str, Any], count: int) -> int:
+    """Number the next ``count`` events of a conference; the first one's number."""
+    first = int(state.get("next", 1))
+    state["next"] = first + count
+    return first
 
 
 def _dumps(value: Any) -> str:
@@ -148,6 +165,13 @@ class ConferenceStore:
             if int(count or 0) >= MAX_MEMBERS:
                 joined.full = True
                 return joined
+            state = joined.conference["state"]
+            joined.turn = _take_turns(state, 2 if joined.created else 1)
+            conn.execute(
+                update(conferences)
+                .where(conferences.c.conference_id == conference_id)
+                .values(state=_dumps(state))
+            )
             values = {"joined_at": now, "left_at": None, "active": 1, "details": _dumps(details)}
             if existing is None:
                 conn.execute(
@@ -192,16 +216,63 @@ class ConferenceStore:
                     members.conference_id == conference_id, members.active == 1
                 )
             ).scalar()
-            if int(remaining or 0) > 0:
-                return Left(True, False, row, None)
-            recording = row["state"].pop("recording", None)
-            row.update(active=0, completed_at=now)
+            state = row["state"]
+            last = int(remaining or 0) == 0
+            turn = _take_turns(state, 2 if last else 1)
+            values: dict[str, Any] = {}
+            recording = None
+            if last:
+                recording = state.pop("recording", None)
+                values = {"active": 0, "completed_at": now}
+                row.update(values)
             conn.execute(
                 update(conferences)
                 .where(conferences.c.conference_id == conference_id)
-                .values(active=0, completed_at=now, state=_dumps(row["state"]))
+                .values(state=_dumps(state), **values)
             )
-            return Left(True, True, row, recording)
+            return Left(True, last, row, recording, turn)
+
+    def take_turn(self, conference_id: str) -> int | None:
+        """Number one more event of a live conference (None when it has ended)."""
+        _, turn = self.change_state(conference_id, lambda state: _take_turns(state, 1))
+        return turn  # type: ignore[no-any-return]
+
+    def wait_turn(self, conference_id: str, turn: int, timeout: float) -> bool:
+        """Wait until every event numbered before ``turn`` was sent (False: gave up after
+        ``timeout`` real seconds, as when a sender died)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.db.reading() as conn:
+                raw = conn.execute(
+                    select(conferences.c.state).where(conferences.c.conference_id == conference_id)
+                ).scalar()
+            sent = int(json.loads(raw or "{}").get("sent", 0))
+            if sent >= turn - 1:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(TURN_POLL_SECONDS)
+
+    def done_turn(self, conference_id: str, turn: int) -> None:
+        """Event ``turn`` was sent (or skipped): the next one may go (also after the
+        conference ended)."""
+        with self.db.writing() as conn:
+            row = conn.execute(
+                select(conferences.c.state)
+                .where(conferences.c.conference_id == conference_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return
+            state = json.loads(row[0])
+            if int(state.get("sent", 0)) >= turn:
+                return
+            state["sent"] = turn
+            conn.execute(
+                update(conferences)
+                .where(conferences.c.conference_id == conference_id)
+                .values(state=_dumps(state))
+            )
 
     def change_state(
         self, conference_id: str, change: Callable[[dict[str, Any]], Any]

@@ -20,7 +20,9 @@ the API's requests reach one member's runner as an input, so no request sends a 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -92,8 +94,10 @@ def conference(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | N
                 "(as the tag does)"
             )
         if joined.created:
-            send_event(call, conf, "conferenceCreated")
-        send_event(call, conf, "conferenceMemberJoin", member=leg)
+            with turn(call, conf, joined.turn):
+                send_event(call, conf, "conferenceCreated")
+        with turn(call, conf, joined.turn + (1 if joined.created else 0)):
+            send_event(call, conf, "conferenceMemberJoin", member=leg)
         call.save("Conference")
     try:
         stay(call, conf)
@@ -138,22 +142,46 @@ def stay(call: Call, conf: dict[str, Any]) -> None:
             if "member" in data:
                 shown = ", ".join(f"{k} {v}" for k, v in data["member"].items())
                 call.note(f"Conference {conf['name']}: this member's {shown} (Conferences API)")
-            if "redirect" in data:
-                redirect = data["redirect"]
-                hook = call.hook(redirect, redirect["redirectUrl"], "redirect")
-                call.note(f"Conference {conf['name']}: redirected (Conferences API)")
-                send_event(call, conf, "conferenceRedirect", hook=hook)
-            if "bxml" in data:
-                call.note(f"Conference {conf['name']}: its BXML was replaced (PUT .../bxml)")
-                # Its relative URLs resolve against the conference's event URL.
-                base = (conf["config"].get("hook") or {}).get("url") or ""
-                run_on_conference(call, conf, Document(data["bxml"], base))
+            if "redirect" in data or "bxml" in data:
+                _api_request(call, conf, data)
             call.save("Conference")  # the log shows it now
             continue
         member = store.member(conference_id, call.call_id)
         if member is None or not member["active"]:
             call.note(f"Conference {conf['name']}: no longer a member")
             return
+
+
+def _api_request(call: Call, conf: dict[str, Any], data: dict[str, Any]) -> None:
+    """Update Conference's redirect, or Update Conference BXML, in the conference's turn."""
+    number = ConferenceStore(call.db).take_turn(conf["conference_id"])
+    if number is None:
+        call.note(f"Conference {conf['name']}: ended before the API request ran")
+        return
+    with turn(call, conf, number):
+        if "redirect" in data:
+            redirect = data["redirect"]
+            hook = call.hook(redirect, redirect["redirectUrl"], "redirect")
+            call.note(f"Conference {conf['name']}: redirected (Conferences API)")
+            send_event(call, conf, "conferenceRedirect", hook=hook)
+        else:
+            call.note(f"Conference {conf['name']}: its BXML was replaced (PUT .../bxml)")
+            # Its relative URLs resolve against the conference's event URL.
+            base = (conf["config"].get("hook") or {}).get("url") or ""
+            run_on_conference(call, conf, Document(data["bxml"], base))
+
+
+@contextlib.contextmanager
+def turn(call: Call, conf: dict[str, Any], number: int) -> Iterator[None]:
+    """Send the conference's event ``number`` (and run its reply) after the ones before it."""
+    store = ConferenceStore(call.db)
+    wait = 2 * float(conf["config"]["timeout"]) + 5
+    if not store.wait_turn(conf["conference_id"], number, wait):
+        call.note(f"Conference {conf['name']}: an earlier event was not sent in {wait:g} s")
+    try:
+        yield
+    finally:
+        store.done_turn(conf["conference_id"], number)
 
 
 def leave(call: Call, conf: dict[str, Any], leg: Leg) -> None:
@@ -164,15 +192,17 @@ def leave(call: Call, conf: dict[str, Any], leg: Leg) -> None:
     if not left.member:
         return
     call.note(f"Conference {conf['name']}: left")
-    send_event(call, conf, "conferenceMemberExit", member=leg)
+    with turn(call, conf, left.turn):
+        send_event(call, conf, "conferenceMemberExit", member=leg)
     if not left.completed:
         return
     call.note(f"Conference {conf['name']}: completed (its last member left)")
-    send_event(call, conf, "conferenceCompleted")
-    if left.recording is not None:  # it ends with the conference
-        ended = recorder.stop({recorder.KEY: left.recording}, _clock(call), time.time())
-        if ended is not None:
-            _finish_recording(call, conf, ended)
+    with turn(call, conf, left.turn + 1):
+        send_event(call, conf, "conferenceCompleted")
+        if left.recording is not None:  # it ends with the conference
+            ended = recorder.stop({recorder.KEY: left.recording}, _clock(call), time.time())
+            if ended is not None:
+                _finish_recording(call, conf, ended)
 
 
 # --- events -------------------------------------------------------------------------------

@@ -427,6 +427,11 @@ def test_a_conference_across_two_drivers_on_sqlite_and_postgresql(
         for call_id in ids:
             receiver.wait_for("conferenceMemberJoin", call_id)
         assert len(receiver.events("conferenceCreated")) == 1
+        # In order although three runners in two drivers send them: created, then joins.
+        assert [kind for kind, _ in conference_events(receiver)] == [
+            "conferenceCreated",
+            *["conferenceMemberJoin"] * 3,
+        ]
         conference_ids = {
             r.payload["conferenceId"] for r in receiver.requests if "conferenceId" in r.payload
         }
