@@ -98,3 +98,25 @@ def test_three_callers_meet_on_the_recorded_conference_line(live_app):
             events = live_app.events(call_id)
             assert events[0] == "initiate" and events[-1] == "disconnect"
             assert "conferenceMemberJoin" in events and "conferenceMemberExit" in events
+
+
+def test_the_load_commands_conference_scenario(live_app):
+    """``python -m sandbox load --scenario conference``: trios meet on the line; nothing lost."""
+    from sandbox.load import run_load
+    from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
+
+    figures = run_load(
+        app_url=live_app.base_url,
+        calls=6,
+        concurrency=6,
+        callback_user=CALLBACK_USER,
+        callback_password=CALLBACK_PASSWORD,
+        app_database=live_app.app.config["DATABASE_URL"],
+        time_scale=0.001,
+        timeout=60,
+        scenario="conference",
+    )
+    assert figures["conferences"] == 2 and figures["three_party_conferences"] == 2
+    assert figures["completed_conferences"] == 2
+    assert figures["callback_errors"] == 0 and figures["unfinished_calls"] == 0
+    assert figures["events_lost"] == 0 and figures["events_stored"] == 6 * 4
