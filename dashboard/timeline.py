@@ -46,6 +46,11 @@ class Timeline:
     # calls this one's <Transfer> created (the agents' legs), each with its own page.
     parent_call_id: str | None = None
     child_call_ids: list[str] = field(default_factory=list)
+    # The conferences this call was in, each with a page of all its events; on such a page
+    # (kind "Conference") the calls that were its members.
+    conference_ids: list[str] = field(default_factory=list)
+    member_call_ids: list[str] = field(default_factory=list)
+    kind: str = "Call"
 
 
 def pretty(value: Any) -> str:
@@ -104,6 +109,9 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
     timeline.child_call_ids = list(
         dict.fromkeys(row["call_id"] for row in legs if row.get("call_id"))
     )
+    timeline.conference_ids = list(
+        dict.fromkeys(row["conference_id"] for row in rows if row.get("conference_id"))
+    )
     for index, row in enumerate(rows):
         entry = Entry(
             row=row,
@@ -120,4 +128,18 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         if row.get("event_type") == "disconnect" and row.get("cause") == "invalid-bxml":
             entry.finding = invalid_bxml_finding(rows[:index])
         timeline.entries.append(entry)
+    return timeline
+
+
+def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
+    """Every stored event of one conference (its own and its members' joins and exits)."""
+    rows = store.events_for_conference(conference_id)
+    timeline = Timeline(conference_id, None, None, kind="Conference")
+    timeline.member_call_ids = list(
+        dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
+    )
+    for row in rows:
+        state = decode_state(row.get("tag"), secret, max_age=None)
+        # Replay works on a call's page; here the events are only shown.
+        timeline.entries.append(Entry(row, pretty(row.get("payload")), state, replayable=False))
     return timeline
