@@ -39,12 +39,6 @@ if TYPE_CHECKING:
     from sandbox.payloads import Leg
 
 CHECK_REAL_SECONDS = 2.0  # a member re-reads its row this often (inputs wake it at once)
-CREATOR_ONLY = (
-    "conferenceEventUrl",
-    "conferenceEventMethod",
-    "conferenceEventFallbackUrl",
-    "callbackTimeout",
-)
 # StartRecording attributes a conference ignores (its tag is the conference's).
 IGNORED_IN_CONFERENCE = ("tag", "transcribe", "transcriptionAvailableUrl", "multiChannel")
 KEPT = ("recordingAvailableUrl", "recordingAvailableMethod", "username", "password")
@@ -87,12 +81,8 @@ def conference(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | N
     else:
         made = " (created it)" if joined.created else ""
         call.note(f"Conference {name}: joined {conf['conference_id']}{made}")
-        ignored = [key for key in CREATOR_ONLY if key in attrs]
-        if ignored and not joined.created:
-            call.note(
-                f"Conference {name}: {', '.join(ignored)} ignored; the creator's apply "
-                "(as the tag does)"
-            )
+        if not joined.created:
+            _note_ignored(call, conf, _config(call, leg, attrs, base))
         if joined.created:
             with turn(call, conf, joined.turn):
                 send_event(call, conf, "conferenceCreated")
@@ -120,6 +110,19 @@ def _config(call: Call, leg: Leg, attrs: dict[str, Any], base: str) -> dict[str,
         "accountUrl": leg.call_url.rsplit("/calls/", 1)[0],
         "creator": leg.call_id,
     }
+
+
+def _note_ignored(call: Call, conf: dict[str, Any], mine: dict[str, Any]) -> None:
+    """A later member's event URL, timeout or tag that differ from the creator's are
+    ignored: say so in its log."""
+    theirs = conf["config"]
+    differ = [key for key in ("hook", "timeout", "tag") if mine[key] != theirs.get(key)]
+    if differ:
+        shown = {"hook": "conferenceEventUrl", "timeout": "callbackTimeout", "tag": "tag"}
+        call.note(
+            f"Conference {conf['name']}: this call's "
+            f"{', '.join(shown[key] for key in differ)} ignored; the creator's apply"
+        )
 
 
 def stay(call: Call, conf: dict[str, Any]) -> None:

@@ -443,3 +443,23 @@ def test_a_conference_across_two_drivers_on_sqlite_and_postgresql(
         assert conference_events(receiver)[-1] == ("conferenceCompleted", None)
     finally:
         other.stop()
+
+
+def test_a_later_members_event_url_and_tag_are_ignored(api, call_body, receiver, sandbox):
+    receiver.reply("/answer", conference_answer(attrs='conferenceEventUrl="/conf" tag="first"'))
+    (first,) = join(api, call_body, receiver, 1)
+    receiver.reply("/answer", conference_answer(attrs='conferenceEventUrl="/other" tag="second"'))
+    second = api.create_ok(**call_body(to=CALLERS[1]))
+    joined = receiver.wait_for("conferenceMemberJoin", second)[0]
+    assert joined.path == "/conf" and joined.payload["tag"] == "first"
+    wait_until(
+        lambda: any(
+            "conferenceEventUrl, tag ignored; the creator's apply" in text
+            for text in log_of(sandbox, second)
+        )
+    )
+    assert not any("ignored" in text for text in log_of(sandbox, first))
+    for call_id in (first, second):
+        sandbox.hang_up(call_id)
+    receiver.wait_for("conferenceCompleted")
+    assert not [r for r in receiver.requests if r.path == "/other"]
