@@ -78,6 +78,7 @@ def conference(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | N
     call.save("Conference")
     if joined.rejoined:
         call.note(f"Conference {name}: resumed in {conf['conference_id']}")
+        call.save("Conference")
     else:
         made = " (created it)" if joined.created else ""
         call.note(f"Conference {name}: joined {conf['conference_id']}{made}")

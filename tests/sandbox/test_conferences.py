@@ -463,3 +463,33 @@ def test_a_later_members_event_url_and_tag_are_ignored(api, call_body, receiver,
         sandbox.hang_up(call_id)
     receiver.wait_for("conferenceCompleted")
     assert not [r for r in receiver.requests if r.path == "/other"]
+
+
+def test_a_member_whose_driver_died_is_resumed_in_the_conference(make_sandbox, receiver):
+    """Another driver takes the call over in the conference: no second join; its hang-up
+    is still an exit and completes the conference."""
+    receiver.reply("/answer", conference_answer(attrs='conferenceEventUrl="/conf"'))
+    body = {
+        "to": CALLERS[0],
+        "from": FROM,
+        "applicationId": "app-1",
+        "answerUrl": receiver.url("/answer"),
+        "disconnectUrl": receiver.url("/disconnect"),
+    }
+    dying = make_sandbox(lease_seconds=0.5)
+    call_id = dying.create_call("9900000", body, "http://sandbox/api/v2")["callId"]
+    receiver.wait_for("conferenceMemberJoin", call_id)
+    wait_until(lambda: dying.call(call_id)["activity"] == "Conference")
+    dying.driver.abandon()  # the worker "dies" while the call is in the conference
+
+    survivor = make_sandbox(lease_seconds=0.5)
+    survivor.start_driver()
+    wait_until(lambda: any("resumed in conf-" in t for t in log_of(survivor, call_id)))
+    survivor.hang_up(call_id)
+    receiver.wait_for("conferenceCompleted")
+    assert [kind for kind, _ in conference_events(receiver)] == [
+        "conferenceCreated",
+        "conferenceMemberJoin",
+        "conferenceMemberExit",
+        "conferenceCompleted",
+    ]
