@@ -122,7 +122,7 @@ class Conferences:
         """getConference, with its ``activeMembers``."""
         return self._conference(api_url, self._found(account_id, conference_id), members=True)
 
-    def list(
+    def list_conferences(
         self, account_id: str, args: dict[str, str], api_url: str
     ) -> tuple[list[dict[str, Any]], str | None]:
         """listConferences: oldest first, filtered by ``name`` and ``minCreatedTime`` /
@@ -242,7 +242,7 @@ class Conferences:
         self._found(account_id, conference_id)
         return self.recordings.for_call(account_id, conference_id)
 
-    def recording(self, account_id: str, conference_id: str, recording_id: str) -> dict:
+    def recording(self, account_id: str, conference_id: str, recording_id: str) -> dict[str, Any]:
         self._found(account_id, conference_id)
         return self.recordings.get(account_id, conference_id, recording_id)
 

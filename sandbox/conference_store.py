@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, exc, func, insert, or_, select, update
+from sqlalchemy import and_, exc, func, insert, or_, select, update
 
 from sandbox.db import SandboxDB, conference_members, conferences, recordings
 
@@ -98,13 +98,10 @@ class ConferenceStore:
     ) -> Joined:
         """Put ``call_id`` in the live conference ``name``, creating it (with ``config()``)
         when there is none."""
-        for attempt in range(3):
-            try:
-                return self._join(account_id, name, call_id, details, config)
-            except exc.IntegrityError:  # another process created it first: join that one
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._join(account_id, name, call_id, details, config)
+        except exc.IntegrityError:  # another process created it first: join that one
+            return self._join(account_id, name, call_id, details, config)
 
     def _join(
         self,
@@ -380,19 +377,15 @@ class ConferenceStore:
         """Store a finished conference recording (``processing``; kept beside the calls'
         recordings, under the conference's id)."""
         with self.db.writing() as conn:
-            _add_recording(conn, meta, start_time)
-
-
-def _add_recording(conn: Connection, meta: dict[str, Any], start_time: float) -> None:
-    conn.execute(
-        insert(recordings).values(
-            recording_id=meta["recordingId"],
-            call_id=meta["conferenceId"],
-            account_id=meta["accountId"],
-            start_time=start_time,
-            status="processing",
-            media_deleted=0,
-            metadata=_dumps(meta),
-            transcription=None,
-        )
-    )
+            conn.execute(
+                insert(recordings).values(
+                    recording_id=meta["recordingId"],
+                    call_id=meta["conferenceId"],
+                    account_id=meta["accountId"],
+                    start_time=start_time,
+                    status="processing",
+                    media_deleted=0,
+                    metadata=_dumps(meta),
+                    transcription=None,
+                )
+            )

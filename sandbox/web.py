@@ -295,9 +295,6 @@ def call_transcription(account_id: str, call_id: str, transcription_id: str) -> 
     return _json(transcriptions.get(*ids))
 
 
-from sandbox import web_conferences  # noqa: E402, F401  (its routes, before the catch-all)
-
-
 @api_bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS, provide_automatic_options=False)
 @api_bp.route("/<path:rest>", methods=ALL_METHODS, provide_automatic_options=False)
 def unknown(rest: str) -> Response:

@@ -1,5 +1,6 @@
-"""The Conferences API's routes, on the Voice API blueprint of ``sandbox.web`` (which imports
-this module): Bandwidth's paths, codes and bodies, the same credentials and errors."""
+"""The Conferences API's routes, added to the Voice API blueprint of ``sandbox.web`` (import
+this module before the blueprint is registered): Bandwidth's paths, codes and bodies, the
+same credentials and errors."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Response, request, stream_with_context
 
+from sandbox.errors import ApiError
 from sandbox.web import _api_url, _json, _json_body, _sandbox, api_bp
 
 CONFERENCE = "/accounts/<account_id>/conferences/<conference_id>"
@@ -15,7 +17,9 @@ CONFERENCE = "/accounts/<account_id>/conferences/<conference_id>"
 @api_bp.get("/accounts/<account_id>/conferences")
 def conferences(account_id: str) -> Response:
     """listConferences; a next page is linked in ``Link: <url>; rel="next"``."""
-    found, token = _sandbox().conferences.list(account_id, request.args.to_dict(), _api_url())
+    found, token = _sandbox().conferences.list_conferences(
+        account_id, request.args.to_dict(), _api_url()
+    )
     reply = _json(found)
     if token is not None:
         query = {**request.args.to_dict(), "pageToken": token}
@@ -37,8 +41,6 @@ def conference(account_id: str, conference_id: str) -> Response:
 @api_bp.put(CONFERENCE + "/bxml")
 def conference_bxml(account_id: str, conference_id: str) -> Response:
     """updateConferenceBxml."""
-    from sandbox.web import ApiError
-
     if request.mimetype not in ("application/xml", "text/xml"):
         raise ApiError(
             415, "validation", f"Content type '{request.content_type or ''}' not supported"

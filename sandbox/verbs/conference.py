@@ -21,6 +21,7 @@ the API's requests reach one member's runner as an input, so no request sends a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -294,34 +295,13 @@ def run_on_conference(call: Call, conf: dict[str, Any], doc: Document) -> None:
             call.note(f"Conference {name}: {verb.name} to every member: {played!r}")
             continue
         if verb.name == "StartRecording":
-            ignored = [key for key in IGNORED_IN_CONFERENCE if key in attrs]
-            if ignored:
-                call.note(f"Conference {name}: StartRecording's {', '.join(ignored)} ignored")
-            recording_id = new_recording_id()
-            live, started = store.change_state(
-                conf["conference_id"],
-                lambda state, rid=recording_id, a=attrs: recorder.start(  # type: ignore[misc]
-                    state,
-                    _clock(call),
-                    time.time(),
-                    recordingId=rid,
-                    base=doc.base,
-                    fileFormat=str(a.get("fileFormat", "wav")),
-                    attrs={key: str(a[key]) for key in KEPT if key in a},
-                    recordingName=a.get("recordingName"),
-                ),
-            )
-            if not live:
-                call.note(f"Conference {name}: StartRecording ignored (the conference ended)")
-            elif started:
-                call.note(f"Conference {name}: StartRecording {recording_id}")
-            else:
-                call.note(f"Conference {name}: StartRecording ignored (one is running)")
+            _start_recording(call, conf, attrs, doc.base)
             continue
         if verb.name in ("PauseRecording", "ResumeRecording"):
             change = recorder.pause if verb.name == "PauseRecording" else recorder.resume
+            clock = _clock(call)
             _, changed = store.change_state(
-                conf["conference_id"], lambda state, c=change: c(state, _clock(call))
+                conf["conference_id"], functools.partial(_at, change, clock)
             )
             call.note(f"Conference {name}: {verb.name}" + ("" if changed else " (no change)"))
             continue
@@ -336,6 +316,38 @@ def run_on_conference(call: Call, conf: dict[str, Any], doc: Document) -> None:
                 _finish_recording(call, conf, ended)
             continue
         call.note(f"Conference {name}: {verb.name} is not allowed in conference BXML; skipped")
+
+
+def _at(change: Any, clock: float, state: dict[str, Any]) -> Any:
+    return change(state, clock)
+
+
+def _start_recording(call: Call, conf: dict[str, Any], attrs: dict[str, Any], base: str) -> None:
+    """StartRecording in conference BXML: the conference's recording (one at a time)."""
+    name = conf["name"]
+    ignored = [key for key in IGNORED_IN_CONFERENCE if key in attrs]
+    if ignored:
+        call.note(f"Conference {name}: StartRecording's {', '.join(ignored)} ignored")
+    recording_id = new_recording_id()
+    details = {
+        "recordingId": recording_id,
+        "base": base,
+        "fileFormat": str(attrs.get("fileFormat", "wav")),
+        "attrs": {key: str(attrs[key]) for key in KEPT if key in attrs},
+        "recordingName": attrs.get("recordingName"),
+    }
+    clock, wall = _clock(call), time.time()
+
+    def start(state: dict[str, Any]) -> bool:
+        return recorder.start(state, clock, wall, **details)
+
+    live, started = ConferenceStore(call.db).change_state(conf["conference_id"], start)
+    if not live:
+        call.note(f"Conference {name}: StartRecording ignored (the conference ended)")
+    elif started:
+        call.note(f"Conference {name}: StartRecording {recording_id}")
+    else:
+        call.note(f"Conference {name}: StartRecording ignored (one is running)")
 
 
 def _finish_recording(call: Call, conf: dict[str, Any], ended: dict[str, Any]) -> None:

@@ -95,6 +95,7 @@ def test_three_callers_meet_on_the_recorded_conference_line(live_app):
             seconds = audio.getnframes() / audio.getframerate()
         assert abs(seconds - float(payload["duration"][2:-1])) < 0.001
         for call_id in calls:  # each member's own events: initiate, join, exit, disconnect
+            live_app.app.extensions["sandbox"].wait_for(call_id, "disconnected", timeout=20)
             events = live_app.events(call_id)
             assert events[0] == "initiate" and events[-1] == "disconnect"
             assert "conferenceMemberJoin" in events and "conferenceMemberExit" in events
