@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import and_, exc, func, insert, or_, select, update
 
-from sandbox.db import SandboxDB, conference_members, conferences, recordings
+from sandbox.db import SandboxDB, conference_members, conferences
 
 MAX_MEMBERS = 20
 
@@ -370,22 +370,3 @@ class ConferenceStore:
         query = query.order_by(c.created_at, c.conference_id).limit(limit)
         with self.db.reading() as conn:
             return [_conference(row) for row in conn.execute(query)]  # type: ignore[misc]
-
-    # --- recordings ---------------------------------------------------------------------
-
-    def add_recording(self, meta: dict[str, Any], start_time: float) -> None:
-        """Store a finished conference recording (``processing``; kept beside the calls'
-        recordings, under the conference's id)."""
-        with self.db.writing() as conn:
-            conn.execute(
-                insert(recordings).values(
-                    recording_id=meta["recordingId"],
-                    call_id=meta["conferenceId"],
-                    account_id=meta["accountId"],
-                    start_time=start_time,
-                    status="processing",
-                    media_deleted=0,
-                    metadata=_dumps(meta),
-                    transcription=None,
-                )
-            )

@@ -4,12 +4,10 @@ same credentials and errors."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import Response, request, stream_with_context
 
 from sandbox.errors import ApiError
-from sandbox.web import _api_url, _json, _json_body, _sandbox, api_bp
+from sandbox.web import _api_url, _json, _json_body, _paged, _sandbox, api_bp
 
 CONFERENCE = "/accounts/<account_id>/conferences/<conference_id>"
 
@@ -17,15 +15,9 @@ CONFERENCE = "/accounts/<account_id>/conferences/<conference_id>"
 @api_bp.get("/accounts/<account_id>/conferences")
 def conferences(account_id: str) -> Response:
     """listConferences; a next page is linked in ``Link: <url>; rel="next"``."""
-    found, token = _sandbox().conferences.list_conferences(
-        account_id, request.args.to_dict(), _api_url()
-    )
-    reply = _json(found)
-    if token is not None:
-        query = {**request.args.to_dict(), "pageToken": token}
-        next_url = _api_url() + f"/accounts/{account_id}/conferences?" + urlencode(query)
-        reply.headers["Link"] = f'<{next_url}>; rel="next"'
-    return reply
+    api = _sandbox().conferences
+    found, token = api.list_conferences(account_id, request.args.to_dict(), _api_url())
+    return _paged(found, token, f"/accounts/{account_id}/conferences")
 
 
 @api_bp.route(CONFERENCE, methods=["GET", "POST"])

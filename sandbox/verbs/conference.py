@@ -25,7 +25,6 @@ import functools
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 import bxml
 from sandbox import recorder
@@ -355,15 +354,15 @@ def _finish_recording(call: Call, conf: dict[str, Any], ended: dict[str, Any]) -
     ``conferenceRecordingAvailable`` to its StartRecording's ``recordingAvailableUrl``."""
     config = conf["config"]
     recording_id = ended["recordingId"]
-    meta = {
+    meta = {  # in the order of the event's fields
         "accountId": call.leg.account_id,
         "conferenceId": conf["conference_id"],
         "name": conf["name"],
         "recordingId": recording_id,
-        "duration": iso_duration(ended["seconds"]),
         "channels": 1,
         "startTime": iso(ended["started"]),
         "endTime": iso(ended["ended"]),
+        "duration": iso_duration(ended["seconds"]),
         "fileFormat": ended["fileFormat"],
         "mediaUrl": (
             f"{config['accountUrl']}/conferences/{conf['conference_id']}"
@@ -372,33 +371,22 @@ def _finish_recording(call: Call, conf: dict[str, Any], ended: dict[str, Any]) -
         "recordingName": ended.get("recordingName"),
     }
     meta = {key: value for key, value in meta.items() if value is not None}
-    ConferenceStore(call.db).add_recording(meta, ended["started"])
-    Catalog(call.db).set_recording(recording_id, status="complete")
+    catalog = Catalog(call.db)
+    catalog.add_recording(meta, ended["started"], owner_id=conf["conference_id"])
+    catalog.set_recording(recording_id, status="complete")
     call.note(f"Conference {conf['name']}: recording {recording_id} ({meta['duration']})")
     attrs = ended["attrs"]
     if "recordingAvailableUrl" not in attrs:
         return
-    hook = Hook(
-        url=urljoin(ended["base"], attrs["recordingAvailableUrl"]),
-        method=attrs.get("recordingAvailableMethod") or "POST",
-        username=attrs.get("username"),
-        password=attrs.get("password"),
+    hook = call.hook(attrs, ended["base"], "recordingAvailable")
+    fields = {k: v for k, v in meta.items() if k not in ("conferenceId", "name", "recordingName")}
+    send_event(
+        call,
+        conf,
+        "conferenceRecordingAvailable",
+        hook=hook,
+        fields={**fields, "status": "complete"},
     )
-    fields = {
-        key: meta.get(key)
-        for key in (
-            "accountId",
-            "recordingId",
-            "channels",
-            "startTime",
-            "endTime",
-            "duration",
-            "fileFormat",
-            "mediaUrl",
-        )
-    }
-    fields["status"] = "complete"
-    send_event(call, conf, "conferenceRecordingAvailable", hook=hook, fields=fields)
 
 
 UNITS = {"Conference": conference}

@@ -5,7 +5,6 @@ recording is downloadable."""
 from __future__ import annotations
 
 import io
-import time
 import wave
 
 import pytest
@@ -13,24 +12,13 @@ import requests
 
 from examples.conference import LINE_NUMBER, ROOM
 from sandbox import credentials
-from tests.sandbox.test_conferences import CALLERS
+from tests.sandbox.test_conferences import CALLERS, wait_until
 
 
 @pytest.fixture
 def app_config(app_config):
     app_config["VOICE_FLOWS"] = "examples.ivr,examples.conference"
     return app_config
-
-
-def poll(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)  # poll until the deadline
 
 
 def test_three_callers_meet_on_the_recorded_conference_line(live_app):
@@ -51,7 +39,7 @@ def test_three_callers_meet_on_the_recorded_conference_line(live_app):
             )
             assert reply.status_code == 201, reply.text
             calls.append(reply.json()["callId"])
-        (conference,) = poll(
+        (conference,) = wait_until(
             lambda: [
                 c
                 for c in http.get(f"{api}/conferences", params={"name": ROOM}, timeout=10).json()
@@ -70,7 +58,7 @@ def test_three_callers_meet_on_the_recorded_conference_line(live_app):
                 ).status_code
                 == 202
             )
-        stored = poll(
+        stored = wait_until(
             lambda: (
                 [
                     row

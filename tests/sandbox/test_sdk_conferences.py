@@ -5,25 +5,18 @@ from __future__ import annotations
 import io
 import wave
 
-import bandwidth
 import pytest
 from bandwidth.api.conferences_api import ConferencesApi
 from bandwidth.exceptions import BadRequestException, NotFoundException
 from bandwidth.models import UpdateConference, UpdateConferenceMember
 
 from tests.sandbox.test_conferences import CALLERS, conference_answer, join
+from tests.sandbox.test_sdk import calls_api  # noqa: F401 (fixture)
 
 
 @pytest.fixture
-def conferences_api(sandbox):
-    configuration = bandwidth.Configuration(
-        host=sandbox.api_url,
-        username=sandbox.username,
-        password=sandbox.password,
-        ignore_operation_servers=True,  # the SDK's operations hard-code Bandwidth's host
-    )
-    with bandwidth.ApiClient(configuration) as client:
-        yield ConferencesApi(client)
+def conferences_api(calls_api):  # noqa: F811
+    return ConferencesApi(calls_api.api_client)
 
 
 def test_the_sdk_drives_a_conference(conferences_api, api, call_body, receiver, sandbox):
