@@ -124,7 +124,7 @@ def run_load(
             (sandboxes[0].call(call_id) or {}).get("disconnectCause") or "none"
             for call_id in call_ids
         )
-        extra = {}
+        extra: dict[str, Any] = {}
         if scenario == "conference":
             extra = load_conference.conference_figures(sandboxes[0], settings.account_id)
     finally:
@@ -148,6 +148,12 @@ def run_load(
         want = acknowledged.get(call_id, Counter())
         have = stored.get(call_id, Counter())
         lost += sum(max(0, count - have[event]) for event, count in want.items())
+    if scenario == "conference" and app_database:  # and the conferences' own events
+        have = load_conference.stored_conference_events(app_database)
+        want = acknowledged.get("None", Counter())  # the events that name no call
+        lost += sum(max(0, count - have[event]) for event, count in want.items())
+        extra["conference_events_acknowledged"] = sum(want.values())
+        extra["conference_events_stored"] = sum(have.values())
     return {
         "calls": calls,
         "concurrency": concurrency,
@@ -277,4 +283,10 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         print(
             f"conferences: {figures['conferences']}, three-party: "
             f"{figures['three_party_conferences']}, completed: {figures['completed_conferences']}"
+        )
+    if "conference_events_stored" in figures:
+        print(
+            f"conference events (no callId) acknowledged: "
+            f"{figures['conference_events_acknowledged']}, stored: "
+            f"{figures['conference_events_stored']}"
         )

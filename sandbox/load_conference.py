@@ -10,6 +10,7 @@ conference completes and its recording becomes available.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from sandbox.conference_store import ConferenceStore
@@ -50,3 +51,24 @@ def conference_figures(sandbox: Sandbox, account_id: str) -> dict[str, Any]:
         "three_party_conferences": sum(1 for size in sizes if size == len(MEMBERS)),
         "completed_conferences": sum(1 for row in rows if not row["active"]),
     }
+
+
+def stored_conference_events(database: str) -> Counter[str]:
+    """eventType counts of the app's stored events that name a conference and no call
+    (conferenceCreated, conferenceCompleted, conferenceRecordingAvailable)."""
+    from sqlalchemy import create_engine, text
+
+    from store.core import normalize_url
+
+    engine = create_engine(normalize_url(database))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT event_type FROM events"
+                    " WHERE call_id IS NULL AND conference_id IS NOT NULL"
+                )
+            )
+            return Counter(row[0] for row in rows)
+    finally:
+        engine.dispose()

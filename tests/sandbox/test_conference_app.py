@@ -109,3 +109,6 @@ def test_the_load_commands_conference_scenario(live_app):
     assert figures["completed_conferences"] == 2
     assert figures["callback_errors"] == 0 and figures["unfinished_calls"] == 0
     assert figures["events_lost"] == 0 and figures["events_stored"] == 6 * 4
+    # Each conference's created, completed and recording available, all stored.
+    assert figures["conference_events_acknowledged"] == 2 * 3
+    assert figures["conference_events_stored"] == 2 * 3
