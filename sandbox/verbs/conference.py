@@ -143,6 +143,8 @@ def stay(call: Call, conf: dict[str, Any]) -> None:
             if data.get("end"):
                 call.note(f"Conference {conf['name']}: ended by the Conferences API")
                 return
+            if "heard" in data:  # members on hold hear nothing (they get no such input)
+                call.note(f"Conference {conf['name']}: heard {data['heard']}")
             if "member" in data:
                 shown = ", ".join(f"{k} {v}" for k, v in data["member"].items())
                 call.note(f"Conference {conf['name']}: this member's {shown} (Conferences API)")
@@ -283,8 +285,8 @@ def _clock(call: Call) -> float:
 
 def run_on_conference(call: Call, conf: dict[str, Any], doc: Document) -> None:
     """Execute conference BXML (PlayAudio, SpeakSentence, Start/Pause/Resume/StopRecording)
-    against the conference.  Audio is heard by every member and holds none of them; a verb
-    that fails is skipped and the next one runs."""
+    against the conference.  Audio is heard by every member but those on hold (each one's log
+    says so) and holds none of them; a verb that fails is skipped and the next one runs."""
     name = conf["name"]
     store = ConferenceStore(call.db)
     for verb in call.parse(doc.text):
@@ -292,6 +294,10 @@ def run_on_conference(call: Call, conf: dict[str, Any], doc: Document) -> None:
         if verb.name in ("SpeakSentence", "PlayAudio"):
             played = (verb.text or "").strip()
             call.note(f"Conference {name}: {verb.name} to every member: {played!r}")
+            heard = {"conferenceId": conf["conference_id"], "heard": f"{verb.name} {played!r}"}
+            for member in store.members(conf["conference_id"]):
+                if member["call_id"] != call.call_id and not member.get("hold"):
+                    call.db.add_input(member["call_id"], "conference", heard)
             continue
         if verb.name == "StartRecording":
             _start_recording(call, conf, attrs, doc.base)

@@ -486,3 +486,23 @@ def test_a_member_whose_driver_died_is_resumed_in_the_conference(make_sandbox, r
         "conferenceMemberExit",
         "conferenceCompleted",
     ]
+
+
+def test_conference_audio_is_heard_by_every_member_but_those_on_hold(
+    api, call_body, receiver, sandbox
+):
+    conf, (first, second, held) = started(api, call_body, receiver, 3)
+    assert conf.member(held, {"hold": True}).status_code == 204
+    wait_until(lambda: any("this member's hold True" in t for t in log_of(sandbox, held)))
+    assert (
+        conf.put_bxml("<Bxml><SpeakSentence>Announcement</SpeakSentence></Bxml>").status_code == 204
+    )
+    # The first member runs the document; the second hears it; the held one does not.
+    wait_until(lambda: any("to every member: 'Announcement'" in t for t in log_of(sandbox, first)))
+    wait_until(
+        lambda: any("heard SpeakSentence 'Announcement'" in t for t in log_of(sandbox, second))
+    )
+    assert not any("Announcement" in text for text in log_of(sandbox, held))
+    for call_id in (first, second, held):
+        sandbox.hang_up(call_id)
+    receiver.wait_for("conferenceCompleted")
