@@ -10,7 +10,7 @@ import wave
 import pytest
 
 from callbacks.events import EVENT_FIELDS
-from tests.sandbox.conftest import FROM
+from tests.sandbox.conftest import FROM, basic_credentials
 
 CONF_EVENT_KEYS = ["eventType", "eventTime", "conferenceId", "name"]
 MEMBER_EVENT_KEYS = [*CONF_EVENT_KEYS, "from", "to", "callId"]
@@ -506,3 +506,28 @@ def test_conference_audio_is_heard_by_every_member_but_those_on_hold(
     for call_id in (first, second, held):
         sandbox.hang_up(call_id)
     receiver.wait_for("conferenceCompleted")
+
+
+def test_a_failing_event_url_falls_back_and_the_conference_goes_on(
+    api, call_body, receiver, sandbox
+):
+    receiver.reply("/conf", "down", status=500)
+    receiver.reply(
+        "/conf-fallback", "<Response><SpeakSentence>From the fallback</SpeakSentence></Response>"
+    )
+    attrs = (
+        'conferenceEventFallbackUrl="/conf-fallback" fallbackUsername="fb" fallbackPassword="pw"'
+    )
+    receiver.reply("/answer", conference_answer(attrs=f'conferenceEventUrl="/conf" {attrs}'))
+    call_id = api.create_ok(**call_body())
+    fallback = receiver.wait_for("conferenceMemberJoin", call_id, count=2)
+    assert [r.path for r in fallback] == ["/conf", "/conf-fallback"]
+    assert basic_credentials(fallback[1]) == ("fb", "pw")
+    wait_until(lambda: any("'From the fallback'" in t for t in log_of(sandbox, call_id)))
+    # conferenceCompleted takes no reply: no fallback; its failure is noted, nothing more.
+    sandbox.hang_up(call_id)
+    completed = receiver.wait_for("conferenceCompleted")
+    assert [r.path for r in completed] == ["/conf"]
+    sandbox.wait_for(call_id, "disconnected")
+    log = log_of(sandbox, call_id)
+    assert any("conferenceCompleted was not delivered" in text for text in log)
