@@ -1,6 +1,7 @@
 """Sandbox load benchmark: the app under gunicorn, driven by ``python -m sandbox load``.
 
     python bench/sandbox_load.py [--calls 1000] [--concurrency 100] [--workers 2] [--json]
+        [--scenario ivr|conference]
 
 Starts gunicorn with gunicorn.conf.py and a temporary SQLite database (PUBLIC_BASE_URL set
 to it, so the example menu's gatherUrl comes back to it), then runs answer -> gather ->
@@ -34,6 +35,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scenario", choices=("ivr", "conference"), default="ivr")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sandbox-load-") as tmp:
@@ -48,6 +50,8 @@ def main() -> int:
             "SECRET_KEY": "sandbox-load-bench",
             "DASHBOARD_PASSWORD": "bench-dashboard",
             "PUBLIC_BASE_URL": base,
+            # The demo IVR (the default flow) and the conference line of --scenario conference.
+            "VOICE_FLOWS": "examples.ivr,examples.conference",
         }
         with gunicorn(env, workers=args.workers, sock=sock):
             figures = run_load(
@@ -59,6 +63,7 @@ def main() -> int:
                 callback_password=CALLBACK_PASSWORD,
                 app_database=database,
                 time_scale=args.time_scale,
+                scenario=args.scenario,
             )
     print(f"app: gunicorn.conf.py, {args.workers} workers, SQLite (WAL), {os.cpu_count()} CPUs")
     print_figures(figures, as_json=args.json)

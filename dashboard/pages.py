@@ -203,6 +203,13 @@ def recording_media(call_id: str, recording_id: str) -> Response:
         return Response(page, exc.status)
 
 
+@bp.get("/conferences/<path:conference_id>")
+def conference(conference_id: str) -> str:
+    story = timeline.build_conference(get_store(), conference_id, current_app.config["SECRET_KEY"])
+    status = 200 if story.entries else 404
+    return render_template("dashboard/call.html", timeline=story), status  # type: ignore[return-value]
+
+
 @bp.post("/calls/<path:call_id>/replay/<int:event_id>")
 def replay_event(call_id: str, event_id: int) -> str:
     rows = get_store().events_for_call(call_id)

@@ -78,6 +78,11 @@ class Timeline:
     legs: Legs = field(default_factory=Legs)
     diagram: sequence.Diagram | None = None
     recordings: list[Recording] = field(default_factory=list)
+    # The conferences this call was in, each with a page of all its events; on such a page
+    # (kind "Conference") the calls that were its members.
+    conference_ids: list[str] = field(default_factory=list)
+    member_call_ids: list[str] = field(default_factory=list)
+    kind: str = "Call"
 
 
 def pretty(value: Any) -> str:
@@ -151,6 +156,9 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
     rows = store.events_for_call(call_id)
     timeline = Timeline(call_id, outbound, request_json)
     states = []  # every verified state, the tags' then our replies': where the flow is named
+    timeline.conference_ids = list(
+        dict.fromkeys(row["conference_id"] for row in rows if row.get("conference_id"))
+    )
     for index, row in enumerate(rows):
         ids = {"call_id": row.get("call_id"), "parent_call_id": row.get("parent_call_id")}
         readable = partial(readable_tags, secret=secret, **ids)
@@ -180,4 +188,27 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         page_of=lambda leg: url_for("dashboard.call", call_id=leg),
     )
     timeline.recordings = recordings.of_call(rows)
+    return timeline
+
+
+def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
+    """Every stored event of one conference (its own and its members' joins and exits)."""
+    rows = store.events_for_conference(conference_id)
+    timeline = Timeline(conference_id, None, None, kind="Conference")
+    timeline.member_call_ids = list(
+        dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
+    )
+    for row in rows:
+        state = decode_state(row.get("tag"), secret, max_age=None)
+        # Replay works on a call's page; here the events are only shown.
+        timeline.entries.append(
+            Entry(
+                row,
+                pretty(with_readable_tag(row.get("payload"), state)),
+                state,
+                replayable=False,
+                tag=tag_view(row.get("tag"), state),
+                reply_html=bxml_view.highlight(bxml_view.pretty(row.get("reply_body"))),
+            )
+        )
     return timeline

@@ -77,6 +77,7 @@ def init_app(app: Flask) -> Sandbox | None:
     """
     if (app.config.get("VOICE_BACKEND") or "sandbox") != "sandbox":
         return None
+    from sandbox import web_conferences  # noqa: F401  (adds the Conferences API's routes)
     from sandbox.web import api_bp, control_bp
 
     sandbox = Sandbox(settings_for_app(app))

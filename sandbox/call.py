@@ -23,6 +23,7 @@ from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Delivery, Hook
 from sandbox.execution import (
     CallEnded,
+    ConferenceChanged,
     Document,
     DocumentRunner,
     Interrupt,
@@ -375,6 +376,10 @@ class Call:
             bridged = self.program.get("bridge") or {}
             if is_a and bridged.get("peer") == data.get("peer"):
                 raise PeerLeft(str(data["peer"]))
+            return None
+        if kind == "conference":  # the conference this call is in changed
+            if is_a and not ringing and self.program.get("conference"):
+                raise ConferenceChanged(data)
             return None
         if kind in ("redirect", "bxml"):
             if is_a and not ringing:

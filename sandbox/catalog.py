@@ -112,13 +112,16 @@ class Catalog:
 
     # --- recordings -------------------------------------------------------------------
 
-    def add_recording(self, meta: dict[str, Any], start_time: float) -> None:
-        """Store a finished recording (status ``processing`` until it is available)."""
+    def add_recording(
+        self, meta: dict[str, Any], start_time: float, owner_id: str | None = None
+    ) -> None:
+        """Store a finished recording (status ``processing`` until it is available), under
+        its call, or ``owner_id`` (a conference's id)."""
         with self.db.writing() as conn:
             conn.execute(
                 insert(recordings).values(
                     recording_id=meta["recordingId"],
-                    call_id=meta["callId"],
+                    call_id=owner_id or meta["callId"],
                     account_id=meta["accountId"],
                     start_time=start_time,
                     status="processing",

@@ -21,6 +21,8 @@ from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
 from sandbox import inbound
 from sandbox.catalog import Catalog
+from sandbox.conference_api import Conferences
+from sandbox.conference_store import ConferenceStore
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
@@ -49,6 +51,9 @@ class Sandbox:
         self.transcriptions = Transcriptions(self.catalog, settings.account_id)
         self.stats = Stats()
         self.policy = UrlPolicy(settings.allowed_origins)
+        self.conferences = Conferences(
+            ConferenceStore(self.db), self.recordings, settings.account_id, self.policy, self._input
+        )
         self._driver: Driver | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition()

@@ -15,6 +15,8 @@ Tables:
                      ``initiate`` and ``disconnect`` go) and the numbers that belong to them
 ``sandbox_recordings``  recordings' metadata and transcripts (the media is generated)
 ``sandbox_transcriptions``  real-time transcriptions (StartTranscription) of calls
+``sandbox_conferences``, ``sandbox_conference_members``  conferences and who is in them
+                     (statements in ``sandbox.conference_store``)
 
 The statements over applications, numbers and recordings are in ``sandbox.catalog``.
 
@@ -149,6 +151,42 @@ transcriptions = Table(
     Column("created_at", Double, nullable=False),
     Column("data", Text, nullable=False),  # JSON: name and tracks
     Index("ix_sandbox_transcriptions_call", "call_id", "created_at"),
+)
+
+conferences = Table(
+    "sandbox_conferences",
+    metadata,
+    Column("conference_id", Text, primary_key=True),
+    Column("account_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("completed_at", Double),
+    Column("active", Integer, nullable=False),  # 1 until its last member left
+    Column("config", Text, nullable=False),  # JSON: event hook, tag, timeout (the creator's)
+    Column("state", Text, nullable=False),  # JSON: its recording, while one runs
+    # One live conference per name and account: two calls joining a new name at once, in
+    # different processes, end up in the same one.
+    Index(
+        "ux_sandbox_conferences_live",
+        "account_id",
+        "name",
+        unique=True,
+        sqlite_where=text("active = 1"),
+        postgresql_where=text("active = 1"),
+    ),
+    Index("ix_sandbox_conferences_created", "account_id", "created_at"),
+)
+
+conference_members = Table(
+    "sandbox_conference_members",
+    metadata,
+    Column("conference_id", Text, primary_key=True),
+    Column("call_id", Text, primary_key=True),
+    Column("joined_at", Double, nullable=False),
+    Column("left_at", Double),
+    Column("active", Integer, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: from, to, mute, hold, callIdsToCoach
+    Index("ix_sandbox_conference_members_call", "call_id"),
 )
 
 LOG_LIMIT = 300  # log lines kept per call
@@ -379,6 +417,13 @@ class SandboxDB:
         with self.writing() as conn:
             conn.execute(delete(recordings).where(recordings.c.start_time < older_than))
             conn.execute(delete(transcriptions).where(transcriptions.c.created_at < older_than))
+            ended = select(conferences.c.conference_id).where(
+                conferences.c.active == 0, conferences.c.completed_at < older_than
+            )
+            conn.execute(
+                delete(conference_members).where(conference_members.c.conference_id.in_(ended))
+            )
+            conn.execute(delete(conferences).where(conferences.c.conference_id.in_(ended)))
             return conn.execute(
                 delete(calls).where(calls.c.active == 0, calls.c.updated_at < older_than)
             ).rowcount

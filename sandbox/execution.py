@@ -58,6 +58,15 @@ class PeerLeft(Exception):
         self.peer = peer
 
 
+class ConferenceChanged(Exception):
+    """Something happened to the conference this call is in (the Conferences API: an end,
+    a redirect, new BXML, this member's mute or hold)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__("conference")
+        self.data = data
+
+
 class LeaseLost(Exception):
     """Another driver holds this call now."""
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from sandbox import load_conference
 from sandbox.core import Sandbox
 from sandbox.standalone import standalone_settings
 
@@ -52,6 +53,7 @@ def run_load(
     timeout: float = 600.0,
     answer_path: str = "/callbacks/answer",
     disconnect_path: str = "/callbacks/disconnect",
+    scenario: str = "ivr",
 ) -> dict[str, Any]:
     """Run the load and return the figures (also what ``main`` prints)."""
     settings, _ = standalone_settings(
@@ -65,6 +67,8 @@ def run_load(
     for sandbox in sandboxes:
         sandbox.stats.track_calls = True
     sandboxes[0].script(TO, {"gatherDigits": [digits]})
+    if scenario == "conference":
+        load_conference.setup(sandboxes[0])
     slots = threading.BoundedSemaphore(concurrency)
     ended: dict[str, threading.Event] = {}
     lock = threading.Lock()
@@ -98,11 +102,18 @@ def run_load(
                 raise TimeoutError("no call ended within the timeout")
             sandbox = sandboxes[number % len(sandboxes)]
             with lock:
-                created = sandbox.create_call(
-                    settings.account_id, dict(body, tag=f"load-{number}"), "http://sandbox/api/v2"
-                )
-                ended[created["callId"]] = threading.Event()
-            call_ids.append(created["callId"])
+                if scenario == "conference":
+                    call_id = load_conference.place_conference_call(
+                        sandbox, settings.account_id, number, body, "http://sandbox/api/v2"
+                    )
+                else:
+                    call_id = sandbox.create_call(
+                        settings.account_id,
+                        dict(body, tag=f"load-{number}"),
+                        "http://sandbox/api/v2",
+                    )["callId"]
+                ended[call_id] = threading.Event()
+            call_ids.append(call_id)
         deadline = time.monotonic() + timeout
         for call_id in call_ids:
             if not ended[call_id].wait(max(0.0, deadline - time.monotonic())):
@@ -113,6 +124,9 @@ def run_load(
             (sandboxes[0].call(call_id) or {}).get("disconnectCause") or "none"
             for call_id in call_ids
         )
+        extra: dict[str, Any] = {}
+        if scenario == "conference":
+            extra = load_conference.conference_figures(sandboxes[0], settings.account_id)
     finally:
         for sandbox in sandboxes:
             sandbox.close()
@@ -134,6 +148,12 @@ def run_load(
         want = acknowledged.get(call_id, Counter())
         have = stored.get(call_id, Counter())
         lost += sum(max(0, count - have[event]) for event, count in want.items())
+    if scenario == "conference" and app_database:  # and the conferences' own events
+        have = load_conference.stored_conference_events(app_database)
+        want = acknowledged.get("None", Counter())  # the events that name no call
+        lost += sum(max(0, count - have[event]) for event, count in want.items())
+        extra["conference_events_acknowledged"] = sum(want.values())
+        extra["conference_events_stored"] = sum(have.values())
     return {
         "calls": calls,
         "concurrency": concurrency,
@@ -151,6 +171,7 @@ def run_load(
         "events_acknowledged": sum(sum(c.values()) for c in acknowledged.values()),
         "events_stored": sum(sum(c.values()) for c in stored.values()),
         "events_lost": lost,
+        **extra,
     }
 
 
@@ -207,6 +228,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--scenario",
+        choices=("ivr", "conference"),
+        default="ivr",
+        help="ivr: answer -> gather -> disconnect; conference: three-party conferences "
+        "(the app runs examples.conference)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -223,6 +251,7 @@ def main(args: argparse.Namespace) -> int:
         digits=args.digits,
         time_scale=args.time_scale,
         timeout=args.timeout,
+        scenario=args.scenario,
     )
     print_figures(figures, as_json=args.json)
     failed = figures["callback_errors"] or figures["events_lost"] or figures["unfinished_calls"]
@@ -250,3 +279,14 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         f"events acknowledged: {figures['events_acknowledged']}, stored: "
         f"{figures['events_stored']}, lost: {figures['events_lost']}"
     )
+    if "conferences" in figures:
+        print(
+            f"conferences: {figures['conferences']}, three-party: "
+            f"{figures['three_party_conferences']}, completed: {figures['completed_conferences']}"
+        )
+    if "conference_events_stored" in figures:
+        print(
+            f"conference events (no callId) acknowledged: "
+            f"{figures['conference_events_acknowledged']}, stored: "
+            f"{figures['conference_events_stored']}"
+        )

@@ -81,7 +81,8 @@ class Recordings(_AccountApi):
             max_start=parse_time("maxStartTime", args.get("maxStartTime")),
             limit=10_000,
         )
-        found = [self._metadata(row) for row in rows]
+        # Calls' recordings only: a conference's are listed under the conference.
+        found = [self._metadata(row) for row in rows if "conferenceId" not in row["metadata"]]
         for key in ("to", "from"):
             if args.get(key):
                 found = [meta for meta in found if meta.get(key) == args[key]]

@@ -32,6 +32,7 @@ CONTROL_PREFIX = "/sandbox-control"
 
 def create_app(sandbox: Sandbox) -> Flask:
     """A Flask app serving ``sandbox`` at ``/api/v2`` and ``/sandbox-control``."""
+    from sandbox import web_conferences  # noqa: F401  (adds the Conferences API's routes)
     from sandbox.web import api_bp, control_bp
 
     app = Flask(

@@ -207,11 +207,15 @@ def call_bxml(account_id: str, call_id: str) -> Response:
 def _list_calls(account_id: str) -> Response:
     """listCalls; a next page is linked in ``Link: <url>; rel="next"``."""
     found, token = _sandbox().list_calls(account_id, request.args.to_dict())
+    return _paged(found, token, f"/accounts/{account_id}/calls")
+
+
+def _paged(found: list[dict[str, Any]], token: str | None, path: str) -> Response:
+    """A page of a list, the next one (if any) linked in ``Link: <url>; rel="next"``."""
     reply = _json(found)
     if token is not None:
         query = {**request.args.to_dict(), "pageToken": token}
-        next_url = _api_url() + f"/accounts/{account_id}/calls?" + urlencode(query)
-        reply.headers["Link"] = f'<{next_url}>; rel="next"'
+        reply.headers["Link"] = f'<{_api_url()}{path}?{urlencode(query)}>; rel="next"'
     return reply
 
 

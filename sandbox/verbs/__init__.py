@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import bxml
 from sandbox.verbs import (
     bridge,
+    conference,
     control,
     forward,
     gather,
@@ -44,6 +45,7 @@ UNITS: dict[str, Unit] = {
     **forward.UNITS,
     **refer.UNITS,
     **bridge.UNITS,
+    **conference.UNITS,
     **transcription.UNITS,
 }
 
