@@ -223,6 +223,7 @@ class Store:
     disconnects = forward("_queries", Queries.disconnects)
     cause_counts = forward("_queries", Queries.cause_counts)
     failures_over_time = forward("_queries", Queries.failures_over_time)
+    failures_by_bucket = forward("_queries", Queries.failures_by_bucket)
     record_outbound_attempt = forward("_outbound", OutboundAttempts.record_outbound_attempt)
     settle_outbound = forward("_outbound", OutboundAttempts.settle_outbound)
     outbound_for_call = forward("_outbound", OutboundAttempts.outbound_for_call)

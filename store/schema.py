@@ -13,6 +13,7 @@ Tables:
 ``outbound_calls``     one row per outbound call attempt and its outcome
 ``rate_limits``        shared hit counters per (key, window start)
 ``operator_sessions``  dashboard logins, so that logging out ends one server-side (v4)
+``disconnect_search``  SQLite only: the FTS5 trigram index of disconnects.search_text (v5)
 ``schema_version``     which migrations have run
 """
 
@@ -80,6 +81,8 @@ events = Table(
     Column("error_detail", Text),
     # The A-leg of a <Transfer> B-leg event (schema version 2).
     Column("parent_call_id", Text),
+    # The name of the flow that handled the callback (schema version 5).
+    Column("flow", Text),
     UniqueConstraint("route", "payload_hash", name="uq_events_route_payload_hash"),
     Index("ix_events_call_id", "call_id", "id"),
     Index(
@@ -117,6 +120,8 @@ disconnects = Table(
     Column("to_number", Text),
     Column("error_id", Text),
     Column("tag", Text),
+    # What text search matches (store.search.search_text; schema version 5).
+    Column("search_text", Text),
     Index("ix_disconnects_cause", "cause", "event_id"),
     Index("ix_disconnects_from_number", "from_number", "event_id"),
     Index("ix_disconnects_to_number", "to_number", "event_id"),
@@ -251,7 +256,17 @@ def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[operator_sessions], checkfirst=True)
 
 
+def _v5(conn: Connection) -> None:
+    """events.flow, disconnects.search_text and its index (store.search)."""
+    from .search import create_search_index
+
+    for table, column in (("events", "flow"), ("disconnects", "search_text")):
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+    create_search_index(conn)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 SCHEMA_VERSION = max(MIGRATIONS)
