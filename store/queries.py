@@ -271,20 +271,27 @@ def _newest_ids(
     """
     newest = select(key).select_from(source).order_by(key.desc())
     if window:
-        probe = conn.execute(
-            select(key, disconnects.c.received_at)
+        # Streamed: the walk stops at the page's last row.
+        probe = (
+            select(key.label("id"), disconnects.c.received_at.label("at"))
             .select_from(source)
             .where(*where)
             .order_by(key.desc())
             .limit(WINDOW_PROBE)
-        ).all()
+            .subquery()
+        )
+        in_window = [probe.c.at >= since] if since is not None else []
+        in_window += [probe.c.at < until] if until is not None else []
         hits = [
             int(i)
-            for i, at in probe
-            if (since is None or at >= since) and (until is None or at < until)
+            for (i,) in conn.execute(
+                select(probe.c.id).where(*in_window).order_by(probe.c.id.desc()).limit(page)
+            )
         ]
-        if len(hits) >= page or len(probe) < WINDOW_PROBE:
-            return hits[:page]
+        if len(hits) >= page:
+            return hits
+        if conn.execute(select(func.count()).select_from(probe)).scalar_one() < WINDOW_PROBE:
+            return hits  # every matching row was read
     return [int(i) for (i,) in conn.execute(newest.where(*where, *window).limit(page))]
 
 
