@@ -28,15 +28,21 @@
     return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + secs : minutes + ":" + secs;
   }
 
+  // Each cell names its column, which the narrow (card) layout shows beside the value.
+  const labels = Array.from(table.tHead.rows[0].cells, (th) => th.textContent);
+  let column = 0;
+
   function cell(text, className) {
     const td = document.createElement("td");
     if (className) td.className = className;
+    td.dataset.label = labels[column++ % labels.length];
     td.textContent = text === null || text === undefined ? "" : String(text);
     return td;
   }
 
   function row(item) {
     const tr = document.createElement("tr");
+    column = 0;
     tr.dataset.id = String(item.id);
     tr.className = (item.cause === "hangup" ? "normal" : "abnormal") + " fresh";
     const time = document.createElement("time");
@@ -61,7 +67,7 @@
     tr.appendChild(cell(item.flow, "flow"));
     tr.appendChild(cell(item.from));
     tr.appendChild(cell(item.to));
-    const callCell = cell("");
+    const callCell = cell("", "call");
     if (item.callId) {
       const link = document.createElement("a");
       link.className = "call-link";

@@ -84,7 +84,17 @@ def test_bad_search_is_a_clear_400(operator, query, problem):
 
 @pytest.mark.parametrize(
     "query",
-    ['"', '"unbalanced', "a* OR b*", "NEAR(x y)", "col:busy", "' OR 1=1 --", "%_%", "\\\\\\", "😀😀😀"],
+    [
+        '"',
+        '"unbalanced',
+        "a* OR b*",
+        "NEAR(x y)",
+        "col:busy",
+        "' OR 1=1 --",
+        "%_%",
+        "\\\\\\",
+        "😀😀😀",
+    ],
 )
 def test_hostile_search_never_fails(operator, bw, query):
     failed_call(bw, cause="busy")
@@ -110,7 +120,9 @@ def test_search_pages_and_exports_keep_the_query(operator, bw):
 
 
 def test_columns_duration_direction_and_flow(operator, bw):
-    cid = failed_call(bw, cause="busy")  # started 15:54:22.234, answered :25.432, ended 15:55:54.123
+    cid = failed_call(
+        bw, cause="busy"
+    )  # started 15:54:22.234, answered :25.432, ended 15:55:54.123
     row = api(operator)["disconnects"][0]
     assert row["callId"] == cid
     assert row["durationSeconds"] == pytest.approx(91.889)
@@ -120,9 +132,9 @@ def test_columns_duration_direction_and_flow(operator, bw):
     html = operator.get("/dashboard").get_data(as_text=True)
     headers = re.findall(r"<th>([^<]+)</th>", html[html.index('id="disconnects"') :])
     assert headers[:5] == ["Received", "Cause", "Duration", "Direction", "Flow"]
-    assert '<td class="num duration" title="talked 1:28">1:31</td>' in html
-    assert '<td class="direction">outbound</td>' in html
-    assert '<td class="flow">demo-ivr</td>' in html
+    assert '<td class="num duration" data-label="Duration" title="talked 1:28">1:31</td>' in html
+    assert '<td class="direction" data-label="Direction">outbound</td>' in html
+    assert '<td class="flow" data-label="Flow">demo-ivr</td>' in html
 
 
 def test_unanswered_call_has_a_duration_but_no_talk_time(operator, bw):

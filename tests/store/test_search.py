@@ -47,7 +47,9 @@ def test_substring_of_an_error_message_case_insensitive(store):
 
 def test_substring_of_a_payload_field_and_not_of_its_key(store):
     hit = disconnect(
-        store, call_id="c-pay", payload=payload("c-pay", to="+12025550177", sipHeaders={"X": "vip-7"})
+        store,
+        call_id="c-pay",
+        payload=payload("c-pay", to="+12025550177", sipHeaders={"X": "vip-7"}),
     )
     disconnect(store, call_id="c-nope", payload=payload("c-nope", to="+12025550100"))
     assert found(store, "5550177") == [hit]
@@ -122,7 +124,9 @@ def test_purge_removes_from_the_index(store):
     assert found(store, "ancient") == []
     if store.backend == "sqlite":
         with store.engine.begin() as conn:  # raises if the index and the table disagree
-            conn.execute(text("INSERT INTO disconnect_search(disconnect_search) VALUES ('integrity-check')"))
+            conn.execute(
+                text("INSERT INTO disconnect_search(disconnect_search) VALUES ('integrity-check')")
+            )
 
 
 def test_flow_is_stored_with_the_event(store):
@@ -151,9 +155,7 @@ def test_a_version_4_store_gains_flow_and_search_of_its_old_disconnects(make_sto
             {"payload": '{"callId":"c-old","cause":"busy","to":"+12025550144"}'},
         )
         conn.execute(
-            text(
-                "INSERT INTO disconnects (event_id, received_at, cause) VALUES (7, 1.0, 'busy')"
-            )
+            text("INSERT INTO disconnects (event_id, received_at, cause) VALUES (7, 1.0, 'busy')")
         )
     old.dispose()
     upgraded = make_store()
@@ -202,7 +204,13 @@ def test_a_window_fills_its_page_whatever_lies_outside_it(store):
 
 def test_failures_by_bucket_counts_short_buckets(store):
     start = 1_700_000_000 // 600 * 600
-    for offset, cause in ((5, "busy"), (30, "busy"), (130, "timeout"), (131, "hangup"), (700, "busy")):
+    for offset, cause in (
+        (5, "busy"),
+        (30, "busy"),
+        (130, "timeout"),
+        (131, "hangup"),
+        (700, "busy"),
+    ):
         disconnect(store, cause=cause, received_at=start + offset)
     counts = store.failures_by_bucket(start, start + 600, 120)
     assert sorted(counts) == [(start, "busy", 2), (start + 120, "timeout", 1)]
