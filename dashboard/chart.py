@@ -112,6 +112,24 @@ def window(
     return start, end
 
 
+QUICK_RANGES = (
+    ("1 h", HOUR),
+    ("6 h", 6 * HOUR),
+    ("24 h", DAY),
+    ("7 days", 7 * DAY),
+    ("30 days", 30 * DAY),
+)
+
+
+def quick_ranges(now: float | None = None) -> list[tuple[str, str]]:
+    """(label, ``since`` to the minute in UTC) of the ranges the page offers in one click."""
+    now = time.time() if now is None else now
+    return [
+        (label, datetime.fromtimestamp(now - span, UTC).strftime("%Y-%m-%dT%H:%M"))
+        for label, span in QUICK_RANGES
+    ]
+
+
 def bucket_for(since: float, until: float, *, max_bars: int = MAX_BARS) -> int:
     """The smallest bucket that draws ``since``..``until`` in at most ``max_bars`` bars."""
     for bucket in BUCKETS:

@@ -156,6 +156,7 @@ def disconnects() -> str:
         counts_total=sum(counts.values()),
         causes=causes,
         chart=graph,
+        ranges=chart.quick_ranges(),
         refresh_seconds=number("DASHBOARD_REFRESH_SECONDS") if first_page else 0,
         api_url=url_for("api.disconnects", **filters.query_args(before_id=None)),
         csv_url=url_for(".export_csv", **filters.query_args(before_id=None, limit=None)),

@@ -217,3 +217,16 @@ def test_the_default_24_hours_are_hourly_bars(operator, bw):
     assert "per 1 h" in figure
     assert len(re.findall(r"<rect x=", figure)) == 1
     assert len(re.findall(r'data-axis="1"', figure)) >= 4
+
+
+def test_quick_ranges_keep_the_filters_and_set_the_chart(operator, bw):
+    failed_call(bw, cause="busy")
+    html = operator.get("/dashboard", query_string={"q": "busy"}).get_data(as_text=True)
+    ranges = html[html.index('id="ranges"') : html.index("</p>", html.index('id="ranges"'))]
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', ranges)
+    assert [label for _, label in links] == ["1 h", "6 h", "24 h", "7 days", "30 days"]
+    last_hour = links[0][0].replace("&amp;", "&")
+    assert "q=busy" in last_hour and "since=" in last_hour
+    page = operator.get(last_hour).get_data(as_text=True)
+    assert "per 2 min" in page
+    assert len(row_ids(page)) == 1
