@@ -161,6 +161,14 @@ class Store:
         """Create or upgrade the schema; safe to run any number of times, from any server."""
         self._db.migrate()
 
+    def ensure_search_index(self) -> bool:
+        """Create the text search index if an earlier migration could not; whether search
+        is indexed (see store.search)."""
+        from .search import ensure_index
+
+        with self.engine.begin() as conn:
+            return ensure_index(conn)
+
     def durability(self) -> Durability:
         """The durability of a callback commit, read back from the connection callbacks are
         committed on (SQLite: PRAGMA synchronous; PostgreSQL: synchronous_commit)."""

@@ -11,7 +11,7 @@ and written in the same transaction as the disconnect):
 - its error message;
 - the values (not the keys) of its payload, nested ones included, except the fields that
   are the same on every callback or filtered elsewhere (``SKIPPED_FIELDS``: account,
-  application, call URL, event type and the times) and signed tag state (an opaque token
+  application, call URL, event type, cause, direction and the times) and signed tag state (an opaque token
   nobody types; the list shows what it says, and the tag filter finds it exactly);
 - the last line of each handler error of the call's callbacks up to the disconnect (the
   exception and its message, e.g. ``ZeroDivisionError: division by zero``).
@@ -49,6 +49,10 @@ SKIPPED_FIELDS = frozenset(
         "applicationId",
         "callUrl",
         "eventType",
+        # Filtered and shown in columns, and the same on most calls: a search for them
+        # would read most of the index to find the few of the other filters.
+        "cause",
+        "direction",
         "eventTime",
         "enqueuedTime",
         "startTime",
@@ -149,6 +153,17 @@ def create_search_index(conn: Connection) -> None:
     else:
         _postgres_index(conn)
     _backfill(conn)
+
+
+def ensure_index(conn: Connection) -> bool:
+    """Create the PostgreSQL index if it is missing (``pg_trgm`` could not be created when
+    the store was migrated); whether search is indexed now."""
+    if conn.dialect.name == "sqlite":
+        return True
+    _postgres_index(conn)
+    return bool(
+        conn.execute(text("SELECT to_regclass('ix_disconnects_search') IS NOT NULL")).scalar()
+    )
 
 
 def _postgres_index(conn: Connection) -> None:
