@@ -117,6 +117,9 @@ def test_search_pages_and_exports_keep_the_query(operator, bw):
     csv_link = re.search(r'href="([^"]+)" id="export-csv"', html).group(1)
     exported = operator.get(csv_link.replace("&amp;", "&")).get_data(as_text=True)
     assert all(c in exported for c in calls) and "something else" not in exported
+    header, first = exported.splitlines()[:2]
+    assert header.endswith(",flow,durationSeconds,talkSeconds")
+    assert first.endswith(",demo-ivr,91.889,88.691")
 
 
 def test_columns_duration_direction_and_flow(operator, bw):
