@@ -216,3 +216,52 @@ def test_failures_by_bucket_counts_short_buckets(store):
     assert sorted(counts) == [(start, "busy", 2), (start + 120, "timeout", 1)]
     with_hangups = store.failures_by_bucket(start, start + 600, 120, exclude_hangup=False)
     assert (start + 120, "hangup", 1) in with_hangups
+
+
+@pytest.mark.postgres
+def test_without_pg_trgm_search_works_unindexed_until_migrate_adds_it(caplog, tmp_path):
+    """A database user who may not create extensions: the migration warns, search scans,
+    and once the owner creates pg_trgm, ``ensure_search_index`` (flask store migrate) indexes."""
+    import uuid
+
+    import psycopg
+
+    from store import Store
+    from tests.conftest import needs
+    from tests.pg import _conninfo, postgres_test_url
+
+    url = postgres_test_url()
+    try:
+        admin = psycopg.connect(_conninfo(url), autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        needs(False, f"PostgreSQL is not reachable: {exc}")
+        raise
+    name = f"t_notrgm_{uuid.uuid4().hex[:10]}"
+    role = f"{name}_app"
+    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    store = None
+    try:
+        with psycopg.connect(_conninfo(url.set(database=name)), autocommit=True) as db:
+            db.execute(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC')
+            db.execute(f'CREATE SCHEMA app AUTHORIZATION "{role}"')
+        app_url = url.set(database=name, username=role, password=None).update_query_dict(
+            {"options": "-csearch_path=app"}
+        )
+        store = Store(app_url.render_as_string(hide_password=False), spool_path=str(tmp_path / "s"))
+        with caplog.at_level("WARNING", logger="store.search"):
+            store.migrate()
+        assert "text search runs without an index" in caplog.text
+        hit = disconnect(store, error_message="found without an index")
+        assert found(store, "WITHOUT an ind") == [hit]
+        assert store.ensure_search_index() is False
+        with psycopg.connect(_conninfo(url.set(database=name)), autocommit=True) as db:
+            db.execute("CREATE EXTENSION pg_trgm SCHEMA public")  # the owner's step
+        assert store.ensure_search_index() is True
+        assert found(store, "WITHOUT an ind") == [hit]
+    finally:
+        if store is not None:
+            store.dispose()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        admin.close()
