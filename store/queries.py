@@ -271,7 +271,7 @@ def _newest_ids(
     """
     newest = select(key).select_from(source).order_by(key.desc())
     if window:
-        # Streamed: the walk stops at the page's last row.
+        # At most WINDOW_PROBE entries of the filter's own index, newest first.
         probe = (
             select(key.label("id"), disconnects.c.received_at.label("at"))
             .select_from(source)
