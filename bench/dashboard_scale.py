@@ -9,8 +9,8 @@ A generator fills the store's own tables in bulk (executemany in 20,000-row tran
 half the events are ``answer`` callbacks with a stored BXML reply, half their
 ``disconnect``, with a realistic cause mix (mostly ``hangup``), over the last 30 days, ids
 growing with time as they do on arrival, plus the ``disconnects`` rows and the per-cause
-rollups the callback path keeps, and the search index (on SQLite built in one pass at the
-end, as FTS5's ``rebuild`` does it, instead of row by row).  At each size it measures the median (and p90) time of:
+rollups the callback path keeps, and the search index, built in one pass at the end
+(FTS5's ``rebuild``; PostgreSQL's CREATE INDEX) instead of row by row.  At each size it measures the median (and p90) time of:
 
 ``first page``       ``Store.disconnects`` as the page asks for it (abnormal, 51 rows)
 ``page: cause``      the same with one cause (``busy``)
@@ -66,7 +66,7 @@ from store.schema import (
     disconnects,
     events,
 )
-from store.search import SQLITE_DDL, search_text
+from store.search import SQLITE_DDL, ensure_index, search_text
 
 CAUSES = [
     ("hangup", 80.0),
@@ -112,9 +112,11 @@ class Generator:
         start = self.end - SPAN + SPAN * start_fraction
         step = SPAN * (stop_fraction - start_fraction) / max(1, pairs)
         made = 0
-        if self.is_sqlite:  # index once at the end: much faster than row by row
-            with self.engine.begin() as conn:
+        with self.engine.begin() as conn:  # index once at the end: much faster than row by row
+            if self.is_sqlite:
                 conn.exec_driver_sql("DROP TRIGGER disconnect_search_insert")
+            else:
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ix_disconnects_search")
         while made < pairs:
             count = min(BATCH // 2, pairs - made)
             event_rows, disconnect_rows = [], []
@@ -129,13 +131,16 @@ class Generator:
                 conn.execute(insert(events), event_rows)
                 conn.execute(insert(disconnects), disconnect_rows)
             made += count
-        if self.is_sqlite:
-            with self.engine.begin() as conn:
+        with self.engine.begin() as conn:
+            if self.is_sqlite:
                 conn.exec_driver_sql("PRAGMA synchronous = OFF")
                 conn.exec_driver_sql(
                     "INSERT INTO disconnect_search(disconnect_search) VALUES ('rebuild')"
                 )
                 conn.exec_driver_sql(SQLITE_DDL[1])  # the insert trigger, as it was
+            else:
+                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+                assert ensure_index(conn), "pg_trgm is needed for the search index"
         self._write_rollups()
 
     def _pair(self, at: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
