@@ -359,6 +359,7 @@ def _record(
         "reply_content_type": XML if body is not None else None,
         "latency_ms": (time.perf_counter() - started) * 1000.0,
         "error_detail": error_detail,
+        "flow": event.__dict__.get("flow"),  # the flow that handled it (set by routing)
         "received_at": time.time(),
     }
 

@@ -3,6 +3,13 @@
 No script and no CDN: the template draws ``<rect>`` elements with presentation attributes
 (allowed by the CSP, unlike style attributes) from the geometry computed here.  The data is
 the store's hourly rollup, so the chart costs one small query whatever the number of events.
+
+Buckets follow the range: the smallest of ``BUCKETS`` that draws it in at most
+``MAX_BARS`` bars (the last 24 hours: 24 hourly bars; the last hour: 30 two-minute bars;
+30 days: 30 daily bars).  Buckets start at whole multiples of their size since the epoch,
+so they are aligned to UTC (days start at 00:00 UTC).  Buckets of an hour or more are
+summed from the hourly rollup; shorter ones are counted from the disconnects of the range
+(``Store.failures_by_bucket``), which only short ranges use.
 """
 
 from __future__ import annotations
@@ -13,10 +20,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 DEFAULT_SPAN = 24 * 3600
-MAX_BARS = 96
+MAX_BARS = 36
+MINUTE = 60
 HOUR = 3600
+DAY = 86400
+BUCKETS = (
+    *(MINUTE * m for m in (1, 2, 5, 10, 15, 30)),
+    *(HOUR * h for h in (1, 2, 3, 6, 12)),
+    *(DAY * d for d in (1, 2, 7, 14, 28)),
+)
 WIDTH = 960
 HEIGHT = 200
 LEFT = 40
@@ -56,6 +71,7 @@ class Bar:
     height: float
     colour: str
     title: str
+    start: int  # the bucket's start (epoch seconds), for the browser's time zone
 
 
 @dataclass
@@ -65,7 +81,7 @@ class Chart:
     bars: list[Bar]
     legend: list[tuple[str, str, int]]  # cause, colour, total
     y_ticks: list[tuple[float, int]]  # y, value
-    x_labels: list[tuple[float, str]]  # x, label
+    x_labels: list[tuple[float, int, str]]  # x, bucket start, label
     since: float
     until: float
     bucket_seconds: int
@@ -75,11 +91,15 @@ class Chart:
 
     @property
     def since_label(self) -> str:
-        return _label(self.since, HOUR)
+        return _label(self.since, MINUTE)
 
     @property
     def until_label(self) -> str:
-        return _label(self.until, HOUR)
+        return _label(self.until, MINUTE)
+
+    @property
+    def bucket_label(self) -> str:
+        return duration_label(self.bucket_seconds)
 
 
 def window(
@@ -92,17 +112,56 @@ def window(
     return start, end
 
 
+QUICK_RANGES = (
+    ("1 h", HOUR),
+    ("6 h", 6 * HOUR),
+    ("24 h", DAY),
+    ("7 days", 7 * DAY),
+    ("30 days", 30 * DAY),
+)
+
+
+def quick_ranges(now: float | None = None) -> list[tuple[str, str]]:
+    """(label, ``since`` to the minute in UTC) of the ranges the page offers in one click."""
+    now = time.time() if now is None else now
+    return [
+        (label, datetime.fromtimestamp(now - span, UTC).strftime("%Y-%m-%dT%H:%M"))
+        for label, span in QUICK_RANGES
+    ]
+
+
+def bucket_for(since: float, until: float, *, max_bars: int = MAX_BARS) -> int:
+    """The smallest bucket that draws ``since``..``until`` in at most ``max_bars`` bars."""
+    for bucket in BUCKETS:
+        first = since // bucket * bucket
+        if math.ceil((until - first) / bucket) <= max_bars:
+            return bucket
+    return DAY * math.ceil((until - since) / DAY / (max_bars - 1))
+
+
+def from_rollup(bucket: int) -> bool:
+    """Whether buckets of this size are sums of the hourly rollup."""
+    return bucket % HOUR == 0
+
+
+def failures(store: Any, since: float, until: float) -> list[tuple[int, str, int]]:
+    """The counts ``build`` draws for this range, from the rollup when its hours suffice."""
+    bucket = bucket_for(since, until)
+    if from_rollup(bucket):
+        return store.failures_over_time(since, until)
+    return store.failures_by_bucket(since, until, bucket)
+
+
 def build(
-    rollup: list[tuple[int, str, int]], since: float, until: float, *, max_bars: int = MAX_BARS
+    counts: list[tuple[int, str, int]], since: float, until: float, *, max_bars: int = MAX_BARS
 ) -> Chart:
-    """Chart geometry from ``(hour bucket start, cause, count)`` rows."""
-    first = int(since // HOUR) * HOUR
-    span = max(HOUR, until - first)
-    bucket = HOUR * max(1, math.ceil(span / HOUR / max_bars))
-    count = max(1, math.ceil(span / bucket))
+    """Chart geometry from ``(bucket or hour start, cause, count)`` rows."""
+    bucket = bucket_for(since, until, max_bars=max_bars)
+    first = int(since // bucket * bucket)
+    count = max(1, math.ceil((until - first) / bucket))
     stacks: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
     totals: dict[str, int] = defaultdict(int)
-    for start, cause, n in rollup:
+    for start, cause, n in counts:
         index = int((start - first) // bucket)
         if 0 <= index < count:
             stacks[index][cause] += n
@@ -119,7 +178,8 @@ def build(
     for index, stack in enumerate(stacks):
         x = LEFT + index * slot + (slot - bar_width) / 2
         y = baseline
-        label = _label(first + index * bucket, bucket)
+        start = first + index * bucket
+        label = _label(start, bucket)
         for cause in causes:
             n = stack.get(cause, 0)
             if not n:
@@ -134,17 +194,23 @@ def build(
                     round(height, 2),
                     colour(cause),
                     f"{label}: {cause} {n}",
+                    start,
                 )
             )
     ticks = [
         (round(baseline - plot_height * v / scale_top, 2), v)
         for v in (0, scale_top // 2, scale_top)
     ]
-    step = max(1, math.ceil(count / 8))
-    x_labels = [
-        (round(LEFT + i * slot, 2), _label(first + i * bucket, bucket, short=True))
-        for i in range(0, count, step)
-    ]
+    step = max(1, math.ceil(count / 6))
+    x_labels = []
+    previous_day = None
+    for i in range(0, count, step):
+        start = first + i * bucket
+        day = start // DAY
+        x_labels.append(
+            (round(LEFT + i * slot, 2), start, _short(start, bucket, with_day=day != previous_day))
+        )
+        previous_day = day
     return Chart(
         width=WIDTH,
         height=HEIGHT,
@@ -173,8 +239,28 @@ def _nice(peak: int) -> int:
     return 10 * magnitude
 
 
-def _label(epoch: float, bucket: int, *, short: bool = False) -> str:
+def duration_label(seconds: int) -> str:
+    """``15 min``, ``1 h``, ``2 days``: a bucket's size for the caption."""
+    for unit, name in ((DAY, "day"), (HOUR, "h"), (MINUTE, "min")):
+        if seconds >= unit and seconds % unit == 0:
+            n = seconds // unit
+            if name == "day":
+                return f"{n} day" if n == 1 else f"{n} days"
+            return f"{n} {name}"
+    return f"{seconds} s"
+
+
+def _label(epoch: float, bucket: int) -> str:
+    """A bucket's (or the range's) full start, for tooltips and the caption."""
     moment = datetime.fromtimestamp(epoch, UTC)
-    if bucket >= 86400:
-        return moment.strftime("%m-%d") if short else moment.strftime("%Y-%m-%d")
-    return moment.strftime("%d %H:%M") if short else moment.strftime("%Y-%m-%d %H:%M UTC")
+    if bucket >= DAY:
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _short(epoch: float, bucket: int, *, with_day: bool) -> str:
+    """An axis label: the date for day buckets, else the time, with the date when it changes."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    if bucket >= DAY:
+        return moment.strftime("%b %d")
+    return moment.strftime("%b %d %H:%M" if with_day else "%H:%M")

@@ -31,6 +31,9 @@ COLUMNS = [
     "startTime",
     "answerTime",
     "endTime",
+    "flow",
+    "durationSeconds",
+    "talkSeconds",
 ]
 
 

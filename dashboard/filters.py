@@ -10,6 +10,9 @@ Parameters (all optional):
 ``number``     the caller or the callee (any format ``phonenumbers`` reads; E.164 stored)
 ``tag``        the exact tag
 ``errorId``    the exact errorId (``error_id`` also accepted)
+``q``          text search: a case-insensitive substring of the error message, the payload's
+               values or the call's handler errors, 3 to 200 characters, taken whole (see
+               ``store.search``; ``search`` also accepted)
 ``before_id``  keyset pagination: rows older than this id (``beforeId`` also accepted)
 ``limit``      page size (default 50)
 """
@@ -23,6 +26,8 @@ from typing import Any
 
 import phonenumbers
 from werkzeug.datastructures import MultiDict
+
+from store.search import MIN_CHARS
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -122,6 +127,7 @@ class DisconnectFilter:
     number: str | None = None
     tag: str | None = None
     error_id: str | None = None
+    search: str | None = None
     before_id: int | None = None
     limit: int = DEFAULT_LIMIT
     # What was typed, for the form (e.g. the time as entered).
@@ -139,6 +145,9 @@ class DisconnectFilter:
         if since is not None and until is not None and until <= since:
             raise FilterError("until must be after since")
         number_raw = _text(args, "number")
+        search = _text(args, "q", "search")
+        if search is not None and len(search) < MIN_CHARS:
+            raise FilterError(f"q (search) needs at least {MIN_CHARS} characters, got {search!r}")
         limit = _int(args, "limit")
         if limit is not None and not 1 <= limit <= MAX_LIMIT:
             raise FilterError(f"limit must be between 1 and {MAX_LIMIT}")
@@ -159,6 +168,7 @@ class DisconnectFilter:
             number=normalise_number(number_raw) if number_raw else None,
             tag=_text(args, "tag"),
             error_id=_text(args, "errorId", "error_id"),
+            search=search,
             before_id=before_id(args),
             limit=DEFAULT_LIMIT if limit is None else limit,
             raw=raw,
@@ -174,6 +184,7 @@ class DisconnectFilter:
             "number": self.number,
             "tag": self.tag,
             "error_id": self.error_id,
+            "search": self.search,
             "before_id": self.before_id,
             "limit": self.limit if limit is None else limit,
         }
@@ -209,6 +220,7 @@ class DisconnectFilter:
             "number": self.raw.get("number"),
             "tag": self.tag,
             "errorId": self.error_id,
+            "q": self.search,
             "before_id": self.before_id,
             "limit": self.limit if self.limit != DEFAULT_LIMIT else None,
         }
@@ -248,4 +260,31 @@ def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
         "startTime": payload.get("startTime"),
         "answerTime": payload.get("answerTime"),
         "endTime": payload.get("endTime"),
+        "flow": row.get("flow"),
+        "durationSeconds": _seconds_between(payload.get("startTime"), payload.get("endTime")),
+        "talkSeconds": _seconds_between(payload.get("answerTime"), payload.get("endTime")),
     }
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    """Seconds from one RFC 3339 time of the payload to another; None when either is
+    missing or unreadable, or the end comes first."""
+    if not isinstance(start, str) or not isinstance(end, str):
+        return None
+    try:
+        began = datetime.fromisoformat(start.replace("z", "Z"))
+        ended = datetime.fromisoformat(end.replace("z", "Z"))
+        seconds = (ended - began).total_seconds()
+    except (ValueError, TypeError):  # unreadable, or one with an offset and one without
+        return None
+    return round(seconds, 3) if seconds >= 0 else None
+
+
+def duration(seconds: float | None) -> str:
+    """``0:07``, ``12:30``, ``1:02:03``; empty when unknown."""
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

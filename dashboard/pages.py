@@ -30,7 +30,14 @@ from flask import (
 from callbacks.tags import readable_tags
 from dashboard import chart, export, recordings, timeline
 from dashboard.auth import logged_in
-from dashboard.filters import DisconnectFilter, FilterError, before_id, disconnect_json, iso
+from dashboard.filters import (
+    DisconnectFilter,
+    FilterError,
+    before_id,
+    disconnect_json,
+    duration,
+    iso,
+)
 from dashboard.replay import replay
 from dashboard.settings import number
 from store import StoreUnavailable, get_store
@@ -72,6 +79,16 @@ def _private(response: Response) -> Response:
 def _when(epoch: float | None) -> str:
     text = iso(epoch)
     return text.replace("T", " ").replace("Z", " UTC") if text else ""
+
+
+@bp.app_template_filter("iso_time")
+def _iso_time(epoch: float | None) -> str:
+    return iso(epoch) or ""
+
+
+@bp.app_template_filter("duration")
+def _duration(seconds: float | None) -> str:
+    return duration(seconds)
 
 
 @bp.app_template_filter("readable_tag")
@@ -125,7 +142,7 @@ def disconnects() -> str:
     rows, older = filters.page(store)
     counts = store.cause_counts(filters.since, filters.until)
     start, end = chart.window(filters.since, filters.until)
-    graph = chart.build(store.failures_over_time(start, end), start, end)
+    graph = chart.build(chart.failures(store, start, end), start, end)
     causes = sorted(set(KNOWN_CAUSES) | set(counts), key=lambda c: (c not in KNOWN_CAUSES, c))
     first_page = filters.before_id is None
     return render_template(
@@ -140,6 +157,7 @@ def disconnects() -> str:
         counts_total=sum(counts.values()),
         causes=causes,
         chart=graph,
+        ranges=chart.quick_ranges(),
         refresh_seconds=number("DASHBOARD_REFRESH_SECONDS") if first_page else 0,
         api_url=url_for("api.disconnects", **filters.query_args(before_id=None)),
         csv_url=url_for(".export_csv", **filters.query_args(before_id=None, limit=None)),

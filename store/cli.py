@@ -18,9 +18,15 @@ def migrate_command() -> None:
 
     try:
         get_store().migrate()
+        indexed = get_store().ensure_search_index()
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("Store schema is up to date.")
+    if not indexed:
+        click.echo(
+            "Text search has no index: the pg_trgm extension could not be created "
+            "(ask the database owner to run CREATE EXTENSION pg_trgm, then migrate again)."
+        )
 
 
 @store_cli.command("replay-spool")

@@ -164,6 +164,14 @@ class Store:
         """Create or upgrade the schema; safe to run any number of times, from any server."""
         self._db.migrate()
 
+    def ensure_search_index(self) -> bool:
+        """Create the text search index if an earlier migration could not; whether search
+        is indexed (see store.search)."""
+        from .search import ensure_index
+
+        with self.engine.begin() as conn:
+            return ensure_index(conn)
+
     def durability(self) -> Durability:
         """The durability of a callback commit, read back from the connection callbacks are
         committed on (SQLite: PRAGMA synchronous; PostgreSQL: synchronous_commit)."""
@@ -227,6 +235,7 @@ class Store:
     disconnects = forward("_queries", Queries.disconnects)
     cause_counts = forward("_queries", Queries.cause_counts)
     failures_over_time = forward("_queries", Queries.failures_over_time)
+    failures_by_bucket = forward("_queries", Queries.failures_by_bucket)
     record_outbound_attempt = forward("_outbound", OutboundAttempts.record_outbound_attempt)
     settle_outbound = forward("_outbound", OutboundAttempts.settle_outbound)
     outbound_for_call = forward("_outbound", OutboundAttempts.outbound_for_call)

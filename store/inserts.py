@@ -16,6 +16,10 @@ from sqlalchemy.engine import Dialect
 
 from .rows import EVENT_COLUMNS, clean_key, hour_bucket
 from .schema import disconnect_rollup, disconnect_totals, disconnects, events
+from .search import search_text
+
+# Handler errors of a call's earlier callbacks that a disconnect's search text includes.
+HANDLER_ERRORS = 5
 
 
 class Outcome(StrEnum):
@@ -74,6 +78,11 @@ class EventInserts:
             index_elements=["cause", "bucket_start"],
             set_={"count": disconnect_rollup.c.count + literal_column("1")},
         )
+        handler_errors = (
+            select(events.c.error_detail)
+            .where(events.c.call_id == bindparam("call_id"), events.c.error_detail.is_not(None))
+            .order_by(events.c.id)
+        )
         total = ins(disconnect_totals).values(cause=bindparam("cause"), count=literal_column("1"))
         total = total.on_conflict_do_update(
             index_elements=["cause"],
@@ -86,8 +95,10 @@ class EventInserts:
             "insert_disconnect": insert_disconnect,
             "bump_rollup": bump,
             "bump_total": total,
+            "handler_errors": handler_errors,
         }
         self.sql = {name: str(stmt.compile(dialect=dialect)) for name, stmt in compiled.items()}
+        self.sql["handler_errors"] += f" LIMIT {HANDLER_ERRORS}"
 
     def insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
@@ -114,6 +125,12 @@ class EventInserts:
     def _disconnect_rows(self, cursor: Any, row: Mapping[str, Any], event_id: int) -> None:
         if row["event_type"] == "disconnect":
             cause = row["cause"] or "unknown"
+            errors: list[str] = []
+            if row["call_id"] is not None:
+                cursor.execute(self.sql["handler_errors"], {"call_id": row["call_id"]})
+                errors = [detail for (detail,) in cursor.fetchall()]
+            elif row["error_detail"]:
+                errors = [row["error_detail"]]
             cursor.execute(
                 self.sql["insert_disconnect"],
                 {
@@ -124,6 +141,7 @@ class EventInserts:
                     "to_number": row["to_number"],
                     "error_id": row["error_id"],
                     "tag": clean_key(row["tag"]),
+                    "search_text": search_text(row["payload"], row["error_message"], errors),
                 },
             )
             cursor.execute(

@@ -6,11 +6,22 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, select, union
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    union,
+)
 
 from .connections import Database
 from .rows import MAX_PAGE, clean_int, clean_key, clean_text, hour_bucket, page_size, with_json
 from .schema import disconnect_rollup, disconnect_totals, disconnects, events, rejected_requests
+from .search import MIN_CHARS, fts, postgres_match, sqlite_match
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +133,16 @@ class Queries:
         number: str | None = None,
         tag: str | None = None,
         error_id: str | None = None,
+        search: str | None = None,
         before_id: int | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """Disconnect events, newest first; pass the last id as ``before_id`` for the next page.
 
         ``causes`` (when given) wins over ``exclude_hangup``; a missing cause is "unknown".
-        ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to.
+        ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to;
+        ``search`` is a substring of the search text (``store.search``, at least
+        ``MIN_CHARS`` characters).
         """
         d = disconnects
         page = page_size(limit)
@@ -138,49 +152,56 @@ class Queries:
         elif exclude_hangup:
             # A literal, so SQLite and PostgreSQL can use the partial index.
             where.append(d.c.cause != literal_column("'hangup'"))
-        if since is not None:
-            where.append(d.c.received_at >= float(since))
-        if until is not None:
-            where.append(d.c.received_at < float(until))
         if tag is not None:
             where += [d.c.tag == clean_key(tag), events.c.tag == clean_text(tag)]
         if error_id is not None:
             where.append(d.c.error_id == clean_key(error_id))
+        source: Any = d.join(events, events.c.id == d.c.event_id) if tag is not None else d
+        key = d.c.event_id
+        if search is not None:
+            text_query = clean_text(search) or ""
+            if len(text_query) < MIN_CHARS:
+                raise ValueError(f"search needs at least {MIN_CHARS} characters")
+            if not self.db.is_sqlite:
+                where.append(postgres_match(d.c.search_text, text_query))
+            elif number is None:
+                # Driven by the index, newest match first: the page stops the walk.
+                source = fts.join(source, d.c.event_id == fts.c.rowid)
+                key = fts.c.rowid
+                where.append(sqlite_match(text_query))
+            else:
+                matches = select(fts.c.rowid).where(sqlite_match(text_query))
+                where.append(d.c.event_id.in_(matches))
         if before_id is not None:
-            where.append(d.c.event_id < int(before_id))
-        joined = d.join(events, events.c.id == d.c.event_id)
-        if number is None:
-            # The page's ids come from the narrow table and its indexes alone; only those
-            # rows are then read from the wide events table.
-            ids = (
-                select(d.c.event_id)
-                .select_from(joined if tag is not None else d)
-                .where(*where)
-                .order_by(d.c.event_id.desc())
-                .limit(page)
-                .subquery()
-            )
-            query = select(events).join(ids, events.c.id == ids.c.event_id)
-            query = query.order_by(events.c.id.desc())
-        else:
-            # One index-driven, limited walk per side (from, to), then the newest of both:
-            # an OR here lets the planner scan every disconnect.  (SQLite without ANALYZE
-            # statistics, as the store leaves it, always takes the number indexes here.)
-            key = clean_key(number)
-            sides = [
-                select(d.c.event_id)
-                .select_from(joined if tag is not None else d)
-                .where(*where, column == key)
-                .order_by(d.c.event_id.desc())
-                .limit(page)
-                .subquery()
-                for column in (d.c.from_number, d.c.to_number)
-            ]
-            ids = union(*(select(side.c.event_id) for side in sides)).subquery()
-            query = select(events).where(events.c.id.in_(select(ids.c.event_id)))
-            query = query.order_by(events.c.id.desc())
-        query = query.limit(page)
+            where.append(key < int(before_id))
+        window = []
+        if since is not None:
+            window.append(d.c.received_at >= float(since))
+        if until is not None:
+            window.append(d.c.received_at < float(until))
         with self.db.reading() as conn:
+            if number is None:
+                ids = _newest_ids(conn, source, key, where, window, page, since, until)
+            else:
+                # One index-driven, limited walk per side (from, to), then the newest of
+                # both: an OR here lets the planner scan every disconnect.  (SQLite without
+                # ANALYZE statistics, as the store leaves it, takes the number indexes.)
+                number_key = clean_key(number)
+                sides = [
+                    select(d.c.event_id)
+                    .select_from(source)
+                    .where(*where, *window, column == number_key)
+                    .order_by(d.c.event_id.desc())
+                    .limit(page)
+                    .subquery()
+                    for column in (d.c.from_number, d.c.to_number)
+                ]
+                both = union(*(select(side.c.event_id) for side in sides)).subquery()
+                ids = [int(i) for (i,) in conn.execute(select(both.c.event_id))]
+                ids = sorted(ids, reverse=True)[:page]
+            if not ids:
+                return []
+            query = select(events).where(events.c.id.in_(ids)).order_by(events.c.id.desc())
             return [with_json(row, "payload") for row in conn.execute(query).mappings()]
 
     def cause_counts(
@@ -217,6 +238,77 @@ class Queries:
             query = query.where(r.c.cause != "hangup")
         with self.db.reading() as conn:
             return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
+
+    def failures_by_bucket(
+        self, since: float, until: float, bucket: int, *, exclude_hangup: bool = True
+    ) -> list[tuple[int, str, int]]:
+        """(bucket start, cause, count) counted from the disconnects themselves, for buckets
+        shorter than the rollup's hour.  It reads one index entry per disconnect in the
+        range (``ix_disconnects_window``), so it is meant for short ranges."""
+        d = disconnects
+        size = max(1, int(bucket))
+        first = int(float(since) // size * size)
+        offset = (d.c.received_at - first) / size
+        # Both whole and non-negative from here: CAST truncates on SQLite, rounds on PostgreSQL.
+        index = cast(offset, Integer) if self.db.is_sqlite else func.floor(offset)
+        index = index.label("bucket")
+        query = (
+            select(index, d.c.cause, func.count())
+            .where(d.c.received_at >= float(since), d.c.received_at < float(until))
+            .group_by(index, d.c.cause)
+        )
+        if exclude_hangup:
+            query = query.where(d.c.cause != literal_column("'hangup'"))
+        with self.db.reading() as conn:
+            return [(first + int(b) * size, str(c), int(n)) for b, c, n in conn.execute(query)]
+
+
+# Rows read newest first before a time window's page falls back to the window's index.
+WINDOW_PROBE = 400
+
+
+def _newest_ids(
+    conn: Any,
+    source: Any,
+    key: Any,
+    where: list[Any],
+    window: list[Any],
+    page: int,
+    since: float | None,
+    until: float | None,
+) -> list[int]:
+    """The ids of the newest ``page`` rows of ``source`` that match, newest first.
+
+    A time window read through its own index costs one entry per disconnect in the window
+    (a busy day is many), then a sort.  The common window ends now ("last 24 hours"), so
+    first the newest ``WINDOW_PROBE`` matching rows are read in id order and their times
+    checked: when that fills the page (or there are no more rows) it is the answer, since
+    every row not read is older than all that were.  Otherwise the window's index decides.
+    """
+    newest = select(key).select_from(source).order_by(key.desc())
+    if window:
+        # At most WINDOW_PROBE entries of the filter's own index, newest first.
+        probe = (
+            select(key.label("id"), disconnects.c.received_at.label("at"))
+            .select_from(source)
+            .where(*where)
+            .order_by(key.desc())
+            .limit(WINDOW_PROBE)
+            .subquery()
+        )
+        in_window = [probe.c.at >= since] if since is not None else []
+        in_window += [probe.c.at < until] if until is not None else []
+        hits = [
+            int(i)
+            for (i,) in conn.execute(
+                select(probe.c.id).where(*in_window).order_by(probe.c.id.desc()).limit(page)
+            )
+        ]
+        if len(hits) >= page:
+            return hits
+        if conn.execute(select(func.count()).select_from(probe)).scalar_one() < WINDOW_PROBE:
+            return hits  # every matching row was read
+    return [int(i) for (i,) in conn.execute(newest.where(*where, *window).limit(page))]
 
 
 def _bucket_range(query: Any, since: float | None, until: float | None) -> Any:

@@ -13,8 +13,9 @@ Tables:
 ``outbound_calls``     one row per outbound call attempt and its outcome
 ``rate_limits``        shared hit counters per (key, window start)
 ``operator_sessions``  dashboard logins, so that logging out ends one server-side (v4)
-``alert_counts``       failures per category and 10-second bucket, for alert rules (v5)
-``alert_firings``      one row per alert rule and window: the alert is sent once (v5)
+``disconnect_search``  SQLite only: the FTS5 trigram index of disconnects.search_text (v5)
+``alert_counts``       failures per category and 10-second bucket, for alert rules (v6)
+``alert_firings``      one row per alert rule and window: the alert is sent once (v6)
 ``schema_version``     which migrations have run
 """
 
@@ -82,6 +83,8 @@ events = Table(
     Column("error_detail", Text),
     # The A-leg of a <Transfer> B-leg event (schema version 2).
     Column("parent_call_id", Text),
+    # The name of the flow that handled the callback (schema version 5).
+    Column("flow", Text),
     UniqueConstraint("route", "payload_hash", name="uq_events_route_payload_hash"),
     Index("ix_events_call_id", "call_id", "id"),
     Index(
@@ -119,6 +122,8 @@ disconnects = Table(
     Column("to_number", Text),
     Column("error_id", Text),
     Column("tag", Text),
+    # What text search matches (store.search.search_text; schema version 5).
+    Column("search_text", Text),
     Index("ix_disconnects_cause", "cause", "event_id"),
     Index("ix_disconnects_from_number", "from_number", "event_id"),
     Index("ix_disconnects_to_number", "to_number", "event_id"),
@@ -278,6 +283,16 @@ def _v4(conn: Connection) -> None:
 
 
 def _v5(conn: Connection) -> None:
+    """events.flow, disconnects.search_text and its index (store.search)."""
+    from .search import create_search_index
+
+    for table, column in (("events", "flow"), ("disconnects", "search_text")):
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+    create_search_index(conn)
+
+
+def _v6(conn: Connection) -> None:
     """alert_counts and alert_firings: alert rules, counted and sent once per window."""
     metadata.create_all(conn, tables=[alert_counts, alert_firings], checkfirst=True)
 
@@ -290,5 +305,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     3: _v3,
     4: _v4,
     5: _v5,
+    6: _v6,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

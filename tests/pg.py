@@ -47,6 +47,9 @@ def fresh_postgres_url() -> Iterator[str]:
         raise  # needs() skipped or failed; this line only satisfies the type checker
     schema = f"t_{uuid.uuid4().hex[:16]}"
     try:
+        # Text search's extension, once per database and outside the test schemas, so that
+        # dropping a schema never drops it (and each store's migration finds it ready).
+        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
         admin.execute(f'CREATE SCHEMA "{schema}"')
         options = url.query.get("options")
         extra = f"-csearch_path={schema}"

@@ -16,30 +16,58 @@
   let timer = null;
 
   function when(epoch) {
-    return new Date(epoch * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    return new Date(epoch * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
   }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    const whole = Math.floor(seconds);
+    const hours = Math.floor(whole / 3600);
+    const minutes = Math.floor((whole % 3600) / 60);
+    const secs = String(whole % 60).padStart(2, "0");
+    return hours ? hours + ":" + String(minutes).padStart(2, "0") + ":" + secs : minutes + ":" + secs;
+  }
+
+  // Each cell names its column, which the narrow (card) layout shows beside the value.
+  const labels = Array.from(table.tHead.rows[0].cells, (th) => th.textContent);
+  let column = 0;
 
   function cell(text, className) {
     const td = document.createElement("td");
     if (className) td.className = className;
+    td.dataset.label = labels[column++ % labels.length];
     td.textContent = text === null || text === undefined ? "" : String(text);
     return td;
   }
 
   function row(item) {
     const tr = document.createElement("tr");
+    column = 0;
     tr.dataset.id = String(item.id);
     tr.className = (item.cause === "hangup" ? "normal" : "abnormal") + " fresh";
-    tr.appendChild(cell(when(item.receivedAt), "time"));
+    const time = document.createElement("time");
+    time.dateTime = item.receivedAtIso;
+    time.dataset.epoch = String(item.receivedAt);
+    time.textContent = when(item.receivedAt);
+    const timeCell = cell("", "time");
+    timeCell.appendChild(time);
+    tr.appendChild(timeCell);
     const cause = document.createElement("span");
     cause.className = "cause";
     cause.textContent = item.cause;
     const causeCell = cell("");
     causeCell.appendChild(cause);
     tr.appendChild(causeCell);
+    const length = cell(duration(item.durationSeconds), "num duration");
+    if (item.talkSeconds !== null && item.talkSeconds !== undefined) {
+      length.title = "talked " + duration(item.talkSeconds);
+    }
+    tr.appendChild(length);
+    tr.appendChild(cell(item.direction, "direction"));
+    tr.appendChild(cell(item.flow, "flow"));
     tr.appendChild(cell(item.from));
     tr.appendChild(cell(item.to));
-    const callCell = cell("");
+    const callCell = cell("", "call");
     if (item.callId) {
       const link = document.createElement("a");
       link.className = "call-link";
@@ -52,6 +80,7 @@
     tr.appendChild(cell(item.errorId, "mono"));
     tr.appendChild(cell(item.errorMessage, "message"));
     tr.appendChild(cell(item.sipResponseCode));
+    if (window.dashboardTimes) window.dashboardTimes.apply(tr);
     return tr;
   }
 

@@ -1,0 +1,219 @@
+"""Text search over disconnects: what is indexed, how a query matches, on each backend.
+
+**Matching rule** (the same on both backends): a disconnect matches when the query, taken
+whole (spaces, quotes and punctuation included, nothing is an operator), is a
+case-insensitive substring of its search text.  Queries need at least ``MIN_CHARS``
+characters: the index is made of three-character pieces.
+
+**The search text** of a disconnect (``search_text``, kept in ``disconnects.search_text``
+and written in the same transaction as the disconnect):
+
+- its error message;
+- the values (not the keys) of its payload, nested ones included, except the fields that
+  are the same on every callback or filtered elsewhere (``SKIPPED_FIELDS``: account,
+  application, call URL, event type, cause, direction and the times) and signed tag state (an opaque token
+  nobody types; the list shows what it says, and the tag filter finds it exactly);
+- the last line of each handler error of the call's callbacks up to the disconnect (the
+  exception and its message, e.g. ``ZeroDivisionError: division by zero``).
+
+**The index**: SQLite, an FTS5 external-content table ``disconnect_search`` over
+``disconnects.search_text`` with the trigram tokenizer (case-insensitive), kept in sync by
+triggers on insert, update and delete, so every way a disconnect is written (the group
+commit, the spool replay, a bulk load) or purged keeps it right; the query is one quoted
+FTS5 phrase (its ``"`` doubled), which for trigrams means "this substring".  PostgreSQL, a
+``pg_trgm`` GIN index on the same column, queried with ``ILIKE '%query%'`` (``%``, ``_``
+and ``\\`` escaped).  When ``pg_trgm`` cannot be created (no privilege), search still
+works, without the index (a scan), and the migration logs a warning saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import Connection, column, literal_column, table, text
+from sqlalchemy.exc import DBAPIError
+
+from .rows import clean_text
+
+log = logging.getLogger(__name__)
+
+MIN_CHARS = 3
+MAX_CHARS = 4000  # of a disconnect's search text (payloads may be up to 64 KiB)
+HANDLER_ERROR_CHARS = 300
+SKIPPED_FIELDS = frozenset(
+    {
+        "accountId",
+        "applicationId",
+        "callUrl",
+        "eventType",
+        # Filtered and shown in columns, and the same on most calls: a search for them
+        # would read most of the index to find the few of the other filters.
+        "cause",
+        "direction",
+        "eventTime",
+        "enqueuedTime",
+        "startTime",
+        "answerTime",
+        "endTime",
+    }
+)
+# The framework's signed tag state (``st2.`` / ``st2c.`` then base64 and a signature).
+_SIGNED_TAG = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
+
+# The SQLite index, as a table to join: its rowid is the disconnect's event_id.
+fts = table("disconnect_search", column("rowid"))
+
+
+def search_text(
+    payload: Any, error_message: str | None = None, handler_errors: list[str] | tuple = ()
+) -> str:
+    """The text a disconnect is found by (see the module's docstring)."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            payload = {"": payload}
+    parts: list[str] = [error_message] if error_message else []
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if key not in SKIPPED_FIELDS:
+                _values(value, parts)
+    for detail in handler_errors:
+        last = next((line.strip() for line in reversed(detail.splitlines()) if line.strip()), "")
+        if last:
+            parts.append(last[:HANDLER_ERROR_CHARS])
+    return clean_text("\n".join(dict.fromkeys(p for p in parts if p)), MAX_CHARS) or ""
+
+
+def _values(value: Any, parts: list[str]) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _values(item, parts)
+    elif isinstance(value, list):
+        for item in value:
+            _values(item, parts)
+    elif isinstance(value, str):
+        kept = _SIGNED_TAG.sub(" ", value).strip()
+        if kept:
+            parts.append(kept)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        parts.append(str(value))
+
+
+def fts_phrase(query: str) -> str:
+    """An FTS5 query that means "this substring": one quoted phrase, quotes doubled."""
+    return '"' + query.replace('"', '""') + '"'
+
+
+def like_pattern(query: str) -> str:
+    """An ILIKE pattern that means "this substring" (escape character ``\\``)."""
+    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def sqlite_match(query: str) -> Any:
+    """``disconnect_search MATCH <phrase>`` (join ``fts`` on the disconnect's event_id)."""
+    return literal_column("disconnect_search").match(fts_phrase(query))
+
+
+def postgres_match(search_column: Any, query: str) -> Any:
+    return search_column.ilike(like_pattern(query), escape="\\")
+
+
+SQLITE_DDL = (
+    """CREATE VIRTUAL TABLE IF NOT EXISTS disconnect_search USING fts5(
+        search_text, content='disconnects', content_rowid='event_id', tokenize='trigram')""",
+    """CREATE TRIGGER IF NOT EXISTS disconnect_search_insert AFTER INSERT ON disconnects
+    WHEN new.search_text IS NOT NULL BEGIN
+        INSERT INTO disconnect_search(rowid, search_text) VALUES (new.event_id, new.search_text);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS disconnect_search_delete AFTER DELETE ON disconnects
+    WHEN old.search_text IS NOT NULL BEGIN
+        INSERT INTO disconnect_search(disconnect_search, rowid, search_text)
+        VALUES ('delete', old.event_id, old.search_text);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS disconnect_search_update
+    AFTER UPDATE OF search_text ON disconnects BEGIN
+        INSERT INTO disconnect_search(disconnect_search, rowid, search_text)
+        SELECT 'delete', old.event_id, old.search_text WHERE old.search_text IS NOT NULL;
+        INSERT INTO disconnect_search(rowid, search_text)
+        SELECT new.event_id, new.search_text WHERE new.search_text IS NOT NULL;
+    END""",
+)
+
+
+def create_search_index(conn: Connection) -> None:
+    """The index of the backend, then the search text of the disconnects stored before it."""
+    if conn.dialect.name == "sqlite":
+        for statement in SQLITE_DDL:
+            conn.execute(text(statement))
+    else:
+        _postgres_index(conn)
+    _backfill(conn)
+
+
+def ensure_index(conn: Connection) -> bool:
+    """Create the PostgreSQL index if it is missing (``pg_trgm`` could not be created when
+    the store was migrated); whether search is indexed now."""
+    if conn.dialect.name == "sqlite":
+        return True
+    _postgres_index(conn)
+    return bool(
+        conn.execute(text("SELECT to_regclass('ix_disconnects_search') IS NOT NULL")).scalar()
+    )
+
+
+def _postgres_index(conn: Connection) -> None:
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except DBAPIError as exc:
+        log.warning(
+            "text search runs without an index: cannot create the pg_trgm extension (%s); "
+            "ask the database owner to run CREATE EXTENSION pg_trgm, then "
+            "flask --app app store migrate",
+            str(exc.orig).strip().splitlines()[0] if exc.orig else exc,
+        )
+        return
+    # The extension may live in another schema than ours: name its operator class fully.
+    schema = conn.execute(
+        text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+            " WHERE e.extname = 'pg_trgm'"
+        )
+    ).scalar_one()
+    quoted = '"' + str(schema).replace('"', '""') + '"'
+    conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_disconnects_search ON disconnects "
+            f"USING gin (search_text {quoted}.gin_trgm_ops)"
+        )
+    )
+
+
+BACKFILL_BATCH = 5000
+
+
+def _backfill(conn: Connection) -> None:
+    """Search text for disconnects stored before version 5 (handler errors left out)."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            text(
+                "SELECT d.event_id, e.payload, e.error_message FROM disconnects d"
+                " JOIN events e ON e.id = d.event_id"
+                " WHERE d.search_text IS NULL AND d.event_id > :after"
+                " ORDER BY d.event_id LIMIT :batch"
+            ),
+            {"after": after, "batch": BACKFILL_BATCH},
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            text("UPDATE disconnects SET search_text = :text WHERE event_id = :id"),
+            [{"id": row[0], "text": search_text(row[1], row[2])} for row in rows],
+        )
+        after = int(rows[-1][0])
