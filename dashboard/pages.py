@@ -4,6 +4,7 @@
 ``GET  /dashboard/disconnects.csv|.json``       the filtered disconnects as a download
 ``GET  /dashboard/calls/<callId>``              one call's timeline
 ``POST /dashboard/calls/<callId>/replay/<id>``  what the current handler would answer now
+``GET  /dashboard/calls/<callId>/regression-test.py``  the call as a pytest regression test
 ``GET  /dashboard/rejected``                    refused (malformed) callback requests
 """
 
@@ -26,6 +27,7 @@ from flask import (
     url_for,
 )
 
+from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import readable_tags
 from dashboard import chart, export, timeline
 from dashboard.auth import logged_in
@@ -203,6 +205,20 @@ def replay_event(call_id: str, event_id: int) -> str:
             )
         )
     return render_template("dashboard/replay.html", call_id=call_id, result=replay(row))
+
+
+@bp.get("/calls/<path:call_id>/regression-test.py")
+def regression_test(call_id: str) -> Response:
+    """The stored call as a pytest file (callbacks.regression): no secrets in it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        name, text = export_file(app, call_id)
+    except UnknownCall:
+        abort(404)
+    response = Response(text, mimetype="text/x-python")
+    response.charset = "utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @bp.get("/rejected")

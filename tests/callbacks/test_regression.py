@@ -1,0 +1,352 @@
+"""Regression tests from stored calls: the canonical comparison, what is normalised and
+redacted, the portable payloads, the generated source and ``flask voice export-test``."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import etree
+
+from callbacks.canonical import NO_REPLY, Context, canonical, line_diff, scrub
+from callbacks.regression import Callback
+from callbacks.regression_export import _string, file_name, portable_payload
+from callbacks.tags import decode_state, encode_state
+from tests.callbacks.helpers import (
+    Bandwidth,
+    answer_event,
+    call_event,
+    call_id,
+    disconnect_event,
+)
+from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER, DASHBOARD_PASSWORD
+
+CALL = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000001"
+LEG = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000002"
+OTHER = "c-11111111-22222222-3333-4444-5555-666666666666"
+ANOTHER = "c-77777777-88888888-9999-aaaa-bbbb-cccccccccccc"
+
+# Where the call was answered (A) and where the test runs (B): another secret, another URL.
+RECORDED = {
+    "context": Context("secret-a", "https://cb.example.com", CALL, None, (CALL, LEG)),
+    "base": "https://cb.example.com",
+    "user": "bandwidth",
+    "password": "[redacted:0123456789ab]",
+    "time": "2026-12-02T16:00:00.123Z",
+    "other": OTHER,
+}
+NOW = {
+    "context": Context("secret-b", "http://127.0.0.1:8000/", CALL, None, (CALL, LEG)),
+    "base": "http://127.0.0.1:8000",
+    "user": "test-user",
+    "password": "[redacted:ba9876543210]",
+    "time": "2027-01-15 09:30:12+01:00",
+    "other": ANOTHER,
+}
+
+
+def tag(side, state=None, **bind):
+    return encode_state(state or {"step": "menu"}, side["context"].secret, **bind)
+
+
+def render(template: str, side: dict) -> str:
+    values = {**side, "tag": tag(side, call_id=CALL), "unbound": tag(side)}
+    return template.format(**values)
+
+
+@pytest.mark.parametrize(
+    "template_then, template_now",
+    [
+        pytest.param(
+            '<?xml version="1.0" encoding="UTF-8"?><Response><SpeakSentence>Hi  there'
+            "</SpeakSentence><Hangup/></Response>",
+            "<Response>\n  <SpeakSentence>\n    Hi there\n  </SpeakSentence>\n  <Hangup />\n"
+            "</Response>\n",
+            id="whitespace-and-declaration",
+        ),
+        pytest.param(
+            '<Response><Gather maxDigits="1" gatherUrl="{base}/callbacks/gather"/></Response>',
+            '<Response><Gather gatherUrl="{base}/callbacks/gather" maxDigits="1"/></Response>',
+            id="attribute-order-and-public-url",
+        ),
+        pytest.param(
+            "<Response><Tag>{tag}</Tag></Response>", None, id="signed-tag-another-signature"
+        ),
+        pytest.param(
+            '<Response><Transfer><PhoneNumber tag="{tag}">+12025550143</PhoneNumber>'
+            "</Transfer></Response>",
+            None,
+            id="signed-tag-attribute",
+        ),
+        pytest.param(
+            '<Response><Gather gatherUrl="{base}/g" username="{user}" password="{password}" '
+            'fallbackUsername="{user}" fallbackPassword="{password}"/></Response>',
+            None,
+            id="callback-credentials",
+        ),
+        pytest.param(
+            '<Response><Redirect redirectUrl="https://{user}:secret@hooks.example/next"/>'
+            "</Response>",
+            None,
+            id="credentials-in-a-url",
+        ),
+        pytest.param(
+            "<Response><SpeakSentence>Checked at {time}.</SpeakSentence></Response>",
+            None,
+            id="timestamp",
+        ),
+        pytest.param("<Response><Bridge>{other}</Bridge></Response>", None, id="a-derived-call-id"),
+    ],
+)
+def test_what_legitimately_changes_compares_equal(template_then, template_now):
+    then = canonical(render(template_then, RECORDED), RECORDED["context"])
+    now = canonical(render(template_now or template_then, NOW), NOW["context"])
+    assert then == now
+    for secret in ("secret@", "0123456789ab", "ba9876543210", "bandwidth", "test-user"):
+        assert secret not in then
+
+
+@pytest.mark.parametrize(
+    "then, now",
+    [
+        pytest.param(
+            "<Response><SpeakSentence>For sales, press 1.</SpeakSentence></Response>",
+            "<Response><SpeakSentence>For sales, press 2.</SpeakSentence></Response>",
+            id="speech",
+        ),
+        pytest.param(
+            '<Response><Gather maxDigits="1"/></Response>',
+            '<Response><Gather maxDigits="4"/></Response>',
+            id="attribute-value",
+        ),
+        pytest.param(
+            "<Response><SpeakSentence>Bye.</SpeakSentence></Response>",
+            "<Response><SpeakSentence>Bye.</SpeakSentence><Hangup/></Response>",
+            id="verb-added",
+        ),
+        pytest.param(
+            '<Response><Gather gatherUrl="{base}/g" username="{user}" password="{password}"/>'
+            "</Response>",
+            '<Response><Gather gatherUrl="{base}/g"/></Response>',
+            id="credentials-dropped",
+        ),
+        pytest.param(
+            "<Response><Tag>{tag}</Tag></Response>",
+            "<Response><Tag>{unbound}</Tag></Response>",
+            id="tag-no-longer-bound-to-the-call",
+        ),
+        pytest.param(
+            f"<Response><Bridge>{LEG}</Bridge></Response>",
+            "<Response><Bridge>{other}</Bridge></Response>",
+            id="the-leg-replaced-by-another-call",
+        ),
+        pytest.param("<Response/>", None, id="reply-became-asynchronous"),
+    ],
+)
+def test_real_changes_show_as_a_diff(then, now):
+    before = canonical(render(then, RECORDED), RECORDED["context"])
+    after = canonical(None if now is None else render(now, NOW), NOW["context"])
+    assert before != after
+    diff = line_diff(before, after, before="recorded reply", after="reply now")
+    assert diff.startswith("--- recorded reply\n+++ reply now\n")
+    assert any(line[:1] in ("-", "+") for line in diff.splitlines()[2:])
+
+
+def test_tag_state_that_changed_is_shown_decoded():
+    then = canonical(
+        f"<Response><Tag>{tag(RECORDED, call_id=CALL)}</Tag></Response>", RECORDED["context"]
+    )
+    changed = tag(NOW, {"step": "order"}, call_id=CALL)
+    now = canonical(f"<Response><Tag>{changed}</Tag></Response>", NOW["context"])
+    diff = line_diff(then, now, before="recorded reply", after="reply now")
+    assert '-  <Tag>{signed state for this call: {"step": "menu"}}</Tag>' in diff
+    assert '+  <Tag>{signed state for this call: {"step": "order"}}</Tag>' in diff
+
+
+def test_canonical_form_is_one_element_per_line():
+    body = (
+        '<Response><Gather maxDigits="1"><SpeakSentence>Press <emphasis>one</emphasis> now'
+        "</SpeakSentence></Gather></Response>"
+    )
+    assert canonical(body, Context()).splitlines() == [
+        "<Response>",
+        '  <Gather maxDigits="1">',
+        "    <SpeakSentence>",
+        "      Press",
+        "      <emphasis>one</emphasis>",
+        "      now",
+        "    </SpeakSentence>",
+        "  </Gather>",
+        "</Response>",
+    ]
+    assert canonical(None, Context()) == canonical("  ", Context()) == NO_REPLY
+    assert canonical("<Response>", Context()).startswith("(not XML: ")
+    entity = canonical('<!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>', Context())
+    assert entity.startswith("(not XML: DOCTYPE is not allowed")  # the hardened parser
+
+
+@pytest.mark.parametrize(
+    "text, scrubbed",
+    [
+        ("https://user:secret@hooks.example/a", "https://[redacted]@hooks.example/a"),
+        ("wss://token@stream.example/x?y=1", "wss://[redacted]@stream.example/x?y=1"),
+        ('password="[redacted:0123456789ab]"', 'password="[redacted]"'),
+        ("mailto:someone@example.com", "mailto:someone@example.com"),
+        ("write to ops@example.com", "write to ops@example.com"),
+        ("https://hooks.example/a@b", "https://hooks.example/a@b"),
+    ],
+)
+def test_scrub_table(text, scrubbed):
+    assert scrub(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    "field, call_id, parent_call_id",
+    [("callId", CALL, None), ("parentCallId", LEG, CALL), (None, CALL, None)],
+    ids=["bound-to-the-call", "transfer-leg-bound-to-the-parent", "unbound"],
+)
+def test_signed_tags_travel_as_state_and_are_signed_again_with_the_test_key(
+    field, call_id, parent_call_id
+):
+    state = {"step": "order", "_flow": "my-ivr"}
+    bound = {"call_id": CALL} if field else {}
+    payload = {
+        "eventType": "gather",
+        "callId": call_id,
+        "tag": encode_state(state, "prod", **bound),
+    }
+    if parent_call_id:
+        payload["parentCallId"] = parent_call_id
+    portable = portable_payload(payload, "prod", [])
+    assert portable["tag"] == {"signedState": state, **({"boundTo": field} if field else {})}
+    again = Callback(1, "gather", portable, ()).payload_for("test-key")["tag"]
+    ids = {"call_id": call_id, "parent_call_id": parent_call_id}
+    assert decode_state(again, "test-key", **ids) == state
+    assert decode_state(again, "prod", **ids) == {}
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["plain text tag", encode_state({"step": 1}, "another-app"), "st2.forged"],
+    ids=["plain", "another-key", "forged"],
+)
+def test_tags_that_do_not_verify_are_kept_as_they_are(tag):
+    payload = {"eventType": "gather", "callId": CALL, "tag": tag}
+    assert portable_payload(payload, "prod", [])["tag"] == tag
+
+
+def test_payload_strings_lose_configured_secrets_and_url_credentials():
+    payload = {
+        "eventType": "answer",
+        "callUrl": "https://user:pw@voice.example/calls/1",
+        "tag": "order for the-long-secret",
+        "extra": {"items": ["the-long-secret", 3]},
+    }
+    portable = portable_payload(payload, "prod", ["the-long-secret"])
+    assert portable == {
+        "eventType": "answer",
+        "callUrl": "https://[redacted]@voice.example/calls/1",
+        "tag": "order for [redacted]",
+        "extra": {"items": ["[redacted]", 3]},
+    }
+
+
+@pytest.mark.parametrize(
+    "call_id, name",
+    [
+        ("c-5c368aa3-8a793a13-0edb", "test_call_c_5c368aa3_8a793a13_0edb.py"),
+        ("../../etc/passwd", "test_call_etc_passwd.py"),
+        ('a"b\r\nContent-Type: x', "test_call_a_b_Content_Type_x.py"),
+        ("///", "test_call_unknown.py"),
+    ],
+)
+def test_file_name_table(call_id, name):
+    assert file_name(call_id) == name
+
+
+@given(st.text())
+def test_string_literals_read_back(text):
+    assert ast.literal_eval(_string(text)) == text
+
+
+# --- flask voice export-test --------------------------------------------------------
+
+
+def stored_call(client) -> str:
+    """A call the demo IVR answered: the menu, a wrong choice, goodbye, the disconnect."""
+    bandwidth = Bandwidth(client)
+    cid = call_id()
+    answered = bandwidth.post("answer", answer_event(callId=cid))
+    assert answered.status_code == 200
+    menu_tag = etree.fromstring(answered.get_data()).findtext("Tag")
+    gather = call_event("gather", callId=cid, digits="9", tag=menu_tag)
+    assert bandwidth.post("gather", gather).status_code == 200
+    ended = disconnect_event(callId=cid, cause="hangup")
+    assert bandwidth.post("disconnect", ended).status_code == 204
+    return cid
+
+
+def test_export_test_writes_a_file_without_secrets(client, runner, app, tmp_path):
+    cid = stored_call(client)
+    path = tmp_path / "test_exported.py"
+    result = runner.invoke(args=["voice", "export-test", cid, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {path}: 3 callbacks of 1 leg(s)" in result.output
+    text = path.read_text(encoding="utf-8")
+    compile(text, str(path), "exec")
+    assert "Sorry, that is not a choice. Goodbye." in text
+    assert '"signedState": {' in text and "st2c." not in text
+    for secret in (CALLBACK_PASSWORD, DASHBOARD_PASSWORD, app.config["SECRET_KEY"]):
+        assert secret not in text
+    assert f'username="{CALLBACK_USER}"' not in text and 'username="[redacted]"' in text
+    # Laid out as the formatter would: a project that runs ruff on its tests keeps it as is.
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
+def test_export_test_to_stdout_and_the_default_name(client, runner, tmp_path, monkeypatch):
+    cid = stored_call(client)
+    printed = runner.invoke(args=["voice", "export-test", cid, "-o", "-"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.startswith('"""Regression test: call ' + cid)
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(args=["voice", "export-test", cid]).exit_code == 0
+    assert (tmp_path / file_name(cid)).read_text(encoding="utf-8").startswith('"""Regression')
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["c-nope"], "Error: no stored callbacks for call 'c-nope' in this app's store"),
+        ([], "Missing argument 'CALL_ID'"),
+    ],
+    ids=["unknown-call", "no-call-id"],
+)
+def test_export_test_bad_input(runner, tmp_path, args, message):
+    path = tmp_path / "out.py"
+    result = runner.invoke(args=["voice", "export-test", *args, "-o", str(path)])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not path.exists()
+
+
+def test_export_test_keeps_an_existing_file_unless_forced(client, runner, tmp_path):
+    cid = stored_call(client)
+    path = tmp_path / "test_mine.py"
+    path.write_text("# my own test\n")
+    refused = runner.invoke(args=["voice", "export-test", cid, "-o", str(path)])
+    assert refused.exit_code == 1
+    assert f"{path} exists; give --force to overwrite it" in refused.output
+    assert path.read_text() == "# my own test\n"
+    forced = runner.invoke(args=["voice", "export-test", cid, "-o", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "RecordedCall(" in path.read_text()
