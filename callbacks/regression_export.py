@@ -21,7 +21,7 @@ from flask import Flask
 import logsetup
 from callbacks.canonical import REDACTED, SIGNED, Context, canonical, scrub
 from callbacks.regression import BOUND_TO, SIGNED_STATE, Callback, RecordedCall
-from callbacks.tags import CALL_PREFIX, FLOW_KEY, PREFIX, decode_state
+from callbacks.tags import CALL_PREFIX, FLOW_KEY, PREFIX, bound_to, decode_state
 from store import get_store
 
 
@@ -52,14 +52,15 @@ def call_rows(store: Any, call_id: str) -> tuple[str, list[dict[str, Any]]]:
 def portable_tag(tag: str, secret: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     """A signed tag as ``{"signedState": state, "boundTo": field}``; None if it does not
     verify (it is then kept as it is: the app treats it as absent either way)."""
-    if tag.startswith(CALL_PREFIX):
-        for field_name in ("callId", "parentCallId"):
-            state = decode_state(tag, secret, call_id=payload.get(field_name), max_age=None)
-            if state and payload.get(field_name):
-                return {SIGNED_STATE: state, BOUND_TO: field_name}
+    ids = {"call_id": payload.get("callId"), "parent_call_id": payload.get("parentCallId")}
+    state = decode_state(tag, secret, **ids, max_age=None)
+    if not state:
         return None
-    state = decode_state(tag, secret, max_age=None)
-    return {SIGNED_STATE: state} if state else None
+    if not tag.startswith(CALL_PREFIX):
+        return {SIGNED_STATE: state}
+    bound = bound_to(tag, secret, ids.values())
+    field_name = "callId" if bound == ids["call_id"] else "parentCallId"
+    return {SIGNED_STATE: state, BOUND_TO: field_name}
 
 
 def scrubbed(value: Any, secrets: Sequence[str]) -> Any:
