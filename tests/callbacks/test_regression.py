@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,7 @@ from lxml import etree
 
 from callbacks.canonical import NO_REPLY, Context, canonical, line_diff, scrub
 from callbacks.regression import Callback
-from callbacks.regression_export import _string, file_name, portable_payload
+from callbacks.regression_export import _string, file_name, portable_payload, recorded_call
 from callbacks.tags import decode_state, encode_state
 from tests.callbacks.helpers import (
     Bandwidth,
@@ -351,3 +352,63 @@ def test_export_test_keeps_an_existing_file_unless_forced(client, runner, tmp_pa
     forced = runner.invoke(args=["voice", "export-test", cid, "-o", str(path), "--force"])
     assert forced.exit_code == 0, forced.output
     assert "RecordedCall(" in path.read_text()
+
+
+# --- what a replayed callback says when it fails ---------------------------------------
+
+
+def failure_of(call, app, callback) -> str:
+    with pytest.raises(pytest.fail.Exception) as failed:
+        call.check(app, callback)
+    return str(failed.value)
+
+
+def test_check_passes_unchanged_and_names_the_callback_that_changed(client, app, monkeypatch):
+    call = recorded_call(app, stored_call(client))
+    assert [callback.label for callback in call.callbacks] == [
+        "01-answer",
+        "02-gather",
+        "03-disconnect",
+    ]
+    for callback in call.callbacks:
+        call.check(app, callback)
+    monkeypatch.setattr("examples.ivr.MENU", "For sales, press 7.")
+    message = failure_of(call, app, call.callbacks[0])
+    assert message.startswith(
+        "callback 1 of 3 (answer at /callbacks/answer, call 1): the reply changed\n"
+        "--- recorded reply\n+++ reply now\n"
+    )
+    assert "+    <SpeakSentence>For sales, press 7.</SpeakSentence>" in message
+    call.check(app, call.callbacks[1])  # the other callbacks still answer as they did
+
+
+def test_a_handler_that_fails_now_is_named_with_its_error(client, app, monkeypatch):
+    call = recorded_call(app, stored_call(client))
+    monkeypatch.setattr("examples.ivr.DEPARTMENTS", None)  # `digits in None` raises
+    message = failure_of(call, app, call.callbacks[1])
+    assert message.startswith(
+        "callback 2 of 3 (gather at /callbacks/gather, call 1): the app fails to answer it "
+        "now: TypeError: argument of type 'NoneType' is not"
+    )
+    assert "Traceback" in message
+
+
+def test_a_call_from_flows_the_app_lacks_says_which(client, app):
+    call = replace(recorded_call(app, stored_call(client)), flows=("my-ivr",), voice_flows="x.y")
+    message = failure_of(call, app, call.callbacks[0])
+    assert message == (
+        "the call was answered by flow 'my-ivr', which the app under test does not have "
+        "(its flows: click-to-call, demo-ivr); run the tests with the flows it ran with "
+        "(VOICE_FLOWS=x.y)"
+    )
+
+
+def test_missing_callback_credentials_are_pointed_out(client, app, app_config):
+    from app import create_app
+
+    call = recorded_call(app, stored_call(client))
+    assert call.credentials
+    without = {k: v for k, v in app_config.items() if not k.startswith("CALLBACK_")}
+    message = failure_of(call, create_app(without), call.callbacks[0])
+    assert "the app under test has none: set CALLBACK_USERNAME and CALLBACK_PASSWORD" in message
+    assert '-  <Gather firstDigitTimeout="5"' in message
