@@ -127,6 +127,11 @@ class RecordedCall:
                     "\nThe call was answered with callback credentials and the app under "
                     "test has none: set CALLBACK_USERNAME and CALLBACK_PASSWORD."
                 )
+            if callback.error:
+                hint += (
+                    f"\nWhen it was recorded the app failed to answer it ({callback.error}) "
+                    "and the recorded reply is what it answers then."
+                )
             pytest.fail(
                 f"{where}: the reply changed{refused}{hint}\n{diff}\n\n"
                 "If the change is intended, export the call again or edit the expected reply "
