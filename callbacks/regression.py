@@ -154,15 +154,39 @@ class RecordedCall:
 
 
 def app_under_test(request: pytest.FixtureRequest, tmp_path: Any, call: RecordedCall) -> Flask:
-    """The test suite's ``app`` fixture, else ``call.factory`` with the environment's
-    settings over a temporary database (see the module's notes)."""
+    """The test suite's ``app`` fixture, else ``factory_app`` (disposed after the test)."""
     try:
         app: Flask = request.getfixturevalue("app")
         return app
     except pytest.FixtureLookupError:
         pass
+    app = factory_app(call, tmp_path)
+
+    def dispose() -> None:
+        from store import get_store
+
+        sandbox = app.extensions.get("sandbox")
+        if sandbox is not None:
+            sandbox.close()
+        get_store(app).dispose()
+
+    request.addfinalizer(dispose)
+    return app
+
+
+def factory_app(call: RecordedCall, tmp_path: Any) -> Flask:
+    """``call.factory`` with the environment's settings over a temporary database (see the
+    module's notes)."""
     module_name, _, factory_name = call.factory.partition(":")
-    factory = getattr(importlib.import_module(module_name), factory_name or "create_app")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name or "create_app")
+    except (ImportError, AttributeError) as exc:
+        pytest.fail(
+            f"the tests have no `app` fixture and the app factory {call.factory} cannot be "
+            f"loaded ({exc}): run pytest from your project's directory, or define an `app` "
+            "fixture that returns your Flask app",
+            pytrace=False,
+        )
     settings: dict[str, Any] = {
         "VOICE_FLOWS": call.voice_flows or None,
         # Fixed stand-ins, so creating the app writes no generated secret to instance/.
@@ -178,15 +202,5 @@ def app_under_test(request: pytest.FixtureRequest, tmp_path: Any, call: Recorded
         "DATABASE_URL": f"sqlite:///{tmp_path / 'events.db'}",
         "SPOOL_PATH": str(tmp_path / "spool.jsonl"),
     }
-    app = factory({k: v for k, v in settings.items() if v is not None})
-
-    def dispose() -> None:
-        from store import get_store
-
-        sandbox = app.extensions.get("sandbox")
-        if sandbox is not None:
-            sandbox.close()
-        get_store(app).dispose()
-
-    request.addfinalizer(dispose)
+    app: Flask = factory({k: v for k, v in settings.items() if v is not None})
     return app

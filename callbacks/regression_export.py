@@ -157,6 +157,7 @@ def recorded_call(app: Flask, call_id: str) -> RecordedCall:
 # --- the file's text, laid out as ruff format / black would leave it -----------------
 
 INDENT = "    "
+LINE_LENGTH = 100  # this project's ruff line length (a user's project is a copy of it)
 
 
 class _Source(str):
@@ -203,12 +204,19 @@ def _literal(value: Any, depth: int) -> str:
     return repr(value)
 
 
-def _call(name: str, arguments: dict[str, Any], depth: int) -> str:
+def _argument(key: str, value: Any, depth: int) -> str:
+    """One ``key=value,`` line of a call at ``depth``."""
     pad = INDENT * (depth + 1)
+    literal = _literal(value, depth + 1)
+    if isinstance(value, tuple) and len(value) == 1 and len(pad + key + literal) + 2 > LINE_LENGTH:
+        # A one-item tuple too long for its line: the formatter puts its item on its own.
+        literal = f"(\n{pad}{INDENT}{_literal(value[0], depth + 2)},\n{pad})"
+    return f"{pad}{key}={literal},\n"
+
+
+def _call(name: str, arguments: dict[str, Any], depth: int) -> str:
     lines = "".join(
-        f"{pad}{key}={_literal(value, depth + 1)},\n"
-        for key, value in arguments.items()
-        if value is not None
+        _argument(key, value, depth) for key, value in arguments.items() if value is not None
     )
     return f"{name}(\n{lines}{INDENT * depth})"
 

@@ -14,8 +14,14 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from callbacks.canonical import NO_REPLY, Context, canonical, line_diff, scrub
-from callbacks.regression import Callback
-from callbacks.regression_export import _string, file_name, portable_payload, recorded_call
+from callbacks.regression import Callback, RecordedCall, factory_app
+from callbacks.regression_export import (
+    _string,
+    file_name,
+    portable_payload,
+    recorded_call,
+    source_of,
+)
 from callbacks.tags import decode_state, encode_state
 from tests.callbacks.helpers import (
     Bandwidth,
@@ -275,6 +281,44 @@ def test_string_literals_read_back(text):
     assert ast.literal_eval(_string(text)) == text
 
 
+def test_the_generated_source_reads_back_as_the_same_call_and_is_formatted(tmp_path):
+    tricky = {
+        "eventType": "transcriptionAvailable",
+        "transcription": {"text": 'He said "hi", it\'s \\ fine \U0001f600', "confidence": 0.92},
+        "channels": 1,
+        "final": True,
+        "missing": None,
+        "empty": {},
+        "none": [],
+        "one": ["x"],
+        "tag": {"signedState": {"step": "order", "_flow": "my-ivr"}, "boundTo": "callId"},
+    }
+    call = RecordedCall(
+        call_id=CALL,
+        legs=(CALL,),
+        callbacks=(
+            Callback(1, "transcriptionAvailable", tricky, (NO_REPLY,)),
+            Callback(2, "answer", {"eventType": "answer"}, ("<Response>", "</Response>"), "E"),
+            Callback(3, "redirect", {"eventType": "redirect"}, ("<Response>" + "x" * 90,)),
+        ),
+        flows=("my-ivr",),
+        voice_flows="my_ivr",
+        credentials=True,
+    )
+    path = tmp_path / "test_tricky.py"
+    path.write_text(source_of(call, path.name), encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102
+    assert namespace["CALL"] == call
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
 # --- flask voice export-test --------------------------------------------------------
 
 
@@ -412,3 +456,42 @@ def test_missing_callback_credentials_are_pointed_out(client, app, app_config):
     message = failure_of(call, create_app(without), call.callbacks[0])
     assert "the app under test has none: set CALLBACK_USERNAME and CALLBACK_PASSWORD" in message
     assert '-  <Gather firstDigitTimeout="5"' in message
+
+
+@pytest.mark.parametrize(
+    "factory", ["no_such_module_here:create_app", "callbacks:create_app"], ids=["module", "name"]
+)
+def test_without_an_app_fixture_a_missing_factory_is_named(factory, tmp_path):
+    call = RecordedCall(call_id=CALL, legs=(CALL,), callbacks=(), factory=factory)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        factory_app(call, tmp_path)
+    assert str(failed.value).startswith(
+        f"the tests have no `app` fixture and the app factory {factory} cannot be loaded ("
+    )
+
+
+@pytest.mark.parametrize(
+    "recorded, environ",
+    [("examples.ivr", {}), ("flows_of_another_checkout", {"VOICE_FLOWS": "examples.ivr"})],
+    ids=["recorded-flows", "the-environment's-flows"],
+)
+def test_without_an_app_fixture_the_factory_gets_the_environment_and_a_temp_database(
+    recorded, environ, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SAFE_SPEECH", "Sorry, from the environment.")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    call = RecordedCall(
+        call_id=CALL, legs=(CALL,), callbacks=(), voice_flows=recorded, credentials=True
+    )
+    app = factory_app(call, tmp_path / "run")
+    try:
+        assert app.testing
+        assert app.config["SAFE_SPEECH"] == "Sorry, from the environment."
+        assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'run' / 'events.db'}"
+        assert app.config["VOICE_FLOWS"] == "examples.ivr"
+        assert app.extensions["callbacks"].credentials  # stand-ins, as the call had some
+    finally:
+        app.extensions["store"].dispose()
+        app.extensions["sandbox"].close()
