@@ -1,8 +1,9 @@
 """Writing a stored call as a regression test: ``flask voice export-test`` and the
 dashboard's download both call ``test_file``.
 
-The call is taken whole: from an agent's leg the call that transferred it, and every leg
-its ``<Transfer>`` created, their callbacks merged in the order they arrived.  What goes
+The call is taken whole: from an agent's leg the call that transferred it, every leg its
+``<Transfer>`` created, and the events of a conference it joined that name no call
+(``conferenceCreated``...), merged in the order they arrived.  What goes
 into the file (see ``callbacks.regression``): each callback's route and payload, with
 signed tag state kept as the state it verifies to and credentials scrubbed (user names and
 passwords in URLs, any configured secret), and the canonical form of the stored reply
@@ -45,6 +46,14 @@ def call_rows(store: Any, call_id: str) -> tuple[str, list[dict[str, Any]]]:
         root = parent
     merged = {row["id"]: row for row in store.events_for_call(root)}
     merged.update((row["id"], row) for row in store.events_for_parent_call(root))
+    # A conference the call joined: its own events (created, completed...), not the other
+    # members' (they belong to other calls).
+    for conference in {row["conference_id"] for row in merged.values() if row["conference_id"]}:
+        merged.update(
+            (row["id"], row)
+            for row in store.events_for_conference(conference)
+            if not row.get("call_id")
+        )
     ordered = sorted(merged.values(), key=lambda row: (row["received_at"], row["id"]))
     return root, ordered
 

@@ -28,6 +28,7 @@ from tests.callbacks.helpers import (
     answer_event,
     call_event,
     call_id,
+    conference_event,
     disconnect_event,
 )
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER, DASHBOARD_PASSWORD
@@ -35,6 +36,7 @@ from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER, DASHBOARD_PASSWORD
 CALL = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000001"
 LEG = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000002"
 OTHER = "c-11111111-22222222-3333-4444-5555-666666666666"
+FROM = "+12025550100"
 ANOTHER = "c-77777777-88888888-9999-aaaa-bbbb-cccccccccccc"
 
 # Where the call was answered (A) and where the test runs (B): another secret, another URL.
@@ -495,3 +497,19 @@ def test_without_an_app_fixture_the_factory_gets_the_environment_and_a_temp_data
     finally:
         app.extensions["store"].dispose()
         app.extensions["sandbox"].close()
+
+
+def test_a_conference_call_takes_the_conference_events_but_not_other_members(client, app):
+    bandwidth = Bandwidth(client)
+    cid, someone_else = call_id(), call_id()
+    assert bandwidth.post("answer", answer_event(callId=cid)).status_code == 200
+    created = conference_event("conferenceCreated")
+    assert bandwidth.post("conference", created).status_code == 200
+    for member in (cid, someone_else):
+        joined = conference_event("conferenceMemberJoin", callId=member, **{"from": FROM})
+        assert bandwidth.post("conference", joined).status_code == 200
+    call = recorded_call(app, cid)
+    assert call.labels() == ["01-answer", "02-conferenceCreated", "03-conferenceMemberJoin"]
+    assert call.callbacks[2].payload["callId"] == cid
+    for callback in call.callbacks:
+        call.check(app, callback)
