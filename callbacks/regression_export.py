@@ -1,5 +1,5 @@
 """Writing a stored call as a regression test: ``flask voice export-test`` and the
-dashboard's download both call ``test_file``.
+dashboard's download both call ``recorded_call`` and ``source_of``.
 
 The call is taken whole: from an agent's leg the call that transferred it, every leg its
 ``<Transfer>`` created, and the events of a conference it joined that name no call
@@ -24,6 +24,9 @@ from callbacks.canonical import REDACTED, SIGNED, Context, canonical, scrub
 from callbacks.regression import BOUND_TO, SIGNED_STATE, Callback, RecordedCall
 from callbacks.tags import CALL_PREFIX, FLOW_KEY, PREFIX, bound_to, decode_state
 from store import get_store
+
+# A credential attribute in a canonical reply: the flows gave Bandwidth credentials.
+CREDENTIAL_SHOWN = re.compile(r'(?i)(username|password)="\[redacted\]"')
 
 
 class UnknownCall(LookupError):
@@ -158,7 +161,9 @@ def recorded_call(app: Flask, call_id: str) -> RecordedCall:
         callbacks=tuple(callbacks),
         flows=tuple(dict.fromkeys(flows)),
         voice_flows=str(cfg.get("VOICE_FLOWS") or ""),
-        credentials=bool(app.extensions["callbacks"].credentials),
+        credentials=any(
+            CREDENTIAL_SHOWN.search(line) for callback in callbacks for line in callback.reply
+        ),
         factory=f"{app.import_name}:create_app",
     )
 
