@@ -7,7 +7,8 @@ form leaves them out:
 - layout: whitespace between and around verbs, attribute order, the XML declaration;
 - signed tag state: each token is shown as the state it verifies to (its signature and
   signing time change on every reply), and whether it is bound to the call;
-- the app's own public URL (``PUBLIC_BASE_URL`` differs between production and a test);
+- the app's own public URL (``PUBLIC_BASE_URL`` differs between production and a test;
+  ``callback_bases`` finds the one a stored reply was built with);
 - credentials: ``username``/``password`` attributes (and ``fallbackUsername``...), user
   names and passwords in URLs, the stored replies' ``[redacted:...]`` markers;
 - timestamps (RFC 3339) a handler writes, which are the time it ran;
@@ -48,6 +49,16 @@ TIMESTAMP_RE = re.compile(
 CALL_ID_RE = re.compile(r"\bc-[0-9a-f]{4,}(?:-[0-9a-f]{4,}){3,}\b")
 
 
+# Our callback URLs: PUBLIC_BASE_URL, then /callbacks/<route> (flow.url, voice.url).
+CALLBACK_URL = re.compile(r"""(https?://[^\s"'<>]+?)/callbacks/[A-Za-z-]+(?=[\s"'<>?#]|$)""")
+
+
+def callback_bases(body: str | None) -> list[str]:
+    """The public base URLs of the callback URLs in a stored reply: the app's
+    PUBLIC_BASE_URL when it answered, whatever the settings of the app reading it now."""
+    return list(dict.fromkeys(CALLBACK_URL.findall(body or "")))
+
+
 def credential_attribute(name: str) -> bool:
     """``username``, ``password`` and their prefixed forms (``fallbackPassword``...)."""
     lowered = name.lower()
@@ -59,7 +70,7 @@ class Context:
     """What the canonical form of one reply needs to know about where it was answered."""
 
     secret: str | None = None  # the SECRET_KEY that signed the tag state
-    base_url: str | None = None  # PUBLIC_BASE_URL of the app that answered
+    base_urls: Sequence[str] = ()  # PUBLIC_BASE_URL of the app that answered (or several)
     call_id: str | None = None  # the callback's callId, and its parentCallId
     parent_call_id: str | None = None
     calls: Sequence[str] = field(default_factory=tuple)  # the recorded call's legs
@@ -93,8 +104,7 @@ def normalise(text: str, context: Context) -> str:
     """One attribute value or text node with the values that legitimately change replaced."""
     text = SIGNED.sub(lambda m: readable_state(m.group(0), context), text)
     text = scrub(text)
-    base = (context.base_url or "").rstrip("/")
-    if base:
+    for base in sorted((b.rstrip("/") for b in context.base_urls if b), key=len, reverse=True):
         text = text.replace(base, BASE_URL_MARK)
     names = {call: f"[call {n}]" for n, call in enumerate(context.calls, 1)}
     text = CALL_ID_RE.sub(lambda m: names.get(m.group(0), OTHER_CALL), text)

@@ -112,7 +112,7 @@ class RecordedCall:
             )
         context = Context(
             secret=secret,
-            base_url=app.config.get("PUBLIC_BASE_URL"),
+            base_urls=(app.config.get("PUBLIC_BASE_URL") or "",),
             call_id=payload.get("callId"),
             parent_call_id=payload.get("parentCallId"),
             calls=self.legs,

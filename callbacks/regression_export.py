@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask
 
 import logsetup
-from callbacks.canonical import REDACTED, SIGNED, Context, canonical, scrub
+from callbacks.canonical import REDACTED, SIGNED, Context, callback_bases, canonical, scrub
 from callbacks.regression import BOUND_TO, SIGNED_STATE, Callback, RecordedCall
 from callbacks.tags import CALL_PREFIX, FLOW_KEY, PREFIX, bound_to, decode_state
 from store import get_store
@@ -139,7 +139,7 @@ def recorded_call(app: Flask, call_id: str) -> RecordedCall:
         payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
         context = Context(
             secret=secret,
-            base_url=cfg.get("PUBLIC_BASE_URL"),
+            base_urls=(cfg.get("PUBLIC_BASE_URL") or "", *callback_bases(row.get("reply_body"))),
             call_id=payload.get("callId"),
             parent_call_id=payload.get("parentCallId"),
             calls=legs,

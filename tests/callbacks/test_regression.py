@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from callbacks.canonical import NO_REPLY, Context, canonical, line_diff, scrub
+from callbacks.canonical import NO_REPLY, Context, callback_bases, canonical, line_diff, scrub
 from callbacks.regression import Callback, RecordedCall, factory_app
 from callbacks.regression_export import (
     _string,
@@ -41,7 +41,7 @@ ANOTHER = "c-77777777-88888888-9999-aaaa-bbbb-cccccccccccc"
 
 # Where the call was answered (A) and where the test runs (B): another secret, another URL.
 RECORDED = {
-    "context": Context("secret-a", "https://cb.example.com", CALL, None, (CALL, LEG)),
+    "context": Context("secret-a", ("https://cb.example.com",), CALL, None, (CALL, LEG)),
     "base": "https://cb.example.com",
     "user": "bandwidth",
     "password": "[redacted:0123456789ab]",
@@ -49,7 +49,7 @@ RECORDED = {
     "other": OTHER,
 }
 NOW = {
-    "context": Context("secret-b", "http://127.0.0.1:8000/", CALL, None, (CALL, LEG)),
+    "context": Context("secret-b", ("http://127.0.0.1:8000/",), CALL, None, (CALL, LEG)),
     "base": "http://127.0.0.1:8000",
     "user": "test-user",
     "password": "[redacted:ba9876543210]",
@@ -511,5 +511,40 @@ def test_a_conference_call_takes_the_conference_events_but_not_other_members(cli
     call = recorded_call(app, cid)
     assert call.labels() == ["01-answer", "02-conferenceCreated", "03-conferenceMemberJoin"]
     assert call.callbacks[2].payload["callId"] == cid
+    for callback in call.callbacks:
+        call.check(app, callback)
+
+
+@pytest.mark.parametrize(
+    "body, bases",
+    [
+        (
+            '<Gather gatherUrl="http://127.0.0.1:18202/callbacks/gather"/>',
+            ["http://127.0.0.1:18202"],
+        ),
+        (
+            '<Redirect redirectUrl="https://cb.example.com/voice/callbacks/redirect?step=2"/>',
+            ["https://cb.example.com/voice"],
+        ),
+        ('<Redirect redirectUrl="https://cb.example.com/callbacksx/redirect"/>', []),
+        ("<SpeakSentence>see https://x.example/callbacks/ soon</SpeakSentence>", []),
+        (None, []),
+    ],
+)
+def test_callback_bases_table(body, bases):
+    assert callback_bases(body) == bases
+
+
+def test_an_export_from_another_public_url_still_compares(client, app, app_config):
+    """The CLI run without the server's PORT (or after PUBLIC_BASE_URL changed) exports with
+    another public URL than the one the replies were built with."""
+    from app import create_app
+
+    cid = stored_call(client)
+    elsewhere = create_app({**app_config, "PUBLIC_BASE_URL": "https://elsewhere.example"})
+    call = recorded_call(elsewhere, cid)
+    lines = [line for callback in call.callbacks for line in callback.reply]
+    assert any("{PUBLIC_BASE_URL}/callbacks/gather" in line for line in lines)
+    assert not any(app_config["PUBLIC_BASE_URL"] in line for line in lines)
     for callback in call.callbacks:
         call.check(app, callback)
