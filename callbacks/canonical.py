@@ -38,6 +38,7 @@ BASE_URL_MARK = "{PUBLIC_BASE_URL}"
 REDACTED = "[redacted]"
 TIMESTAMP = "[timestamp]"
 OTHER_CALL = "[other call]"
+UNVERIFIED = "{signed state that does not verify}"
 NO_REPLY = "(no reply: an asynchronous event, answered 204)"
 
 SIGNED = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
@@ -88,7 +89,7 @@ def readable_state(token: str, context: Context) -> str:
         max_age=None,
     )
     if not state:
-        return "{signed state that does not verify}"
+        return UNVERIFIED
     scope = "for this call" if token.startswith(CALL_PREFIX) else "for any call"
     assert token.startswith(PREFIX) or token.startswith(CALL_PREFIX)
     return "{signed state " + scope + ": " + json.dumps(state, sort_keys=True) + "}"

@@ -9,6 +9,7 @@ flask --app app voice export-test c-1234    # the stored call as a regression te
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -18,7 +19,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from callbacks.dryrun import DryRun, dry_run
-from callbacks.regression_export import UnknownCall, file_name, recorded_call, source_of
+from callbacks.regression_export import (
+    UnknownCall,
+    file_name,
+    recorded_call,
+    source_of,
+    unverified_tags,
+)
 from store import StoreUnavailable
 
 voice_cli = AppGroup("voice", help="Call flows: list them, render their replies.")
@@ -88,12 +95,25 @@ def export_test(call_id: str, output: str | None, force: bool) -> None:
     path = output or file_name(call_id)
     if path != "-" and os.path.exists(path) and not force:
         raise click.ClickException(f"{path} exists; give --force to overwrite it")
+    tag_log = logging.getLogger("callbacks.tags")
+    level = tag_log.level
+    tag_log.setLevel(logging.ERROR)  # one warning below, not a log line per tag on stdout
     try:
         call = recorded_call(app, call_id)
     except UnknownCall as exc:
         raise click.ClickException(str(exc)) from None
     except StoreUnavailable as exc:
         raise click.ClickException(f"the event store is unavailable: {exc}") from None
+    finally:
+        tag_log.setLevel(level)
+    unverified = unverified_tags(call)
+    if unverified:
+        click.echo(
+            f"warning: {unverified} signed tag(s) of the call do not verify with this app's "
+            "SECRET_KEY, so the test cannot compare their state: run the command with the "
+            "server's SECRET_KEY (or download the file from the dashboard's call page)",
+            err=True,
+        )
     text = source_of(call, os.path.basename(path) if path != "-" else file_name(call_id))
     if path == "-":
         click.echo(text, nl=False)

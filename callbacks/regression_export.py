@@ -20,7 +20,15 @@ from typing import Any
 from flask import Flask
 
 import logsetup
-from callbacks.canonical import REDACTED, SIGNED, Context, callback_bases, canonical, scrub
+from callbacks.canonical import (
+    REDACTED,
+    SIGNED,
+    UNVERIFIED,
+    Context,
+    callback_bases,
+    canonical,
+    scrub,
+)
 from callbacks.regression import BOUND_TO, SIGNED_STATE, Callback, RecordedCall
 from callbacks.tags import CALL_PREFIX, FLOW_KEY, PREFIX, bound_to, decode_state
 from store import get_store
@@ -42,7 +50,10 @@ def call_rows(store: Any, call_id: str) -> tuple[str, list[dict[str, Any]]]:
     """(the call's first leg, every stored callback of it and its transfer legs, in order)."""
     rows = store.events_for_call(call_id)
     if not rows:
-        raise UnknownCall(f"no stored callbacks for call {call_id!r} in this app's store")
+        raise UnknownCall(
+            f"no stored callbacks for call {call_id!r} in this app's store (is DATABASE_URL "
+            "the server's?)"
+        )
     root = call_id
     parent = next((row["parent_call_id"] for row in rows if row.get("parent_call_id")), None)
     if parent and store.events_for_call(parent):
@@ -166,6 +177,17 @@ def recorded_call(app: Flask, call_id: str) -> RecordedCall:
         ),
         factory=f"{app.import_name}:create_app",
     )
+
+
+def unverified_tags(call: RecordedCall) -> int:
+    """How many signed tags of the call do not verify with the exporting app's SECRET_KEY
+    (exported with another key than the server's, they cannot be compared by state)."""
+    count = 0
+    for callback in call.callbacks:
+        tag = callback.payload.get("tag")
+        count += isinstance(tag, str) and tag.startswith((PREFIX, CALL_PREFIX))
+        count += sum(line.count(UNVERIFIED) for line in callback.reply)
+    return count
 
 
 # --- the file's text, laid out as ruff format / black would leave it -----------------

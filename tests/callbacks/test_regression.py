@@ -548,3 +548,17 @@ def test_an_export_from_another_public_url_still_compares(client, app, app_confi
     assert not any(app_config["PUBLIC_BASE_URL"] in line for line in lines)
     for callback in call.callbacks:
         call.check(app, callback)
+
+
+def test_export_test_with_another_secret_key_warns_once(client, app_config, tmp_path, caplog):
+    from app import create_app
+
+    cid = stored_call(client)
+    other = create_app({**app_config, "SECRET_KEY": "not-the-server-key"})
+    path = tmp_path / "test_other.py"
+    result = other.test_cli_runner().invoke(args=["voice", "export-test", cid, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 signed tag(s) of the call do not verify with this app's SECRET_KEY" in (
+        result.output
+    )
+    assert "does not verify for this call" not in caplog.text  # no log line per tag
