@@ -24,9 +24,8 @@ import importlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import pytest
 from flask import Flask
 
 import config
@@ -34,8 +33,19 @@ from callbacks.canonical import Context, canonical, line_diff
 from callbacks.dryrun import dry_run
 from callbacks.tags import encode_state
 
+if TYPE_CHECKING:
+    import pytest
+
 SIGNED_STATE = "signedState"  # a payload's ``tag`` kept as the state it verified to
 BOUND_TO = "boundTo"  # the payload field naming the call the state was bound to
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the running test with ``message`` alone (no traceback of this module).  pytest
+    is imported here: the app imports this module for exports, and runs without pytest."""
+    import pytest
+
+    pytest.fail(message, pytrace=False)
 
 
 @dataclass(frozen=True)
@@ -106,9 +116,8 @@ class RecordedCall:
                 f"\nIt failed when it was recorded too: {callback.error}" if callback.error else ""
             )
             detail = f"\n{result.error_detail}" if result.error_detail else ""
-            pytest.fail(
+            fail(
                 f"{where}: the app fails to answer it now: {result.error}{refused}{then}{detail}",
-                pytrace=False,
             )
         context = Context(
             secret=secret,
@@ -132,29 +141,29 @@ class RecordedCall:
                     f"\nWhen it was recorded the app failed to answer it ({callback.error}) "
                     "and the recorded reply is what it answers then."
                 )
-            pytest.fail(
+            fail(
                 f"{where}: the reply changed{refused}{hint}\n{diff}\n\n"
                 "If the change is intended, export the call again or edit the expected reply "
                 f"of callback {callback.number} in this file.",
-                pytrace=False,
             )
 
     def _check_flows(self, app: Flask) -> None:
         registry = app.extensions.get("flows")
         if registry is None:
-            pytest.fail("the app under test has no call flows (callbacks.init_app)", pytrace=False)
+            fail("the app under test has no call flows (callbacks.init_app)")
         missing = [name for name in self.flows if name not in registry.flows]
         if missing:
-            pytest.fail(
+            fail(
                 f"the call was answered by flow {', '.join(map(repr, missing))}, which the app "
                 f"under test does not have (its flows: {', '.join(sorted(registry.flows))}); "
                 f"run the tests with the flows it ran with (VOICE_FLOWS={self.voice_flows})",
-                pytrace=False,
             )
 
 
 def app_under_test(request: pytest.FixtureRequest, tmp_path: Any, call: RecordedCall) -> Flask:
     """The test suite's ``app`` fixture, else ``factory_app`` (disposed after the test)."""
+    import pytest
+
     try:
         app: Flask = request.getfixturevalue("app")
         return app
@@ -181,11 +190,10 @@ def factory_app(call: RecordedCall, tmp_path: Any) -> Flask:
     try:
         factory = getattr(importlib.import_module(module_name), factory_name or "create_app")
     except (ImportError, AttributeError) as exc:
-        pytest.fail(
+        fail(
             f"the tests have no `app` fixture and the app factory {call.factory} cannot be "
             f"loaded ({exc}): run pytest from your project's directory, or define an `app` "
             "fixture that returns your Flask app",
-            pytrace=False,
         )
     settings: dict[str, Any] = {
         "VOICE_FLOWS": call.voice_flows or None,

@@ -4,6 +4,7 @@ redacted, the portable payloads, the generated source and ``flask voice export-t
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -23,6 +24,7 @@ from callbacks.regression_export import (
     source_of,
 )
 from callbacks.tags import decode_state, encode_state
+from config import DEFAULTS
 from tests.callbacks.helpers import (
     Bandwidth,
     answer_event,
@@ -32,6 +34,7 @@ from tests.callbacks.helpers import (
     disconnect_event,
 )
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER, DASHBOARD_PASSWORD
+from tests.servers import ROOT
 
 CALL = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000001"
 LEG = "c-95ac8d6e-1a31c52e-b38f-4198-93c1-000000000002"
@@ -562,3 +565,45 @@ def test_export_test_with_another_secret_key_warns_once(client, app_config, tmp_
         result.output
     )
     assert "does not verify for this call" not in caplog.text  # no log line per tag
+
+
+WITHOUT_PYTEST = """
+import builtins, sys
+real_import = builtins.__import__
+
+def no_pytest(name, *args, **kwargs):
+    if name.split(".")[0] in ("pytest", "_pytest"):
+        raise ModuleNotFoundError("No module named 'pytest'", name="pytest")
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = no_pytest
+from app import create_app
+
+app = create_app({settings!r})
+with app.test_request_context():
+    from callbacks.regression_export import export_file
+print("pytest imported:", "pytest" in sys.modules)
+"""
+
+
+def test_the_app_and_the_export_run_without_pytest(tmp_path):
+    """A deployment installs requirements.txt only: the dashboard's export must not need
+    pytest (the generated files do, where they run)."""
+    settings = {
+        "TESTING": True,
+        "SECRET_KEY": "k",
+        "DASHBOARD_PASSWORD": "d",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'events.db'}",
+        "SPOOL_PATH": str(tmp_path / "spool.jsonl"),
+    }
+    env = {k: v for k, v in os.environ.items() if k not in DEFAULTS}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYTEST.format(settings=settings)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("pytest imported: False")
