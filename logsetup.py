@@ -32,6 +32,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -118,16 +119,22 @@ def configure(level: str | int | None = None) -> bool:
     return True
 
 
+def configured_secrets(config: Mapping[str, Any]) -> list[str]:
+    """The secrets among ``config``'s settings (passwords, SECRET_KEY, the passwords of
+    CALLBACK_CREDENTIALS), those long enough to replace in text without hitting words."""
+    found = [config.get(name) for name in SECRET_SETTINGS]
+    for item in str(config.get("CALLBACK_CREDENTIALS") or "").split(","):
+        found.append(item.partition(":")[2].strip())
+    return [s for s in found if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS]
+
+
 def init_app(app: Flask) -> None:
     """JSON logging for the process, the app's secrets redacted, one line per request."""
     global _secrets
     configure()
-    found = [app.config.get(name) for name in SECRET_SETTINGS]
-    for item in str(app.config.get("CALLBACK_CREDENTIALS") or "").split(","):
-        found.append(item.partition(":")[2].strip())
     with _secrets_lock:
         known = set(_secrets)
-        known.update(s for s in found if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS)
+        known.update(configured_secrets(app.config))
         # Longest first, so a secret containing another is redacted whole.
         _secrets = tuple(sorted(known, key=len, reverse=True))
     if "logsetup" in app.extensions:

@@ -3,11 +3,14 @@
 flask --app app voice flows                 # each flow: numbers, handlers, default
 flask --app app voice render answer.json    # the BXML the flows answer, side-effect free
 flask --app app voice render --call c-1234  # the same for every stored callback of a call
+flask --app app voice export-test c-1234    # the stored call as a regression test (pytest)
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from typing import Any
 
@@ -16,6 +19,14 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from callbacks.dryrun import DryRun, dry_run
+from callbacks.regression_export import (
+    UnknownCall,
+    file_name,
+    recorded_call,
+    source_of,
+    unverified_tags,
+)
+from store import StoreUnavailable
 
 voice_cli = AppGroup("voice", help="Call flows: list them, render their replies.")
 
@@ -65,6 +76,55 @@ def render(payload_file: Any, call_id: str | None, route: str | None) -> None:
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{payload_file.name} is not JSON: {exc}") from None
     sys.exit(1 if _show(dry_run(app, payload, route)) else 0)
+
+
+@voice_cli.command("export-test")
+@click.argument("call_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The file to write (default: test_call_<CALL_ID>.py here; - for stdout).",
+)
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+def export_test(call_id: str, output: str | None, force: bool) -> None:
+    """Write stored call CALL_ID as a pytest file: its callbacks (every leg's) replayed
+    against the current flows, side-effect free, each reply compared with the BXML the
+    app answered then."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    path = output or file_name(call_id)
+    if path != "-" and os.path.exists(path) and not force:
+        raise click.ClickException(f"{path} exists; give --force to overwrite it")
+    tag_log = logging.getLogger("callbacks.tags")
+    level = tag_log.level
+    tag_log.setLevel(logging.ERROR)  # one warning below, not a log line per tag on stdout
+    try:
+        call = recorded_call(app, call_id)
+    except UnknownCall as exc:
+        raise click.ClickException(str(exc)) from None
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"the event store is unavailable: {exc}") from None
+    finally:
+        tag_log.setLevel(level)
+    unverified = unverified_tags(call)
+    if unverified:
+        click.echo(
+            f"warning: {unverified} signed tag(s) of the call do not verify with this app's "
+            "SECRET_KEY, so the test cannot compare their state: run the command with the "
+            "server's SECRET_KEY (or download the file from the dashboard's call page)",
+            err=True,
+        )
+    text = source_of(call, os.path.basename(path) if path != "-" else file_name(call_id))
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(text)
+    click.echo(
+        f"wrote {path}: {len(call.callbacks)} callbacks of {len(call.legs)} leg(s); "
+        f"run it with: python -m pytest {path}",
+        err=True,
+    )
 
 
 def _show(result: DryRun) -> bool:

@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -121,6 +122,22 @@ def decode_state(
         )
         return {}
     return state if isinstance(state, dict) else {}
+
+
+def bound_to(tag: str, secret: str, call_ids: Iterable[str | None]) -> str | None:
+    """The one of ``call_ids`` that the call-bound state in ``tag`` verifies for (None: it
+    is not bound, or verifies for none of them); however old, and quietly."""
+    if not tag.startswith(CALL_PREFIX):
+        return None
+    for call_id in call_ids:
+        if not call_id:
+            continue
+        try:
+            _serializer(secret, call_id).loads(tag[len(CALL_PREFIX) :])
+        except Exception:  # noqa: S112 (a bad signature or a malformed tag: try the next)
+            continue
+        return call_id
+    return None
 
 
 # Keys the framework keeps in the state for itself; handlers never see them in

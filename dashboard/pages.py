@@ -5,6 +5,7 @@
 ``GET  /dashboard/calls/<callId>``              one call's story: summary, legs, timeline
 ``GET  /dashboard/calls/<callId>/recordings/<recordingId>/media``  its recording, via the app
 ``POST /dashboard/calls/<callId>/replay/<id>``  what the current handler would answer now
+``GET  /dashboard/calls/<callId>/regression-test.py``  the call as a pytest regression test
 ``GET  /dashboard/rejected``                    refused (malformed) callback requests
 """
 
@@ -27,6 +28,7 @@ from flask import (
     url_for,
 )
 
+from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import readable_tags
 from dashboard import chart, export, recordings, timeline
 from dashboard.auth import logged_in
@@ -246,6 +248,20 @@ def replay_event(call_id: str, event_id: int) -> str:
             )
         )
     return render_template("dashboard/replay.html", call_id=call_id, result=replay(row))
+
+
+@bp.get("/calls/<path:call_id>/regression-test.py")
+def regression_test(call_id: str) -> Response:
+    """The stored call as a pytest file (callbacks.regression): no secrets in it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        name, text = export_file(app, call_id)
+    except UnknownCall:
+        abort(404)
+    response = Response(text, mimetype="text/x-python")
+    response.charset = "utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @bp.get("/rejected")

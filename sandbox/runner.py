@@ -48,10 +48,12 @@ class CallRunner(Call):
     # --- thread -----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.thread = threading.Thread(
+        thread = threading.Thread(
             target=self.run, name=f"sandbox-call-{self.call_id[:11]}", daemon=True
         )
-        self.thread.start()
+        thread.start()
+        # Published only once started: a driver stopping meanwhile joins only what runs.
+        self.thread = thread
 
     def run(self) -> None:
         try:
