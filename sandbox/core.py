@@ -19,8 +19,9 @@ from marshmallow import ValidationError
 import bxml
 from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
-from sandbox import inbound
+from sandbox import heard, inbound
 from sandbox.catalog import Catalog
+from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
@@ -50,6 +51,8 @@ class Sandbox:
         self.stats = Stats()
         self.policy = UrlPolicy(settings.allowed_origins)
         self._driver: Driver | None = None
+        # SANDBOX_CLOCK=manual: simulated time passes only when a test advances it.
+        self.clock = ManualClock() if settings.clock == "manual" else None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._create_schema = CreateCallSchema(lenient=True)
@@ -66,7 +69,7 @@ class Sandbox:
                 deliverer = Deliverer(
                     self.policy, challenge=self.settings.challenge, stats=self.stats
                 )
-                self._driver = Driver(self.settings, self.db, deliverer)
+                self._driver = Driver(self.settings, self.db, deliverer, self.clock)
                 self._driver.add_listener(self._notify_waiters)
             return self._driver
 
@@ -382,12 +385,74 @@ class Sandbox:
     # --- reading ----------------------------------------------------------------------
 
     def calls(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent calls (both legs), newest first, with their log."""
-        return [summary(row) for row in self.db.list_calls(limit=limit)]
+        """Recent calls (both legs), newest first, with their log and transcript."""
+        rows = self.db.list_calls(limit=limit)
+        programs = {row["call_id"]: row["program"] for row in rows}
+        return [summary(row, self._transcript(row, programs)) for row in rows]
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         row = self.db.get_call(call_id)
-        return None if row is None else summary(row)
+        return None if row is None else summary(row, self._transcript(row))
+
+    def transcript(self, call_id: str) -> list[dict[str, Any]]:
+        """What the far end of leg ``call_id`` heard, pressed and said, in order (see
+        ``sandbox.heard``); raises ApiError 404 for an unknown call."""
+        row = self.db.get_call(call_id) if len(call_id) <= 128 else None
+        if row is None:
+            raise not_found(call_id)
+        return self._transcript(row)
+
+    def _transcript(
+        self, row: dict[str, Any], programs: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A leg's entries: kept in its own row (an A-leg) or its A-leg's (a B-leg)."""
+        parent = row["parent_call_id"]
+        if not parent:
+            return heard.transcript_of(row["program"], row["call_id"])
+        if programs is not None and parent in programs:
+            return heard.transcript_of(programs[parent], row["call_id"])
+        parent_row = self.db.get_call(parent)
+        program = parent_row["program"] if parent_row is not None else None
+        return heard.transcript_of(program, row["call_id"])
+
+    # --- the manual clock (SANDBOX_CLOCK=manual) ---------------------------------------
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every call this process runs waits for an input or the clock (none
+        is sending a callback or running a verb) and no input or new call is pending."""
+        clock = self._manual_clock()
+
+        def nothing_pending() -> bool:
+            driver = self._driver
+            waiting = self.db.has_claimable(time.time())
+            if driver is not None and not waiting:
+                waiting = self.db.max_input_id() > driver.dispatched_through
+            if waiting:
+                self._poke()
+            return not waiting
+
+        clock.wait_settled(timeout, nothing_pending)
+
+    def advance(self, seconds: float, *, timeout: float = 30.0) -> None:
+        """Let ``seconds`` of simulated time pass, one deadline at a time: the calls due
+        at each moment run (callbacks, next verbs) before time moves on."""
+        clock = self._manual_clock()
+        if seconds < 0:
+            raise ValueError("time cannot go back")
+        target = clock.now + seconds
+        while True:
+            self.settle(timeout)
+            due = clock.next_deadline()
+            if due is None or due.deadline > target:
+                clock.move_to(target)
+                self.settle(timeout)
+                return
+            clock.move_to(due.deadline)
+
+    def _manual_clock(self) -> ManualClock:
+        if self.clock is None:
+            raise RuntimeError("the sandbox runs on the real clock (set SANDBOX_CLOCK=manual)")
+        return self.clock
 
     def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until the call reaches ``state`` (or a later one); its summary."""
@@ -408,7 +473,7 @@ class Sandbox:
                 self._changed.wait(min(remaining, 0.1))
 
 
-def summary(row: dict[str, Any]) -> dict[str, Any]:
+def summary(row: dict[str, Any], transcript: list[dict[str, Any]]) -> dict[str, Any]:
     leg = row["leg"]
     return {
         "callId": row["call_id"],
@@ -424,4 +489,5 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
         "errorMessage": row["error_message"],
         "createdAt": iso(row["created_at"]),
         "log": [{"at": iso(at), "text": text} for at, text in row["log"]],
+        "transcript": transcript,
     }

@@ -4,6 +4,7 @@ takes over the call resumes there; a verb no unit simulates is skipped and noted
 
 from __future__ import annotations
 
+from sandbox import heard
 from sandbox.call import Call
 from sandbox.execution import Document
 from sandbox.inbound import answers
@@ -33,6 +34,7 @@ class Interpreter:
             else:
                 call.program["pc"] = doc.pc
                 call.save(verb.name)
+            heard.verb(call, leg, verb)
             unit = unit_for(verb.name)
             if unit is None:
                 call.note(f"{verb.name} is not simulated by the sandbox; skipped")

@@ -351,6 +351,12 @@ def one_call(call_id: str) -> Response:
     return _json(found)
 
 
+@control_bp.get("/calls/<call_id>/transcript")
+def transcript(call_id: str) -> Response:
+    """What the far end of this leg heard, pressed and said, in order."""
+    return _json({"callId": call_id, "transcript": _sandbox().transcript(call_id)})
+
+
 @control_bp.post("/calls/<call_id>/digits")
 def press(call_id: str) -> Response:
     body = _json_body()

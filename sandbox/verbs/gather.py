@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import bxml
+from sandbox import heard
 from sandbox.verbs.timed import duration
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def gather(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     try:
         if not done and not collected:
             for prompt in verb.children * repeat:
+                heard.verb(call, leg, prompt)
                 pressed = call.wait(duration(call.settings, prompt), digits=True)
                 if pressed:
                     done = feed(pressed)

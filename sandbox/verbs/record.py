@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import bxml
+from sandbox import heard
 from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
 from sandbox.execution import CallEnded
@@ -44,7 +45,7 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     speech = settings.record_seconds if script.record_seconds is None else script.record_seconds
     limit = min(max_duration, speech + silence) if silence > 0 else max_duration
     started = time.time()
-    real_started = time.monotonic()
+    mark = call.timeline()
     recording_id = new_recording_id()
     fields = {
         "recordingId": recording_id,
@@ -52,8 +53,7 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     }
 
     def recorded() -> dict[str, Any]:
-        elapsed = time.monotonic() - real_started
-        simulated = elapsed / settings.time_scale if settings.time_scale else limit
+        simulated = call.simulated_since(mark) if settings.time_scale else limit
         return {
             **fields,
             "startTime": iso(started),
@@ -65,7 +65,7 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
 
     call.gathering = leg.call_id
     try:
-        deadline = time.monotonic() + settings.scaled(limit)
+        deadline = call.deadline(limit)
         while True:
             pressed = call.wait_until(deadline, digits=True)
             if not pressed or any(d in terminators for d in pressed):
@@ -134,6 +134,7 @@ def make_available(
     base: str,
     transcript: str | None,
 ) -> None:
+    heard.add(call, leg, "said", transcript or f"(speech for {result['duration']})")
     catalog = Catalog(call.db)
     recording_id = result["recordingId"]
     catalog.set_recording(recording_id, status="complete")
