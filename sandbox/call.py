@@ -27,6 +27,7 @@ from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Delivery, Hook
 from sandbox.execution import (
+    SPOKE,
     CallEnded,
     Document,
     DocumentRunner,
@@ -95,6 +96,9 @@ class Call:
         self._parsed: tuple[str, bxml.Root] | None = None
         self.manual = driver.clock
         self._waiting_since: float | None = None  # timeline() when the current wait began
+        self._listening = False  # the current wait listens for the caller (Gather, Record)
+        self._speech = False  # ... and a phrase said ends it (Record)
+        self._saved_entry: Any = None  # the newest transcript entry when last saved
 
     # --- legs and callee scripts --------------------------------------------------------
 
@@ -198,6 +202,7 @@ class Call:
 
     def save(self, activity: str) -> None:
         self.activity = activity
+        self._saved_entry = heard.newest(self.program)
         self.program["startGather"] = self.start_gather
         self.program["buffers"] = self.buffers
         self.program["hangupAt"] = self.hangup_at
@@ -332,13 +337,19 @@ class Call:
         if self.lost:
             raise LeaseLost()
 
-    def wait(self, seconds: float, *, digits: bool = False, ringing: bool = False) -> str | None:
+    def wait(
+        self, seconds: float, *, digits: bool = False, ringing: bool = False, playing: bool = False
+    ) -> str | None:
         """Let ``seconds`` of simulated time pass, handling inputs meanwhile.
 
         With ``digits`` it returns as soon as digits are pressed on the gathering leg.
         """
         return self.wait_until(
-            self.deadline(seconds), digits=digits, ringing=ringing, length=float(seconds)
+            self.deadline(seconds),
+            digits=digits,
+            ringing=ringing,
+            length=float(seconds),
+            playing=playing,
         )
 
     def wait_until(
@@ -348,10 +359,19 @@ class Call:
         digits: bool = False,
         ringing: bool = False,
         length: float | None = None,
+        speech: bool = False,
+        playing: bool = False,
     ) -> str | None:
-        """Wait until ``deadline`` (``timeline()``), handling inputs; see ``wait``."""
+        """Wait until ``deadline`` (``timeline()``), handling inputs; see ``wait``.  With
+        ``speech`` a phrase the callee says on the gathering leg returns ``SPOKE``;
+        ``playing`` says prompts still play (the manual clock does not count the wait as
+        listening for the caller)."""
+        if heard.newest(self.program) is not self._saved_entry:
+            self.save(self.activity)  # what was heard is readable while the call waits
         started = self.timeline()
         self._waiting_since = started
+        self._listening = (digits or speech) and not playing
+        self._speech = speech
         finished = False
         try:
             pressed = self._wait(deadline, digits=digits, ringing=ringing)
@@ -361,6 +381,7 @@ class Call:
             # The call's simulated clock: a wait of ``length`` that ran its course adds
             # exactly that (however slow the machine); any other adds the time it took.
             self._waiting_since = None
+            self._listening = self._speech = False
             if length is not None and (finished or not self.settings.time_scale):
                 passed = length
             else:
@@ -386,7 +407,7 @@ class Call:
                     self._send_detection()
                     continue
                 timeout = min(timeout, until_detected)
-            item = self._next_input(timeout, listening=digits)
+            item = self._next_input(timeout, listening=self._listening)
             if item is None:
                 if deadline - self.timeline() <= 0:
                     return None
@@ -463,6 +484,17 @@ class Call:
         if kind in ("redirect", "bxml"):
             if is_a and not ringing:
                 raise Interrupt(kind, data)
+            return None
+        if kind == "speech":  # the callee says a phrase (control API, the kit's say())
+            said_on = self.leg_by_id(target)
+            if said_on is None:
+                return None
+            text = str(data.get("text", ""))
+            heard.add(self, said_on, "said", text)
+            self.program.setdefault("spoken", {})[target] = text
+            if self._speech and self.gathering == target and not ringing:
+                self.program[f"spoke:{target}"] = True
+                return SPOKE
             return None
         if kind == "digits":
             pressed = str(data.get("digits", ""))

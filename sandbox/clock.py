@@ -135,9 +135,17 @@ class ManualClock:
             ]
         return min(found, key=lambda p: p.deadline) if found else None
 
-    def parked(self, call: Any) -> Parked | None:
+    def parked_for(self, call_id: str) -> Parked | None:
+        """How the call running leg ``call_id`` (an A-leg, or its Transfer's B-leg) waits:
+        listening only when that leg's Gather or Record listens; None while it runs."""
         with self._cond:
-            return self._parked.get(call)
+            for call, parked in self._parked.items():
+                b_leg = getattr(call, "b_leg", None)
+                legs = (call.call_id, b_leg.call_id if b_leg is not None else None)
+                if call_id in legs:
+                    listening = parked.listening and call.gathering == call_id
+                    return Parked(parked.deadline, listening)
+        return None
 
     def move_to(self, when: float) -> None:
         """Set the time to ``when`` (never backwards) and wake the calls due by then."""

@@ -362,6 +362,18 @@ class Sandbox:
             raise conflict(call_id)
         self._input(call_id, "digits", {"digits": digits})
 
+    def say(self, call_id: str, text: str) -> None:
+        """The callee says ``text``: a Record listening now ends with it as what was said
+        (and transcribed); otherwise it is kept for the next Record of that leg."""
+        if not isinstance(text, str) or not 1 <= len(text) <= 4096 or not text.strip():
+            raise ApiError(400, "validation", "text must be 1-4096 characters")
+        row = self.db.get_call(call_id)
+        if row is None:
+            raise not_found(call_id)
+        if not row["active"]:
+            raise conflict(call_id)
+        self._input(call_id, "speech", {"text": text})
+
     def hang_up(self, call_id: str) -> None:
         """The callee hangs up (declines, while it rings)."""
         row = self.db.get_call(call_id)

@@ -46,6 +46,12 @@ def add(call: Call, leg: Leg, kind: str, text: str) -> None:
         del entries[: len(entries) - LIMIT]
 
 
+def newest(program: dict[str, Any]) -> dict[str, Any] | None:
+    """The last entry noted (to tell whether the transcript changed since a save)."""
+    entries = program.get(KEY)
+    return entries[-1] if entries else None
+
+
 def verb(call: Call, leg: Leg, verb: bxml.Verb) -> None:
     """Note what a verb starting on ``leg`` makes the far end hear (or what it does)."""
     attrs, name = verb.attrs, verb.name

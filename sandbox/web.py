@@ -365,6 +365,14 @@ def press(call_id: str) -> Response:
     return _json({"callId": call_id, "digits": digits}, 202)
 
 
+@control_bp.post("/calls/<call_id>/speech")
+def say(call_id: str) -> Response:
+    body = _json_body()
+    text = body.get("text") if isinstance(body, dict) else None
+    _sandbox().say(call_id, text)  # type: ignore[arg-type]
+    return _json({"callId": call_id, "text": text}, 202)
+
+
 @control_bp.post("/calls/<call_id>/hangup")
 def hang_up(call_id: str) -> Response:
     _json_body()

@@ -47,7 +47,7 @@ def gather(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
         if not done and not collected:
             for prompt in verb.children * repeat:
                 heard.verb(call, leg, prompt)
-                pressed = call.wait(duration(call.settings, prompt), digits=True)
+                pressed = call.wait(duration(call.settings, prompt), digits=True, playing=True)
                 if pressed:
                     done = feed(pressed)
                     break

@@ -23,7 +23,7 @@ import bxml
 from sandbox import heard
 from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
-from sandbox.execution import CallEnded
+from sandbox.execution import SPOKE, CallEnded
 from sandbox.payloads import iso, iso_duration, new_recording_id
 
 if TYPE_CHECKING:
@@ -67,14 +67,14 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     try:
         deadline = call.deadline(limit)
         while True:
-            pressed = call.wait_until(deadline, digits=True)
-            if not pressed or any(d in terminators for d in pressed):
+            pressed = call.wait_until(deadline, digits=True, speech=True)
+            if not pressed or pressed is SPOKE or any(d in terminators for d in pressed):
                 break
     except CallEnded:
         # The recording still becomes available (and transcribed); no recordComplete.
         result = recorded()
         store(call, leg, result, attrs, started)
-        make_available(call, leg, result, attrs, base, script.transcript)
+        make_available(call, leg, result, attrs, base, said(call, leg, script.transcript))
         raise
     finally:
         call.gathering = None
@@ -86,8 +86,15 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
         replacement = call.bxml_callback(
             leg, call.hook(attrs, base, "recordComplete"), "recordComplete", result
         )
-    make_available(call, leg, result, attrs, base, script.transcript)
+    make_available(call, leg, result, attrs, base, said(call, leg, script.transcript))
     return replacement
+
+
+def said(call: Call, leg: Leg, scripted: str | None) -> str | None:
+    """What the callee said into the recording: a phrase said during it (control API
+    ``speech``, the kit's ``say``), else the script's ``transcript``."""
+    spoken = call.program.get("spoken") or {}
+    return spoken.pop(leg.call_id, None) or scripted
 
 
 def store(call: Call, leg: Leg, result: dict[str, Any], attrs: dict, started: float) -> None:
@@ -134,7 +141,8 @@ def make_available(
     base: str,
     transcript: str | None,
 ) -> None:
-    heard.add(call, leg, "said", transcript or f"(speech for {result['duration']})")
+    if not call.program.pop(f"spoke:{leg.call_id}", None):
+        heard.add(call, leg, "said", transcript or f"(speech for {result['duration']})")
     catalog = Catalog(call.db)
     recording_id = result["recordingId"]
     catalog.set_recording(recording_id, status="complete")
