@@ -45,9 +45,19 @@ class ManualClock:
         self._running: set[Any] = set()  # calls whose runner thread is executing
         self._parked: dict[Any, Parked] = {}
         self._busy = 0  # the driver is claiming calls or handing out inputs
+        self._queued: set[str] = set()  # calls created here that no runner has started yet
+        # Counts every moment calls may have changed (an input, time moving, a runner
+        # starting or ending): equal counts around a read mean nothing ran in between.
+        self.generation = 0
 
     def _quiet(self) -> bool:
-        return self._busy == 0 and self._running <= set(self._parked)
+        return self._busy == 0 and not self._queued and self._running <= set(self._parked)
+
+    def queued(self, call_id: str) -> None:
+        """A call was created here: not settled until a runner takes it."""
+        with self._cond:
+            self._queued.add(call_id)
+            self.generation += 1
 
     # --- what runners call ------------------------------------------------------------
 
@@ -55,6 +65,8 @@ class ManualClock:
         """A runner starts (it counts as running until it parks)."""
         with self._cond:
             self._running.add(call)
+            self._queued.discard(call.call_id)
+            self.generation += 1
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -72,6 +84,7 @@ class ManualClock:
         with self._cond:
             self._running.discard(call)
             self._parked.pop(call, None)
+            self.generation += 1
             self._cond.notify_all()
 
     def park(self, call: Any, inbox: queue.Queue[Any], timeout: float, listening: bool) -> Any:
@@ -95,6 +108,7 @@ class ManualClock:
         with self._cond:
             inbox.put(item)
             self._parked.pop(call, None)
+            self.generation += 1
             self._cond.notify_all()
 
     # --- what tests call --------------------------------------------------------------
@@ -121,7 +135,7 @@ class ManualClock:
                         return
                 continue
             if time.monotonic() >= deadline:
-                raise SettleTimeout("inputs or new calls were not taken up in time")
+                raise SettleTimeout("inputs were not taken up in time")
             with self._cond:
                 self._cond.wait(0.002)
 
@@ -153,6 +167,7 @@ class ManualClock:
             if when <= self.now:
                 return
             self.now = when
+            self.generation += 1
             for call, parked in list(self._parked.items()):
                 if parked.deadline <= when:
                     del self._parked[call]

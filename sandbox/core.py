@@ -131,6 +131,8 @@ class Sandbox:
 
     def _queue(self, leg: Leg, request: dict[str, Any], note: str) -> None:
         """Store a new call for a driver to run, and wake this process's driver."""
+        if self.clock is not None and self.settings.driver != "off":
+            self.clock.queued(leg.call_id)
         now = time.time()
         self.db.insert_call(
             {
@@ -402,9 +404,15 @@ class Sandbox:
         programs = {row["call_id"]: row["program"] for row in rows}
         return [summary(row, self._transcript(row, programs)) for row in rows]
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
+    def call(self, call_id: str, *, log: bool = True) -> dict[str, Any] | None:
+        """One call's summary (``log=False``: without its log, cheaper to read often)."""
         row = self.db.get_call(call_id)
-        return None if row is None else summary(row, self._transcript(row))
+        return None if row is None else summary(row, self._transcript(row), log=log)
+
+    def legs(self, call_id: str) -> list[dict[str, Any]]:
+        """The other legs of call ``call_id`` (a Transfer's), oldest first, without logs."""
+        rows = self.db.legs_of(call_id)
+        return [summary(row, [], log=False) for row in rows]
 
     def transcript(self, call_id: str) -> list[dict[str, Any]]:
         """What the far end of leg ``call_id`` heard, pressed and said, in order (see
@@ -436,12 +444,10 @@ class Sandbox:
 
         def nothing_pending() -> bool:
             driver = self._driver
-            waiting = self.db.has_claimable(time.time())
-            if driver is not None and not waiting:
-                waiting = self.db.max_input_id() > driver.dispatched_through
-            if waiting:
-                self._poke()
-            return not waiting
+            if driver is None or self.db.max_input_id() <= driver.dispatched_through:
+                return True
+            self._poke()
+            return False
 
         clock.wait_settled(timeout, nothing_pending)
 
@@ -485,7 +491,9 @@ class Sandbox:
                 self._changed.wait(min(remaining, 0.1))
 
 
-def summary(row: dict[str, Any], transcript: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(
+    row: dict[str, Any], transcript: list[dict[str, Any]], *, log: bool = True
+) -> dict[str, Any]:
     leg = row["leg"]
     return {
         "callId": row["call_id"],
@@ -500,6 +508,6 @@ def summary(row: dict[str, Any], transcript: list[dict[str, Any]]) -> dict[str, 
         "disconnectCause": row["disconnect_cause"],
         "errorMessage": row["error_message"],
         "createdAt": iso(row["created_at"]),
-        "log": [{"at": iso(at), "text": text} for at, text in row["log"]],
+        "log": [{"at": iso(at), "text": text} for at, text in row["log"]] if log else [],
         "transcript": transcript,
     }

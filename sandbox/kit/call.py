@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sandbox import heard
-
-if TYPE_CHECKING:
-    from sandbox.kit.harness import VoiceKit
+from sandbox.clock import ManualClock
+from sandbox.core import Sandbox
 
 Pattern = str | re.Pattern[str]
 
@@ -57,11 +56,26 @@ class Step:
     tag_state: dict[str, Any]  # the call's tag state when the step ended
 
 
+class Kit(Protocol):
+    """What a scripted call needs of its ``sandbox.kit.harness.VoiceKit`` (which imports
+    this module)."""
+
+    sandbox: Sandbox
+    clock: ManualClock
+
+    def summary(self, call_id: str) -> dict[str, Any]: ...
+    def callbacks_of(self, call_id: str) -> list[Callback]: ...
+    def state_of(
+        self, tag: str | None, call_id: str, parent: str | None = None
+    ) -> dict[str, Any]: ...
+    def leg_to(self, call_id: str, number: str) -> str | None: ...
+
+
 class ScriptedCall:
     """A call the kit follows: the caller of a dial-in, the callee of a call the app
     placed, or a Transfer's agent leg (``expect_transfer_to`` returns one)."""
 
-    def __init__(self, kit: VoiceKit, call_id: str, how: str) -> None:
+    def __init__(self, kit: Kit, call_id: str, how: str) -> None:
         self.kit = kit
         self.call_id = call_id
         self.steps: list[Step] = []
@@ -79,7 +93,7 @@ class ScriptedCall:
     @property
     def transcript(self) -> list[dict[str, Any]]:
         """What the person on this leg heard, pressed and said (``sandbox.heard``)."""
-        return self.kit.sandbox.transcript(self.call_id)
+        return list(self.kit.summary(self.call_id)["transcript"])
 
     @property
     def heard(self) -> list[str]:
@@ -87,10 +101,7 @@ class ScriptedCall:
         return [e["text"] for e in self.transcript if e["kind"] in HEARD_KINDS]
 
     def _summary(self) -> dict[str, Any]:
-        found = self.kit.sandbox.call(self.call_id)
-        if found is None:
-            raise KitFailure(f"call {self.call_id} is unknown to the sandbox")
-        return found
+        return self.kit.summary(self.call_id)
 
     @property
     def status(self) -> str:
@@ -274,7 +285,7 @@ class ScriptedCall:
         return len(self.steps) + 1
 
     def _record(self, label: str) -> None:
-        tag = (self.kit.sandbox.call(self.call_id) or {}).get("tag")
+        tag = self._summary().get("tag")
         self.steps.append(Step(len(self.steps) + 1, label, self.kit.state_of(tag, self.call_id)))
 
     def _act(self, label: str, action: Callable[[], None]) -> None:
@@ -351,7 +362,7 @@ class ScriptedCall:
         if message.startswith("expected to hear"):
             said = "; ".join(repr(e["text"]) for e in since) or "nothing new"
             lines[0] += f", the caller heard: {said}"
-        found = self.kit.sandbox.call(self.call_id) or {}
+        found = self._summary()
         state = found.get("state", "unknown")
         if found.get("disconnectCause"):
             state += f", cause {found['disconnectCause']}"

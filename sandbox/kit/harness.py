@@ -49,6 +49,7 @@ class VoiceKit:
         self.calls: list[ScriptedCall] = []
         self._lock = threading.Lock()
         self._callbacks: dict[str, list[Callback]] = {}
+        self._summaries: dict[str, tuple[int, dict[str, Any]]] = {}
         self.sandbox.driver.add_callback_listener(self._delivered)
 
     @property
@@ -109,10 +110,24 @@ class VoiceKit:
 
     # --- what the calls read ----------------------------------------------------------
 
+    def summary(self, call_id: str) -> dict[str, Any]:
+        """The sandbox's view of a call (state, tag, transcript), read once per change:
+        while the calls are settled nothing changes it."""
+        generation = self.clock.generation
+        cached = self._summaries.get(call_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        found = self.sandbox.call(call_id, log=False)
+        if found is None:
+            raise KitFailure(f"call {call_id} is unknown to the sandbox")
+        if self.clock.settled() and self.clock.generation == generation:
+            self._summaries[call_id] = (generation, found)
+        return found
+
     def leg_to(self, call_id: str, number: str) -> str | None:
         """The newest leg of ``call_id`` (a Transfer's) ringing ``number``."""
-        for found in self.sandbox.calls(limit=200):
-            if found["parentCallId"] == call_id and found["to"] == number:
+        for found in reversed(self.sandbox.legs(call_id)):
+            if found["to"] == number:
                 return str(found["callId"])
         return None
 
