@@ -27,22 +27,29 @@ def test_the_readme_kit_test_passes_as_written(tmp_path):
     (tmp_path / "my_ivr.py").write_text(python_block_after("`my_ivr.py` next to `app.py`"))
     (tmp_path / "conftest.py").write_text(python_block_after("### Testing your call logic"))
     (tmp_path / "test_my_ivr.py").write_text(python_block_after("### Testing your call logic", 1))
+    (tmp_path / "test_sales.py").write_text(python_block_after("### Testing your call logic", 2))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_ivr.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}"},
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    out = result.stdout + result.stderr
+    assert "2 passed" in out and "1 failed" in out, out
+    # The failure the README shows is the one pytest prints (the call id aside).
+    shown = re.search(r"```text\n(.*?)```", README[README.index("def test_sales") :], re.DOTALL)
+    assert shown
+    call_id = re.compile(r"c-[0-9a-f-]{40,}")
+    for line in shown.group(1).splitlines():
+        assert call_id.sub("CALL", line) in call_id.sub("CALL", out), line
 
 
 def test_the_readme_flow_and_its_test_work_as_written(flow_module, monkeypatch, tmp_path):
     source = python_block_after("`my_ivr.py` next to `app.py`")
     module = flow_module(source)
-    test_source = python_block_after("### Testing your call logic", 2).replace("my_ivr", module)
+    test_source = python_block_after("### Testing your call logic", 3).replace("my_ivr", module)
     monkeypatch.chdir(tmp_path)  # create_app's instance folder and SQLite default stay here
     namespace: dict = {}
     exec(compile(test_source, "README.md", "exec"), namespace)  # noqa: S102  (our own README)
