@@ -40,7 +40,10 @@ def gather(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
                 return True
         return False
 
-    pending = call.buffers.pop(leg.call_id, "") + _scripted_digits(call, leg)
+    scripted = _scripted_digits(call, leg)
+    if scripted:
+        heard.add(call, leg, "pressed", scripted)
+    pending = call.buffers.pop(leg.call_id, "") + scripted
     done = feed(pending) if pending else False
     call.gathering = leg.call_id
     try:
