@@ -106,6 +106,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0.01,
         help="bandwidth_sandbox: simulated seconds -> real seconds (default 0.01)",
     )
+    parser.addoption(
+        "--voice-app-url",
+        default=None,
+        help="voice_call: drive the server running at this URL instead of building the app",
+    )
+    parser.addoption(
+        "--voice-sandbox-port",
+        type=int,
+        default=0,
+        help="voice_call with --voice-app-url: the port of the kit's sandbox (its Voice API "
+        "is http://127.0.0.1:PORT/api/v2; default: a free port)",
+    )
 
 
 @pytest.fixture
@@ -147,14 +159,33 @@ def voice_app_factory() -> AppFactory | None:
 
 
 @pytest.fixture
+def voice_app_url(request: pytest.FixtureRequest) -> str | None:
+    """The URL of a running server ``voice_call`` drives (``--voice-app-url``); None: the
+    app is built in this process."""
+    return request.config.getoption("--voice-app-url", default=None)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
 def voice_call(
+    request: pytest.FixtureRequest,
     voice_app_config: dict[str, Any],
     voice_app_factory: AppFactory | None,
+    voice_app_url: str | None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[VoiceKit]:
     """Your app, served on 127.0.0.1, with its sandbox on a test clock: dial it
     (``voice_call.dial(number)``), have it place calls, and act as the person on the
-    phone, step by step (``sandbox.kit``)."""
+    phone, step by step (``sandbox.kit``).  With ``--voice-app-url`` the server running
+    there is driven instead, by a sandbox of the kit's own (``sandbox.kit.remote``)."""
     directory = tmp_path_factory.mktemp("voice-call")
+    if voice_app_url:
+        from sandbox.kit.remote import remote_kit
+
+        port = request.config.getoption("--voice-sandbox-port", default=0) or 0
+        with remote_kit(
+            voice_app_url, voice_app_config, directory=directory, sandbox_port=port
+        ) as kit:
+            yield kit
+        return
     with voice_kit(voice_app_config, directory=directory, factory=voice_app_factory) as kit:
         yield kit

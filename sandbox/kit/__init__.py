@@ -45,4 +45,4 @@ def voice_kit(
     with tempfile.TemporaryDirectory(prefix="voice-kit-") as scratch:
         where = directory or Path(scratch)
         with serving(where, config or {}, factory) as (app, base_url):
-            yield VoiceKit(app, base_url)
+            yield VoiceKit.in_process(app, base_url)

@@ -33,29 +33,56 @@ class VoiceKit:
     ``dial(to, from_=...)`` rings the app (inbound); ``place_call(to=..., flow=...)`` has
     the app place a call, and ``expect_call(to=...)`` picks up a call the app placed some
     other way (a form, a handler).  ``script(number, ...)`` says how a phone behaves before
-    it is called (busy, a machine, ...).  ``app`` and ``client`` are the app under test.
+    it is called (busy, a machine, ...).  ``app`` and ``client`` are the app under test (in
+    process; None for a server reached by URL).
     """
 
-    def __init__(self, app: Flask, base_url: str) -> None:
-        found = app.extensions.get("sandbox")
-        if not isinstance(found, Sandbox) or found.clock is None:
-            raise RuntimeError("voice_call needs the in-app sandbox on the manual clock")
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        base_url: str,
+        api_url: str,
+        secret: str | None,
+        app: Flask | None = None,
+    ) -> None:
+        if sandbox.clock is None:
+            raise RuntimeError("voice_call needs a sandbox on the manual clock")
         self.app = app
-        self.base_url = base_url
-        self.sandbox: Sandbox = found
-        self.clock: ManualClock = found.clock
-        self.secret = str(app.config["SECRET_KEY"])
-        self.api_url = base_url + "/sandbox/api/v2"
+        self.base_url = base_url  # the app's
+        self.sandbox = sandbox
+        self.clock: ManualClock = sandbox.clock
+        self.secret = secret  # SECRET_KEY, to read tag state (None: not read)
+        self.api_url = api_url  # the sandbox's Voice API
         self.calls: list[ScriptedCall] = []
         self._lock = threading.Lock()
         self._callbacks: dict[str, list[Callback]] = {}
         self._summaries: dict[str, tuple[int, dict[str, Any]]] = {}
         self.sandbox.driver.add_callback_listener(self._delivered)
 
+    @classmethod
+    def in_process(cls, app: Flask, base_url: str) -> VoiceKit:
+        """The kit of an app served in this process, driving its in-app sandbox."""
+        found = app.extensions.get("sandbox")
+        if not isinstance(found, Sandbox):
+            raise RuntimeError("voice_call needs the in-app sandbox (VOICE_BACKEND=sandbox)")
+        secret = str(app.config["SECRET_KEY"])
+        return cls(
+            found, base_url=base_url, api_url=base_url + "/sandbox/api/v2", secret=secret, app=app
+        )
+
+    def _in_process(self, what: str) -> Flask:
+        if self.app is None:
+            raise RuntimeError(
+                f"{what} needs the app in this process; the kit drives {self.base_url} by URL: "
+                "have the app place the call (its page or API), then voice_call.expect_call()"
+            )
+        return self.app
+
     @property
     def client(self) -> FlaskClient:
         """A Flask test client of the app (pages, forms such as click-to-call)."""
-        return self.app.test_client()
+        return self._in_process("voice_call.client").test_client()
 
     # --- making and finding calls -----------------------------------------------------
 
@@ -71,7 +98,7 @@ class VoiceKit:
         ...)`` in the app's context); the call, ringing ``to``."""
         from calls.outbound import place_call
 
-        with self.app.app_context():
+        with self._in_process("voice_call.place_call").app_context():
             created = place_call(to=to, **options)
         self.sandbox.settle()
         return self._follow(str(created["callId"]), f"the app called {to}")
@@ -142,7 +169,7 @@ class VoiceKit:
         only); ``{}`` for none, a plain-text tag or one that does not verify."""
         from callbacks.tags import decode_state, split_state
 
-        if not tag:
+        if not tag or self.secret is None:
             return {}
         if parent is None:
             found = self.sandbox.call(call_id)
