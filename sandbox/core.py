@@ -348,7 +348,11 @@ class Sandbox:
         return row
 
     def _input(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.db.add_input(call_id, kind, data)
+        input_id = self.db.add_input(call_id, kind, data)
+        if self.clock is not None and self._driver is not None:
+            # The manual clock's one driver runs here: the call takes it at once (the
+            # driver's own pass over the table hands it over again, and it is ignored).
+            self._driver.hand_over({"id": input_id, "call_id": call_id, "kind": kind, "data": data})
         self._poke()
 
     # --- the callee -------------------------------------------------------------------
@@ -444,7 +448,7 @@ class Sandbox:
 
         def nothing_pending() -> bool:
             driver = self._driver
-            if driver is None or self.db.max_input_id() <= driver.dispatched_through:
+            if driver is None or not driver.undelivered(self.db.max_input_id()):
                 return True
             self._poke()
             return False

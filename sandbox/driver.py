@@ -67,6 +67,7 @@ class Driver:
         self._listeners: list[Callable[[str, str], None]] = []
         self._callback_listeners: list[Callable[[str, dict[str, Any], Delivery], None]] = []
         self.dispatched_through = 0  # every input up to this id is in its runner's inbox
+        self._handed: set[int] = set()  # inputs after that one handed over directly
         self._input_after = 0
         self._recent_inputs: collections.deque[tuple[float, int]] = collections.deque()
         self._dispatched: dict[int, float] = {}
@@ -225,6 +226,21 @@ class Driver:
         renewed = self._renewed_at.get(runner.call_id, 0.0)
         if time.time() - renewed > self.settings.lease_seconds / 2:
             runner.save(runner.activity)
+
+    def hand_over(self, row: dict[str, Any]) -> None:
+        """Give an input stored by this process to its call at once (the manual clock)."""
+        runner = self.legs.get(row["call_id"])
+        if runner is not None:
+            runner.deliver_input(row)
+        with self._lock:
+            self._handed.add(int(row["id"]))
+
+    def undelivered(self, newest: int) -> bool:
+        """Whether some input up to id ``newest`` is in no runner's inbox yet."""
+        with self._lock:
+            through = self.dispatched_through
+            self._handed = {i for i in self._handed if i > through}
+            return any(i not in self._handed for i in range(through + 1, newest + 1))
 
     def _dispatch_inputs(self, now: float) -> None:
         window_start = self._input_after

@@ -28,7 +28,7 @@ from typing import Any
 
 from sandbox.kit.call import Callback, KitFailure, ScriptedCall, Step
 from sandbox.kit.harness import VoiceKit
-from sandbox.kit.server import AppFactory, serving
+from sandbox.kit.server import AppFactory, InProcess, serving
 
 __all__ = ["Callback", "KitFailure", "ScriptedCall", "Step", "VoiceKit", "voice_kit"]
 
@@ -45,4 +45,8 @@ def voice_kit(
     with tempfile.TemporaryDirectory(prefix="voice-kit-") as scratch:
         where = directory or Path(scratch)
         with serving(where, config or {}, factory) as (app, base_url):
-            yield VoiceKit.in_process(app, base_url)
+            kit = VoiceKit.in_process(app, base_url)
+            # Callbacks go straight into the app (its WSGI interface), not over a socket;
+            # the server stays for what else reaches the app (its own Voice API calls).
+            kit.sandbox.driver.deliverer.session.mount(base_url + "/", InProcess(app))
+            yield kit

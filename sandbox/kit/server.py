@@ -4,6 +4,7 @@ served on a free 127.0.0.1 port so the in-app sandbox can send it real HTTP call
 from __future__ import annotations
 
 import importlib
+import io
 import secrets
 import socket
 import threading
@@ -11,9 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from flask import Flask
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 AppFactory = Callable[[dict[str, Any]], Flask]
 
@@ -50,6 +56,41 @@ def default_factory(settings: dict[str, Any]) -> Flask:
     """The project's own factory, ``app.create_app``."""
     module = importlib.import_module("app")
     return module.create_app(settings)  # type: ignore[no-any-return]
+
+
+class InProcess(BaseAdapter):
+    """A ``requests`` transport that hands each request to a WSGI app in this thread: the
+    sandbox's callbacks reach the app through its whole WSGI stack (routes, credentials,
+    payload, store) without a socket or a server thread in between."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.app = app
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url = urlsplit(request.url or "")
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        environ = EnvironBuilder(
+            path=url.path,
+            query_string=url.query,
+            method=request.method,
+            headers=dict(request.headers),
+            data=body or b"",
+            base_url=f"{url.scheme}://{url.netloc}",
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        ).get_environ()
+        chunks, status, headers = run_wsgi_app(self.app, environ, buffered=True)
+        response = requests.Response()
+        response.status_code = int(status.split(" ", 1)[0])
+        response.reason = status.partition(" ")[2]
+        response.headers = CaseInsensitiveDict(dict(headers))
+        response.raw = io.BytesIO(b"".join(chunks))
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
 
 
 class _QuietHandler(WSGIRequestHandler):
