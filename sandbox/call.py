@@ -14,7 +14,6 @@ in order by ``sandbox.heard``.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import time
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from sandbox.execution import (
 )
 from sandbox.payloads import Leg, event
 from sandbox.settings import Settings
+from sandbox.simtime import SimulatedTime
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Host(Protocol):
     def delivered(self, call: Call, payload: dict[str, Any], result: Delivery) -> None: ...
 
 
-class Call:
+class Call(SimulatedTime):
     """The state of one A-leg (and its Transfer's B-leg) while a driver executes it."""
 
     interpreter: DocumentRunner  # set by the runner
@@ -101,53 +101,6 @@ class Call:
         self._saved_entry: Any = None  # the newest transcript entry when last saved
 
     # --- legs and callee scripts --------------------------------------------------------
-
-    @property
-    def clock(self) -> float:
-        """Simulated seconds this call has spent waiting (playing, pausing, ringing, ...)."""
-        return float(self.program.get("clock", 0.0))
-
-    def clock_now(self) -> float:
-        """The simulated clock at this moment (``clock`` plus the wait under way)."""
-        if self._waiting_since is None:
-            return self.clock
-        return self.clock + self.simulated_since(self._waiting_since)
-
-    def timeline(self) -> float:
-        """Now, on the timeline of wait deadlines: real monotonic seconds, or the manual
-        clock's simulated seconds."""
-        return self.manual.now if self.manual is not None else time.monotonic()
-
-    def deadline(self, seconds: float) -> float:
-        """The wait deadline ``seconds`` of simulated time from now."""
-        if self.manual is not None:
-            return self.manual.now + max(0.0, float(seconds))
-        return time.monotonic() + self.settings.scaled(seconds)
-
-    def poll_deadline(self, seconds: float) -> float:
-        """A deadline for re-checking shared state every ``seconds`` of real time; with the
-        manual clock none (only an input ends such a wait)."""
-        return math.inf if self.manual is not None else time.monotonic() + seconds
-
-    def simulated_since(self, mark: float) -> float:
-        """Simulated seconds since ``timeline()`` was ``mark``."""
-        if self.manual is not None:
-            return self.manual.now - mark
-        scale = self.settings.time_scale
-        return (time.monotonic() - mark) / scale if scale else 0.0
-
-    def later(self, seconds: float) -> float:
-        """The moment ``seconds`` of simulated time from now, as kept in ``program``
-        (``hangupAt``, a pending machine detection): epoch seconds, or manual clock time."""
-        if self.manual is not None:
-            return self.manual.now + float(seconds)
-        return time.time() + self.settings.scaled(seconds)
-
-    def until(self, moment: float) -> float:
-        """Wait-timeline seconds until a ``later()`` moment (negative: passed)."""
-        if self.manual is not None:
-            return moment - self.manual.now
-        return moment - time.time()
 
     @property
     def inbound(self) -> bool:

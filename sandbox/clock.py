@@ -173,6 +173,21 @@ class ManualClock:
                     del self._parked[call]
             self._cond.notify_all()
 
+    def advance(self, seconds: float, settle: Callable[[], None]) -> None:
+        """Move ``seconds`` on, one deadline at a time, calling ``settle()`` (wait until the
+        calls woken have run) before each move and after the last."""
+        if seconds < 0:
+            raise ValueError("time cannot go back")
+        target = self.now + seconds
+        while True:
+            settle()
+            due = self.next_deadline()
+            if due is None or due.deadline > target:
+                self.move_to(target)
+                settle()
+                return
+            self.move_to(due.deadline)
+
     def _busy_message(self) -> str:
         busy = sorted(getattr(c, "call_id", repr(c)) for c in self._running - set(self._parked))
         return f"calls still running after the allowed time: {', '.join(busy)}"

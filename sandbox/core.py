@@ -26,7 +26,7 @@ from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
 from sandbox.errors import ApiError, conflict, describe, not_found
-from sandbox.listing import call_state, list_calls
+from sandbox.listing import call_state, list_calls, summary
 from sandbox.payloads import Leg, iso, new_call_id
 from sandbox.recordings import Recordings, Transcriptions
 from sandbox.settings import Settings
@@ -458,18 +458,7 @@ class Sandbox:
     def advance(self, seconds: float, *, timeout: float = 30.0) -> None:
         """Let ``seconds`` of simulated time pass, one deadline at a time: the calls due
         at each moment run (callbacks, next verbs) before time moves on."""
-        clock = self._manual_clock()
-        if seconds < 0:
-            raise ValueError("time cannot go back")
-        target = clock.now + seconds
-        while True:
-            self.settle(timeout)
-            due = clock.next_deadline()
-            if due is None or due.deadline > target:
-                clock.move_to(target)
-                self.settle(timeout)
-                return
-            clock.move_to(due.deadline)
+        self._manual_clock().advance(seconds, lambda: self.settle(timeout))
 
     def _manual_clock(self) -> ManualClock:
         if self.clock is None:
@@ -493,25 +482,3 @@ class Sandbox:
                 raise TimeoutError(f"call {call_id} did not reach {state!r} (it is {now!r})")
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
-
-
-def summary(
-    row: dict[str, Any], transcript: list[dict[str, Any]], *, log: bool = True
-) -> dict[str, Any]:
-    leg = row["leg"]
-    return {
-        "callId": row["call_id"],
-        "parentCallId": row["parent_call_id"],
-        "from": row["from_number"],
-        "to": row["to_number"],
-        "direction": leg.get("direction", "outbound"),
-        "state": row["state"],
-        "active": bool(row["active"]),
-        "activity": row["activity"],
-        "tag": leg.get("tag"),
-        "disconnectCause": row["disconnect_cause"],
-        "errorMessage": row["error_message"],
-        "createdAt": iso(row["created_at"]),
-        "log": [{"at": iso(at), "text": text} for at, text in row["log"]] if log else [],
-        "transcript": transcript,
-    }
