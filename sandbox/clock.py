@@ -149,15 +149,16 @@ class ManualClock:
             ]
         return min(found, key=lambda p: p.deadline) if found else None
 
-    def parked_for(self, call_id: str) -> Parked | None:
+    def parked_for(self, call_id: str, *, any_leg: bool = False) -> Parked | None:
         """How the call running leg ``call_id`` (an A-leg, or its Transfer's B-leg) waits:
-        listening only when that leg's Gather or Record listens; None while it runs."""
+        listening only when that leg's Gather or Record listens (``any_leg``: when one of
+        the call's legs does); None while it runs."""
         with self._cond:
             for call, parked in self._parked.items():
                 b_leg = getattr(call, "b_leg", None)
                 legs = (call.call_id, b_leg.call_id if b_leg is not None else None)
                 if call_id in legs:
-                    listening = parked.listening and call.gathering == call_id
+                    listening = parked.listening and (any_leg or call.gathering == call_id)
                     return Parked(parked.deadline, listening)
         return None
 

@@ -330,7 +330,8 @@ class ScriptedCall:
             sandbox.settle()
             if done() or self.ended:
                 return
-            if not through_listening and self._parked_listening() is not None:
+            # A Gather or Record listening on any leg (the agent's too) waits for a person.
+            if not through_listening and self._parked_listening(any_leg=True) is not None:
                 return
             due = clock.next_deadline()
             if due is None or due.deadline - started > MAX_SECONDS:
@@ -345,8 +346,8 @@ class ScriptedCall:
         if entries and entries[-1] == entry and parked is not None and not parked.listening:
             self.kit.sandbox.advance(parked.deadline - self.kit.clock.now)
 
-    def _parked_listening(self) -> Any:
-        parked = self.kit.clock.parked_for(self.call_id)
+    def _parked_listening(self, *, any_leg: bool = False) -> Any:
+        parked = self.kit.clock.parked_for(self.call_id, any_leg=any_leg)
         return parked if parked is not None and parked.listening else None
 
     def _fail(self, number: int, message: str) -> None:
@@ -370,6 +371,8 @@ class ScriptedCall:
                 state += f": {found['errorMessage']}"
         elif self._parked_listening() is not None:
             state += ", waiting for the caller's input"
+        elif self._parked_listening(any_leg=True) is not None:
+            state += ", waiting for input on another leg"
         lines.append(f"The call {self.call_id} ({state}), what its caller heard so far:")
         lines.append(heard.render(entries, indent="  "))
         last = self.callbacks[-1:] if self.callbacks else []

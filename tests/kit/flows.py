@@ -1,5 +1,6 @@
 """Flows the kit's own tests drive: a voicemail (Record, transcription), a slow menu (a long
-Gather timeout and several prompts) and a reminder placed by the app (machine detection)."""
+Gather timeout and several prompts), a reminder placed by the app (machine detection) and a
+screened transfer (the agent's leg gathers a key)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from callbacks import CallbackEvent, Flow
 
 VOICEMAIL = "+12025550160"
 SLOW_MENU = "+12025550161"
+SCREENED = "+12025550162"
+SCREENER = "+12025550163"
 
 voicemail = Flow("kit-voicemail", numbers=[VOICEMAIL])
 slow_menu = Flow("kit-slow-menu", numbers=[SLOW_MENU])
 reminder = Flow("kit-reminder")
+screened = Flow("kit-screened", numbers=[SCREENED])
 
 
 @voicemail.on("initiate")
@@ -71,3 +75,28 @@ def remind(event: CallbackEvent) -> Response:
 @reminder.on("machineDetectionComplete")
 def detected(event: CallbackEvent) -> Response:
     return Response()
+
+
+@screened.on("initiate")
+def screen(event: CallbackEvent) -> Response:
+    return Response(SpeakSentence("Please hold."), screened.transfer(SCREENER))
+
+
+@screened.on("transferAnswer")
+def ask_the_agent(event: CallbackEvent) -> Response:
+    return Response(
+        Gather(
+            SpeakSentence("Press 1 to accept the call."),
+            gather_url=screened.url("gather"),
+            max_digits=1,
+            first_digit_timeout=10,
+            **screened.credentials(),
+        ),
+    )
+
+
+@screened.on("gather")
+def agent_chose(event: CallbackEvent) -> Response:
+    if event.digits == "1":
+        return Response(SpeakSentence("Accepted."))
+    return Response(SpeakSentence("Declined."), Hangup())

@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.kit import KitFailure
 from tests.kit.conftest import CALLER, IVR_NUMBER, SUPPORT
-from tests.kit.flows import SLOW_MENU, VOICEMAIL
+from tests.kit.flows import SCREENED, SCREENER, SLOW_MENU, VOICEMAIL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -242,3 +242,17 @@ def test_expect_call_finds_a_call_the_app_placed(voice_call):
         voice_call.expect_call(to="+19995550000")
     call = voice_call.expect_call(to="+12025550181")
     call.expect_heard("Reminder")
+
+
+def test_a_gather_on_the_agents_leg_waits_for_the_agent(voice_call):
+    call = voice_call.dial(SCREENED, from_=CALLER)
+    agent = call.expect_transfer_to(SCREENER)
+    agent.expect_heard("Press 1 to accept the call.")
+    # The caller's expectation does not run the agent's Gather out: it stops, failing.
+    with pytest.raises(KitFailure) as failure:
+        call.expect_heard("Accepted.")
+    assert "waiting for input on another leg" in str(failure.value)
+    agent.press("1")
+    agent.expect_heard("Accepted.")
+    assert [c.event_type for c in agent.callbacks] == ["transferAnswer", "gather"]
+    assert agent.callbacks[1].payload["digits"] == "1"
