@@ -70,6 +70,10 @@ class SandboxHandle:
     def call(self, call_id: str) -> dict[str, Any] | None:
         return self.sandbox.call(call_id)
 
+    def transcript(self, call_id: str) -> list[dict[str, Any]]:
+        """What the person on leg ``call_id`` heard, pressed and said, in order."""
+        return self.sandbox.transcript(call_id)
+
     def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until the call is ``queued``/``initiated``/``answered``/``disconnected``."""
         return self.sandbox.wait_for(call_id, state, timeout)

@@ -83,6 +83,7 @@ def test_the_transcript_of_both_legs_through_the_control_api(api, call_body, rec
     listed = control(sandbox, "/calls").json()["calls"]
     assert next(c for c in listed if c["callId"] == leg["callId"])["transcript"] == agent
     assert sandbox_package.transcript(sandbox.sandbox, leg["callId"]) == agent
+    assert sandbox.transcript(call_id) == entries  # the bandwidth_sandbox fixture's
 
 
 def test_the_control_page_shows_what_the_caller_heard(api, call_body, receiver, sandbox):
