@@ -30,8 +30,12 @@ def test_the_page_shows_what_the_caller_heard_as_it_happens(browser: Any) -> Non
         browser.get(kit.base_url + "/sandbox/sandbox-control/")
 
         def lines(driver: Any) -> list[str]:
-            found = driver.find_elements(By.CSS_SELECTOR, "ol.transcript li")
-            return [item.text for item in found]
+            # Read in one script: the page replaces the list as it refreshes.
+            found = driver.execute_script(
+                "return Array.from(document.querySelectorAll('ol.transcript li'),"
+                " (item) => item.textContent);"
+            )
+            return [" ".join(text.split()) for text in found]
 
         assert lines(browser) == [
             "0.0 s answered",
