@@ -5,7 +5,8 @@ Three ways to run it (see sandbox/README.md):
 - inside the app (``VOICE_BACKEND=sandbox``, the default): ``init_app(app)`` serves the API
   at ``/sandbox/api/v2`` and the callee's controls at ``/sandbox/sandbox-control/``;
 - standalone: ``python -m sandbox --port 8010`` (API at ``/api/v2``), driving any URL;
-- in tests: the ``bandwidth_sandbox`` fixture of ``sandbox.pytest_plugin``.
+- in tests: the ``voice_call`` (scripted calls on a test clock, ``sandbox.kit``) and
+  ``bandwidth_sandbox`` fixtures of ``sandbox.pytest_plugin``.
 
 Public names: ``init_app``, ``credentials``, ``transcript``, ``Sandbox``, ``Settings``,
 ``ApiError``.
