@@ -34,12 +34,12 @@ class Interpreter:
             else:
                 call.program["pc"] = doc.pc
                 call.save(verb.name)
-            heard.verb(call, leg, verb)
             unit = unit_for(verb.name)
             if unit is None:
                 call.note(f"{verb.name} is not simulated by the sandbox; skipped")
                 replacement = None
             else:
+                heard.verb(call, leg, verb)
                 if "tag" in verb.attrs:
                     leg.tag = str(verb.attrs["tag"]) or None
                 replacement = unit(call, leg, verb, doc.base)

@@ -1,21 +1,25 @@
 """Flows the kit's own tests drive: a voicemail (Record, transcription), a slow menu (a long
-Gather timeout and several prompts), a reminder placed by the app (machine detection) and a
-screened transfer (the agent's leg gathers a key)."""
+Gather timeout and several prompts), a reminder placed by the app (machine detection), a
+screened transfer (the agent's leg gathers a key) and two callers bridged."""
 
 from __future__ import annotations
 
-from bxml import Gather, Hangup, Pause, PlayAudio, Record, Response, SpeakSentence
+from flask import current_app
+
+from bxml import Bridge, Gather, Hangup, Pause, PlayAudio, Record, Response, SpeakSentence
 from callbacks import CallbackEvent, Flow
 
 VOICEMAIL = "+12025550160"
 SLOW_MENU = "+12025550161"
 SCREENED = "+12025550162"
 SCREENER = "+12025550163"
+MEET = "+12025550164"
 
 voicemail = Flow("kit-voicemail", numbers=[VOICEMAIL])
 slow_menu = Flow("kit-slow-menu", numbers=[SLOW_MENU])
 reminder = Flow("kit-reminder")
 screened = Flow("kit-screened", numbers=[SCREENED])
+meet = Flow("kit-meet", numbers=[MEET])
 
 
 @voicemail.on("initiate")
@@ -100,3 +104,13 @@ def agent_chose(event: CallbackEvent) -> Response:
     if event.digits == "1":
         return Response(SpeakSentence("Accepted."))
     return Response(SpeakSentence("Declined."), Hangup())
+
+
+@meet.on("initiate")
+def meet_up(event: CallbackEvent) -> Response:
+    """The first caller waits; the next one is bridged with them (this app's waiting list)."""
+    waiting: list[str] = current_app.extensions.setdefault("kit-meet-waiting", [])
+    if not waiting:
+        waiting.append(str(event.call_id))
+        return Response(SpeakSentence("Please wait for the other party."), Pause(duration=60))
+    return Response(SpeakSentence("Connecting you."), Bridge(waiting.pop()))

@@ -13,7 +13,7 @@ import pytest
 
 from sandbox.kit import KitFailure
 from tests.kit.conftest import CALLER, IVR_NUMBER, SUPPORT
-from tests.kit.flows import SCREENED, SCREENER, SLOW_MENU, VOICEMAIL
+from tests.kit.flows import MEET, SCREENED, SCREENER, SLOW_MENU, VOICEMAIL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -256,3 +256,14 @@ def test_a_gather_on_the_agents_leg_waits_for_the_agent(voice_call):
     agent.expect_heard("Accepted.")
     assert [c.event_type for c in agent.callbacks] == ["transferAnswer", "gather"]
     assert agent.callbacks[1].payload["digits"] == "1"
+
+
+def test_two_callers_bridged(voice_call):
+    first = voice_call.dial(MEET, from_=CALLER)
+    first.expect_heard("Please wait for the other party.")
+    second = voice_call.dial(MEET, from_="+12025550112")
+    second.expect_heard("Connecting you.")
+    second.expect_bridge(first.call_id)
+    second.hang_up()  # the bridging call leaves: the target, without bridgeTargetCompleteUrl,
+    first.expect_ended("hangup")  # is hung up
+    assert second.disconnect_cause == "hangup"
