@@ -36,13 +36,15 @@ def greet(event: CallbackEvent) -> Response:
     return Response(
         ivr.tag({"step": "department"}),
         ask(MENU, max_digits=1),
-        SpeakSentence("We did not hear a choice. Goodbye."),
     )
 
 
 @ivr.on("gather")
 def choice(event: CallbackEvent) -> Response:
     step = event.state.get("step")
+    if not event.digits:  # the Gather timed out: its gatherUrl still gets ``gather``
+        missed = "get an order number" if step == "order" else "hear a choice"
+        return Response(SpeakSentence(f"We did not {missed}. Goodbye."), Hangup())
     if step == "department" and event.digits in DEPARTMENTS:
         department, _ = DEPARTMENTS[event.digits]
         if department == "sales":
@@ -50,7 +52,6 @@ def choice(event: CallbackEvent) -> Response:
         return Response(
             ivr.tag({"step": "order", "department": department}),
             ask("Please enter your 4 digit order number.", max_digits=4),
-            SpeakSentence("We did not get an order number. Goodbye."),
         )
     if step == "order" and event.digits and len(event.digits) == 4:
         return connect(event.state["department"], order=event.digits)

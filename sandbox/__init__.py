@@ -5,9 +5,11 @@ Three ways to run it (see sandbox/README.md):
 - inside the app (``VOICE_BACKEND=sandbox``, the default): ``init_app(app)`` serves the API
   at ``/sandbox/api/v2`` and the callee's controls at ``/sandbox/sandbox-control/``;
 - standalone: ``python -m sandbox --port 8010`` (API at ``/api/v2``), driving any URL;
-- in tests: the ``bandwidth_sandbox`` fixture of ``sandbox.pytest_plugin``.
+- in tests: the ``voice_call`` (scripted calls on a test clock, ``sandbox.kit``) and
+  ``bandwidth_sandbox`` fixtures of ``sandbox.pytest_plugin``.
 
-Public names: ``init_app``, ``credentials``, ``Sandbox``, ``Settings``, ``ApiError``.
+Public names: ``init_app``, ``credentials``, ``transcript``, ``Sandbox``, ``Settings``,
+``ApiError``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "Settings",
     "credentials",
     "init_app",
+    "transcript",
 ]
 
 API_PREFIX = "/sandbox/api/v2"
@@ -95,6 +98,20 @@ def init_app(app: Flask) -> Sandbox | None:
 
     atexit.register(_close_quietly, weakref.ref(sandbox))
     return sandbox
+
+
+def transcript(source: Flask | Sandbox, call_id: str) -> list[dict[str, Any]]:
+    """What the far end of call ``call_id`` heard, pressed and said, in order, from an app's
+    in-app sandbox (or a ``Sandbox``): entries ``{"at": simulated seconds, "callId",
+    "kind", "text"}`` (kinds in ``sandbox.heard``).  ``[]`` for a call the sandbox does not
+    know or an app without one (VOICE_BACKEND=bandwidth)."""
+    found = source.extensions.get("sandbox") if isinstance(source, Flask) else source
+    if found is None:
+        return []
+    try:
+        return found.transcript(call_id)
+    except ApiError:
+        return []
 
 
 def _close_quietly(ref: weakref.ref[Sandbox]) -> None:

@@ -5,7 +5,10 @@ A ``Call`` never reaches into its driver: it uses the ``Host`` below, which the 
 satisfies, so the driver depends on the runner and never the other way round.
 
 Inputs (digits, the callee hanging up, Update Call, Update Call BXML) arrive in ``inbox`` in
-the order they were stored; simulated time passes in ``wait``, which handles them.
+the order they were stored; simulated time passes in ``wait``, which handles them.  With the
+manual clock (``sandbox.clock``) a wait parks the call there instead of sleeping: deadlines
+are then simulated seconds on that clock.  What the far end heard, pressed and said is kept
+in order by ``sandbox.heard``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import bxml
-from sandbox import amd, recorder
+from sandbox import amd, heard, recorder
 from sandbox import callee as callees
+from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Delivery, Hook
 from sandbox.execution import (
+    SPOKE,
     CallEnded,
     ConferenceChanged,
     Document,
@@ -33,6 +38,7 @@ from sandbox.execution import (
 )
 from sandbox.payloads import Leg, event
 from sandbox.settings import Settings
+from sandbox.simtime import SimulatedTime
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ class Host(Protocol):
     db: SandboxDB
     deliverer: Deliverer
     owner: str
+    clock: ManualClock | None  # the manual clock, or None: simulated time runs by itself
 
     def changed(self, call_id: str, state: str) -> None: ...
     def ensure_lease(self, call: Call) -> None: ...
@@ -55,9 +62,10 @@ class Host(Protocol):
     def finish_leg(self, leg: Leg, fields: dict[str, Any]) -> None: ...
     def finish(self, call: Call, program: dict[str, Any]) -> None: ...
     def runner_done(self, call: Call) -> None: ...
+    def delivered(self, call: Call, payload: dict[str, Any], result: Delivery) -> None: ...
 
 
-class Call:
+class Call(SimulatedTime):
     """The state of one A-leg (and its Transfer's B-leg) while a driver executes it."""
 
     interpreter: DocumentRunner  # set by the runner
@@ -87,13 +95,13 @@ class Call:
         self.timeout = float(self.request.get("callbackTimeout") or 15)
         self.activity = "queued"
         self._parsed: tuple[str, bxml.Root] | None = None
+        self.manual = driver.clock
+        self._waiting_since: float | None = None  # timeline() when the current wait began
+        self._listening = False  # the current wait listens for the caller (Gather, Record)
+        self._speech = False  # ... and a phrase said ends it (Record)
+        self._saved_entry: Any = None  # the newest transcript entry when last saved
 
     # --- legs and callee scripts --------------------------------------------------------
-
-    @property
-    def clock(self) -> float:
-        """Simulated seconds this call has spent waiting (playing, pausing, ringing, ...)."""
-        return float(self.program.get("clock", 0.0))
 
     @property
     def inbound(self) -> bool:
@@ -105,7 +113,8 @@ class Call:
         self.leg.answer_time = time.time()
         self.leg.state = "answered"
         if self.callee.hangup_after is not None and not self.inbound:
-            self.hangup_at = time.time() + self.settings.scaled(self.callee.hangup_after)
+            self.hangup_at = self.later(self.callee.hangup_after)
+        heard.add(self, self.leg, "answered", "the call is answered")
         self.save(activity)
         self.driver.changed(self.call_id, "answered")
 
@@ -147,6 +156,7 @@ class Call:
 
     def save(self, activity: str) -> None:
         self.activity = activity
+        self._saved_entry = heard.newest(self.program)
         self.program["startGather"] = self.start_gather
         self.program["buffers"] = self.buffers
         self.program["hangupAt"] = self.hangup_at
@@ -217,6 +227,7 @@ class Call:
         self.driver.ensure_lease(self)
         payload = event(event_type, leg, **fields)
         result = self.driver.deliverer.send(hook, payload, self.timeout, bxml=bxml_reply)
+        self.driver.delivered(self, payload, result)
         for attempt in result.attempts:
             self.note(f"{event_type}: {attempt}")
         return result
@@ -259,14 +270,20 @@ class Call:
 
     def stop(self, mode: str) -> None:
         self.stop_mode = mode
-        self.inbox.put(STOP)
+        self._post(STOP)
 
     def lose(self) -> None:
         self.lost = True
-        self.inbox.put(STOP)
+        self._post(STOP)
 
     def deliver_input(self, item: dict[str, Any]) -> None:
-        self.inbox.put(item)
+        self._post(item)
+
+    def _post(self, item: Any) -> None:
+        if self.manual is not None:
+            self.manual.post(self, self.inbox, item)
+        else:
+            self.inbox.put(item)
 
     def check(self) -> None:
         if self.stop_mode is not None:
@@ -274,52 +291,79 @@ class Call:
         if self.lost:
             raise LeaseLost()
 
-    def wait(self, seconds: float, *, digits: bool = False, ringing: bool = False) -> str | None:
+    def wait(
+        self, seconds: float, *, digits: bool = False, ringing: bool = False, playing: bool = False
+    ) -> str | None:
         """Let ``seconds`` of simulated time pass, handling inputs meanwhile.
 
         With ``digits`` it returns as soon as digits are pressed on the gathering leg.
         """
-        started = time.monotonic()
+        return self.wait_until(
+            self.deadline(seconds),
+            digits=digits,
+            ringing=ringing,
+            length=float(seconds),
+            playing=playing,
+        )
+
+    def wait_until(
+        self,
+        deadline: float,
+        *,
+        digits: bool = False,
+        ringing: bool = False,
+        length: float | None = None,
+        speech: bool = False,
+        playing: bool = False,
+    ) -> str | None:
+        """Wait until ``deadline`` (``timeline()``), handling inputs; see ``wait``.  With
+        ``speech`` a phrase the callee says on the gathering leg returns ``SPOKE``;
+        ``playing`` says prompts still play (the manual clock does not count the wait as
+        listening for the caller)."""
+        if heard.newest(self.program) is not self._saved_entry:
+            self.save(self.activity)  # what was heard is readable while the call waits
+        started = self.timeline()
+        self._waiting_since = started
+        self._listening = (digits or speech) and not playing
+        self._speech = speech
         finished = False
         try:
-            pressed = self.wait_until(
-                started + self.settings.scaled(seconds), digits=digits, ringing=ringing
-            )
+            pressed = self._wait(deadline, digits=digits, ringing=ringing)
             finished = pressed is None
             return pressed
         finally:
-            # The call's simulated clock: a wait that ran its course adds exactly its
-            # seconds (however slow the machine); one cut short adds the scaled real time.
-            scale = self.settings.time_scale
-            passed = (time.monotonic() - started) / scale if scale and not finished else seconds
-            self.program["clock"] = self.clock + min(float(seconds), passed)
+            # The call's simulated clock: a wait of ``length`` that ran its course adds
+            # exactly that (however slow the machine); any other adds the time it took.
+            self._waiting_since = None
+            self._listening = self._speech = False
+            if length is not None and (finished or not self.settings.time_scale):
+                passed = length
+            else:
+                passed = self.simulated_since(started)
+                passed = passed if length is None else min(length, passed)
+            self.program["clock"] = self.clock + max(0.0, passed)
 
-    def wait_until(
-        self, deadline: float, *, digits: bool = False, ringing: bool = False
-    ) -> str | None:
+    def _wait(self, deadline: float, *, digits: bool, ringing: bool) -> str | None:
         while True:
             self.check()
-            timeout = deadline - time.monotonic()
+            timeout = deadline - self.timeline()
             if self.hangup_at is not None and not ringing:
-                until_hangup = self.hangup_at - time.time()
+                until_hangup = self.until(self.hangup_at)
                 if until_hangup <= 0:
                     self.note("the callee hung up (script)")
+                    heard.add(self, self.leg, "hangup", "hung up (script)")
                     raise CallEnded("hangup", self.call_id)
                 timeout = min(timeout, until_hangup)
             detection = self.program.get("amd")  # an async machine detection result pending
             if detection is not None and not ringing:
-                until_detected = detection["at"] - time.time()
+                until_detected = self.until(detection["at"])
                 if until_detected <= 0:
                     self._send_detection()
                     continue
                 timeout = min(timeout, until_detected)
-            try:
-                if timeout > 0:
-                    item = self.inbox.get(timeout=timeout)
-                else:
-                    item = self.inbox.get_nowait()
-            except queue.Empty:
-                if deadline - time.monotonic() <= 0:
+            item = self._next_input(timeout, listening=self._listening)
+            if item is None:
+                if deadline - self.timeline() <= 0:
                     return None
                 continue
             if item is STOP:
@@ -327,6 +371,17 @@ class Call:
             pressed = self._handle(item, ringing=ringing, digits=digits)
             if pressed:
                 return pressed
+
+    def _next_input(self, timeout: float, *, listening: bool) -> Any:
+        """The next input within ``timeout`` (wait-timeline seconds), or None."""
+        if self.manual is not None:
+            return self.manual.park(self, self.inbox, timeout, listening)
+        try:
+            if timeout > 0:
+                return self.inbox.get(timeout=timeout)
+            return self.inbox.get_nowait()
+        except queue.Empty:
+            return None
 
     def _send_detection(self) -> None:
         pending = self.program.pop("amd")
@@ -357,9 +412,12 @@ class Call:
                 self.note(
                     "Update Call: state completed" if kind == "complete" else "the callee hung up"
                 )
+                if kind == "hangup":
+                    heard.add(self, self.leg, "hangup", "hung up")
                 raise CallEnded(cause, self.call_id)
             if self.b_leg is not None and target == self.b_leg.call_id:
                 self.note(f"the transfer target hung up ({kind})")
+                heard.add(self, self.b_leg, "hangup", "hung up")
                 raise CallEnded("hangup", target)
             return None
         if kind == "recording":  # Update Call Recording State
@@ -385,10 +443,24 @@ class Call:
             if is_a and not ringing:
                 raise Interrupt(kind, data)
             return None
+        if kind == "speech":  # the callee says a phrase (control API, the kit's say())
+            said_on = self.leg_by_id(target)
+            if said_on is None:
+                return None
+            text = str(data.get("text", ""))
+            heard.add(self, said_on, "said", text)
+            self.program.setdefault("spoken", {})[target] = text
+            if self._speech and self.gathering == target and not ringing:
+                self.program[f"spoke:{target}"] = True
+                return SPOKE
+            return None
         if kind == "digits":
             pressed = str(data.get("digits", ""))
             if ringing:
                 return None
+            pressed_on = self.leg_by_id(target)
+            if pressed_on is not None:
+                heard.add(self, pressed_on, "pressed", pressed)
             if digits and self.gathering == target:
                 return pressed
             hook = self.start_gather.get(target)

@@ -19,15 +19,16 @@ from marshmallow import ValidationError
 import bxml
 from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
-from sandbox import inbound
+from sandbox import heard, inbound
 from sandbox.catalog import Catalog
 from sandbox.conference_api import Conferences
 from sandbox.conference_store import ConferenceStore
+from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
 from sandbox.errors import ApiError, conflict, describe, not_found
-from sandbox.listing import call_state, list_calls
+from sandbox.listing import call_state, list_calls, summary
 from sandbox.payloads import Leg, iso, new_call_id
 from sandbox.recordings import Recordings, Transcriptions
 from sandbox.settings import Settings
@@ -55,6 +56,8 @@ class Sandbox:
             ConferenceStore(self.db), self.recordings, settings.account_id, self.policy, self._input
         )
         self._driver: Driver | None = None
+        # SANDBOX_CLOCK=manual: simulated time passes only when a test advances it.
+        self.clock = ManualClock() if settings.clock == "manual" else None
         self._lock = threading.Lock()
         self._changed = threading.Condition()
         self._create_schema = CreateCallSchema(lenient=True)
@@ -71,7 +74,7 @@ class Sandbox:
                 deliverer = Deliverer(
                     self.policy, challenge=self.settings.challenge, stats=self.stats
                 )
-                self._driver = Driver(self.settings, self.db, deliverer)
+                self._driver = Driver(self.settings, self.db, deliverer, self.clock)
                 self._driver.add_listener(self._notify_waiters)
             return self._driver
 
@@ -133,6 +136,8 @@ class Sandbox:
 
     def _queue(self, leg: Leg, request: dict[str, Any], note: str) -> None:
         """Store a new call for a driver to run, and wake this process's driver."""
+        if self.clock is not None and self.settings.driver != "off":
+            self.clock.queued(leg.call_id)
         now = time.time()
         self.db.insert_call(
             {
@@ -348,7 +353,11 @@ class Sandbox:
         return row
 
     def _input(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.db.add_input(call_id, kind, data)
+        input_id = self.db.add_input(call_id, kind, data)
+        if self.clock is not None and self._driver is not None:
+            # The manual clock's one driver runs here: the call takes it at once (the
+            # driver's own pass over the table hands it over again, and it is ignored).
+            self._driver.hand_over({"id": input_id, "call_id": call_id, "kind": kind, "data": data})
         self._poke()
 
     # --- the callee -------------------------------------------------------------------
@@ -363,6 +372,18 @@ class Sandbox:
         if not row["active"]:
             raise conflict(call_id)
         self._input(call_id, "digits", {"digits": digits})
+
+    def say(self, call_id: str, text: str) -> None:
+        """The callee says ``text``: a Record listening now ends with it as what was said
+        (and transcribed); otherwise it is kept for the next Record of that leg."""
+        if not isinstance(text, str) or not 1 <= len(text) <= 4096 or not text.strip():
+            raise ApiError(400, "validation", "text must be 1-4096 characters")
+        row = self.db.get_call(call_id)
+        if row is None:
+            raise not_found(call_id)
+        if not row["active"]:
+            raise conflict(call_id)
+        self._input(call_id, "speech", {"text": text})
 
     def hang_up(self, call_id: str) -> None:
         """The callee hangs up (declines, while it rings)."""
@@ -387,12 +408,67 @@ class Sandbox:
     # --- reading ----------------------------------------------------------------------
 
     def calls(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent calls (both legs), newest first, with their log."""
-        return [summary(row) for row in self.db.list_calls(limit=limit)]
+        """Recent calls (both legs), newest first, with their log and transcript."""
+        rows = self.db.list_calls(limit=limit)
+        programs = {row["call_id"]: row["program"] for row in rows}
+        return [summary(row, self._transcript(row, programs)) for row in rows]
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
+    def call(self, call_id: str, *, log: bool = True) -> dict[str, Any] | None:
+        """One call's summary (``log=False``: without its log, cheaper to read often)."""
         row = self.db.get_call(call_id)
-        return None if row is None else summary(row)
+        return None if row is None else summary(row, self._transcript(row), log=log)
+
+    def legs(self, call_id: str) -> list[dict[str, Any]]:
+        """The other legs of call ``call_id`` (a Transfer's), oldest first, without logs."""
+        rows = self.db.legs_of(call_id)
+        return [summary(row, [], log=False) for row in rows]
+
+    def transcript(self, call_id: str) -> list[dict[str, Any]]:
+        """What the far end of leg ``call_id`` heard, pressed and said, in order (see
+        ``sandbox.heard``); raises ApiError 404 for an unknown call."""
+        row = self.db.get_call(call_id) if len(call_id) <= 128 else None
+        if row is None:
+            raise not_found(call_id)
+        return self._transcript(row)
+
+    def _transcript(
+        self, row: dict[str, Any], programs: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A leg's entries: kept in its own row (an A-leg) or its A-leg's (a B-leg)."""
+        parent = row["parent_call_id"]
+        if not parent:
+            return heard.transcript_of(row["program"], row["call_id"])
+        if programs is not None and parent in programs:
+            return heard.transcript_of(programs[parent], row["call_id"])
+        parent_row = self.db.get_call(parent)
+        program = parent_row["program"] if parent_row is not None else None
+        return heard.transcript_of(program, row["call_id"])
+
+    # --- the manual clock (SANDBOX_CLOCK=manual) ---------------------------------------
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every call this process runs waits for an input or the clock (none
+        is sending a callback or running a verb) and no input or new call is pending."""
+        clock = self._manual_clock()
+
+        def nothing_pending() -> bool:
+            driver = self._driver
+            if driver is None or not driver.undelivered(self.db.max_input_id()):
+                return True
+            self._poke()
+            return False
+
+        clock.wait_settled(timeout, nothing_pending)
+
+    def advance(self, seconds: float, *, timeout: float = 30.0) -> None:
+        """Let ``seconds`` of simulated time pass, one deadline at a time: the calls due
+        at each moment run (callbacks, next verbs) before time moves on."""
+        self._manual_clock().advance(seconds, lambda: self.settle(timeout))
+
+    def _manual_clock(self) -> ManualClock:
+        if self.clock is None:
+            raise RuntimeError("the sandbox runs on the real clock (set SANDBOX_CLOCK=manual)")
+        return self.clock
 
     def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until the call reaches ``state`` (or a later one); its summary."""
@@ -411,22 +487,3 @@ class Sandbox:
                 raise TimeoutError(f"call {call_id} did not reach {state!r} (it is {now!r})")
             with self._changed:
                 self._changed.wait(min(remaining, 0.1))
-
-
-def summary(row: dict[str, Any]) -> dict[str, Any]:
-    leg = row["leg"]
-    return {
-        "callId": row["call_id"],
-        "parentCallId": row["parent_call_id"],
-        "from": row["from_number"],
-        "to": row["to_number"],
-        "direction": leg.get("direction", "outbound"),
-        "state": row["state"],
-        "active": bool(row["active"]),
-        "activity": row["activity"],
-        "tag": leg.get("tag"),
-        "disconnectCause": row["disconnect_cause"],
-        "errorMessage": row["error_message"],
-        "createdAt": iso(row["created_at"]),
-        "log": [{"at": iso(at), "text": text} for at, text in row["log"]],
-    }

@@ -300,6 +300,16 @@ class SandboxDB:
         with self.reading() as conn:
             return [call_row(row) for row in conn.execute(query)]  # type: ignore[misc]
 
+    def legs_of(self, parent_call_id: str) -> list[dict[str, Any]]:
+        """The B-legs of a call, oldest first."""
+        query = (
+            select(calls)
+            .where(calls.c.parent_call_id == parent_call_id)
+            .order_by(calls.c.created_at)
+        )
+        with self.reading() as conn:
+            return [call_row(row) for row in conn.execute(query)]  # type: ignore[misc]
+
     def has_claimable(self, now: float) -> bool:
         query = select(calls.c.call_id).where(*self._claimable(now)).limit(1)
         with self.reading() as conn:

@@ -20,6 +20,7 @@ this process created a call (``notify``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import secrets
@@ -30,8 +31,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox.call import Call
+from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
-from sandbox.delivery import Deliverer
+from sandbox.delivery import Deliverer, Delivery
 from sandbox.payloads import Leg
 from sandbox.runner import CallRunner
 from sandbox.settings import Settings
@@ -44,8 +46,15 @@ PURGE_EVERY_SECONDS = 3600.0
 
 
 class Driver:
-    def __init__(self, settings: Settings, db: SandboxDB, deliverer: Deliverer) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: SandboxDB,
+        deliverer: Deliverer,
+        clock: ManualClock | None = None,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
         self.db = db
         self.deliverer = deliverer
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -56,6 +65,9 @@ class Driver:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[str, str], None]] = []
+        self._callback_listeners: list[Callable[[str, dict[str, Any], Delivery], None]] = []
+        self.dispatched_through = 0  # every input up to this id is in its runner's inbox
+        self._handed: set[int] = set()  # inputs after that one handed over directly
         self._input_after = 0
         self._recent_inputs: collections.deque[tuple[float, int]] = collections.deque()
         self._dispatched: dict[int, float] = {}
@@ -113,6 +125,23 @@ class Driver:
         """Call ``listener(call_id, state)`` on every state change a runner here makes."""
         self._listeners.append(listener)
 
+    def add_callback_listener(
+        self, listener: Callable[[str, dict[str, Any], Delivery], None]
+    ) -> None:
+        """Call ``listener(a_leg_id, payload, delivery)`` after every callback sent here."""
+        self._callback_listeners.append(listener)
+
+    def delivered(self, runner: Call, payload: dict[str, Any], result: Delivery) -> None:
+        for listener in list(self._callback_listeners):
+            try:
+                listener(runner.call_id, payload, result)
+            except Exception:
+                log.exception("sandbox callback listener failed")
+
+    def _working(self) -> contextlib.AbstractContextManager[None]:
+        """With the manual clock: claiming or dispatching keeps the calls unsettled."""
+        return self.clock.busy() if self.clock is not None else contextlib.nullcontext()
+
     def changed(self, call_id: str, state: str) -> None:
         for listener in list(self._listeners):
             try:
@@ -136,9 +165,11 @@ class Driver:
                     self._renew(now)
                     next_renew = now + settings.lease_seconds / 3
                 if busy:
-                    self._dispatch_inputs(now)
+                    with self._working():
+                        self._dispatch_inputs(now)
                 if (woken or now >= next_claim) and len(self.runners) < settings.max_calls:
-                    claimed_all = self._claim(now)
+                    with self._working():
+                        claimed_all = self._claim(now)
                     # New calls of this process wake the loop (notify); others' calls and
                     # expired leases are found by this slower poll, busy or idle.
                     next_claim = now + settings.idle_poll
@@ -173,6 +204,8 @@ class Driver:
                 self.runners[call_id] = runner
                 self.legs[call_id] = runner
                 self._renewed_at[call_id] = time.time()
+            if self.clock is not None:
+                self.clock.register(runner)
             runner.start()
         return len(ids) < limit
 
@@ -194,6 +227,21 @@ class Driver:
         if time.time() - renewed > self.settings.lease_seconds / 2:
             runner.save(runner.activity)
 
+    def hand_over(self, row: dict[str, Any]) -> None:
+        """Give an input stored by this process to its call at once (the manual clock)."""
+        runner = self.legs.get(row["call_id"])
+        if runner is not None:
+            runner.deliver_input(row)
+        with self._lock:
+            self._handed.add(int(row["id"]))
+
+    def undelivered(self, newest: int) -> bool:
+        """Whether some input up to id ``newest`` is in no runner's inbox yet."""
+        with self._lock:
+            through = self.dispatched_through
+            self._handed = {i for i in self._handed if i > through}
+            return any(i not in self._handed for i in range(through + 1, newest + 1))
+
     def _dispatch_inputs(self, now: float) -> None:
         window_start = self._input_after
         while self._recent_inputs and self._recent_inputs[0][0] < now - INPUT_WINDOW_SECONDS:
@@ -210,6 +258,7 @@ class Driver:
             runner = self.legs.get(row["call_id"])
             if runner is not None:
                 runner.deliver_input(row)
+        self.dispatched_through = self._input_after
         if len(self._dispatched) > 10_000:
             cutoff = now - INPUT_WINDOW_SECONDS * 2
             self._dispatched = {k: v for k, v in self._dispatched.items() if v >= cutoff}
@@ -298,4 +347,6 @@ class Driver:
             for leg_id in [k for k, v in self.legs.items() if v is runner]:
                 del self.legs[leg_id]
             self._renewed_at.pop(runner.call_id, None)
+        if self.clock is not None:
+            self.clock.unregister(runner)
         self._wake.set()  # room for another call

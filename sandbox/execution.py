@@ -12,6 +12,8 @@ FAILURE_CAUSES = frozenset(
     {"busy", "timeout", "rejected", "invalid-bxml", "callback-error", "error"}
 )
 SIP_CODES = {"busy": 486, "rejected": 603}
+# What a wait that takes speech returns when the callee said something (never a digit).
+SPOKE = "(spoke)"
 DEFAULT_MESSAGES = {
     "busy": "Callee is busy",
     "rejected": "Callee rejected the call",

@@ -4,6 +4,7 @@ takes over the call resumes there; a verb no unit simulates is skipped and noted
 
 from __future__ import annotations
 
+from sandbox import heard
 from sandbox.call import Call
 from sandbox.execution import Document
 from sandbox.inbound import answers
@@ -38,6 +39,7 @@ class Interpreter:
                 call.note(f"{verb.name} is not simulated by the sandbox; skipped")
                 replacement = None
             else:
+                heard.verb(call, leg, verb)
                 if "tag" in verb.attrs:
                     leg.tag = str(verb.attrs["tag"]) or None
                 replacement = unit(call, leg, verb, doc.base)

@@ -1,4 +1,5 @@
-"""listCalls: the account's calls as Get Call State shows them, filtered and paged.
+"""listCalls: the account's calls as Get Call State shows them, filtered and paged; and
+``summary``, a call as the control API and page show it.
 
 Pages follow ``(created_at, call_id)`` order; the opaque ``pageToken`` is where the last
 page ended.  ``startTime`` bounds are compared in whole milliseconds, the precision the API
@@ -101,3 +102,25 @@ def decode_page_token(token: str | None) -> tuple[float, str] | None:
         return float(created_at), call_id
     except (ValueError, UnicodeError):
         raise ApiError(400, "validation", "Invalid pageToken") from None
+
+
+def summary(
+    row: dict[str, Any], transcript: list[dict[str, Any]], *, log: bool = True
+) -> dict[str, Any]:
+    leg = row["leg"]
+    return {
+        "callId": row["call_id"],
+        "parentCallId": row["parent_call_id"],
+        "from": row["from_number"],
+        "to": row["to_number"],
+        "direction": leg.get("direction", "outbound"),
+        "state": row["state"],
+        "active": bool(row["active"]),
+        "activity": row["activity"],
+        "tag": leg.get("tag"),
+        "disconnectCause": row["disconnect_cause"],
+        "errorMessage": row["error_message"],
+        "createdAt": iso(row["created_at"]),
+        "log": [{"at": iso(at), "text": text} for at, text in row["log"]] if log else [],
+        "transcript": transcript,
+    }

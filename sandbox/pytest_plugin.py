@@ -1,4 +1,6 @@
-"""A pytest fixture for your own tests: a standalone sandbox on a free 127.0.0.1 port.
+"""pytest fixtures for your own tests: ``voice_call`` (scripted calls against your app, on a
+test clock; see ``sandbox.kit``) and ``bandwidth_sandbox`` (a standalone sandbox on a free
+127.0.0.1 port, for an app that is not built on this framework).
 
 Enable it with ``pytest -p sandbox.pytest_plugin`` or, in a conftest.py,
 ``pytest_plugins = ["sandbox.pytest_plugin"]``.  Then::
@@ -21,7 +23,18 @@ Enable it with ``pytest -p sandbox.pytest_plugin`` or, in a conftest.py,
         call_id = bandwidth_sandbox.dial_in("+12025550199", "+12025550100")
         bandwidth_sandbox.wait_for(call_id, "disconnected")
 
-Simulated time runs at ``--sandbox-time-scale`` (default 0.01: a 5 s Pause takes 50 ms).
+In ``bandwidth_sandbox`` simulated time runs at ``--sandbox-time-scale`` (default 0.01: a
+5 s Pause takes 50 ms); ``voice_call`` runs it on the manual clock instead::
+
+    @pytest.fixture
+    def voice_app_config():            # your app's settings for the kit (optional)
+        return {"VOICE_FLOWS": "my_ivr"}
+
+    def test_menu(voice_call):
+        call = voice_call.dial("+12025550123")
+        call.expect_heard("press 1")
+        call.press("1")
+        call.expect_transfer_to("+12025550142")
 """
 
 from __future__ import annotations
@@ -31,6 +44,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.kit import VoiceKit, voice_kit
+from sandbox.kit.server import AppFactory
 from sandbox.standalone import Server, standalone_settings
 
 
@@ -54,6 +69,10 @@ class SandboxHandle:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         return self.sandbox.call(call_id)
+
+    def transcript(self, call_id: str) -> list[dict[str, Any]]:
+        """What the person on leg ``call_id`` heard, pressed and said, in order."""
+        return self.sandbox.transcript(call_id)
 
     def wait_for(self, call_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until the call is ``queued``/``initiated``/``answered``/``disconnected``."""
@@ -91,6 +110,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0.01,
         help="bandwidth_sandbox: simulated seconds -> real seconds (default 0.01)",
     )
+    parser.addoption(
+        "--voice-app-url",
+        default=None,
+        help="voice_call: drive the server running at this URL instead of building the app",
+    )
+    parser.addoption(
+        "--voice-sandbox-port",
+        type=int,
+        default=0,
+        help="voice_call with --voice-app-url: the port of the kit's sandbox (its Voice API "
+        "is http://127.0.0.1:PORT/api/v2; default: a free port)",
+    )
 
 
 @pytest.fixture
@@ -113,3 +144,52 @@ def bandwidth_sandbox(
         yield SandboxHandle(server)
     finally:
         server.stop()
+
+
+@pytest.fixture
+def voice_app_config() -> dict[str, Any]:
+    """Your app's settings in ``voice_call`` (override this fixture): ``VOICE_FLOWS`` and
+    any other key of ``create_app({...})``.  The kit supplies a private SQLite store,
+    secrets, ``PUBLIC_BASE_URL`` and the sandbox on the manual clock."""
+    return {}
+
+
+@pytest.fixture
+def voice_app_factory() -> AppFactory | None:
+    """How ``voice_call`` builds your app from its settings (override this fixture for an
+    app of your own that calls ``callbacks.init_app`` and ``sandbox.init_app``); None:
+    ``app.create_app``."""
+    return None
+
+
+@pytest.fixture
+def voice_app_url(request: pytest.FixtureRequest) -> str | None:
+    """The URL of a running server ``voice_call`` drives (``--voice-app-url``); None: the
+    app is built in this process."""
+    return request.config.getoption("--voice-app-url", default=None)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def voice_call(
+    request: pytest.FixtureRequest,
+    voice_app_config: dict[str, Any],
+    voice_app_factory: AppFactory | None,
+    voice_app_url: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[VoiceKit]:
+    """Your app, served on 127.0.0.1, with its sandbox on a test clock: dial it
+    (``voice_call.dial(number)``), have it place calls, and act as the person on the
+    phone, step by step (``sandbox.kit``).  With ``--voice-app-url`` the server running
+    there is driven instead, by a sandbox of the kit's own (``sandbox.kit.remote``)."""
+    directory = tmp_path_factory.mktemp("voice-call")
+    if voice_app_url:
+        from sandbox.kit.remote import remote_kit
+
+        port = request.config.getoption("--voice-sandbox-port", default=0) or 0
+        with remote_kit(
+            voice_app_url, voice_app_config, directory=directory, sandbox_port=port
+        ) as kit:
+            yield kit
+        return
+    with voice_kit(voice_app_config, directory=directory, factory=voice_app_factory) as kit:
+        yield kit

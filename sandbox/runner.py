@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from sandbox import amd
+from sandbox import amd, heard
 from sandbox.call import Call, Host
 from sandbox.delivery import Hook
 from sandbox.execution import (
@@ -108,7 +108,7 @@ class CallRunner(Call):
         self.program["phase"] = "initiating" if self.inbound else "ringing"
         if self.inbound and self.callee.hangup_after is not None:
             # The caller's script: hang up this long after dialling.
-            self.hangup_at = time.time() + self.settings.scaled(self.callee.hangup_after)
+            self.hangup_at = self.later(self.callee.hangup_after)
         self.save(self.program["phase"])
         self.driver.changed(self.call_id, "initiated")
 
@@ -164,7 +164,7 @@ class CallRunner(Call):
             self.wait(seconds)
             return amd.result(value, seconds)
         if config.get("callbackUrl"):
-            due = time.time() + self.settings.scaled(seconds)
+            due = self.later(seconds)
             self.program["amd"] = {"at": due, "value": value, "seconds": seconds}
         else:
             self.note("machine detection: no callbackUrl, machineDetectionComplete is not sent")
@@ -210,6 +210,7 @@ class CallRunner(Call):
             self.leg.end_time = time.time()
             p.update(phase="ending", **end.fields())
             self.note(f"call ended: {end.cause}" + (f" ({end.message})" if end.message else ""))
+            heard.add(self, self.leg, "ended", end.cause)
             self.save("ending")
         fields: dict[str, Any] = {
             "cause": p["cause"],

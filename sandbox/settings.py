@@ -22,6 +22,9 @@ KEYS: dict[str, tuple[Any, type]] = {
     # Simulated durations (speech, Pause, Ring, ringing, timeouts of Gather) are multiplied by
     # this: 0.01 makes a 5 s Pause take 50 ms.  Callback timeouts and leases stay real.
     "SANDBOX_TIME_SCALE": (1.0, float),
+    # "real": simulated time runs at SANDBOX_TIME_SCALE; "manual": it passes only when a
+    # test advances it (sandbox.clock, the voice_call fixture); one process runs the calls.
+    "SANDBOX_CLOCK": ("real", str),
     # Send each callback first without credentials and answer a 401 challenge with them.
     "SANDBOX_CHALLENGE": (False, bool),
     # Seconds a driver owns a call without renewing; another driver resumes it after that.
@@ -77,6 +80,7 @@ class Settings:
     # loopback (inside the app: PUBLIC_BASE_URL's origin).
     allowed_origins: tuple[str, ...] | None = None
     time_scale: float = 1.0
+    clock: str = "real"
     challenge: bool = False
     lease_seconds: float = 30.0
     poll_interval: float = 0.05
@@ -99,6 +103,8 @@ class Settings:
             raise SettingsError("the sandbox needs an API password")
         if self.time_scale < 0:
             raise SettingsError("SANDBOX_TIME_SCALE must not be negative")
+        if self.clock not in ("real", "manual"):
+            raise SettingsError(f"SANDBOX_CLOCK must be 'real' or 'manual', got {self.clock!r}")
         if self.lease_seconds <= 0:
             raise SettingsError("SANDBOX_LEASE_SECONDS must be positive")
         if self.poll_interval <= 0 or self.idle_poll <= 0:

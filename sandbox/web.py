@@ -355,12 +355,26 @@ def one_call(call_id: str) -> Response:
     return _json(found)
 
 
+@control_bp.get("/calls/<call_id>/transcript")
+def transcript(call_id: str) -> Response:
+    """What the far end of this leg heard, pressed and said, in order."""
+    return _json({"callId": call_id, "transcript": _sandbox().transcript(call_id)})
+
+
 @control_bp.post("/calls/<call_id>/digits")
 def press(call_id: str) -> Response:
     body = _json_body()
     digits = body.get("digits") if isinstance(body, dict) else None
     _sandbox().press(call_id, digits)  # type: ignore[arg-type]
     return _json({"callId": call_id, "digits": digits}, 202)
+
+
+@control_bp.post("/calls/<call_id>/speech")
+def say(call_id: str) -> Response:
+    body = _json_body()
+    text = body.get("text") if isinstance(body, dict) else None
+    _sandbox().say(call_id, text)  # type: ignore[arg-type]
+    return _json({"callId": call_id, "text": text}, 202)
 
 
 @control_bp.post("/calls/<call_id>/hangup")

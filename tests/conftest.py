@@ -12,6 +12,9 @@ import pytest
 
 from config import DEFAULTS
 
+# The kit's fixtures (voice_call, bandwidth_sandbox), enabled as a user's suite enables them.
+pytest_plugins = ["sandbox.pytest_plugin"]
+
 CALLBACK_USER = "bandwidth"
 CALLBACK_PASSWORD = "callback-secret"
 DASHBOARD_USER = "operator"

@@ -16,7 +16,6 @@ each other through inputs (``bridge``, ``unbridged``), and A also watches T's ro
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import bxml
@@ -90,7 +89,7 @@ def stay_bridged(call: Call, peer: str) -> None:
     its row shows it ended); when this call leaves (CallEnded, Interrupt), tell ``peer``."""
     try:
         while True:
-            call.wait_until(time.monotonic() + CHECK_PEER_SECONDS)
+            call.wait_until(call.poll_deadline(CHECK_PEER_SECONDS))
             row = call.db.get_call(peer)
             if row is None or not row["active"]:
                 raise PeerLeft(peer)

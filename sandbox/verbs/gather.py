@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import bxml
+from sandbox import heard
 from sandbox.verbs.timed import duration
 
 if TYPE_CHECKING:
@@ -39,13 +40,17 @@ def gather(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
                 return True
         return False
 
-    pending = call.buffers.pop(leg.call_id, "") + _scripted_digits(call, leg)
+    scripted = _scripted_digits(call, leg)
+    if scripted:
+        heard.add(call, leg, "pressed", scripted)
+    pending = call.buffers.pop(leg.call_id, "") + scripted
     done = feed(pending) if pending else False
     call.gathering = leg.call_id
     try:
         if not done and not collected:
             for prompt in verb.children * repeat:
-                pressed = call.wait(duration(call.settings, prompt), digits=True)
+                heard.verb(call, leg, prompt)
+                pressed = call.wait(duration(call.settings, prompt), digits=True, playing=True)
                 if pressed:
                     done = feed(pressed)
                     break

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import bxml
+from sandbox import heard
 from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
-from sandbox.execution import CallEnded
+from sandbox.execution import SPOKE, CallEnded
 from sandbox.payloads import iso, iso_duration, new_recording_id
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     speech = settings.record_seconds if script.record_seconds is None else script.record_seconds
     limit = min(max_duration, speech + silence) if silence > 0 else max_duration
     started = time.time()
-    real_started = time.monotonic()
+    mark = call.timeline()
     recording_id = new_recording_id()
     fields = {
         "recordingId": recording_id,
@@ -52,8 +53,7 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
     }
 
     def recorded() -> dict[str, Any]:
-        elapsed = time.monotonic() - real_started
-        simulated = elapsed / settings.time_scale if settings.time_scale else limit
+        simulated = call.simulated_since(mark) if settings.time_scale else limit
         return {
             **fields,
             "startTime": iso(started),
@@ -65,16 +65,16 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
 
     call.gathering = leg.call_id
     try:
-        deadline = time.monotonic() + settings.scaled(limit)
+        deadline = call.deadline(limit)
         while True:
-            pressed = call.wait_until(deadline, digits=True)
-            if not pressed or any(d in terminators for d in pressed):
+            pressed = call.wait_until(deadline, digits=True, speech=True)
+            if not pressed or pressed is SPOKE or any(d in terminators for d in pressed):
                 break
     except CallEnded:
         # The recording still becomes available (and transcribed); no recordComplete.
         result = recorded()
         store(call, leg, result, attrs, started)
-        make_available(call, leg, result, attrs, base, script.transcript)
+        make_available(call, leg, result, attrs, base, said(call, leg, script.transcript))
         raise
     finally:
         call.gathering = None
@@ -86,8 +86,15 @@ def record(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
         replacement = call.bxml_callback(
             leg, call.hook(attrs, base, "recordComplete"), "recordComplete", result
         )
-    make_available(call, leg, result, attrs, base, script.transcript)
+    make_available(call, leg, result, attrs, base, said(call, leg, script.transcript))
     return replacement
+
+
+def said(call: Call, leg: Leg, scripted: str | None) -> str | None:
+    """What the callee said into the recording: a phrase said during it (control API
+    ``speech``, the kit's ``say``), else the script's ``transcript``."""
+    spoken = call.program.get("spoken") or {}
+    return spoken.pop(leg.call_id, None) or scripted
 
 
 def store(call: Call, leg: Leg, result: dict[str, Any], attrs: dict, started: float) -> None:
@@ -134,6 +141,8 @@ def make_available(
     base: str,
     transcript: str | None,
 ) -> None:
+    if not call.program.pop(f"spoke:{leg.call_id}", None):
+        heard.add(call, leg, "said", transcript or f"(speech for {result['duration']})")
     catalog = Catalog(call.db)
     recording_id = result["recordingId"]
     catalog.set_recording(recording_id, status="complete")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import bxml
 from sandbox import callee as callees
+from sandbox import heard
 from sandbox.delivery import Hook
 from sandbox.execution import CallEnded, Interrupt, LeaseLost, Stopped
 from sandbox.payloads import Leg, new_call_id
@@ -104,6 +105,7 @@ def ring_and_bridge(
         b.answer_time = time.time()
         b.state = "answered"
         call.driver.save_leg(b)
+        heard.add(call, b, "answered", f"{b.to} answered")
         answered()
         call.activity = f"{label} (bridged)"
         call.note(f"{label}: bridged with {b.call_id}")
@@ -147,6 +149,7 @@ def end_b_leg(call: Call, b: Leg, end: CallEnded, hook: Hook | None) -> None:
     b.end_time = time.time()
     b.state = "disconnected"
     fields = end.fields()
+    heard.add(call, b, "ended", end.cause)
     call.driver.finish_leg(b, fields)
     call.start_gather.pop(b.call_id, None)
     call.b_leg = None

@@ -81,6 +81,18 @@
     if (call.errorMessage) {
       section.appendChild(el("p", "error", call.errorMessage));
     }
+    if (call.transcript && call.transcript.length) {
+      // What the caller heard, pressed and said, at the call's simulated clock.
+      var heard = el("ol", "transcript");
+      heard.setAttribute("aria-label", "What the caller heard");
+      call.transcript.forEach(function (entry) {
+        var item = el("li", entry.kind);
+        item.appendChild(el("time", null, Number(entry.at).toFixed(1) + " s"));
+        item.appendChild(document.createTextNode(" " + entry.line));
+        heard.appendChild(item);
+      });
+      section.appendChild(heard);
+    }
     if (call.active) {
       var keypad = el("div", "keypad");
       for (var i = 0; i < KEYS.length; i++) {

@@ -1,0 +1,126 @@
+"""The project's own flows, tested with the kit as a user would test theirs: the demo IVR
+(examples/ivr.py) dialled in, and click-to-call (dashboard/clicktocall_flow.py) placed
+through its public form; on SQLite and PostgreSQL (the store and the sandbox's calls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.dashboard.conftest import csrf_from
+from tests.kit.conftest import CALLER, IVR_NUMBER, SALES, SUPPORT
+
+VISITOR = "+12025550133"
+
+
+@pytest.fixture
+def voice_app_config(database: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"VOICE_FLOWS": "examples.ivr"}
+    if database:
+        config["DATABASE_URL"] = database
+    return config
+
+
+def test_the_ivr_sends_sales_callers_to_sales(voice_call):
+    call = voice_call.dial(IVR_NUMBER, from_=CALLER)
+    call.expect_heard("Thanks for calling. For sales, press 1. For support, press 2.")
+    call.press("1")
+    call.expect_heard("Connecting you to sales.")
+    agent = call.expect_transfer_to(SALES)
+    agent.expect_heard("A caller from the demo IVR is on the line.")
+    # The agent talks for SANDBOX_BRIDGE_SECONDS, then hangs up: transferComplete.
+    call.expect_heard("The call with our team has ended. Goodbye.")
+    call.expect_ended("hangup")
+    assert agent.disconnect_cause == "hangup"
+    events = [c.event_type for c in call.callbacks]
+    assert events == [
+        "initiate",
+        "gather",
+        "transferAnswer",
+        "transferDisconnect",
+        "transferComplete",
+        "disconnect",
+    ]
+    stored = _stored_events(voice_call, call.call_id)
+    assert stored == ["initiate", "gather", "transferComplete", "disconnect"]
+
+
+def test_the_ivr_carries_the_order_number_to_support(voice_call):
+    call = voice_call.dial(IVR_NUMBER, from_=CALLER)
+    call.expect_heard("For support, press 2.")
+    call.press("2")
+    call.expect_heard("Please enter your 4 digit order number.")
+    assert call.tag_state() == {"step": "order", "department": "support"}
+    call.press("4321")
+    call.expect_heard("Order 4 3 2 1. Connecting you to support.")
+    agent = call.expect_transfer_to(SUPPORT)
+    assert agent.callbacks == []  # still ringing
+    agent.expect_heard("A caller from the demo IVR is on the line.")
+    assert agent.callbacks[0].state == {"step": "order", "department": "support"}
+    call.hang_up()  # the caller leaves during the transfer: the agent's leg ends too
+    assert call.disconnect_cause == "hangup"
+    assert agent.ended
+    assert call.callbacks[2].payload["digits"] == "4321"
+    assert call.tag_state(1) == {"step": "department"}
+
+
+def test_the_ivr_says_goodbye_to_a_wrong_choice_and_to_silence(voice_call):
+    wrong = voice_call.dial(IVR_NUMBER, from_=CALLER)
+    wrong.press("9")
+    wrong.expect_heard("Sorry, that is not a choice. Goodbye.")
+    wrong.expect_ended("hangup")
+
+    silent = voice_call.dial(IVR_NUMBER, from_="+12025550112")
+    silent.stay_silent()
+    silent.expect_heard("We did not hear a choice. Goodbye.")
+    silent.expect_ended("hangup")
+
+    half = voice_call.dial(IVR_NUMBER, from_="+12025550113")
+    half.press("2")
+    half.expect_heard("order number")
+    half.advance(5)  # firstDigitTimeout: 5 s after the prompt
+    half.expect_heard("We did not get an order number. Goodbye.")
+    assert half.callbacks[-2].payload["digits"] == ""
+
+
+def test_click_to_call_connects_the_visitor_to_the_agent(voice_call):
+    client = voice_call.client
+    token = csrf_from(client.get("/click-to-call").get_data(as_text=True))
+    placed = client.post("/click-to-call", data={"csrf_token": token, "number": VISITOR})
+    assert placed.status_code == 303
+    progress = placed.headers["Location"]
+
+    call = voice_call.expect_call(to=VISITOR)
+    call.expect_heard("Thanks for your request. Connecting you to an agent now.")
+    agent_number = voice_call.app.config.get("CLICK_TO_CALL_AGENT") or "+12025550142"
+    agent = call.expect_transfer_to(agent_number)
+    agent.expect_heard("You have a click-to-call visitor on the line.")
+    assert _status(client, progress)["state"] == "connected"
+    call.expect_heard("The agent has left the call. Goodbye.")
+    call.expect_ended("hangup")
+    assert _status(client, progress) == {"state": "ended", "cause": "hangup"}
+    assert set(call.callbacks[0].state) == {"visitor"}  # the state click-to-call placed it with
+    assert call.tag_state()["step"] == "connecting"
+
+
+def test_click_to_call_to_a_busy_visitor(voice_call):
+    voice_call.script(VISITOR, answer="busy")
+    client = voice_call.client
+    token = csrf_from(client.get("/click-to-call").get_data(as_text=True))
+    placed = client.post("/click-to-call", data={"csrf_token": token, "number": VISITOR})
+    call = voice_call.expect_call(to=VISITOR)
+    call.expect_ended("busy")
+    assert _status(client, placed.headers["Location"]) == {"state": "ended", "cause": "busy"}
+
+
+def _status(client: Any, progress: str) -> dict[str, Any]:
+    reply = client.get(progress.rstrip("/") + "/status")
+    assert reply.status_code == 200, reply.get_data(as_text=True)
+    return dict(reply.get_json())
+
+
+def _stored_events(kit: Any, call_id: str) -> list[str]:
+    from store import get_store
+
+    return [row["event_type"] for row in get_store(kit.app).events_for_call(call_id)]
