@@ -203,9 +203,27 @@ def export_json() -> Response:
 def call(call_id: str) -> str:
     story = timeline.build(get_store(), call_id, current_app.config["SECRET_KEY"])
     status = 200 if story.entries or story.outbound else 404
-    # caller_heard: what the caller heard, [{at, leg, kind, text}], when the call ran in the
-    # sandbox (the template's caller_heard block shows it when given).
-    return render_template("dashboard/call.html", timeline=story, caller_heard=None), status  # type: ignore[return-value]
+    heard = caller_heard(call_id) if story.kind == "Call" else []
+    return render_template("dashboard/call.html", timeline=story, caller_heard=heard), status  # type: ignore[return-value]
+
+
+def caller_heard(call_id: str) -> list[dict[str, Any]]:
+    """What the far end of the call heard, pressed and said, when it ran in this app's own
+    sandbox: ``[{at, leg, kind, text}]`` with ``at`` as seconds into the call (the sandbox's
+    simulated clock) and ``leg`` naming another leg's entries (a transfer's agent)."""
+    if "sandbox" not in current_app.extensions:
+        return []
+    import sandbox  # only apps that run the in-app sandbox get here
+
+    return [
+        {
+            "at": f"+{item['at']:.1f} s",
+            "leg": None if item.get("callId") in (None, call_id) else item["callId"],
+            "kind": item["kind"],
+            "text": item["text"],
+        }
+        for item in sandbox.transcript(current_app, call_id)
+    ]
 
 
 @bp.get("/calls/<path:call_id>/recordings/<recording_id>/media")

@@ -124,3 +124,24 @@ def _stored_events(kit: Any, call_id: str) -> list[str]:
     from store import get_store
 
     return [row["event_type"] for row in get_store(kit.app).events_for_call(call_id)]
+
+
+def test_the_call_page_shows_what_the_caller_heard(voice_call):
+    """An operator opening a sandbox call's page reads what the caller heard and pressed."""
+    from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
+    from tests.dashboard.conftest import login
+
+    call = voice_call.dial(IVR_NUMBER, from_=CALLER)
+    call.expect_heard("For sales, press 1.")
+    call.press("7")
+    call.expect_ended()
+    voice_call.app.config.update(
+        DASHBOARD_USERNAME=DASHBOARD_USER, DASHBOARD_PASSWORD=DASHBOARD_PASSWORD
+    )
+    client = voice_call.app.test_client()
+    login(client)
+    page = client.get(f"/dashboard/calls/{call.call_id}").get_data(as_text=True)
+    heard = page[page.index('id="caller-heard"') :]
+    assert "For sales, press 1." in heard
+    pressed = heard.index('<span class="badge">pressed</span> 7')
+    assert heard.index("For sales, press 1.") < pressed < heard.index("not a choice")
