@@ -85,6 +85,8 @@ class Call:
         self.callee = self.callee_for(self.leg.from_ if self.inbound else self.leg.to)
         self.timeout = float(self.request.get("callbackTimeout") or 15)
         self.activity = "queued"
+        self.streams: dict[str, Any] = {}  # name -> live stream (its socket is in this process)
+        self.wait_end_clock = self.clock  # where the wait in progress ends (streamed audio)
         self._parsed: tuple[str, bxml.Root] | None = None
 
     # --- legs and callee scripts --------------------------------------------------------
@@ -280,6 +282,7 @@ class Call:
         """
         started = time.monotonic()
         finished = False
+        self.wait_end_clock = self.clock + max(0.0, float(seconds))
         try:
             pressed = self.wait_until(
                 started + self.settings.scaled(seconds), digits=digits, ringing=ringing
@@ -292,6 +295,7 @@ class Call:
             scale = self.settings.time_scale
             passed = (time.monotonic() - started) / scale if scale and not finished else seconds
             self.program["clock"] = self.clock + min(float(seconds), passed)
+            self.wait_end_clock = self.clock
 
     def wait_until(
         self, deadline: float, *, digits: bool = False, ringing: bool = False

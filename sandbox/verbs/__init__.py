@@ -22,6 +22,7 @@ from sandbox.verbs import (
     record,
     recording,
     refer,
+    stream,
     timed,
     transcription,
     transfer,
@@ -45,6 +46,7 @@ UNITS: dict[str, Unit] = {
     **refer.UNITS,
     **bridge.UNITS,
     **transcription.UNITS,
+    **stream.UNITS,
 }
 
 
