@@ -241,7 +241,7 @@ def send_event(
 ) -> None:
     """An async stream event, from the call's thread or a stream's (no lease work here)."""
     if hook is None:
-        call.note(f"{event_type}: no streamEventUrl, not sent")
+        call.note(f"{event_type}: no event URL, not sent")
         return
     payload = event(event_type, leg, **fields)
     result = call.driver.deliverer.send(Hook(**hook), payload, call.timeout, bxml=False)
