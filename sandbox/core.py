@@ -24,7 +24,7 @@ from sandbox.catalog import Catalog
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
-from sandbox.errors import ApiError, conflict, describe, not_found
+from sandbox.errors import ApiError, RateLimited, conflict, describe, not_found
 from sandbox.listing import call_state, list_calls
 from sandbox.payloads import Leg, iso, new_call_id
 from sandbox.recordings import Recordings, Transcriptions
@@ -129,7 +129,7 @@ class Sandbox:
     def _queue(self, leg: Leg, request: dict[str, Any], note: str) -> None:
         """Store a new call for a driver to run, and wake this process's driver."""
         now = time.time()
-        self.db.insert_call(
+        limited = self.db.insert_call_within_limits(
             {
                 "call_id": leg.call_id,
                 "account_id": leg.account_id,
@@ -146,8 +146,14 @@ class Sandbox:
                 "log": [[round(now, 3), note]],
                 "program": {"phase": "queued"},
                 "input_seen": 0,
-            }
+            },
+            per_second=self.settings.calls_per_second,
+            concurrent=self.settings.concurrent_calls,
         )
+        if limited is not None:
+            raise RateLimited(
+                RateLimited.CPS if limited == "per-second" else RateLimited.CONCURRENT
+            )
         if self.settings.driver != "off":
             self.start_driver()
             self._poke()

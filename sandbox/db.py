@@ -153,6 +153,7 @@ transcriptions = Table(
 
 LOG_LIMIT = 300  # log lines kept per call
 MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
+LIMITS_LOCK = MIGRATION_LOCK + 1  # serializes the account-limit checks of new calls
 
 
 def call_row(row: Any) -> dict[str, Any] | None:
@@ -250,6 +251,27 @@ class SandboxDB:
     def insert_call(self, row: dict[str, Any]) -> None:
         with self.writing() as conn:
             conn.execute(insert(calls), _encode(row))
+
+    def insert_call_within_limits(
+        self, row: dict[str, Any], *, per_second: int, concurrent: int
+    ) -> str | None:
+        """Insert a new call unless its account is at a limit (0: none): None when inserted,
+        else which limit (``"per-second"``, ``"concurrent"``).  The check and the insert are
+        one write transaction, serialized across processes (SQLite's write lock, an
+        advisory lock on PostgreSQL), so concurrent creates cannot overshoot."""
+        account = row["account_id"]
+        with self.writing() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMITS_LOCK})
+            count = select(func.count()).select_from(calls).where(calls.c.account_id == account)
+            recent = calls.c.created_at > row["created_at"] - 1.0
+            if per_second and conn.execute(count.where(recent)).scalar_one() >= per_second:
+                return "per-second"
+            active = calls.c.active == 1
+            if concurrent and conn.execute(count.where(active)).scalar_one() >= concurrent:
+                return "concurrent"
+            conn.execute(insert(calls), _encode(row))
+        return None
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:

@@ -60,6 +60,8 @@ def run_load(
         poll_interval=0.02,
         idle_poll=0.05,
         max_calls=concurrency + 8,
+        calls_per_second=0,  # the load is the point: no account limits
+        concurrent_calls=0,
     )
     sandboxes = [Sandbox(settings) for _ in range(max(1, drivers))]
     for sandbox in sandboxes:

@@ -31,6 +31,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core import ApiError, Sandbox, not_found
+from sandbox.errors import RateLimited
 from sandbox.transcribe import transcribe
 
 api_bp = Blueprint("sandbox_api", __name__)
@@ -55,6 +56,8 @@ def _error(error: ApiError) -> Response:
         reply.headers["WWW-Authenticate"] = REALM
     if isinstance(error, MethodNotAllowed):
         reply.headers["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, RateLimited):
+        reply.headers["Retry-After"] = str(error.retry_after)
     return reply
 
 

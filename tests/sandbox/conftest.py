@@ -180,6 +180,8 @@ def make_sandbox(database_url):
             time_scale=0.01,
             poll_interval=0.01,
             idle_poll=0.01,
+            calls_per_second=0,  # these tests create calls faster than Bandwidth's 5 a second
+            concurrent_calls=0,
         )
         instance = Sandbox(settings.with_(**changes))
         made.append(instance)
