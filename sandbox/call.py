@@ -30,6 +30,7 @@ from sandbox.execution import (
     PeerLeft,
     Stopped,
 )
+from sandbox.faults import Faults
 from sandbox.payloads import Leg, event
 from sandbox.settings import Settings
 
@@ -85,6 +86,7 @@ class Call:
         self.callee = self.callee_for(self.leg.from_ if self.inbound else self.leg.to)
         self.timeout = float(self.request.get("callbackTimeout") or 15)
         self.activity = "queued"
+        self.faults = Faults.of(self.settings, self.callee.delivery_faults)
         self.streams: dict[str, Any] = {}  # name -> live stream (its socket is in this process)
         self.wait_end_clock = self.clock  # where the wait in progress ends (streamed audio)
         self._parsed: tuple[str, bxml.Root] | None = None
@@ -217,7 +219,15 @@ class Call:
         self.check()
         self.driver.ensure_lease(self)
         payload = event(event_type, leg, **fields)
-        result = self.driver.deliverer.send(hook, payload, self.timeout, bxml=bxml_reply)
+        result = self.faults.deliver(
+            self.driver.deliverer,
+            hook,
+            payload,
+            self.timeout,
+            bxml=bxml_reply,
+            note=self.note,
+            scaled=self.settings.scaled,
+        )
         for attempt in result.attempts:
             self.note(f"{event_type}: {attempt}")
         return result

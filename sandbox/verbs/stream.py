@@ -244,7 +244,15 @@ def send_event(
         call.note(f"{event_type}: no event URL, not sent")
         return
     payload = event(event_type, leg, **fields)
-    result = call.driver.deliverer.send(Hook(**hook), payload, call.timeout, bxml=False)
+    result = call.faults.deliver(
+        call.driver.deliverer,
+        Hook(**hook),
+        payload,
+        call.timeout,
+        bxml=False,
+        note=call.note,
+        scaled=call.settings.scaled,
+    )
     for attempt in result.attempts:
         call.note(f"{event_type}: {attempt}")
     if not result.ok:
