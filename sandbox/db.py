@@ -397,6 +397,31 @@ class SandboxDB:
                 .values(lease_owner=None, lease_expires=None)
             )
 
+    def lease_owners(self, prefix: str, now: float) -> set[str]:
+        """The owners, whose names start with ``prefix``, of leases still running."""
+        query = (
+            select(calls.c.lease_owner)
+            .where(
+                calls.c.active == 1,
+                calls.c.lease_expires >= now,
+                calls.c.lease_owner.startswith(prefix, autoescape=True),
+            )
+            .distinct()
+        )
+        with self.reading() as conn:
+            return {row[0] for row in conn.execute(query)}
+
+    def release_owner(self, owner: str) -> int:
+        """Give back every lease of ``owner`` (a driver known to be dead)."""
+        with self.writing() as conn:
+            return int(
+                conn.execute(
+                    update(calls)
+                    .where(calls.c.lease_owner == owner, calls.c.active == 1)
+                    .values(lease_owner=None, lease_expires=None)
+                ).rowcount
+            )
+
     def purge(self, older_than: float) -> int:
         with self.writing() as conn:
             conn.execute(delete(recordings).where(recordings.c.start_time < older_than))
