@@ -22,10 +22,8 @@ from typing import Any
 import requests
 
 from sandbox.core import Sandbox
+from sandbox.load_scenarios import MIXES, Target, mix
 from sandbox.standalone import standalone_settings
-
-TO = "+12025550123"
-FROM = "+12025550100"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -50,8 +48,7 @@ def run_load(
     digits: str = "9",
     time_scale: float = 0.001,
     timeout: float = 600.0,
-    answer_path: str = "/callbacks/answer",
-    disconnect_path: str = "/callbacks/disconnect",
+    scenario: str = "ivr",
 ) -> dict[str, Any]:
     """Run the load and return the figures (also what ``main`` prints)."""
     settings, _ = standalone_settings(
@@ -66,7 +63,10 @@ def run_load(
     sandboxes = [Sandbox(settings) for _ in range(max(1, drivers))]
     for sandbox in sandboxes:
         sandbox.stats.track_calls = True
-    sandboxes[0].script(TO, {"gatherDigits": [digits]})
+    target = Target(app_url, callback_user, callback_password, digits)
+    scenarios = mix(scenario)
+    for each in scenarios:
+        each.setup(sandboxes[0], target)
     slots = threading.BoundedSemaphore(concurrency)
     ended: dict[str, threading.Event] = {}
     lock = threading.Lock()
@@ -83,28 +83,20 @@ def run_load(
     for sandbox in sandboxes:
         sandbox.driver.add_listener(on_change)
         sandbox.start_driver()
-    body: dict[str, Any] = {
-        "to": TO,
-        "from": FROM,
-        "applicationId": "load-test",
-        "answerUrl": app_url.rstrip("/") + answer_path,
-        "disconnectUrl": app_url.rstrip("/") + disconnect_path,
-    }
-    if callback_user and callback_password:
-        body.update(username=callback_user, password=callback_password)
     call_ids: list[str] = []
     started = time.perf_counter()
     try:
         for number in range(calls):
-            if not slots.acquire(timeout=timeout):
-                raise TimeoutError("no call ended within the timeout")
+            kind = scenarios[number % len(scenarios)]
+            for _ in range(kind.calls):
+                if not slots.acquire(timeout=timeout):
+                    raise TimeoutError("no call ended within the timeout")
             sandbox = sandboxes[number % len(sandboxes)]
             with lock:
-                created = sandbox.create_call(
-                    settings.account_id, dict(body, tag=f"load-{number}"), "http://sandbox/api/v2"
-                )
-                ended[created["callId"]] = threading.Event()
-            call_ids.append(created["callId"])
+                placed = kind.place(sandbox, target, number)
+                for call_id in placed:
+                    ended[call_id] = threading.Event()
+            call_ids.extend(placed)
         deadline = time.monotonic() + timeout
         for call_id in call_ids:
             if not ended[call_id].wait(max(0.0, deadline - time.monotonic())):
@@ -130,18 +122,20 @@ def run_load(
         call_id: Counter(event for event, ok in outcomes if ok)
         for call_id, outcomes in delivered.items()
     }
-    stored = _stored_events(app_url, call_ids, dashboard_user, dashboard_password, app_database)
+    every_leg = sorted(set(call_ids) | set(acknowledged))  # transfer B-legs too
+    stored = _stored_events(app_url, every_leg, dashboard_user, dashboard_password, app_database)
     lost = 0
-    for call_id in call_ids:
+    for call_id in every_leg:
         want = acknowledged.get(call_id, Counter())
         have = stored.get(call_id, Counter())
         lost += sum(max(0, count - have[event]) for event, count in want.items())
     return {
-        "calls": calls,
+        "scenario": scenario,
+        "calls": len(call_ids),
         "concurrency": concurrency,
         "drivers": len(sandboxes),
         "seconds": round(elapsed, 2),
-        "calls_per_second": round(calls / elapsed, 1) if elapsed else 0.0,
+        "calls_per_second": round(len(call_ids) / elapsed, 1) if elapsed else 0.0,
         "callbacks": len(latencies),
         "callback_p50_ms": round(percentile(latencies, 50), 1),
         "callback_p90_ms": round(percentile(latencies, 90), 1),
@@ -151,7 +145,7 @@ def run_load(
         "unfinished_calls": unfinished,
         "disconnect_causes": dict(causes),
         "events_acknowledged": sum(sum(c.values()) for c in acknowledged.values()),
-        "events_stored": sum(sum(c.values()) for c in stored.values()),
+        "events_stored": sum(sum(stored.get(c, Counter()).values()) for c in every_leg),
         "events_lost": lost,
     }
 
@@ -208,6 +202,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digits", default="9", help="what the callee presses at the Gather")
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(MIXES),
+        default="ivr",
+        help="ivr: outbound answer/gather calls; mixed: inbound IVR, recorded, outbound",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -225,6 +225,7 @@ def main(args: argparse.Namespace) -> int:
         digits=args.digits,
         time_scale=args.time_scale,
         timeout=args.timeout,
+        scenario=args.scenario,
     )
     print_figures(figures, as_json=args.json)
     failed = figures["callback_errors"] or figures["events_lost"] or figures["unfinished_calls"]
@@ -236,7 +237,7 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         print(json.dumps(figures, indent=2))
         return
     print(
-        f"{figures['calls']} calls, concurrency {figures['concurrency']}, "
+        f"scenario {figures['scenario']}: {figures['calls']} calls, concurrency {figures['concurrency']}, "
         f"{figures['drivers']} driver(s): {figures['seconds']} s, "
         f"{figures['calls_per_second']} calls/s"
     )
