@@ -186,3 +186,25 @@ def test_the_end_of_the_call_stops_a_running_stream(api, call_body, receiver, ws
     conn = ws.wait_for(lambda c: c.closed)
     assert len(conn.of("media")) == 25
     assert conn.messages[-1]["eventType"] == "stop"
+
+
+def test_the_app_stores_the_stream_events(
+    api, call_body, receiver, ws, sandbox, live_app, app_callback_auth
+):
+    """The framework's /callbacks/stream takes every mediaStream* event the sandbox sends."""
+    events_url = f"{live_app.base_url}/callbacks/stream"
+    credentials = 'username="{username}" password="{password}"'.format(**app_callback_auth)
+    receiver.reply(
+        "/answer",
+        f'<Response><StartStream name="a" destination="{ws.url("/a")}" '
+        f'streamEventUrl="{events_url}" {credentials}/>'
+        f'<StartStream name="a" destination="{ws.url("/a")}" streamEventUrl="{events_url}" '
+        f'{credentials}/><Pause duration="0.1"/></Response>',
+    )
+    call_id = api.create_ok(**call_body())
+    sandbox.wait_for(call_id, "disconnected")  # after its last event was acknowledged
+    assert live_app.events(call_id) == [
+        "mediaStreamStarted",
+        "mediaStreamRejected",
+        "mediaStreamStopped",
+    ]
