@@ -208,3 +208,34 @@ def test_the_app_stores_the_stream_events(
         "mediaStreamRejected",
         "mediaStreamStopped",
     ]
+
+
+def test_a_stream_whose_driver_died_ends_with_a_connection_error(make_sandbox, receiver, ws):
+    """Another driver resumes the call (SQLite, then PostgreSQL); the socket stayed behind."""
+    receiver.reply(
+        "/answer",
+        f'<Response><StartStream name="s" destination="{ws.url("/s")}" streamEventUrl="/streams"/>'
+        '<Pause duration="60"/><Redirect redirectUrl="/after"/></Response>',
+    )
+    receiver.reply("/after", "<Response><Hangup/></Response>")
+    body = {
+        "to": "+12025550123",
+        "from": "+12025550100",
+        "applicationId": "app-1",
+        "answerUrl": receiver.url("/answer"),
+        "disconnectUrl": receiver.url("/disconnect"),
+    }
+    dying = make_sandbox(lease_seconds=0.5)
+    call_id = dying.create_call("9900000", body, "http://sandbox/api/v2")["callId"]
+    receiver.wait_for("mediaStreamStarted", call_id)
+    dying.driver.abandon()
+    assert ws.wait_for(lambda c: c.closed).messages[0]["eventType"] == "start"
+
+    survivor = make_sandbox(lease_seconds=0.5)
+    survivor.start_driver()
+    stopped = receiver.wait_for("mediaStreamStopped", call_id, timeout=20)[0].payload
+    assert stopped["cause"] == "connection-error"
+    assert "driver changed" in stopped["errorMessage"]
+    assert stopped["mediaStream"]["name"] == "s"
+    assert survivor.wait_for(call_id, "disconnected", timeout=10)["disconnectCause"] == "hangup"
+    assert len(receiver.events("mediaStreamStarted", call_id)) == 1
