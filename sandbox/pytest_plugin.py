@@ -22,6 +22,9 @@ Enable it with ``pytest -p sandbox.pytest_plugin`` or, in a conftest.py,
         bandwidth_sandbox.wait_for(call_id, "disconnected")
 
 Simulated time runs at ``--sandbox-time-scale`` (default 0.01: a 5 s Pause takes 50 ms).
+Any other setting for one test: ``@pytest.mark.sandbox_settings(calls_per_second=0,
+duplicate_events="dtmf")`` (the ``Settings`` field names: the ``SANDBOX_*`` names in lower
+case without the prefix).
 """
 
 from __future__ import annotations
@@ -84,6 +87,12 @@ class SandboxHandle:
         return str(created["callId"])
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sandbox_settings(**fields): sandbox settings for bandwidth_sandbox"
+    )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--sandbox-time-scale",
@@ -108,6 +117,9 @@ def bandwidth_sandbox(
         poll_interval=0.02,
         idle_poll=0.2,
     )
+    marker = request.node.get_closest_marker("sandbox_settings")
+    if marker is not None:
+        settings = settings.with_(**marker.kwargs)
     server = Server(Sandbox(settings)).start()
     try:
         yield SandboxHandle(server)

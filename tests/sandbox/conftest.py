@@ -13,7 +13,11 @@ import requests
 from flask import Flask
 
 from sandbox.core import Sandbox
-from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
+from sandbox.pytest_plugin import (  # noqa: F401 (the fixture, and the hook adding its marker)
+    SandboxHandle,
+    bandwidth_sandbox,
+    pytest_configure,
+)
 from sandbox.standalone import standalone_settings
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.receiver import Receiver

@@ -79,6 +79,16 @@ def test_settings_make_every_call_deliver_late(make_sandbox, receiver):
         server.stop()
 
 
+@pytest.mark.sandbox_settings(duplicate_events="answer, disconnect", refuse_once_events="*")
+def test_the_fixture_takes_fault_settings_from_a_marker(api, call_body, receiver, sandbox):
+    receiver.reply("/answer", "<Response><Hangup/></Response>")
+    call_id = api.create_ok(**call_body())
+    assert len(receiver.wait_for("disconnect", call_id, count=2)) == 2
+    assert len(receiver.events("answer", call_id)) == 2
+    log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
+    assert "disconnect: first attempt refused (delivery fault)" in log
+
+
 @pytest.mark.parametrize(
     ("faults", "problem"),
     [
