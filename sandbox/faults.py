@@ -86,7 +86,7 @@ class Faults:
             result = deliverer.send(hook, payload, timeout, bxml=bxml, refuse_first=refuse)
             if twice:
                 again = deliverer.send(hook, payload, timeout, bxml=False)
-                note(f"{event_type}: delivered twice (delivery fault); second: {again.status}")
+                result.attempts += [f"again (delivery fault): {each}" for each in again.attempts]
             return result
 
         if not self._hit(self.late, event_type):

@@ -23,7 +23,7 @@ def test_a_duplicated_callback_arrives_twice_and_only_the_first_reply_runs(
     assert answers[0].method == answers[1].method == method
     assert disconnects[0].payload == disconnects[1].payload
     log = [line["text"] for line in sandbox.wait_for(call_id, "disconnected")["log"]]
-    assert "answer: delivered twice (delivery fault); second: 200" in log
+    assert any(line.startswith("answer: again (delivery fault): ") for line in log)
     assert len(receiver.events("redirect", call_id)) == 1  # the second reply did not run
 
 
