@@ -112,6 +112,18 @@ class Socket:
             except Exception:  # already gone: nothing left to close
                 log.debug("websocket close failed", exc_info=True)
 
+    def abort(self, why: str) -> None:
+        """Drop the connection without a close handshake (a destination that stopped
+        reading would block a send forever): ``why`` is what ended it."""
+        self._lost(why, normal=False)
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already gone
+                pass
+            connection.socket.close()
+
     def _lost(self, why: str, *, normal: bool) -> None:
         if self.ended is None and not self._closing:
             self.ended = why

@@ -201,8 +201,12 @@ class Stream:
     def stop(self) -> None:
         """StopStream or the end of the call: the last frames, ``stop``, close, the event."""
         self.stopping.set()
-        if self._thread is not None:
-            self._thread.join(5)
+        thread = self._thread
+        if thread is not None:
+            thread.join(2)
+            if thread.is_alive():  # blocked in a send: the destination stopped reading
+                self.socket.abort("the destination stopped reading the stream")
+                thread.join(5)
         if self.reported:
             return
         total = int((self.call.clock - self.started_clock) / FRAME_SECONDS + 1e-9)

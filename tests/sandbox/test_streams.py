@@ -239,3 +239,37 @@ def test_a_stream_whose_driver_died_ends_with_a_connection_error(make_sandbox, r
     assert stopped["mediaStream"]["name"] == "s"
     assert survivor.wait_for(call_id, "disconnected", timeout=10)["disconnectCause"] == "hangup"
     assert len(receiver.events("mediaStreamStarted", call_id)) == 1
+
+
+def test_a_destination_that_stops_reading_cannot_hold_the_call(api, call_body, receiver):
+    """A receiver that never reads: once the sandbox's sends block, StopStream drops the
+    connection (connection-error) and the call goes on."""
+    import threading
+
+    from websockets.sync.server import serve
+
+    release = threading.Event()
+
+    def deaf(connection):
+        release.wait(60)  # reads nothing: the socket buffers fill, then sends block
+
+    with serve(deaf, "127.0.0.1", 0, max_queue=1, close_timeout=0.5) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.socket.getsockname()[1]
+        receiver.reply(
+            "/answer",
+            f'<Response><StartStream name="s" tracks="both" destination="ws://127.0.0.1:{port}/"'
+            ' streamEventUrl="/streams"/><Pause duration="600"/><StopStream name="s"/>'
+            '<Redirect redirectUrl="/after"/></Response>',
+        )
+        receiver.reply("/after", "<Response><Hangup/></Response>")
+        call_id = api.create_ok(**call_body())
+        try:
+            stopped = receiver.wait_for("mediaStreamStopped", call_id, timeout=60)[0].payload
+            assert stopped["cause"] == "connection-error"
+            assert stopped["errorMessage"] == "the destination stopped reading the stream"
+            receiver.wait_for("redirect", call_id)
+            receiver.wait_for("disconnect", call_id)
+        finally:
+            release.set()
+            server.shutdown()
