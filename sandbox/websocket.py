@@ -137,9 +137,14 @@ class Socket:
                 if self.on_message is not None:
                     try:
                         data = json.loads(message)
-                    except (TypeError, ValueError):
+                    except (TypeError, ValueError, RecursionError):
                         data = message
-                    self.on_message(data)
+                    try:
+                        self.on_message(data)
+                    except Exception:  # a message we could not handle must not end the reading
+                        log.warning(
+                            "websocket message from %s not handled", self.url, exc_info=True
+                        )
         except ConnectionClosed as exc:
             received = exc.rcvd
             code = received.code if received is not None else None

@@ -181,12 +181,13 @@ class Stream:
         if self.item["mode"] != "bidirectional":
             self.call.note(f"stream {name!r}: a message on a unidirectional stream ignored")
         elif kind == "playAudio":
-            media = message.get("media") or {}
-            content_type = media.get("contentType") if isinstance(media, dict) else None
+            media = message.get("media")
+            media = media if isinstance(media, dict) else {}
             try:
                 audio = base64.b64decode(str(media.get("payload") or ""), validate=True)
             except (binascii.Error, ValueError):
                 audio = None
+            content_type = media.get("contentType")
             if content_type != "audio/pcmu" or audio is None:
                 self.call.note(f"stream {name!r}: playAudio ignored (audio/pcmu base64 only)")
             else:

@@ -135,6 +135,8 @@ def test_bidirectional_play_audio_and_clear_then_the_app_closes(
             {"eventType": "playAudio", "media": {"contentType": "audio/pcmu", "payload": audio}}
         )
         conn.send({"eventType": "playAudio", "media": {"contentType": "audio/L16", "payload": ""}})
+        conn.send({"eventType": "playAudio", "media": ["not", "an", "object"]})
+        conn.socket.send("not JSON")
         conn.send({"eventType": "clear"})
         conn.socket.close(1000)
 
@@ -153,6 +155,8 @@ def test_bidirectional_play_audio_and_clear_then_the_app_closes(
     assert "stream 'bot': playAudio 100 ms" in log
     assert "stream 'bot': playAudio ignored (audio/pcmu base64 only)" in log
     assert "stream 'bot': clear (queued audio dropped)" in log
+    assert log.count("stream 'bot': playAudio ignored (audio/pcmu base64 only)") == 2
+    assert "stream 'bot': unknown message ignored" in log
     assert len(receiver.events("mediaStreamStopped", call_id)) == 1
 
 
