@@ -156,6 +156,18 @@ MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
 LIMITS_LOCK = MIGRATION_LOCK + 1  # serializes the account-limit checks of new calls
 
 
+def _limit_hit(
+    conn: Connection, account_id: str, now: float, per_second: int, concurrent: int
+) -> str | None:
+    count = select(func.count()).select_from(calls).where(calls.c.account_id == account_id)
+    recent = calls.c.created_at > now - 1.0
+    if per_second and conn.execute(count.where(recent)).scalar_one() >= per_second:
+        return "per-second"
+    if concurrent and conn.execute(count.where(calls.c.active == 1)).scalar_one() >= concurrent:
+        return "concurrent"
+    return None
+
+
 def call_row(row: Any) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -259,19 +271,20 @@ class SandboxDB:
         else which limit (``"per-second"``, ``"concurrent"``).  The check and the insert are
         one write transaction, serialized across processes (SQLite's write lock, an
         advisory lock on PostgreSQL), so concurrent creates cannot overshoot."""
-        account = row["account_id"]
         with self.writing() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMITS_LOCK})
-            count = select(func.count()).select_from(calls).where(calls.c.account_id == account)
-            recent = calls.c.created_at > row["created_at"] - 1.0
-            if per_second and conn.execute(count.where(recent)).scalar_one() >= per_second:
-                return "per-second"
-            active = calls.c.active == 1
-            if concurrent and conn.execute(count.where(active)).scalar_one() >= concurrent:
-                return "concurrent"
-            conn.execute(insert(calls), _encode(row))
-        return None
+            limited = _limit_hit(conn, row["account_id"], row["created_at"], per_second, concurrent)
+            if limited is None:
+                conn.execute(insert(calls), _encode(row))
+        return limited
+
+    def limit_hit(
+        self, account_id: str, now: float, *, per_second: int, concurrent: int
+    ) -> str | None:
+        """Which account limit a new leg would break now (a Transfer's), or None."""
+        with self.reading() as conn:
+            return _limit_hit(conn, account_id, now, per_second, concurrent)
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:

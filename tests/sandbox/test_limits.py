@@ -123,3 +123,30 @@ def test_bad_limits_are_named(values, problem):
 def test_the_defaults_are_bandwidths():
     settings = Settings.from_mapping({}, database_url="sqlite://", password="pw")
     assert (settings.calls_per_second, settings.concurrent_calls) == (5, 100)
+
+
+def test_a_transfer_over_the_limit_places_no_leg_and_says_why(make_sandbox, receiver):
+    from sandbox.standalone import Server
+
+    receiver.reply(
+        "/answer",
+        '<Response><Transfer transferCompleteUrl="/complete" transferCompleteMethod="GET">'
+        '<PhoneNumber transferAnswerUrl="/agent">+12025550143</PhoneNumber></Transfer>'
+        "</Response>",
+    )
+    receiver.reply("/complete", "<Response><Hangup/></Response>")
+    server = Server(make_sandbox(calls_per_second=0, concurrent_calls=1)).start()
+    api = _api(server)
+    try:
+        call_id = api.create_ok(**_body(receiver))
+        complete = receiver.wait_for("transferComplete", call_id)[0]
+        assert complete.method == "GET"
+        assert complete.payload["cause"] == "account-limit"
+        assert complete.payload["errorMessage"] == "Account concurrent call limit exceeded"
+        assert complete.payload["transferTo"] == "+12025550143"
+        assert receiver.wait_for("disconnect", call_id)[0].payload["cause"] == "hangup"
+        assert receiver.events("transferAnswer") == []
+        assert [c["callId"] for c in server.sandbox.calls()] == [call_id]  # no B-leg
+    finally:
+        api.close()
+        server.stop()
