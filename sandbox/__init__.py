@@ -89,6 +89,11 @@ def init_app(app: Flask) -> Sandbox | None:
     app.register_blueprint(control_bp, url_prefix=CONTROL_PREFIX)
     if sandbox.settings.driver == "auto" and not app.testing:
         started = threading.Event()
+        if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+            # The server process of `flask run`'s reloader: after a reload, resume the calls
+            # at once rather than at the first request.
+            started.set()
+            sandbox.start_driver()
 
         @app.before_request
         def _start_sandbox_driver() -> None:

@@ -36,6 +36,7 @@ from sandbox.execution import (
     PeerLeft,
     Stopped,
 )
+from sandbox.faults import Faults
 from sandbox.payloads import Leg, event
 from sandbox.settings import Settings
 from sandbox.simtime import SimulatedTime
@@ -94,6 +95,9 @@ class Call(SimulatedTime):
         self.callee = self.callee_for(self.leg.from_ if self.inbound else self.leg.to)
         self.timeout = float(self.request.get("callbackTimeout") or 15)
         self.activity = "queued"
+        self.faults = Faults.of(self.settings, self.callee.delivery_faults)
+        self.streams: dict[str, Any] = {}  # name -> live stream (its socket is in this process)
+        self.wait_end_clock = self.clock  # where the wait in progress ends (streamed audio)
         self._parsed: tuple[str, bxml.Root] | None = None
         self.manual = driver.clock
         self._waiting_since: float | None = None  # timeline() when the current wait began
@@ -226,7 +230,15 @@ class Call(SimulatedTime):
         self.check()
         self.driver.ensure_lease(self)
         payload = event(event_type, leg, **fields)
-        result = self.driver.deliverer.send(hook, payload, self.timeout, bxml=bxml_reply)
+        result = self.faults.deliver(
+            self.driver.deliverer,
+            hook,
+            payload,
+            self.timeout,
+            bxml=bxml_reply,
+            note=self.note,
+            scaled=self.settings.scaled,
+        )
         self.driver.delivered(self, payload, result)
         for attempt in result.attempts:
             self.note(f"{event_type}: {attempt}")
@@ -327,6 +339,9 @@ class Call(SimulatedTime):
         self._listening = (digits or speech) and not playing
         self._speech = speech
         finished = False
+        # Where this wait ends on the call's clock (a stream paces its frames up to it).
+        span = length if length is not None else max(0.0, -self.simulated_since(deadline))
+        self.wait_end_clock = self.clock + span
         try:
             pressed = self._wait(deadline, digits=digits, ringing=ringing)
             finished = pressed is None
@@ -342,6 +357,7 @@ class Call(SimulatedTime):
                 passed = self.simulated_since(started)
                 passed = passed if length is None else min(length, passed)
             self.program["clock"] = self.clock + max(0.0, passed)
+            self.wait_end_clock = self.clock
 
     def _wait(self, deadline: float, *, digits: bool, ringing: bool) -> str | None:
         while True:

@@ -41,6 +41,7 @@ class Callee:
     transcript: str | None = None
     machine_detection: str = "human"
     greeting_seconds: float | None = None
+    delivery_faults: dict[str, Any] | None = None  # sandbox.faults: this call's faults
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -55,6 +56,7 @@ class Callee:
             ("recordSeconds", self.record_seconds),
             ("transcript", self.transcript),
             ("greetingSeconds", self.greeting_seconds),
+            ("deliveryFaults", self.delivery_faults),
         ):
             if value is not None:
                 data[key] = value
@@ -79,6 +81,7 @@ def from_json(data: Any) -> Callee:
         "gatherDigits",
         "transcript",
         "machineDetection",
+        "deliveryFaults",
         *_NUMBER_KEYS,
     }
     if unknown:
@@ -103,6 +106,8 @@ def from_json(data: Any) -> Callee:
         if not isinstance(transcript, str) or len(transcript) > 4096:
             raise ScriptError("transcript must be a string of at most 4096 characters")
         callee.transcript = transcript
+    if data.get("deliveryFaults") is not None:
+        callee.delivery_faults = _delivery_faults(data["deliveryFaults"])
     for key, attr in _NUMBER_KEYS.items():
         value = data.get(key)
         if value is None:
@@ -111,6 +116,31 @@ def from_json(data: Any) -> Callee:
             raise ScriptError(f"{key} must be a number of seconds between 0 and 86400")
         setattr(callee, attr, float(value))
     return callee
+
+
+FAULT_LISTS = ("duplicate", "late", "refuseOnce")
+
+
+def _delivery_faults(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) - {*FAULT_LISTS, "lateSeconds"}:
+        raise ScriptError(
+            "deliveryFaults is an object with duplicate, late, refuseOnce (lists of event "
+            "types) and lateSeconds"
+        )
+    for key in FAULT_LISTS:
+        items = value.get(key, [])
+        if not isinstance(items, list) or not all(
+            isinstance(item, str) and 0 < len(item) <= 64 for item in items
+        ):
+            raise ScriptError(f"deliveryFaults.{key} must be a list of event types")
+    seconds = value.get("lateSeconds", 0)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= 3600
+    ):
+        raise ScriptError("deliveryFaults.lateSeconds must be a number of seconds (0-3600)")
+    return dict(value)
 
 
 def by_number(number: str) -> Callee:

@@ -27,7 +27,7 @@ from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
-from sandbox.errors import ApiError, conflict, describe, not_found
+from sandbox.errors import ApiError, RateLimited, conflict, describe, not_found
 from sandbox.listing import call_state, list_calls, summary
 from sandbox.payloads import Leg, iso, new_call_id
 from sandbox.recordings import Recordings, Transcriptions
@@ -139,7 +139,7 @@ class Sandbox:
         if self.clock is not None and self.settings.driver != "off":
             self.clock.queued(leg.call_id)
         now = time.time()
-        self.db.insert_call(
+        limited = self.db.insert_call_within_limits(
             {
                 "call_id": leg.call_id,
                 "account_id": leg.account_id,
@@ -156,8 +156,14 @@ class Sandbox:
                 "log": [[round(now, 3), note]],
                 "program": {"phase": "queued"},
                 "input_seen": 0,
-            }
+            },
+            per_second=self.settings.calls_per_second,
+            concurrent=self.settings.concurrent_calls,
         )
+        if limited is not None:
+            raise RateLimited(
+                RateLimited.CPS if limited == "per-second" else RateLimited.CONCURRENT
+            )
         if self.settings.driver != "off":
             self.start_driver()
             self._poke()

@@ -191,6 +191,19 @@ conference_members = Table(
 
 LOG_LIMIT = 300  # log lines kept per call
 MIGRATION_LOCK = 0x73_61_6E_64_62_6F_78  # pg_advisory_xact_lock key ("sandbox")
+LIMITS_LOCK = MIGRATION_LOCK + 1  # serializes the account-limit checks of new calls
+
+
+def _limit_hit(
+    conn: Connection, account_id: str, now: float, per_second: int, concurrent: int
+) -> str | None:
+    count = select(func.count()).select_from(calls).where(calls.c.account_id == account_id)
+    recent = calls.c.created_at > now - 1.0
+    if per_second and conn.execute(count.where(recent)).scalar_one() >= per_second:
+        return "per-second"
+    if concurrent and conn.execute(count.where(calls.c.active == 1)).scalar_one() >= concurrent:
+        return "concurrent"
+    return None
 
 
 def call_row(row: Any) -> dict[str, Any] | None:
@@ -288,6 +301,28 @@ class SandboxDB:
     def insert_call(self, row: dict[str, Any]) -> None:
         with self.writing() as conn:
             conn.execute(insert(calls), _encode(row))
+
+    def insert_call_within_limits(
+        self, row: dict[str, Any], *, per_second: int, concurrent: int
+    ) -> str | None:
+        """Insert a new call unless its account is at a limit (0: none): None when inserted,
+        else which limit (``"per-second"``, ``"concurrent"``).  The check and the insert are
+        one write transaction, serialized across processes (SQLite's write lock, an
+        advisory lock on PostgreSQL), so concurrent creates cannot overshoot."""
+        with self.writing() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LIMITS_LOCK})
+            limited = _limit_hit(conn, row["account_id"], row["created_at"], per_second, concurrent)
+            if limited is None:
+                conn.execute(insert(calls), _encode(row))
+        return limited
+
+    def limit_hit(
+        self, account_id: str, now: float, *, per_second: int, concurrent: int
+    ) -> str | None:
+        """Which account limit a new leg would break now (a Transfer's), or None."""
+        with self.reading() as conn:
+            return _limit_hit(conn, account_id, now, per_second, concurrent)
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
@@ -421,6 +456,31 @@ class SandboxDB:
                 update(calls)
                 .where(calls.c.lease_owner == owner, calls.c.call_id.in_(ids))
                 .values(lease_owner=None, lease_expires=None)
+            )
+
+    def lease_owners(self, prefix: str, now: float) -> set[str]:
+        """The owners, whose names start with ``prefix``, of leases still running."""
+        query = (
+            select(calls.c.lease_owner)
+            .where(
+                calls.c.active == 1,
+                calls.c.lease_expires >= now,
+                calls.c.lease_owner.startswith(prefix, autoescape=True),
+            )
+            .distinct()
+        )
+        with self.reading() as conn:
+            return {row[0] for row in conn.execute(query)}
+
+    def release_owner(self, owner: str) -> int:
+        """Give back every lease of ``owner`` (a driver known to be dead)."""
+        with self.writing() as conn:
+            return int(
+                conn.execute(
+                    update(calls)
+                    .where(calls.c.lease_owner == owner, calls.c.active == 1)
+                    .values(lease_owner=None, lease_expires=None)
+                ).rowcount
             )
 
     def purge(self, older_than: float) -> int:

@@ -150,10 +150,25 @@ class Deliverer:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, hook: Hook, payload: dict[str, Any], timeout: float, *, bxml: bool) -> Delivery:
-        """Deliver ``payload``; for BXML callbacks fall back to ``hook.fallback_url``."""
+    def send(
+        self,
+        hook: Hook,
+        payload: dict[str, Any],
+        timeout: float,
+        *,
+        bxml: bool,
+        refuse_first: bool = False,
+    ) -> Delivery:
+        """Deliver ``payload``; for BXML callbacks fall back to ``hook.fallback_url``.
+        ``refuse_first``: the first attempt fails as a connection error unsent (a fault)."""
         result = self._deliver(
-            hook.url, hook.method, hook.username, hook.password, payload, timeout
+            hook.url,
+            hook.method,
+            hook.username,
+            hook.password,
+            payload,
+            timeout,
+            refuse_first=refuse_first,
         )
         if result.ok or not bxml or not hook.fallback_url:
             self.stats.outcome(payload, result.ok)
@@ -180,13 +195,22 @@ class Deliverer:
         password: str | None,
         payload: dict[str, Any],
         timeout: float,
+        *,
+        refuse_first: bool = False,
     ) -> Delivery:
         problem = self.policy.problem(url)
         if problem is not None:
             return Delivery(False, error=problem, url=url, attempts=[f"refused {url}"])
         auth = (username or "", password or "") if (username or password) else None
         first_auth = None if (self.challenge and auth) else auth
-        result = self._once(url, method, first_auth, payload, timeout)
+        if refuse_first:
+            reason = "connection refused (delivery fault)"
+            refused = Delivery(
+                False, None, b"", url, f"{url}: {reason}", [f"{method} {url} -> {reason}"]
+            )
+            result = _Attempt(refused, "connect", None)
+        else:
+            result = self._once(url, method, first_auth, payload, timeout)
         if result.error_kind == "connect":
             # "retried once ... in the event of a connection exception"
             result = self._once(url, method, first_auth, payload, timeout, prior=result)

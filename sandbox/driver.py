@@ -57,7 +57,8 @@ class Driver:
         self.clock = clock
         self.db = db
         self.deliverer = deliverer
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.host = socket.gethostname()
+        self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.runners: dict[str, CallRunner] = {}
         self.legs: dict[str, Call] = {}  # any leg id (A or B) -> its runner
         self._lock = threading.Lock()
@@ -73,6 +74,7 @@ class Driver:
         self._dispatched: dict[int, float] = {}
         self._renewed_at: dict[str, float] = {}
         self._next_purge = 0.0
+        self._next_dead_check = 0.0
 
     # --- life -------------------------------------------------------------------------
 
@@ -118,6 +120,15 @@ class Driver:
         for runner in runners:
             if runner.thread is not None:
                 runner.thread.join(max(0.0, deadline - time.monotonic()))
+        stuck = [r.call_id for r in runners if r.thread is not None and r.thread.is_alive()]
+        if mode == "release" and stuck:
+            # Runners still inside a callback cannot save; give their leases back anyway (a
+            # runner that wakes up later finds its lease gone and stops), so another driver
+            # resumes them at once instead of after SANDBOX_LEASE_SECONDS.
+            try:
+                self.db.release(self.owner, stuck)
+            except Exception:
+                log.warning("sandbox driver: could not release %s", stuck, exc_info=True)
         if thread is not None:
             thread.join(max(0.1, deadline - time.monotonic()))
 
@@ -175,6 +186,10 @@ class Driver:
                     next_claim = now + settings.idle_poll
                     if not claimed_all:
                         next_claim = now
+                if now >= self._next_dead_check:
+                    self._next_dead_check = now + settings.idle_poll
+                    if self._release_dead_owners(now):
+                        next_claim = now
                 if now >= self._next_purge:
                     self._next_purge = now + PURGE_EVERY_SECONDS
                     self.db.purge(now - settings.keep_days * 86400)
@@ -184,6 +199,20 @@ class Driver:
                 continue
             pause = settings.poll_interval if self.runners else settings.idle_poll
             self._wake.wait(max(0.0, min(pause, next_claim - time.time())))
+
+    def _release_dead_owners(self, now: float) -> bool:
+        """Leases held by a driver of a process on this host that is gone (a reloaded
+        ``flask run``, a killed worker) are released now, not when they expire."""
+        released = 0
+        for owner in self.db.lease_owners(f"{self.host}:", now):
+            try:
+                pid = int(owner.split(":")[-2])
+            except (IndexError, ValueError):
+                continue
+            if owner != self.owner and not _process_alive(pid):
+                released += self.db.release_owner(owner)
+                log.info("sandbox driver: released the calls of %s (its process is gone)", owner)
+        return released > 0
 
     def _claim(self, now: float) -> bool:
         """Claim what is claimable; False when there may be more than we took."""
@@ -350,3 +379,13 @@ class Driver:
         if self.clock is not None:
             self.clock.unregister(runner)
         self._wake.set()  # room for another call
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by another user
+        return True
+    return True

@@ -24,6 +24,20 @@ class ApiError(Exception):
         return {"type": self.type, "description": self.description, "id": new_error_id()}
 
 
+class RateLimited(ApiError):
+    """429 with ``Retry-After``, as Bandwidth answers over an account limit (empty ``id``)."""
+
+    CPS = "Account call creation rate limit exceeded"
+    CONCURRENT = "Account concurrent call limit exceeded"
+
+    def __init__(self, description: str, retry_after: int = 1) -> None:
+        super().__init__(429, "error", description)
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {"type": self.type, "description": self.description, "id": ""}
+
+
 def not_found(call_id: str) -> ApiError:
     return ApiError(404, "validation", f"Call [{call_id}] not found")
 

@@ -23,10 +23,8 @@ import requests
 
 from sandbox import load_conference
 from sandbox.core import Sandbox
+from sandbox.load_scenarios import MIXES, Target, mix
 from sandbox.standalone import standalone_settings
-
-TO = "+12025550123"
-FROM = "+12025550100"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -51,8 +49,6 @@ def run_load(
     digits: str = "9",
     time_scale: float = 0.001,
     timeout: float = 600.0,
-    answer_path: str = "/callbacks/answer",
-    disconnect_path: str = "/callbacks/disconnect",
     scenario: str = "ivr",
 ) -> dict[str, Any]:
     """Run the load and return the figures (also what ``main`` prints)."""
@@ -62,13 +58,16 @@ def run_load(
         poll_interval=0.02,
         idle_poll=0.05,
         max_calls=concurrency + 8,
+        calls_per_second=0,  # the load is the point: no account limits
+        concurrent_calls=0,
     )
     sandboxes = [Sandbox(settings) for _ in range(max(1, drivers))]
     for sandbox in sandboxes:
         sandbox.stats.track_calls = True
-    sandboxes[0].script(TO, {"gatherDigits": [digits]})
-    if scenario == "conference":
-        load_conference.setup(sandboxes[0])
+    target = Target(app_url, callback_user, callback_password, digits)
+    scenarios = mix(scenario)
+    for each in scenarios:
+        each.setup(sandboxes[0], target)
     slots = threading.BoundedSemaphore(concurrency)
     ended: dict[str, threading.Event] = {}
     lock = threading.Lock()
@@ -85,35 +84,20 @@ def run_load(
     for sandbox in sandboxes:
         sandbox.driver.add_listener(on_change)
         sandbox.start_driver()
-    body: dict[str, Any] = {
-        "to": TO,
-        "from": FROM,
-        "applicationId": "load-test",
-        "answerUrl": app_url.rstrip("/") + answer_path,
-        "disconnectUrl": app_url.rstrip("/") + disconnect_path,
-    }
-    if callback_user and callback_password:
-        body.update(username=callback_user, password=callback_password)
     call_ids: list[str] = []
     started = time.perf_counter()
     try:
         for number in range(calls):
-            if not slots.acquire(timeout=timeout):
-                raise TimeoutError("no call ended within the timeout")
+            kind = scenarios[number % len(scenarios)]
+            for _ in range(kind.calls):
+                if not slots.acquire(timeout=timeout):
+                    raise TimeoutError("no call ended within the timeout")
             sandbox = sandboxes[number % len(sandboxes)]
             with lock:
-                if scenario == "conference":
-                    call_id = load_conference.place_conference_call(
-                        sandbox, settings.account_id, number, body, "http://sandbox/api/v2"
-                    )
-                else:
-                    call_id = sandbox.create_call(
-                        settings.account_id,
-                        dict(body, tag=f"load-{number}"),
-                        "http://sandbox/api/v2",
-                    )["callId"]
-                ended[call_id] = threading.Event()
-            call_ids.append(call_id)
+                placed = kind.place(sandbox, target, number)
+                for call_id in placed:
+                    ended[call_id] = threading.Event()
+            call_ids.extend(placed)
         deadline = time.monotonic() + timeout
         for call_id in call_ids:
             if not ended[call_id].wait(max(0.0, deadline - time.monotonic())):
@@ -124,8 +108,9 @@ def run_load(
             (sandboxes[0].call(call_id) or {}).get("disconnectCause") or "none"
             for call_id in call_ids
         )
+        conferences = any(each.name == "conference" for each in scenarios)
         extra: dict[str, Any] = {}
-        if scenario == "conference":
+        if conferences:
             extra = load_conference.conference_figures(sandboxes[0], settings.account_id)
     finally:
         for sandbox in sandboxes:
@@ -142,24 +127,27 @@ def run_load(
         call_id: Counter(event for event, ok in outcomes if ok)
         for call_id, outcomes in delivered.items()
     }
-    stored = _stored_events(app_url, call_ids, dashboard_user, dashboard_password, app_database)
+    # Transfer B-legs too; "None" holds the conference events that name no call.
+    every_leg = sorted((set(call_ids) | set(acknowledged)) - {"None"})
+    stored = _stored_events(app_url, every_leg, dashboard_user, dashboard_password, app_database)
     lost = 0
-    for call_id in call_ids:
+    for call_id in every_leg:
         want = acknowledged.get(call_id, Counter())
         have = stored.get(call_id, Counter())
         lost += sum(max(0, count - have[event]) for event, count in want.items())
-    if scenario == "conference" and app_database:  # and the conferences' own events
+    if conferences and app_database:  # and the conferences' own events
         have = load_conference.stored_conference_events(app_database)
-        want = acknowledged.get("None", Counter())  # the events that name no call
+        want = acknowledged.get("None", Counter())
         lost += sum(max(0, count - have[event]) for event, count in want.items())
         extra["conference_events_acknowledged"] = sum(want.values())
         extra["conference_events_stored"] = sum(have.values())
     return {
-        "calls": calls,
+        "scenario": scenario,
+        "calls": len(call_ids),
         "concurrency": concurrency,
         "drivers": len(sandboxes),
         "seconds": round(elapsed, 2),
-        "calls_per_second": round(calls / elapsed, 1) if elapsed else 0.0,
+        "calls_per_second": round(len(call_ids) / elapsed, 1) if elapsed else 0.0,
         "callbacks": len(latencies),
         "callback_p50_ms": round(percentile(latencies, 50), 1),
         "callback_p90_ms": round(percentile(latencies, 90), 1),
@@ -169,7 +157,7 @@ def run_load(
         "unfinished_calls": unfinished,
         "disconnect_causes": dict(causes),
         "events_acknowledged": sum(sum(c.values()) for c in acknowledged.values()),
-        "events_stored": sum(sum(c.values()) for c in stored.values()),
+        "events_stored": sum(sum(stored.get(c, Counter()).values()) for c in every_leg),
         "events_lost": lost,
         **extra,
     }
@@ -227,14 +215,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digits", default="9", help="what the callee presses at the Gather")
     parser.add_argument("--time-scale", type=float, default=0.001)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--scenario",
-        choices=("ivr", "conference"),
+        choices=sorted(MIXES),
         default="ivr",
-        help="ivr: answer -> gather -> disconnect; conference: three-party conferences "
-        "(the app runs examples.conference)",
+        help="ivr: outbound answer/gather calls; mixed: inbound IVR, recorded, outbound",
     )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -263,7 +250,7 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         print(json.dumps(figures, indent=2))
         return
     print(
-        f"{figures['calls']} calls, concurrency {figures['concurrency']}, "
+        f"scenario {figures['scenario']}: {figures['calls']} calls, concurrency {figures['concurrency']}, "
         f"{figures['drivers']} driver(s): {figures['seconds']} s, "
         f"{figures['calls_per_second']} calls/s"
     )
@@ -279,14 +266,3 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         f"events acknowledged: {figures['events_acknowledged']}, stored: "
         f"{figures['events_stored']}, lost: {figures['events_lost']}"
     )
-    if "conferences" in figures:
-        print(
-            f"conferences: {figures['conferences']}, three-party: "
-            f"{figures['three_party_conferences']}, completed: {figures['completed_conferences']}"
-        )
-    if "conference_events_stored" in figures:
-        print(
-            f"conference events (no callId) acknowledged: "
-            f"{figures['conference_events_acknowledged']}, stored: "
-            f"{figures['conference_events_stored']}"
-        )

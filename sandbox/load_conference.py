@@ -1,6 +1,5 @@
-"""The three-party conference scenario of ``python -m sandbox load --scenario conference``.
-
-Calls go out three by three from the example conference line's number
+"""The three-party conference of ``python -m sandbox load --scenario conference`` (and of
+``mixed``): one instance places three calls at once from the example conference line's number
 (``examples/conference.py``: the app must run it, ``VOICE_FLOWS=examples.ivr,
 examples.conference``), each trio tagged with its room, so the line puts them in one
 conference; its events come back to the app (``/callbacks/conference``), which records the
@@ -11,10 +10,15 @@ conference completes and its recording becomes available.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.conference_store import ConferenceStore
 from sandbox.core import Sandbox
+
+if TYPE_CHECKING:  # load_scenarios names this scenario in its table
+    from sandbox.load_scenarios import Target
+
+API_URL = "http://sandbox/api/v2"
 
 LINE_NUMBER = "+12025550170"  # examples/conference.py answers calls from this number
 MEMBERS = ("+12025550181", "+12025550182", "+12025550183")
@@ -23,19 +27,27 @@ MEMBERS = ("+12025550181", "+12025550182", "+12025550183")
 TALK_SECONDS = 2000
 
 
-def setup(sandbox: Sandbox) -> None:
+def setup(sandbox: Sandbox, target: Target) -> None:
     for number in MEMBERS:
         sandbox.script(number, {"hangupAfter": TALK_SECONDS})
 
 
-def place_conference_call(
-    sandbox: Sandbox, account_id: str, number: int, body: dict[str, Any], api_url: str
-) -> str:
-    """Call ``number``: seat ``number % 3`` of room ``number // 3``; its call id."""
-    room, seat = divmod(number, len(MEMBERS))
-    member = dict(body, to=MEMBERS[seat], tag=f"load-room-{room}")
-    member["from"] = LINE_NUMBER
-    return str(sandbox.create_call(account_id, member, api_url)["callId"])
+def place_conference(sandbox: Sandbox, target: Target, room: int) -> list[str]:
+    """Three calls from the line, one to each member, tagged with room ``room``."""
+    calls = []
+    for member in MEMBERS:
+        request = {
+            "to": member,
+            "from": LINE_NUMBER,
+            "applicationId": "load-test",
+            "answerUrl": target.url("/callbacks/answer"),
+            "disconnectUrl": target.url("/callbacks/disconnect"),
+            "tag": f"load-room-{room}",
+            **target.credentials(),
+        }
+        created = sandbox.create_call(sandbox.settings.account_id, request, API_URL)
+        calls.append(str(created["callId"]))
+    return calls
 
 
 def conference_figures(sandbox: Sandbox, account_id: str) -> dict[str, Any]:

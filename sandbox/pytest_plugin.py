@@ -35,6 +35,10 @@ In ``bandwidth_sandbox`` simulated time runs at ``--sandbox-time-scale`` (defaul
         call.expect_heard("press 1")
         call.press("1")
         call.expect_transfer_to("+12025550142")
+
+Any other sandbox setting for one test: ``@pytest.mark.sandbox_settings(calls_per_second=0,
+duplicate_events="dtmf")`` (the ``Settings`` field names: the ``SANDBOX_*`` names in lower
+case without the prefix).
 """
 
 from __future__ import annotations
@@ -103,6 +107,12 @@ class SandboxHandle:
         return str(created["callId"])
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sandbox_settings(**fields): sandbox settings for bandwidth_sandbox"
+    )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--sandbox-time-scale",
@@ -139,6 +149,9 @@ def bandwidth_sandbox(
         poll_interval=0.02,
         idle_poll=0.2,
     )
+    marker = request.node.get_closest_marker("sandbox_settings")
+    if marker is not None:
+        settings = settings.with_(**marker.kwargs)
     server = Server(Sandbox(settings)).start()
     try:
         yield SandboxHandle(server)

@@ -31,6 +31,7 @@ from sandbox.execution import (
 from sandbox.interpreter import Interpreter
 from sandbox.verbs.bridge import bridged_target
 from sandbox.verbs.recording import finish as finish_recording
+from sandbox.verbs.stream import finish_all as finish_streams
 from sandbox.verbs.transcription import finish_all as finish_transcriptions
 from sandbox.verbs.transfer import end_abandoned_transfer
 
@@ -232,6 +233,7 @@ class CallRunner(Call):
             self.note("no disconnectUrl: the disconnect event is not sent")
         finish_recording(self)  # a StartRecording still running ends with the call
         finish_transcriptions(self)
+        finish_streams(self)
         self.leg.state = "disconnected"
         self.activity = "ended"
         self.driver.finish(self, p)

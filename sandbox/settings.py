@@ -43,6 +43,15 @@ KEYS: dict[str, tuple[Any, type]] = {
     "SANDBOX_BRIDGE_SECONDS": (10.0, float),  # a transfer target talks this long, then hangs up
     "SANDBOX_RECORD_SECONDS": (3.0, float),  # how long the callee speaks into a <Record>
     "SANDBOX_KEEP_DAYS": (7.0, float),  # ended calls are kept (and readable) this long
+    # Bandwidth's account limits (0 = none): Create Call (and a dial-in) over them gets 429.
+    "SANDBOX_CALLS_PER_SECOND": (5, int),
+    "SANDBOX_CONCURRENT_CALLS": (100, int),
+    # Opt-in delivery faults, each a comma-separated list of event types ("*" = every one):
+    # delivered twice, delivered SANDBOX_LATE_SECONDS (simulated) late, refused once.
+    "SANDBOX_DUPLICATE_EVENTS": ("", str),
+    "SANDBOX_LATE_EVENTS": ("", str),
+    "SANDBOX_LATE_SECONDS": (5.0, float),
+    "SANDBOX_REFUSE_ONCE_EVENTS": ("", str),
 }
 
 
@@ -93,6 +102,12 @@ class Settings:
     bridge_seconds: float = 10.0
     record_seconds: float = 3.0
     keep_days: float = 7.0
+    calls_per_second: int = 5
+    concurrent_calls: int = 100
+    duplicate_events: str = ""
+    late_events: str = ""
+    late_seconds: float = 5.0
+    refuse_once_events: str = ""
     # Inbound calls to a number no Voice application owns go to this one (inside the app:
     # the app's own initiate and disconnect routes); None: such calls are refused.
     default_application_id: str = "sandbox-application"
@@ -111,6 +126,13 @@ class Settings:
             raise SettingsError("SANDBOX_POLL_INTERVAL and SANDBOX_IDLE_POLL must be positive")
         if self.driver not in ("auto", "off"):
             raise SettingsError("SANDBOX_DRIVER must be 'auto' or 'off'")
+        if self.calls_per_second < 0 or self.concurrent_calls < 0:
+            raise SettingsError(
+                "SANDBOX_CALLS_PER_SECOND and SANDBOX_CONCURRENT_CALLS must be 0 (no limit) "
+                "or positive"
+            )
+        if self.late_seconds < 0:
+            raise SettingsError("SANDBOX_LATE_SECONDS must not be negative")
 
     def scaled(self, seconds: float) -> float:
         """Real seconds for ``seconds`` of simulated call time."""

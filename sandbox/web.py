@@ -31,6 +31,8 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from sandbox.core import ApiError, Sandbox, not_found
+from sandbox.errors import RateLimited
+from sandbox.transcribe import transcribe
 
 api_bp = Blueprint("sandbox_api", __name__)
 control_bp = Blueprint("sandbox_control", __name__)
@@ -54,6 +56,8 @@ def _error(error: ApiError) -> Response:
         reply.headers["WWW-Authenticate"] = REALM
     if isinstance(error, MethodNotAllowed):
         reply.headers["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, RateLimited):
+        reply.headers["Retry-After"] = str(error.retry_after)
     return reply
 
 
@@ -264,11 +268,14 @@ def recording_media(account_id: str, call_id: str, recording_id: str) -> Respons
     return _read_or_delete(download, lambda: recordings.delete_media(*ids))
 
 
-@api_bp.route(RECORDING + "/transcription", methods=["GET", "DELETE"])
+@api_bp.route(RECORDING + "/transcription", methods=["GET", "POST", "DELETE"])
 def recording_transcription(account_id: str, call_id: str, recording_id: str) -> Response:
-    """getRecordingTranscription, deleteRecordingTranscription."""
+    """getRecordingTranscription, transcribeCallRecording, deleteRecordingTranscription."""
     ids = (account_id, call_id, recording_id)
     recordings = _sandbox().recordings
+    if request.method == "POST":
+        transcribe(_sandbox(), *ids, _json_body())
+        return Response(status=204)
     return _read_or_delete(
         lambda: _json(recordings.transcription(*ids)),
         lambda: recordings.delete_transcription(*ids),

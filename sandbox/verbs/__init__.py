@@ -23,6 +23,7 @@ from sandbox.verbs import (
     record,
     recording,
     refer,
+    stream,
     timed,
     transcription,
     transfer,
@@ -47,6 +48,7 @@ UNITS: dict[str, Unit] = {
     **bridge.UNITS,
     **conference.UNITS,
     **transcription.UNITS,
+    **stream.UNITS,
 }
 
 

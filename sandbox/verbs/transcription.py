@@ -7,13 +7,26 @@ transcriptions per call, ``both`` counting 2) collects, per track, what was said
 track (the call) the SpeakSentence texts played while it runs.  StopTranscription (one
 ``name``, or all) or the end of the call ends it: it is stored for the API
 (``.../calls/{callId}/transcriptions``) and ``realTimeTranscriptionAvailable`` goes to
-``transcriptionEventUrl``.  The sandbox does not open the ``destination`` WebSocket, so
-``realTimeTranscriptionStarted``/``Stopped``, which need one, are not sent (noted).
-A duplicate name or a fifth track is ignored (noted).
+``transcriptionEventUrl``.
+
+With a ``destination``, the sandbox opens a real WebSocket to it (as for StartStream) and
+sends ``start`` (``metadata``: ``accountId``, ``callId``, ``realTimeTranscriptionId``,
+``transcriptionName``, ``tracks``, ``stabilized``; the ``CustomParam`` values as
+``customParams``), one final ``transcription`` message per phrase (the callee script's
+``transcript`` one sentence at a time on ``inbound`` at the start, each SpeakSentence on
+``outbound`` as it plays; words as ``items``) and ``stop``.  With both a ``destination``
+and a ``transcriptionEventUrl``: ``realTimeTranscriptionStarted`` once connected,
+``realTimeTranscriptionRejected`` (``cause`` ``connection-error``, ``duplicate`` with
+``originalTranscription``, or ``track-limit``) instead, and ``realTimeTranscriptionStopped``
+(``cause: closed``, or ``connection-error`` when the app's side broke the connection)
+before ``realTimeTranscriptionAvailable``.  Without both, a duplicate name or a fifth
+track is only ignored (noted).  The events carry the transcription as
+``realTimeTranscription``.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -23,6 +36,8 @@ import bxml
 from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
 from sandbox.payloads import iso
+from sandbox.verbs.stream import send_event
+from sandbox.websocket import Socket, check_destination
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -30,6 +45,7 @@ if TYPE_CHECKING:
     from sandbox.payloads import Leg
 
 KEY = "transcriptions"
+SOCKET = "transcription:"  # the key prefix of transcriptions' sockets in ``call.streams``
 TRACK_LIMIT = 4
 CONFIDENCE = 0.9
 
@@ -44,12 +60,6 @@ def start_transcription(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Doc
     transcription_id = f"t-{uuid.uuid4()}"
     name = str(attrs.get("name") or transcription_id)
     tracks = _tracks(str(attrs.get("tracks") or "inbound"))
-    if name in running:
-        call.note(f"StartTranscription ignored: a transcription named {name!r} is running")
-        return None
-    if sum(len(item["tracks"]) for item in running.values()) + len(tracks) > TRACK_LIMIT:
-        call.note(f"StartTranscription ignored: more than {TRACK_LIMIT} tracks")
-        return None
     hook = None
     if "transcriptionEventUrl" in attrs:
         hook = Hook(
@@ -58,19 +68,125 @@ def start_transcription(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Doc
             username=attrs.get("username"),
             password=attrs.get("password"),
         ).__dict__
-    running[name] = {
+    destination = str(attrs["destination"]) if attrs.get("destination") else None
+    item: dict[str, Any] = {
         "id": transcription_id,
         "name": name,
         "tracks": tracks,
         "started": time.time(),
+        "startClock": call.clock,
         "callId": leg.call_id,
         "hook": hook,
         "spoken": [],
+        "destination": destination,
+        "stabilized": str(attrs.get("stabilized", "true")).lower() != "false",
     }
+    rejected = None
+    if name in running:
+        rejected = ("duplicate", f"A transcription with the name {name} already exists")
+    elif sum(len(each["tracks"]) for each in running.values()) + len(tracks) > TRACK_LIMIT:
+        rejected = ("track-limit", f"A call may transcribe at most {TRACK_LIMIT} tracks")
+    elif destination is not None:
+        problem = check_destination(call.driver.deliverer.policy, destination)
+        socket = Socket(
+            destination,
+            username=attrs.get("destinationUsername"),
+            password=attrs.get("destinationPassword"),
+        )
+        problem = problem or socket.open(min(10.0, call.timeout))
+        if problem is not None:
+            rejected = ("connection-error", problem)
+    if rejected is not None:
+        cause, message = rejected
+        call.note(f"StartTranscription {name!r} ignored: {cause} ({message})")
+        if destination is not None and hook is not None:
+            extra = {}
+            if cause == "duplicate":
+                extra["originalTranscription"] = _description(running[name])
+            send_event(
+                call,
+                leg,
+                hook,
+                "realTimeTranscriptionRejected",
+                cause=cause,
+                errorMessage=message,
+                realTimeTranscription=_description(item),
+                **extra,
+            )
+        return None
+    running[name] = item
     call.note(f"StartTranscription {name!r}: {', '.join(tracks)}")
-    if attrs.get("destination"):
-        call.note("StartTranscription: the sandbox does not connect to destination WebSockets")
+    if destination is None:
+        return None
+    call.streams[SOCKET + name] = socket
+    metadata = {
+        "accountId": leg.account_id,
+        "callId": leg.call_id,
+        "realTimeTranscriptionId": transcription_id,
+        "transcriptionName": name,
+        "tracks": [{"name": track} for track in tracks],
+        "stabilized": item["stabilized"],
+    }
+    params = {
+        str(child.attrs.get("name")): str(child.attrs.get("value", "")) for child in verb.children
+    }
+    socket.send({"eventType": "start", "metadata": metadata, "customParams": params})
+    item["metadata"] = metadata
+    if hook is not None:
+        send_event(
+            call,
+            leg,
+            hook,
+            "realTimeTranscriptionStarted",
+            realTimeTranscription=_description(item),
+        )
+    if "inbound" in tracks:
+        for sentence in re.findall(r"[^.!?]+[.!?]*", call.script_of(leg).transcript or ""):
+            if sentence.strip():
+                _say(socket, "inbound", sentence.strip())
     return None
+
+
+def _description(item: dict[str, Any]) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "id": item["id"],
+        "name": item["name"],
+        "startTime": iso(item["started"]),
+        "tracks": item["tracks"],
+    }
+    if item.get("destination"):
+        described["destination"] = item["destination"]
+        described["stabilized"] = "true" if item["stabilized"] else "false"
+    return described
+
+
+def _say(socket: Socket, track: str, text: str) -> None:
+    """One final ``transcription`` message: ``text`` on ``track``, word by word."""
+    now = time.time()
+    words = re.findall(r"[\w'-]+|[^\w\s]", text)
+    items = [
+        {
+            "content": word,
+            "startTime": iso(now),
+            "endTime": iso(now),
+            "confidence": CONFIDENCE,
+            "stable": True,
+            "type": "PRONUNCIATION" if word[0].isalnum() else "PUNCTUATION",
+        }
+        for word in words
+    ]
+    socket.send(
+        {
+            "eventType": "transcription",
+            "track": track,
+            "startTime": iso(now),
+            "endTime": iso(now),
+            "isPartial": False,
+            "language": "en-US",
+            "transcript": text,
+            "items": items,
+        }
+    )
 
 
 def heard(call: Call, text: str) -> None:
@@ -78,6 +194,9 @@ def heard(call: Call, text: str) -> None:
     for item in (call.program.get(KEY) or {}).values():
         if "outbound" in item["tracks"]:
             item["spoken"].append(text)
+            socket = call.streams.get(SOCKET + item["name"])
+            if socket is not None:
+                _say(socket, "outbound", text)
 
 
 def stop_transcription(call: Call, leg: Leg, verb: bxml.Verb, base: str) -> Document | None:
@@ -116,13 +235,11 @@ def _finish(call: Call, item: dict[str, Any]) -> None:
         item["id"], leg.call_id, leg.account_id, {"name": item["name"], "tracks": tracks}
     )
     call.note(f"StopTranscription {item['name']!r}")
+    _close(call, leg, item)
     if item["hook"] is None:
         return
     details = {
-        "id": item["id"],
-        "name": item["name"],
-        "startTime": iso(item["started"]),
-        "tracks": item["tracks"],
+        **_description(item),
         "status": "available",
         "url": f"{leg.call_url}/transcriptions/{item['id']}",
         "completedTime": iso(time.time()),
@@ -130,6 +247,33 @@ def _finish(call: Call, item: dict[str, Any]) -> None:
     call.async_callback(
         leg, Hook(**item["hook"]), "realTimeTranscriptionAvailable", realTimeTranscription=details
     )
+
+
+def _close(call: Call, leg: Leg, item: dict[str, Any]) -> None:
+    """``stop`` and a normal close on the destination socket, then the Stopped event."""
+    if not item.get("destination"):
+        return
+    socket = call.streams.pop(SOCKET + item["name"], None)
+    if socket is not None and socket.send({"eventType": "stop", "metadata": item["metadata"]}):
+        socket.close(1000, "transcription stopped")
+        cause, message = "closed", None
+    else:
+        message = (socket.ended if socket is not None else None) or (
+            "the transcription's connection was lost"
+        )
+        cause = "connection-error"
+        call.note(f"transcription {item['name']!r}: {message}")
+    if item["hook"] is not None:
+        seconds = max(0.0, call.clock - float(item.get("startClock") or 0.0))
+        send_event(
+            call,
+            leg,
+            item["hook"],
+            "realTimeTranscriptionStopped",
+            cause=cause,
+            errorMessage=message,
+            realTimeTranscription={**_description(item), "duration": f"PT{seconds:.3f}S"},
+        )
 
 
 UNITS = {

@@ -3,7 +3,9 @@
 
 Callbacks: ``transferAnswer`` (B-leg, BXML reply), ``transferDisconnect`` (B-leg, when it
 ends), ``transferComplete`` (A-leg, BXML reply: the A-leg continues with it).  When the
-A-leg ends or is redirected the B-leg ends with it.
+A-leg ends or is redirected the B-leg ends with it.  When the account is at a limit
+(``SANDBOX_CALLS_PER_SECOND``, ``SANDBOX_CONCURRENT_CALLS``) no B-leg is placed:
+``transferComplete`` carries ``cause: account-limit`` and the limit's ``errorMessage``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import bxml
 from sandbox import callee as callees
 from sandbox import heard
 from sandbox.delivery import Hook
+from sandbox.errors import RateLimited
 from sandbox.execution import CallEnded, Interrupt, LeaseLost, Stopped
-from sandbox.payloads import Leg, new_call_id
+from sandbox.payloads import Leg, new_call_id, new_error_id
 
 if TYPE_CHECKING:
     from sandbox.call import Call
@@ -28,6 +31,27 @@ def transfer(call: Call, a_leg: Leg, verb: bxml.Verb, base: str) -> Document | N
     attrs = verb.attrs
     target = verb.children[0]
     t_attrs = target.attrs
+    settings = call.settings
+    limited = call.db.limit_hit(
+        a_leg.account_id,
+        time.time(),
+        per_second=settings.calls_per_second,
+        concurrent=settings.concurrent_calls,
+    )
+    if limited is not None:
+        message = RateLimited.CPS if limited == "per-second" else RateLimited.CONCURRENT
+        call.note(f"Transfer to {target.text}: not placed ({message})")
+        if "transferCompleteUrl" not in attrs:
+            return None
+        fields = {
+            "transferCallerId": str(attrs.get("transferCallerId") or a_leg.to),
+            "transferTo": str(target.text),
+            "cause": "account-limit",
+            "errorMessage": message,
+            "errorId": new_error_id(),
+        }
+        hook = call.hook(attrs, base, "transferComplete")
+        return call.bxml_callback(a_leg, hook, "transferComplete", fields)
     b = new_b_leg(
         call,
         a_leg,

@@ -13,7 +13,11 @@ import requests
 from flask import Flask
 
 from sandbox.core import Sandbox
-from sandbox.pytest_plugin import SandboxHandle, bandwidth_sandbox  # noqa: F401 (fixture)
+from sandbox.pytest_plugin import (  # noqa: F401 (the fixture, and the hook adding its marker)
+    SandboxHandle,
+    bandwidth_sandbox,
+    pytest_configure,
+)
 from sandbox.standalone import standalone_settings
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 from tests.sandbox.receiver import Receiver
@@ -180,6 +184,8 @@ def make_sandbox(database_url):
             time_scale=0.01,
             poll_interval=0.01,
             idle_poll=0.01,
+            calls_per_second=0,  # these tests create calls faster than Bandwidth's 5 a second
+            concurrent_calls=0,
         )
         instance = Sandbox(settings.with_(**changes))
         made.append(instance)

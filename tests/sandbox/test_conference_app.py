@@ -96,7 +96,7 @@ def test_the_load_commands_conference_scenario(live_app):
 
     figures = run_load(
         app_url=live_app.base_url,
-        calls=6,
+        calls=2,  # two rooms of three
         concurrency=6,
         callback_user=CALLBACK_USER,
         callback_password=CALLBACK_PASSWORD,

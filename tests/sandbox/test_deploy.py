@@ -31,6 +31,7 @@ def test_the_app_calls_its_own_sandbox_under_gunicorn(tmp_path):
         "PUBLIC_BASE_URL": base,
         "VOICE_BACKEND": "sandbox",
         "SANDBOX_TIME_SCALE": "0.01",
+        "SANDBOX_CALLS_PER_SECOND": "0",
     }
     auth = ("sandbox", derived_password("gunicorn-test"))
     with (

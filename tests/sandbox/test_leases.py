@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+import time
 from collections import Counter
 
 from tests.sandbox.conftest import FROM, TO
@@ -85,3 +89,65 @@ def test_a_clean_stop_releases_the_call_at_once(make_sandbox, receiver):
     other.start_driver()
     assert other.wait_for(call_id, "disconnected", timeout=10)["disconnectCause"] == "hangup"
     assert len(receiver.events("answer")) == 1
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_leases_of_a_dead_process_on_this_host_are_taken_at_once(make_sandbox, receiver):
+    """A reloaded `flask run` or a killed worker: its pid is gone, so its leases are free
+    long before they expire."""
+    receiver.reply(
+        "/answer", '<Response><Pause duration="60"/><Redirect redirectUrl="/after"/></Response>'
+    )
+    receiver.reply("/after", "<Response><Hangup/></Response>")
+    dying = make_sandbox(lease_seconds=600)  # a takeover by expiry would take 10 minutes
+    host, _, token = dying.driver.owner.split(":")
+    dying.driver.owner = f"{host}:{_dead_pid()}:{token}"
+    call_id = dying.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    dying.wait_for(call_id, "answered")
+    receiver.wait_for("answer")
+    dying.driver.abandon()  # nothing saved, nothing released: the process "died"
+
+    survivor = make_sandbox(lease_seconds=600)
+    survivor.start_driver()
+    assert receiver.wait_for("redirect", timeout=30)[0].path == "/after"
+    final = survivor.wait_for(call_id, "disconnected", timeout=10)
+    runs = [line["text"] for line in final["log"] if line["text"].startswith("driver ")]
+    assert runs[-1] == f"driver {survivor.driver.owner} runs the call from phase running"
+
+
+def test_a_live_process_keeps_its_leases(make_sandbox, receiver):
+    receiver.reply("/answer", '<Response><Pause duration="6000"/></Response>')
+    holder = make_sandbox(lease_seconds=600)
+    call_id = holder.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    holder.wait_for(call_id, "answered")
+    other = make_sandbox(lease_seconds=600, driver="off")
+    assert other.driver._release_dead_owners(time.time()) is False  # our pid is alive
+    assert holder.db.get_call(call_id)["lease_owner"] == holder.driver.owner
+    holder.update_call("9900000", call_id, {"state": "completed"})
+    assert holder.wait_for(call_id, "disconnected", timeout=10)["disconnectCause"] == "hangup"
+
+
+def test_a_stop_releases_a_call_stuck_in_a_callback(make_sandbox, receiver):
+    """A clean stop that cannot wait for a slow callback still gives the lease back."""
+    release = threading.Event()
+
+    def slow_redirect(received):
+        release.wait(20)
+        return "<Response><Hangup/></Response>"
+
+    receiver.reply("/answer", '<Response><Redirect redirectUrl="/slow"/></Response>')
+    receiver.reply("/slow", slow_redirect)
+    leaving = make_sandbox(lease_seconds=600)
+    call_id = leaving.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    receiver.wait_for("redirect")
+    leaving.driver.stop(timeout=0.2)
+    try:
+        assert leaving.db.get_call(call_id)["lease_owner"] is None
+    finally:
+        release.set()

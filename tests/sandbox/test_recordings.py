@@ -10,7 +10,7 @@ import wave
 import requests
 
 from sandbox import media
-from tests.sandbox.conftest import FROM, TO
+from tests.sandbox.conftest import FROM, TO, basic_credentials
 
 RECORD = (
     '<Response><Record recordCompleteUrl="/rc" recordingAvailableUrl="/ra" maxDuration="30"'
@@ -196,3 +196,40 @@ def test_update_recording_state_pauses_and_resumes(db_server, db_api, receiver):
     assert "Update Recording: paused" in log and "Update Recording: recording" in log
     ended = db_api.session.put(url, json={"state": "paused"}, timeout=10)
     assert ended.status_code == 409
+
+
+def test_transcribe_call_recording_transcribes_again_and_calls_back(db_server, db_api, receiver):
+    call_id, recording_id = _record_a_call(db_server, db_api, receiver)
+    url = f"{db_api.calls_url}/{call_id}/recordings/{recording_id}/transcription"
+    assert db_api.session.delete(url, timeout=10).status_code == 204
+    db_server.sandbox.script(TO, {"transcript": "A second reading"})
+
+    for bad, problem in [
+        ({"callbackTimeout": 99}, "callbackTimeout"),
+        ({"callbackMethod": "PUT"}, "callbackMethod"),
+        ([], "JSON object"),
+    ]:
+        reply = db_api.session.post(url, json=bad, timeout=10)
+        assert reply.status_code == 400 and problem in reply.json()["description"], reply.text
+    missing = url.replace(recording_id, "r-00000000-00000000-0000-0000-0000-000000000000")
+    assert db_api.session.post(missing, json={}, timeout=10).status_code == 404
+
+    reply = db_api.session.post(
+        url,
+        json={
+            "callbackUrl": receiver.url("/transcribed"),
+            "callbackMethod": "GET",
+            "username": "u",
+            "password": "p",
+            "tag": "second",
+        },
+        timeout=10,
+    )
+    assert (reply.status_code, reply.content) == (204, b"")
+    got = db_api.session.get(url, timeout=10).json()
+    assert got["transcripts"][0]["text"] == "A second reading"
+    sent = receiver.wait_for("transcriptionAvailable", call_id, count=2)[1]
+    assert (sent.method, sent.path, sent.payload["tag"]) == ("GET", "/transcribed", "second")
+    assert sent.payload["recordingId"] == recording_id
+    assert '"text":"A second reading"' in sent.payload["transcription"]
+    assert basic_credentials(sent) == ("u", "p")

@@ -123,6 +123,19 @@ def test_the_sdk_lists_calls_and_reads_downloads_and_deletes_recordings(
     transcript = recordings.get_recording_transcription(account, call_id, recording_id)
     assert transcript.transcripts[0].text == "sdk says hello"
     recordings.delete_recording_transcription(account, call_id, recording_id)
+
+    from bandwidth.models import TranscribeRecording
+
+    recordings.transcribe_call_recording(
+        account,
+        call_id,
+        recording_id,
+        TranscribeRecording(callback_url=receiver.url("/again"), tag="again"),
+    )
+    again = receiver.wait_for("transcriptionAvailable", call_id, count=2)[1]
+    assert (again.path, again.payload["tag"]) == ("/again", "again")
+    transcript = recordings.get_recording_transcription(account, call_id, recording_id)
+    assert transcript.transcripts[0].text == "sdk says hello"
     recordings.delete_recording_media(account, call_id, recording_id)
     recordings.delete_recording(account, call_id, recording_id)
     assert recordings.list_call_recordings(account, call_id) == []
