@@ -21,9 +21,9 @@ from calls.schemas import CreateCallSchema, UpdateCallSchema
 from sandbox import callee as callees
 from sandbox import heard, inbound
 from sandbox.catalog import Catalog
+from sandbox.clock import ManualClock
 from sandbox.conference_api import Conferences
 from sandbox.conference_store import ConferenceStore
-from sandbox.clock import ManualClock
 from sandbox.db import SandboxDB
 from sandbox.delivery import Deliverer, Stats, UrlPolicy
 from sandbox.driver import Driver
