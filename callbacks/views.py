@@ -39,12 +39,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
 import config
-from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basic
+from callbacks.auth import CredentialError, challenge, encode_pairs, parse_basic, verify_basic
 from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
 from callbacks.payload import PayloadError, read_payload
 from callbacks.redact import Markers, markers_for, redact, restore
 from callbacks.routing import FlowRegistry, NoFlow, attach_state
-from store import StoreUnavailable, get_store
+from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 log = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ def receive(route: str) -> Response:
         try:
             verify_basic(req.headers.get("Authorization"), pairs)
         except CredentialError as exc:
+            _log_refusal(route, req, exc, settings)
             reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
             reply.headers["WWW-Authenticate"] = challenge(settings.realm)
             return reply
@@ -222,7 +223,7 @@ def receive(route: str) -> Response:
 
     event.route = route
     attach_state(event, settings.secret)
-    status, body, error_detail = _answer(route, event, settings)
+    status, body, error_detail, category = _answer(route, event, settings)
     stored_body = redact(body, settings.secret_markers)
     record = _record(
         route,
@@ -235,6 +236,7 @@ def receive(route: str) -> Response:
         redact(error_detail, settings.secret_markers),
         started,
     )
+    record["category"] = category
     try:
         # The fallback answers even with the store down: it waits for it briefly.
         wait = FALLBACK_STORE_SECONDS if route == FALLBACK_ROUTE else None
@@ -260,6 +262,47 @@ def receive(route: str) -> Response:
     return _reply(status, body)
 
 
+def _refused_payload(req: Request, settings: CallbackSettings) -> dict[str, Any] | None:
+    """The payload of a refused callback, when it reads as one (else None)."""
+    try:
+        args = req.args if req.method == "GET" else NO_ARGS
+        payload = read_payload(req.method, req.mimetype, _read_body(req, settings.body_limit), args)
+    except Exception:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _log_refusal(
+    route: str, req: Request, error: CredentialError, settings: CallbackSettings
+) -> None:
+    """Keep a 401 in the credential-failure log (the username tried, never the password),
+    and the call its payload names.  A request without credentials is also the first half
+    of the 401 challenge, so only a disconnect sent without them is kept: its call's
+    callbacks were all refused if it never comes back with them."""
+    payload = _refused_payload(req, settings)
+    username = None
+    if error.missing:
+        kind = "missing"
+        if payload is None or payload.get("eventType") != "disconnect":
+            return
+    else:
+        try:
+            username = parse_basic(req.headers.get("Authorization"))[0].decode("utf-8")
+            kind = "wrong"
+        except CredentialError:
+            kind = "malformed"
+    log.warning(
+        "refused a %s callback: %s credentials (username %r) from %s",
+        route,
+        kind,
+        username,
+        req.remote_addr,
+    )
+    get_store().record_refusal(
+        route=route, remote_addr=req.remote_addr, username=username, kind=kind, payload=payload
+    )
+
+
 # The first callback of a call we placed proves the call exists.
 SETTLING_EVENTS = frozenset({"answer", "disconnect"})
 
@@ -277,8 +320,9 @@ def _settle_attempt(store: Any, event: CallbackEvent) -> None:
 
 def _answer(
     route: str, event: CallbackEvent, settings: CallbackSettings
-) -> tuple[int, str | None, str | None]:
-    """Run the event's flow's handler: (status, body, error_detail).  Never raises."""
+) -> tuple[int, str | None, str | None, str | None]:
+    """Run the event's flow's handler: (status, body, error_detail, failure category).
+    Never raises."""
     registry: FlowRegistry = current_app.extensions["flows"]
     if not bxml.reply_expected(event.event_type):
         handler = registry.handler_for(event)
@@ -287,18 +331,27 @@ def _answer(
                 handler(event)
             except Exception:
                 log.exception("%s handler failed for %s", event.event_type, event.call_id)
-                return 204, None, traceback.format_exc()
-        return 204, None, None
+                return 204, None, traceback.format_exc(), categories.HANDLER_ERROR
+        return 204, None, None, None
     if route == FALLBACK_ROUTE:
-        return 200, settings.safe_document, None
+        return 200, settings.safe_document, None, None
     try:
-        return 200, registry.document_for(event).to_bxml(), None
+        return 200, registry.document_for(event).to_bxml(), None, None
     except Exception as exc:
         detail = error_detail(exc)
-        log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
+        invalid = isinstance(exc, bxml.BxmlError)
+        category = categories.INVALID_REPLY if invalid else categories.HANDLER_ERROR
+        # With the traceback: a crashing handler must be findable from the log alone.
+        log.error(
+            "%s handler failed for %s: %s",
+            event.event_type,
+            event.call_id,
+            exc,
+            exc_info=not invalid and not isinstance(exc, NoFlow),
+        )
         if settings.failure_mode == "fallback":
-            return 503, None, detail
-        return 200, settings.safe_document, detail
+            return 503, None, detail, category
+        return 200, settings.safe_document, detail, category
 
 
 def error_detail(exc: Exception) -> str:
@@ -399,6 +452,17 @@ def _rejected(store: Any, route: str, status: int, reason: str) -> Response:
         body = request.get_data()
     try:
         store.record_rejected(route, request.method, status, reason, body, request.remote_addr)
+        if status != 413:
+            payload = _refused_payload(request, current_app.extensions["callbacks"])
+            if payload is not None and isinstance(payload.get("callId"), str):
+                store.record_refusal(
+                    route=route,
+                    remote_addr=request.remote_addr,
+                    username=None,
+                    kind=None,
+                    payload=payload,
+                    category=categories.REJECTED_PAYLOAD,
+                )
     except Exception:
         log.warning("could not keep the rejected request in the log")
     return _plain(status, reason)

@@ -1,4 +1,4 @@
-"""The failures-over-time chart: stacked bars per cause, drawn as inline SVG on the server.
+"""The failures-over-time chart: stacked bars per category (a cause or one of ours), drawn as inline SVG on the server.
 
 No script and no CDN: the template draws ``<rect>`` elements with presentation attributes
 (allowed by the CSP, unlike style attributes) from the geometry computed here.  The data is
@@ -24,6 +24,12 @@ BOTTOM = 24
 TOP = 8
 
 COLOURS = {
+    # Our own failure categories (store.categories): strong, distinct colours.
+    "credential-failure": "#e41a1c",
+    "rejected-payload": "#ff7f00",
+    "handler-error": "#000000",
+    "invalid-reply": "#984ea3",
+    "spooled": "#377eb8",
     "busy": "#e8a33d",
     "timeout": "#8c6bb1",
     "cancel": "#6baed6",

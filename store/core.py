@@ -12,6 +12,8 @@ class is a thin front; the work is done by one module per job:
 * :mod:`store.outbound`      outbound call attempts
 * :mod:`store.retention`     rate limits and purge
 * :mod:`store.sessions`      dashboard logins (logout ends them everywhere)
+* :mod:`store.refusals`      refused callbacks: the credential-failure log, refused calls
+* :mod:`store.categories`    failure categories (pure: names, priority, a call's category)
 
 Durability: "stored" means on stable storage before the callback is answered.  SQLite
 runs ``synchronous=FULL`` by default (the commit fsyncs the WAL); NORMAL is faster and
@@ -35,6 +37,7 @@ from .group_commit import CallbackWriter, CommitHooks
 from .inserts import CallbackResult, Outcome
 from .outbound import OutboundAttempts
 from .queries import Queries
+from .refusals import Refusals
 from .replay import Replayer
 from .retention import Housekeeping
 from .rows import canonical_json, event_row
@@ -128,6 +131,7 @@ class Store:
         self._outbound = OutboundAttempts(self._db)
         self._housekeeping = Housekeeping(self._db)
         self._sessions = OperatorSessions(self._db)
+        self._refusals = Refusals(self._db)
 
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
@@ -234,3 +238,12 @@ class Store:
     session_active = forward("_sessions", OperatorSessions.session_active)
     revoke_sessions = forward("_sessions", OperatorSessions.revoke_sessions)
     purge = forward("_housekeeping", Housekeeping.purge)
+    record_refusal = forward("_refusals", Refusals.record_refusal)
+    credential_failures = forward("_refusals", Refusals.credential_failures)
+    refusals_since = forward("_refusals", Refusals.refusals_since)
+    refused_calls = forward("_refusals", Refusals.refused_calls)
+    refused_call = forward("_refusals", Refusals.refused_call)
+    refused_counts = forward("_refusals", Refusals.refused_counts)
+    refused_over_time = forward("_refusals", Refusals.refused_over_time)
+    category_counts = forward("_queries", Queries.category_counts)
+    categories_over_time = forward("_queries", Queries.categories_over_time)

@@ -14,8 +14,17 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from .categories import call_category
 from .rows import EVENT_COLUMNS, clean_key, hour_bucket
-from .schema import disconnect_rollup, disconnect_totals, disconnects, events
+from .schema import (
+    category_rollup,
+    category_totals,
+    disconnect_rollup,
+    disconnect_totals,
+    disconnects,
+    events,
+    refused_calls,
+)
 
 
 class Outcome(StrEnum):
@@ -79,6 +88,34 @@ class EventInserts:
             index_elements=["cause"],
             set_={"count": disconnect_totals.c.count + literal_column("1")},
         )
+        bump_category = ins(category_rollup).values(
+            category=bindparam("category"),
+            bucket_start=bindparam("bucket_start"),
+            count=literal_column("1"),
+        )
+        bump_category = bump_category.on_conflict_do_update(
+            index_elements=["category", "bucket_start"],
+            set_={"count": category_rollup.c.count + literal_column("1")},
+        )
+        category_total = ins(category_totals).values(
+            category=bindparam("category"), count=literal_column("1")
+        )
+        category_total = category_total.on_conflict_do_update(
+            index_elements=["category"],
+            set_={"count": category_totals.c.count + literal_column("1")},
+        )
+        # The call's earlier failures: a few rows of one call, through ix_events_call_id.
+        call_flags = select(events.c.category).where(
+            events.c.call_id == bindparam("call_id"), events.c.category.is_not(None)
+        )
+        refused = select(refused_calls.c.category, refused_calls.c.wrong).where(
+            refused_calls.c.call_id == bindparam("call_id")
+        )
+        refused_done = (
+            refused_calls.update()
+            .where(refused_calls.c.call_id == bindparam("call_id"))
+            .values(disconnected=1)
+        )
         compiled = {
             "insert_event": insert_event_plain.returning(events.c.id),
             "insert_event_plain": insert_event_plain,
@@ -86,6 +123,11 @@ class EventInserts:
             "insert_disconnect": insert_disconnect,
             "bump_rollup": bump,
             "bump_total": total,
+            "bump_category": bump_category,
+            "bump_category_total": category_total,
+            "call_flags": call_flags,
+            "refused": refused,
+            "refused_done": refused_done,
         }
         self.sql = {name: str(stmt.compile(dialect=dialect)) for name, stmt in compiled.items()}
 
@@ -114,6 +156,8 @@ class EventInserts:
     def _disconnect_rows(self, cursor: Any, row: Mapping[str, Any], event_id: int) -> None:
         if row["event_type"] == "disconnect":
             cause = row["cause"] or "unknown"
+            category = self._call_category(cursor, row, cause)
+            bucket = hour_bucket(row["received_at"])
             cursor.execute(
                 self.sql["insert_disconnect"],
                 {
@@ -124,13 +168,33 @@ class EventInserts:
                     "to_number": row["to_number"],
                     "error_id": row["error_id"],
                     "tag": clean_key(row["tag"]),
+                    "category": category,
                 },
             )
-            cursor.execute(
-                self.sql["bump_rollup"],
-                {"cause": cause, "bucket_start": hour_bucket(row["received_at"])},
-            )
+            cursor.execute(self.sql["bump_rollup"], {"cause": cause, "bucket_start": bucket})
             cursor.execute(self.sql["bump_total"], {"cause": cause})
+            cursor.execute(
+                self.sql["bump_category"], {"category": category, "bucket_start": bucket}
+            )
+            cursor.execute(self.sql["bump_category_total"], {"category": category})
+
+    def _call_category(self, cursor: Any, row: Mapping[str, Any], cause: str) -> str:
+        """The call's category from this disconnect, the call's stored callbacks and the
+        refused callbacks that named it (a refusal for missing credentials alone is the
+        401 challenge a sender answers by retrying, so only wrong ones count)."""
+        flags = [row.get("category")]
+        call_id = row["call_id"]
+        if call_id:
+            cursor.execute(self.sql["call_flags"], {"call_id": call_id})
+            flags += [found[0] for found in cursor.fetchall()]
+            cursor.execute(self.sql["refused"], {"call_id": call_id})
+            refused = cursor.fetchall()
+            if refused:
+                category, wrong = refused[0]
+                if wrong or category != "credential-failure":
+                    flags.append(category)
+                cursor.execute(self.sql["refused_done"], {"call_id": call_id})
+        return call_category(cause, flags)
 
     def store_events(
         self,

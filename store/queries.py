@@ -10,7 +10,15 @@ from sqlalchemy import bindparam, delete, func, insert, literal_column, select, 
 
 from .connections import Database
 from .rows import clean_int, clean_key, clean_text, hour_bucket, page_size, with_json
-from .schema import disconnect_rollup, disconnect_totals, disconnects, events, rejected_requests
+from .schema import (
+    category_rollup,
+    category_totals,
+    disconnect_rollup,
+    disconnect_totals,
+    disconnects,
+    events,
+    rejected_requests,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,7 @@ class Queries:
         self,
         *,
         causes: list[str] | None = None,
+        categories: list[str] | None = None,
         exclude_hangup: bool = True,
         since: float | None = None,
         until: float | None = None,
@@ -111,17 +120,21 @@ class Queries:
     ) -> list[dict[str, Any]]:
         """Disconnect events, newest first; pass the last id as ``before_id`` for the next page.
 
-        ``causes`` (when given) wins over ``exclude_hangup``; a missing cause is "unknown".
-        ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to.
+        ``causes`` or ``categories`` (when given) win over ``exclude_hangup``, which leaves
+        out the calls that need no attention (category ``hangup``: a normal hangup with no
+        failure of ours); a missing cause is "unknown".  ``since`` is inclusive, ``until``
+        exclusive; ``number`` matches from or to.
         """
         d = disconnects
         page = page_size(limit)
         where: list[Any] = []
         if causes is not None:
             where.append(d.c.cause.in_([clean_key(c) for c in causes]))
-        elif exclude_hangup:
+        if categories is not None:
+            where.append(d.c.category.in_([clean_key(c) for c in categories]))
+        if causes is None and categories is None and exclude_hangup:
             # A literal, so SQLite and PostgreSQL can use the partial index.
-            where.append(d.c.cause != literal_column("'hangup'"))
+            where.append(d.c.category != literal_column("'hangup'"))
         if since is not None:
             where.append(d.c.received_at >= float(since))
         if until is not None:
@@ -165,7 +178,46 @@ class Queries:
             query = query.order_by(events.c.id.desc())
         query = query.limit(page)
         with self.db.reading() as conn:
-            return [with_json(row, "payload") for row in conn.execute(query).mappings()]
+            rows = [with_json(row, "payload") for row in conn.execute(query).mappings()]
+            if rows:
+                # The page's categories, from the narrow table (events has no such column).
+                found = select(d.c.event_id, d.c.category).where(
+                    d.c.event_id.in_([row["id"] for row in rows])
+                )
+                category = {event_id: name for event_id, name in conn.execute(found)}
+                for row in rows:
+                    row["category"] = category.get(row["id"]) or row.get("cause") or "unknown"
+            return rows
+
+    def category_counts(
+        self, since: float | None = None, until: float | None = None
+    ) -> dict[str, int]:
+        """Stored disconnects per category, from the category rollups (as ``cause_counts``)."""
+        if since is None and until is None:
+            t = category_totals
+            query: Any = select(t.c.category, t.c.count)
+        else:
+            r = category_rollup
+            query = select(r.c.category, func.sum(r.c.count)).group_by(r.c.category)
+            query = _bucket_range(query, since, until, r)
+        with self.db.reading() as conn:
+            return {name: int(total) for name, total in conn.execute(query) if total}
+
+    def categories_over_time(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        exclude_hangup: bool = True,
+    ) -> list[tuple[int, str, int]]:
+        """(hour bucket start, category, count) from the category rollup, oldest first."""
+        r = category_rollup
+        query = select(r.c.bucket_start, r.c.category, r.c.count)
+        query = _bucket_range(query.order_by(r.c.bucket_start, r.c.category), since, until, r)
+        if exclude_hangup:
+            query = query.where(r.c.category != "hangup")
+        with self.db.reading() as conn:
+            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
 
     def cause_counts(
         self, since: float | None = None, until: float | None = None
@@ -203,8 +255,9 @@ class Queries:
             return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
 
 
-def _bucket_range(query: Any, since: float | None, until: float | None) -> Any:
-    r = disconnect_rollup
+def _bucket_range(
+    query: Any, since: float | None, until: float | None, r: Any = disconnect_rollup
+) -> Any:
     if since is not None:
         query = query.where(r.c.bucket_start >= hour_bucket(float(since)))
     if until is not None:

@@ -26,6 +26,7 @@ _EVENT_KEYS = (
     "from_number",
     "to_number",
     "cause",
+    "category",
 )
 _EVENT_TEXT = (
     "event_time",

@@ -29,13 +29,21 @@
   function row(item) {
     const tr = document.createElement("tr");
     tr.dataset.id = String(item.id);
-    tr.className = (item.cause === "hangup" ? "normal" : "abnormal") + " fresh";
+    tr.className = (item.category === "hangup" ? "normal" : "abnormal") + " fresh";
+    tr.dataset.category = item.category;
     tr.appendChild(cell(when(item.receivedAt), "time"));
     const cause = document.createElement("span");
     cause.className = "cause";
     cause.textContent = item.cause;
     const causeCell = cell("");
     causeCell.appendChild(cause);
+    if (item.category && item.category !== item.cause) {
+      const category = document.createElement("span");
+      category.className = "category";
+      category.textContent = item.category;
+      causeCell.appendChild(document.createTextNode(" "));
+      causeCell.appendChild(category);
+    }
     tr.appendChild(causeCell);
     tr.appendChild(cell(item.from));
     tr.appendChild(cell(item.to));
