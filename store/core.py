@@ -234,6 +234,7 @@ class Store:
     unsettled_outbound = forward("_outbound", OutboundAttempts.unsettled_outbound)
     hit_rate_limit = forward("_housekeeping", Housekeeping.hit_rate_limit)
     rate_limit_hits = forward("_housekeeping", Housekeeping.rate_limit_hits)
+    refund_rate_limit = forward("_housekeeping", Housekeeping.refund_rate_limit)
     start_session = forward("_sessions", OperatorSessions.start_session)
     session_active = forward("_sessions", OperatorSessions.session_active)
     revoke_sessions = forward("_sessions", OperatorSessions.revoke_sessions)
