@@ -114,7 +114,7 @@ class EventInserts:
         refused_done = (
             refused_calls.update()
             .where(refused_calls.c.call_id == bindparam("call_id"))
-            .values(disconnected=1)
+            .values(disconnected=literal_column("1"))
         )
         compiled = {
             "insert_event": insert_event_plain.returning(events.c.id),
