@@ -103,3 +103,26 @@ def test_the_abnormal_label_follows_include_hangups(operator):
     everything = operator.get("/dashboard?all=1").get_data(as_text=True)
     assert "Needs attention" not in everything and ">Every call<" in everything
     assert "Abnormal (all but hangup)" not in default + everything
+
+
+def test_the_json_api_has_a_line_per_category_and_the_credential_log(operator, bw, client):
+    failed_call(bw, cause="busy")
+    failed_call(bw, cause="hangup")
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"bw:nope").decode()}
+    event = disconnect_event(cause="hangup")
+    assert client.post("/callbacks/disconnect", json=event, headers=wrong).status_code == 401
+    lines = operator.get("/api/categories").get_json()["categories"]
+    by_name = {line["category"]: line for line in lines}
+    assert {name: line["count"] for name, line in by_name.items()} == {
+        "busy": 1,
+        "hangup": 1,
+        "credential-failure": 1,
+    }
+    assert by_name["credential-failure"]["needsAttention"] is True
+    assert by_name["hangup"]["needsAttention"] is False
+    assert by_name["busy"]["description"] == "the callee was busy"
+    log = operator.get("/api/credential-failures").get_json()
+    (line,) = log["credentialFailures"]
+    assert line["username"] == "bw" and line["kind"] == "wrong" and "nope" not in str(log)
+    assert [c["callId"] for c in log["refusedCalls"]] == [event["callId"]]
+    assert operator.get("/api/categories?since=yesterday").status_code == 400
