@@ -7,7 +7,8 @@ its ``eventType`` and payload (and what we answered).
 ``GET /api/disconnects``: disconnects newest first, with the dashboard's filters as query
 parameters (see ``dashboard.filters``; ``limit`` up to 500).  The answer is
 ``{"disconnects": [...], "nextBeforeId": id|null, "next": url|null}``; follow ``next`` for
-older rows.  Each disconnect has its ``category`` (``store.categories``).
+older rows.  Each disconnect has its ``category`` (``store.categories``), and a call whose
+handler failed its ``handlerError`` (a sentence) and ``handlerErrorDetail`` (the traceback).
 
 ``GET /api/categories``: calls per failure category (the dashboard's counts, same ``since``
 and ``until``), with what each means: ``{"categories": [{"category", "count",
@@ -26,6 +27,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from callbacks.auth import challenge
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
+from dashboard.messages import with_handler_errors
 from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -92,9 +94,10 @@ def disconnects() -> Response | tuple[Response, int]:
         filters = DisconnectFilter.from_args(request.args)
     except FilterError as exc:
         return jsonify(error=str(exc)), 400
-    rows, older = filters.page(get_store())
+    store = get_store()
+    rows, older = filters.page(store)
     return jsonify(
-        disconnects=[disconnect_json(row) for row in rows],
+        disconnects=with_handler_errors(store, [disconnect_json(row) for row in rows]),
         nextBeforeId=older,
         next=url_for(".disconnects", **filters.query_args(before_id=older)) if older else None,
     )

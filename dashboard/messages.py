@@ -11,7 +11,7 @@ messages as ``<sentence>. Detail: <technical text>``; that split is kept.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 DETAIL_MARK = " Detail: "
 
@@ -50,6 +50,36 @@ def explain(message: str | None) -> Explained:
         return Explained(sentence.strip(), detail.strip() or None)
     sentence = _sentence(text)
     return Explained(sentence, text) if sentence else Explained(text)
+
+
+HANDLER_CATEGORIES = ("handler-error", "invalid-reply")
+
+
+def handler_failure(detail: str) -> Explained:
+    """A stored handler error (a traceback, maybe followed by the handler's document) as
+    "your handler raised RuntimeError: ...", with the whole text as the detail."""
+    traceback_part = detail.split("\nThe handler's document", 1)[0]
+    lines = [line for line in traceback_part.strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else detail.strip()
+    name, colon, rest = last.partition(":")
+    short = name.rsplit(".", 1)[-1] + (colon + rest if colon else "")
+    if name.endswith("BxmlError"):
+        return Explained(f"your handler returned invalid BXML: {rest.strip()}", detail)
+    if name.startswith("NoFlow"):
+        return Explained(f"no flow answers this call: {rest.strip()}", detail)
+    return Explained(f"your handler raised {short}", detail)
+
+
+def with_handler_errors(store: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``disconnect_json`` rows, each call whose handler failed with ``handlerError``
+    (sentence) and ``handlerErrorDetail`` (the traceback): one query for the page."""
+    failed = [r["callId"] for r in rows if r.get("category") in HANDLER_CATEGORIES]
+    details = store.call_failures([c for c in failed if c])
+    for row in rows:
+        detail = details.get(row.get("callId") or "")
+        if detail is not None:
+            row["handlerError"], row["handlerErrorDetail"] = handler_failure(detail)
+    return rows
 
 
 def _where(text: str) -> tuple[str, str]:

@@ -31,7 +31,7 @@ from callbacks.tags import readable_tags
 from dashboard import chart, export, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import DisconnectFilter, FilterError, before_id, disconnect_json, iso
-from dashboard.messages import explain
+from dashboard.messages import explain, with_handler_errors
 from dashboard.replay import replay
 from dashboard.settings import number
 from store import StoreUnavailable, categories, get_store
@@ -156,7 +156,7 @@ def disconnects() -> str:
     return render_template(
         "dashboard/disconnects.html",
         filters=filters,
-        rows=[disconnect_json(row) for row in rows],
+        rows=with_handler_errors(store, [disconnect_json(row) for row in rows]),
         older_url=url_for(".disconnects", **filters.query_args(before_id=older)) if older else None,
         newest_url=None
         if first_page

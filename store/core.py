@@ -247,4 +247,5 @@ class Store:
     refused_counts = forward("_refusals", Refusals.refused_counts)
     refused_over_time = forward("_refusals", Refusals.refused_over_time)
     category_counts = forward("_queries", Queries.category_counts)
+    call_failures = forward("_queries", Queries.call_failures)
     categories_over_time = forward("_queries", Queries.categories_over_time)

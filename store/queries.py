@@ -189,6 +189,23 @@ class Queries:
                     row["category"] = category.get(row["id"]) or row.get("cause") or "unknown"
             return rows
 
+    def call_failures(self, call_ids: list[str]) -> dict[str, str]:
+        """The latest handler error (traceback) of each of these calls that has one: a few
+        rows per call, through ix_events_call_id."""
+        if not call_ids:
+            return {}
+        query = (
+            select(events.c.call_id, events.c.error_detail)
+            .where(
+                events.c.call_id.in_([clean_key(c) for c in call_ids]),
+                events.c.category.in_(["handler-error", "invalid-reply"]),
+                events.c.error_detail.is_not(None),
+            )
+            .order_by(events.c.id)
+        )
+        with self.db.reading() as conn:
+            return {str(call): str(detail) for call, detail in conn.execute(query)}
+
     def category_counts(
         self, since: float | None = None, until: float | None = None
     ) -> dict[str, int]:

@@ -47,6 +47,24 @@ def test_raw_exceptions_become_sentences_with_the_raw_text_as_detail(raw, senten
     assert explained.detail == raw
 
 
+def test_handler_failures_are_summed_up_in_a_sentence():
+    from dashboard.messages import handler_failure
+
+    traceback = "Traceback (most recent call last):\n  File \"x.py\", line 1\nKeyError: 'order'\n"
+    assert handler_failure(traceback) == ("your handler raised KeyError: 'order'", traceback)
+    invalid = (
+        "Traceback ...\nbxml.errors.BxmlError: Gather: too many digits\n"
+        "The handler's document:\n<Response/>"
+    )
+    assert (
+        handler_failure(invalid).text
+        == "your handler returned invalid BXML: Gather: too many digits"
+    )
+    assert handler_failure("NoFlow: nobody answers +1202").text == (
+        "no flow answers this call: nobody answers +1202"
+    )
+
+
 def test_sentences_pass_through_and_the_sandbox_split_is_kept():
     assert explain("Callee is busy") == ("Callee is busy", None)
     assert explain(None) == ("", None)

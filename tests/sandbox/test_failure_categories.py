@@ -99,6 +99,11 @@ def test_a_crashing_handler_is_a_handler_error_in_the_default_view(
     rows = {r["callId"]: r for r in disconnects(broken_flows)}
     assert rows[state["callId"]]["category"] == "handler-error"
     assert rows[state["callId"]]["cause"] == "hangup"
+    # What went wrong, for a person, and the traceback one click away.
+    assert rows[state["callId"]]["handlerError"] == (
+        "your handler raised ZeroDivisionError: division by zero"
+    )
+    assert "Traceback (most recent call last)" in rows[state["callId"]]["handlerErrorDetail"]
     only = disconnects(broken_flows, category="handler-error")
     assert [r["callId"] for r in only] == [state["callId"]]
     page = dashboard_page(broken_flows)
@@ -110,7 +115,12 @@ def test_an_invalid_reply_is_its_own_category(api, sandbox, broken_flows, app_ca
     state = place(api, sandbox, app_call(**{"from": INVALID}))
     rows = disconnects(broken_flows, category="invalid-reply")
     assert [r["callId"] for r in rows] == [state["callId"]]
+    assert rows[0]["handlerError"].startswith(
+        "your handler returned invalid BXML: Gather: cannot contain Hangup"
+    )
     assert disconnects(broken_flows, category="handler-error") == []
+    page = dashboard_page(broken_flows)
+    assert "your handler returned invalid BXML" in page
 
 
 def test_an_unreachable_answer_url_is_a_callback_error_said_for_a_person(
