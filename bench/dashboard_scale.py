@@ -16,6 +16,9 @@ rollups the callback path keeps.  At each size it measures the median (and p90) 
 ``page: 24h``        the same for the last 24 hours
 ``counts``           ``Store.cause_counts()`` (all time) and for the last 24 hours
 ``chart``            ``Store.failures_over_time`` over the last 24 hours
+``page: category``   the first page of one failure category (``handler-error``, 1% of calls)
+``categories``       ``Store.category_counts()`` (all time, 24 hours), the category chart
+                     and the refused calls' counts (what the page adds per view)
 ``timeline``         ``Store.events_for_call`` + ``outbound_for_call`` of a random call
 ``GET /dashboard``   the whole page through Flask (rows, counts, chart, template)
 ``GET call page``    ``/dashboard/calls/<id>`` through Flask
@@ -52,6 +55,8 @@ from store import Store
 from store.engine import normalize_url
 from store.rows import hour_bucket
 from store.schema import (
+    category_rollup,
+    category_totals,
     disconnect_rollup,
     disconnect_totals,
     disconnects,
@@ -91,6 +96,8 @@ class Generator:
         self.next_id = 1
         self.rollup: Counter[tuple[str, int]] = Counter()
         self.totals: Counter[str] = Counter()
+        self.category_rollup: Counter[tuple[str, int]] = Counter()
+        self.category_totals: Counter[str] = Counter()
         self.call_ids: list[str] = []
         self.causes = [c for c, _ in CAUSES]
         self.weights = [w for _, w in CAUSES]
@@ -126,6 +133,9 @@ class Generator:
         to = f"+1202{rnd.randrange(2_000_000, 9_999_999):07d}"
         tag = f"campaign-{rnd.randrange(50)}" if rnd.random() < 0.3 else None
         failed = cause != "hangup"
+        # 1% of calls had a handler fail (they still end with Bandwidth's hangup).
+        crashed = rnd.random() < 0.01
+        category = "handler-error" if crashed else cause
         error_id = str(uuid.UUID(int=rnd.getrandbits(128))) if failed else None
         message = f"Call ended: {cause}" if failed else None
         base = {
@@ -176,7 +186,10 @@ class Generator:
                     if kind == "answer"
                     else None,
                     "latency_ms": 2.0,
-                    "error_detail": None,
+                    "error_detail": "Traceback ...\nKeyError: 'x'"
+                    if crashed and kind == "answer"
+                    else None,
+                    "category": "handler-error" if crashed and kind == "answer" else None,
                 }
             )
             self.next_id += 1
@@ -188,15 +201,31 @@ class Generator:
             "to_number": to,
             "error_id": error_id,
             "tag": tag,
+            "category": category,
         }
         self.rollup[cause, hour_bucket(rows[1]["received_at"])] += 1
         self.totals[cause] += 1
+        self.category_rollup[category, hour_bucket(rows[1]["received_at"])] += 1
+        self.category_totals[category] += 1
         return rows, disconnect
 
     def _write_rollups(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(disconnect_rollup))
             conn.execute(delete(disconnect_totals))
+            conn.execute(delete(category_rollup))
+            conn.execute(delete(category_totals))
+            conn.execute(
+                insert(category_rollup),
+                [
+                    {"category": c, "bucket_start": b, "count": n}
+                    for (c, b), n in self.category_rollup.items()
+                ],
+            )
+            conn.execute(
+                insert(category_totals),
+                [{"category": c, "count": n} for c, n in self.category_totals.items()],
+            )
             conn.execute(
                 insert(disconnect_rollup),
                 [{"cause": c, "bucket_start": b, "count": n} for (c, b), n in self.rollup.items()],
@@ -292,6 +321,7 @@ def run_size(
     cases: dict[str, Callable[[], Any]] = {
         "first page": lambda: store.disconnects(limit=51),
         "page: cause": lambda: store.disconnects(causes=["busy"], limit=51),
+        "page: category": lambda: store.disconnects(categories=["handler-error"], limit=51),
         "page: number": lambda: store.disconnects(
             number=some_number, exclude_hangup=False, limit=51
         ),
@@ -301,6 +331,10 @@ def run_size(
         "counts": lambda: store.cause_counts(),
         "counts 24h": lambda: store.cause_counts(day, now),
         "chart 24h": lambda: store.failures_over_time(day, now),
+        "categories": lambda: store.category_counts(),
+        "categories 24h": lambda: store.category_counts(day, now),
+        "cat. chart 24h": lambda: store.categories_over_time(day, now),
+        "refused calls": lambda: store.refused_counts(day, now),
         "timeline": timeline,
         "GET /dashboard": page,
         "GET call page": call_page,
