@@ -79,6 +79,7 @@ def test_operator_finds_each_category_and_the_credential_banner(server, browser)
     log_in(browser, base)
     banner = browser.find_element(By.ID, "credential-alarm")
     assert "Callbacks are being refused" in banner.text
+    assert "from 127.0.0.1 (username tried: bandwidth)" in banner.text
     shot(browser, "categories-0-first-page")
     rows = browser.find_elements(By.CSS_SELECTOR, "#disconnects tbody tr[data-id]")
     by_category = {row.get_attribute("data-category"): row for row in rows}
