@@ -52,6 +52,15 @@ def reply_dict(row: Any) -> dict[str, Any] | None:
     return {"reply_status": row[0], "reply_body": row[1], "reply_content_type": row[2]}
 
 
+def _bump(ins: Any, table: Any, *keys: str) -> Any:
+    """INSERT a count of 1 for ``keys``, or add 1 to the row that is there."""
+    values = {key: bindparam(key) for key in keys}
+    statement = ins(table).values(**values, count=literal_column("1"))
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={"count": table.c.count + literal_column("1")}
+    )
+
+
 class EventInserts:
     """The hot-path statements of one dialect, and the insert of one callback row."""
 
@@ -74,36 +83,10 @@ class EventInserts:
             .values({c.name: bindparam(c.name) for c in disconnects.columns})
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-        bump = ins(disconnect_rollup).values(
-            cause=bindparam("cause"),
-            bucket_start=bindparam("bucket_start"),
-            count=literal_column("1"),
-        )
-        bump = bump.on_conflict_do_update(
-            index_elements=["cause", "bucket_start"],
-            set_={"count": disconnect_rollup.c.count + literal_column("1")},
-        )
-        total = ins(disconnect_totals).values(cause=bindparam("cause"), count=literal_column("1"))
-        total = total.on_conflict_do_update(
-            index_elements=["cause"],
-            set_={"count": disconnect_totals.c.count + literal_column("1")},
-        )
-        bump_category = ins(category_rollup).values(
-            category=bindparam("category"),
-            bucket_start=bindparam("bucket_start"),
-            count=literal_column("1"),
-        )
-        bump_category = bump_category.on_conflict_do_update(
-            index_elements=["category", "bucket_start"],
-            set_={"count": category_rollup.c.count + literal_column("1")},
-        )
-        category_total = ins(category_totals).values(
-            category=bindparam("category"), count=literal_column("1")
-        )
-        category_total = category_total.on_conflict_do_update(
-            index_elements=["category"],
-            set_={"count": category_totals.c.count + literal_column("1")},
-        )
+        bump = _bump(ins, disconnect_rollup, "cause", "bucket_start")
+        total = _bump(ins, disconnect_totals, "cause")
+        bump_category = _bump(ins, category_rollup, "category", "bucket_start")
+        category_total = _bump(ins, category_totals, "category")
         # The call's earlier failures: a few rows of one call, through ix_events_call_id.
         call_flags = select(events.c.category).where(
             events.c.call_id == bindparam("call_id"), events.c.category.is_not(None)

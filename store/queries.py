@@ -210,15 +210,7 @@ class Queries:
         self, since: float | None = None, until: float | None = None
     ) -> dict[str, int]:
         """Stored disconnects per category, from the category rollups (as ``cause_counts``)."""
-        if since is None and until is None:
-            t = category_totals
-            query: Any = select(t.c.category, t.c.count)
-        else:
-            r = category_rollup
-            query = select(r.c.category, func.sum(r.c.count)).group_by(r.c.category)
-            query = _bucket_range(query, since, until, r)
-        with self.db.reading() as conn:
-            return {name: int(total) for name, total in conn.execute(query) if total}
+        return self._counts(category_totals, category_rollup, "category", since, until)
 
     def categories_over_time(
         self,
@@ -228,13 +220,7 @@ class Queries:
         exclude_hangup: bool = True,
     ) -> list[tuple[int, str, int]]:
         """(hour bucket start, category, count) from the category rollup, oldest first."""
-        r = category_rollup
-        query = select(r.c.bucket_start, r.c.category, r.c.count)
-        query = _bucket_range(query.order_by(r.c.bucket_start, r.c.category), since, until, r)
-        if exclude_hangup:
-            query = query.where(r.c.category != "hangup")
-        with self.db.reading() as conn:
-            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
+        return self._over_time(category_rollup, "category", since, until, exclude_hangup)
 
     def cause_counts(
         self, since: float | None = None, until: float | None = None
@@ -245,15 +231,7 @@ class Queries:
         summed: ``since`` includes its whole hour, ``until`` excludes hours starting at or
         after it.
         """
-        if since is None and until is None:
-            t = disconnect_totals
-            query: Any = select(t.c.cause, t.c.count)
-        else:
-            r = disconnect_rollup
-            query = select(r.c.cause, func.sum(r.c.count)).group_by(r.c.cause)
-            query = _bucket_range(query, since, until)
-        with self.db.reading() as conn:
-            return {cause: int(total) for cause, total in conn.execute(query) if total}
+        return self._counts(disconnect_totals, disconnect_rollup, "cause", since, until)
 
     def failures_over_time(
         self,
@@ -263,18 +241,33 @@ class Queries:
         exclude_hangup: bool = True,
     ) -> list[tuple[int, str, int]]:
         """(hour bucket start, cause, count) from the rollup, oldest first."""
-        r = disconnect_rollup
-        query = select(r.c.bucket_start, r.c.cause, r.c.count).order_by(r.c.bucket_start, r.c.cause)
-        query = _bucket_range(query, since, until)
+        return self._over_time(disconnect_rollup, "cause", since, until, exclude_hangup)
+
+    def _counts(
+        self, totals: Any, rollup: Any, key: str, since: float | None, until: float | None
+    ) -> dict[str, int]:
+        if since is None and until is None:
+            query: Any = select(totals.c[key], totals.c.count)
+        else:
+            name = rollup.c[key]
+            query = select(name, func.sum(rollup.c.count)).group_by(name)
+            query = _bucket_range(query, since, until, rollup)
+        with self.db.reading() as conn:
+            return {name: int(total) for name, total in conn.execute(query) if total}
+
+    def _over_time(
+        self, rollup: Any, key: str, since: float | None, until: float | None, exclude_hangup: bool
+    ) -> list[tuple[int, str, int]]:
+        r, name = rollup, rollup.c[key]
+        query = select(r.c.bucket_start, name, r.c.count).order_by(r.c.bucket_start, name)
+        query = _bucket_range(query, since, until, r)
         if exclude_hangup:
-            query = query.where(r.c.cause != "hangup")
+            query = query.where(name != "hangup")
         with self.db.reading() as conn:
             return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
 
 
-def _bucket_range(
-    query: Any, since: float | None, until: float | None, r: Any = disconnect_rollup
-) -> Any:
+def _bucket_range(query: Any, since: float | None, until: float | None, r: Any) -> Any:
     if since is not None:
         query = query.where(r.c.bucket_start >= hour_bucket(float(since)))
     if until is not None:

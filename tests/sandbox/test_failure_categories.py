@@ -17,7 +17,6 @@ import bxml
 from callbacks import Flow
 from store import categories, get_store
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
-from tests.sandbox.conftest import FROM, TO
 from tests.servers import closed_port
 
 CRASHING = "+12025550111"  # our number whose answer handler raises
@@ -34,23 +33,6 @@ def broken_flows(live_app):
     invalid = flows.register(Flow("invalid", numbers=[INVALID]))
     invalid.on("answer")(lambda event: bxml.Response(bxml.Gather(bxml.Hangup())))
     return live_app
-
-
-@pytest.fixture
-def app_call(live_app, app_callback_auth):
-    def make(**overrides: Any) -> dict[str, Any]:
-        body = {
-            "to": TO,
-            "from": FROM,
-            "applicationId": "app-1",
-            "answerUrl": live_app.base_url + "/callbacks/answer",
-            "disconnectUrl": live_app.base_url + "/callbacks/disconnect",
-            **app_callback_auth,
-        }
-        body.update(overrides)
-        return {k: v for k, v in body.items() if v is not None}
-
-    return make
 
 
 def disconnects(live, **params: Any) -> list[dict[str, Any]]:
