@@ -99,6 +99,39 @@ class EventInserts:
             .where(refused_calls.c.call_id == bindparam("call_id"))
             .values(disconnected=literal_column("1"))
         )
+        # A failure that arrives after its call's disconnect (a spooled callback replayed
+        # late) still gives the call its category.
+        call_disconnect = (
+            select(
+                disconnects.c.event_id,
+                disconnects.c.category,
+                disconnects.c.cause,
+                disconnects.c.received_at,
+            )
+            .join(events, events.c.id == disconnects.c.event_id)
+            .where(
+                events.c.call_id == bindparam("call_id"),
+                events.c.event_type == literal_column("'disconnect'"),
+            )
+        )
+        recategorise = (
+            disconnects.update()
+            .where(disconnects.c.event_id == bindparam("target_id"))
+            .values(category=bindparam("new_category"))
+        )
+        unbump_category = (
+            category_rollup.update()
+            .where(
+                category_rollup.c.category == bindparam("old_category"),
+                category_rollup.c.bucket_start == bindparam("bucket"),
+            )
+            .values(count=category_rollup.c.count - literal_column("1"))
+        )
+        unbump_category_total = (
+            category_totals.update()
+            .where(category_totals.c.category == bindparam("old_category"))
+            .values(count=category_totals.c.count - literal_column("1"))
+        )
         compiled = {
             "insert_event": insert_event_plain.returning(events.c.id),
             "insert_event_plain": insert_event_plain,
@@ -111,6 +144,10 @@ class EventInserts:
             "call_flags": call_flags,
             "refused": refused,
             "refused_done": refused_done,
+            "call_disconnect": call_disconnect,
+            "recategorise": recategorise,
+            "unbump_category": unbump_category,
+            "unbump_category_total": unbump_category_total,
         }
         self.sql = {name: str(stmt.compile(dialect=dialect)) for name, stmt in compiled.items()}
 
@@ -160,6 +197,26 @@ class EventInserts:
                 self.sql["bump_category"], {"category": category, "bucket_start": bucket}
             )
             cursor.execute(self.sql["bump_category_total"], {"category": category})
+        elif row.get("category") and row["call_id"]:
+            self._late_category(cursor, row)
+
+    def _late_category(self, cursor: Any, row: Mapping[str, Any]) -> None:
+        """A failed callback stored after its call's disconnect: move the call (and its
+        counts) to the stronger category."""
+        cursor.execute(self.sql["call_disconnect"], {"call_id": row["call_id"]})
+        found = cursor.fetchall()
+        if not found:
+            return
+        event_id, old, cause, received_at = found[0]
+        new = call_category(cause, [old, row["category"]])
+        if new == old:
+            return
+        bucket = hour_bucket(received_at)
+        cursor.execute(self.sql["recategorise"], {"target_id": event_id, "new_category": new})
+        cursor.execute(self.sql["unbump_category"], {"old_category": old, "bucket": bucket})
+        cursor.execute(self.sql["unbump_category_total"], {"old_category": old})
+        cursor.execute(self.sql["bump_category"], {"category": new, "bucket_start": bucket})
+        cursor.execute(self.sql["bump_category_total"], {"category": new})
 
     def _call_category(self, cursor: Any, row: Mapping[str, Any], cause: str) -> str:
         """The call's category from this disconnect, the call's stored callbacks and the

@@ -264,7 +264,7 @@ class Queries:
         if exclude_hangup:
             query = query.where(name != "hangup")
         with self.db.reading() as conn:
-            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
+            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query) if n]
 
 
 def _bucket_range(query: Any, since: float | None, until: float | None, r: Any) -> Any:

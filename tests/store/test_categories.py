@@ -18,8 +18,9 @@ from .conftest import make_record
 def stored_call(store, cause="hangup", **answer) -> str:
     """An answer (with ``answer`` overrides) then a disconnect with ``cause``; the call id."""
     call = make_record(event_type="answer", **answer)
-    store.record_callback(call)
-    store.record_callback(make_record(call_id=call["call_id"], cause=cause))
+    for record in (call, make_record(call_id=call["call_id"], cause=cause)):
+        # Committed, not spooled (a slow machine may spool): the order is the point here.
+        assert store.record_callback(record, timeout=60).outcome == "inserted"
     return call["call_id"]
 
 
@@ -88,6 +89,28 @@ def test_a_spooled_callback_marks_its_call(store):
     store.record_callback(row)
     store.record_callback(make_record(call_id=call["call_id"], cause="hangup"))
     assert category_of(store, call["call_id"]) == "spooled"
+
+
+def test_a_failure_stored_after_the_disconnect_moves_the_call(store):
+    """A spooled answer replayed after its call's disconnect was committed."""
+    call = make_record(event_type="answer", error_detail="Traceback", category="handler-error")
+    assert store.record_callback(make_record(call_id=call["call_id"], cause="busy")).outcome == (
+        "inserted"
+    )
+    assert category_of(store, call["call_id"]) == "busy"
+    assert store.record_callback(call).outcome == "inserted"
+    assert category_of(store, call["call_id"]) == "handler-error"
+    assert store.category_counts() == {"handler-error": 1}
+    now = time.time()
+    assert store.category_counts(now - 3600, now + 3600) == {"handler-error": 1}
+    assert [c for _, c, _ in store.categories_over_time(now - 3600, now + 3600)] == [
+        "handler-error"
+    ]
+    # A weaker late flag changes nothing.
+    later = make_record(event_type="gather", call_id=call["call_id"], category="spooled")
+    store.record_callback(later)
+    assert category_of(store, call["call_id"]) == "handler-error"
+    assert store.cause_counts() == {"busy": 1}
 
 
 def test_refused_calls_give_their_category_to_a_later_disconnect(store):
