@@ -38,6 +38,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 # INTEGER PRIMARY KEY is SQLite's rowid alias; BIGSERIAL on PostgreSQL.
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -337,8 +338,9 @@ V5_INDEXES = (
 def _v5(conn: Connection) -> None:
     """Failure categories: events.category, disconnects.category (from the cause and the
     call's handler errors), their counts, and the logs of refused callbacks."""
+    inspector = inspect(conn)  # one inspector: each reflection is a round trip
     for table in (events, disconnects):
-        columns = {column["name"] for column in inspect(conn).get_columns(table.name)}
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
         if "category" not in columns:
             conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN category TEXT"))
     # Earlier handler failures: an error kept with a callback we answered.
@@ -359,7 +361,12 @@ def _v5(conn: Connection) -> None:
             {"category": category},
         )
     conn.execute(text("UPDATE disconnects SET category = cause WHERE category IS NULL"))
-    metadata.create_all(conn, tables=V5_TABLES, checkfirst=True)
+    # IF NOT EXISTS instead of a reflection per table and index: a fresh database (every
+    # test's) migrates in fewer round trips.
+    for table in V5_TABLES:
+        conn.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
     by_hour = (
         "INSERT INTO category_rollup (category, bucket_start, count) "
         "SELECT category, CAST(received_at / 3600 AS INTEGER) * 3600 AS bucket, COUNT(*) "
@@ -380,7 +387,7 @@ def _v5(conn: Connection) -> None:
     )
     for index in disconnects.indexes:
         if index.name in V5_INDEXES:
-            index.create(conn, checkfirst=True)
+            conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 # version -> step.  Steps run in order inside one transaction and must be idempotent
