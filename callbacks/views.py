@@ -15,7 +15,8 @@ replaced by the stored one.  Bandwidth retries a callback once after a connectio
 handlers should be idempotent anyway; checking the database before every handler call cost
 about a tenth of the route's throughput, for a case that memory covers on one server.
 
-Status codes: 401 + ``WWW-Authenticate`` for missing or wrong credentials (nothing stored);
+Status codes: 401 + ``WWW-Authenticate`` for missing or wrong credentials (no event stored;
+the refusal is counted in the bounded credential-failure log, never the password);
 400/413/415/422 for malformed requests (kept in the rejected log, never as events); 200 with
 BXML for events that expect it; 204 for asynchronous events; 503 only when neither the
 database nor the spool can take the event, so it is never acknowledged and lost.
@@ -291,7 +292,9 @@ def _log_refusal(
             kind = "wrong"
         except CredentialError:
             kind = "malformed"
-    log.warning(
+    # A missing one may be the challenge's first half (it is answered by a retry): INFO.
+    log.log(
+        logging.INFO if kind == "missing" else logging.WARNING,
         "refused a %s callback: %s credentials (username %r) from %s",
         route,
         kind,
