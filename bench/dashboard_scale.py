@@ -24,6 +24,9 @@ rollups the callback path keeps, and the search index, built in one pass at the 
 ``counts``           ``Store.cause_counts()`` (all time) and for the last 24 hours
 ``chart``            ``Store.failures_over_time`` over the last 24 hours (hourly rollup),
                      and the last hour (2-minute buckets counted from the disconnects)
+``page: category``   the first page of one failure category (``handler-error``, 1% of calls)
+``categories``       ``Store.category_counts()`` (all time, 24 hours), the category chart
+                     and the refused calls' counts (what the page adds per view)
 ``timeline``         ``Store.events_for_call`` + ``outbound_for_call`` of a random call
 ``GET /dashboard``   the whole page through Flask (rows, counts, chart, template), and
                      with a search
@@ -61,6 +64,8 @@ from store import Store
 from store.engine import normalize_url
 from store.rows import hour_bucket
 from store.schema import (
+    category_rollup,
+    category_totals,
     disconnect_rollup,
     disconnect_totals,
     disconnects,
@@ -101,6 +106,8 @@ class Generator:
         self.next_id = 1
         self.rollup: Counter[tuple[str, int]] = Counter()
         self.totals: Counter[str] = Counter()
+        self.category_rollup: Counter[tuple[str, int]] = Counter()
+        self.category_totals: Counter[str] = Counter()
         self.call_ids: list[str] = []
         self.causes = [c for c, _ in CAUSES]
         self.weights = [w for _, w in CAUSES]
@@ -151,6 +158,9 @@ class Generator:
         to = f"+1202{rnd.randrange(2_000_000, 9_999_999):07d}"
         tag = f"campaign-{rnd.randrange(50)}" if rnd.random() < 0.3 else None
         failed = cause != "hangup"
+        # 1% of calls had a handler fail (they still end with Bandwidth's hangup).
+        crashed = rnd.random() < 0.01
+        category = "handler-error" if crashed else cause
         error_id = str(uuid.UUID(int=rnd.getrandbits(128))) if failed else None
         message = f"Call ended: {cause}" if failed else None
         base = {
@@ -201,7 +211,10 @@ class Generator:
                     if kind == "answer"
                     else None,
                     "latency_ms": 2.0,
-                    "error_detail": None,
+                    "error_detail": "Traceback ...\nKeyError: 'x'"
+                    if crashed and kind == "answer"
+                    else None,
+                    "category": "handler-error" if crashed and kind == "answer" else None,
                     "flow": "bench-ivr",
                 }
             )
@@ -215,15 +228,31 @@ class Generator:
             "error_id": error_id,
             "tag": tag,
             "search_text": search_text(rows[1]["payload"], message),
+            "category": category,
         }
         self.rollup[cause, hour_bucket(rows[1]["received_at"])] += 1
         self.totals[cause] += 1
+        self.category_rollup[category, hour_bucket(rows[1]["received_at"])] += 1
+        self.category_totals[category] += 1
         return rows, disconnect
 
     def _write_rollups(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(disconnect_rollup))
             conn.execute(delete(disconnect_totals))
+            conn.execute(delete(category_rollup))
+            conn.execute(delete(category_totals))
+            conn.execute(
+                insert(category_rollup),
+                [
+                    {"category": c, "bucket_start": b, "count": n}
+                    for (c, b), n in self.category_rollup.items()
+                ],
+            )
+            conn.execute(
+                insert(category_totals),
+                [{"category": c, "count": n} for c, n in self.category_totals.items()],
+            )
             conn.execute(
                 insert(disconnect_rollup),
                 [{"cause": c, "bucket_start": b, "count": n} for (c, b), n in self.rollup.items()],
@@ -350,6 +379,7 @@ def cases_for(store: Store, client: Any, gen: Generator, size: int) -> dict[str,
     cases: dict[str, Callable[[], Any]] = {
         "first page": lambda: store.disconnects(limit=51),
         "page: cause": lambda: store.disconnects(causes=["busy"], limit=51),
+        "page: category": lambda: store.disconnects(categories=["handler-error"], limit=51),
         "page: number": lambda: store.disconnects(
             number=some_number, exclude_hangup=False, limit=51
         ),
@@ -367,6 +397,10 @@ def cases_for(store: Store, client: Any, gen: Generator, size: int) -> dict[str,
         "counts 24h": lambda: store.cause_counts(day, now),
         "chart 24h": lambda: store.failures_over_time(day, now),
         "chart 1h": lambda: store.failures_by_bucket(now - 3600, now, 120),
+        "categories": lambda: store.category_counts(),
+        "categories 24h": lambda: store.category_counts(day, now),
+        "cat. chart 24h": lambda: store.categories_over_time(day, now),
+        "refused calls": lambda: store.refused_counts(day, now),
         "timeline": timeline,
         "GET /dashboard": page,
         "GET ?q=": searched_page,

@@ -15,7 +15,8 @@ replaced by the stored one.  Bandwidth retries a callback once after a connectio
 handlers should be idempotent anyway; checking the database before every handler call cost
 about a tenth of the route's throughput, for a case that memory covers on one server.
 
-Status codes: 401 + ``WWW-Authenticate`` for missing or wrong credentials (nothing stored);
+Status codes: 401 + ``WWW-Authenticate`` for missing or wrong credentials (no event stored;
+the refusal is counted in the bounded credential-failure log, never the password);
 400/413/415/422 for malformed requests (kept in the rejected log, never as events); 200 with
 BXML for events that expect it; 204 for asynchronous events; 503 only when neither the
 database nor the spool can take the event, so it is never acknowledged and lost.
@@ -39,12 +40,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
 import config
-from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basic
+from callbacks.auth import CredentialError, challenge, encode_pairs, parse_basic, verify_basic
 from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
 from callbacks.payload import PayloadError, read_payload
 from callbacks.redact import Markers, markers_for, redact, restore
 from callbacks.routing import FlowRegistry, NoFlow, attach_state
-from store import StoreUnavailable, get_store
+from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def receive(route: str) -> Response:
             verify_basic(req.headers.get("Authorization"), pairs)
         except CredentialError as exc:
             g.callback_credentials_missing = exc.missing  # Bandwidth's first try, or wrong
+            _log_refusal(route, req, exc, settings)
             reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
             reply.headers["WWW-Authenticate"] = challenge(settings.realm)
             return reply
@@ -225,7 +227,7 @@ def receive(route: str) -> Response:
     attach_state(event, settings.secret)
     g.callback_event = event  # for metrics and alerts (monitoring), as the timings below
     handler_started = time.perf_counter()
-    status, body, error_detail = _answer(route, event, settings)
+    status, body, error_detail, category = _answer(route, event, settings)
     g.callback_handler_seconds = time.perf_counter() - handler_started
     stored_body = redact(body, settings.secret_markers)
     record = _record(
@@ -239,6 +241,7 @@ def receive(route: str) -> Response:
         redact(error_detail, settings.secret_markers),
         started,
     )
+    record["category"] = category
     store_started = time.perf_counter()
     try:
         # The fallback answers even with the store down: it waits for it briefly.
@@ -266,6 +269,49 @@ def receive(route: str) -> Response:
     return _reply(status, body)
 
 
+def _refused_payload(req: Request, settings: CallbackSettings) -> dict[str, Any] | None:
+    """The payload of a refused callback, when it reads as one (else None)."""
+    try:
+        args = req.args if req.method == "GET" else NO_ARGS
+        payload = read_payload(req.method, req.mimetype, _read_body(req, settings.body_limit), args)
+    except Exception:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _log_refusal(
+    route: str, req: Request, error: CredentialError, settings: CallbackSettings
+) -> None:
+    """Keep a 401 in the credential-failure log (the username tried, never the password),
+    and the call its payload names.  A request without credentials is also the first half
+    of the 401 challenge, so only a disconnect sent without them is kept: its call's
+    callbacks were all refused if it never comes back with them."""
+    payload = _refused_payload(req, settings)
+    username = None
+    if error.missing:
+        kind = "missing"
+        if payload is None or payload.get("eventType") != "disconnect":
+            return
+    else:
+        try:
+            username = parse_basic(req.headers.get("Authorization"))[0].decode("utf-8")
+            kind = "wrong"
+        except CredentialError:
+            kind = "malformed"
+    # A missing one may be the challenge's first half (it is answered by a retry): INFO.
+    log.log(
+        logging.INFO if kind == "missing" else logging.WARNING,
+        "refused a %s callback: %s credentials (username %r) from %s",
+        route,
+        kind,
+        username,
+        req.remote_addr,
+    )
+    get_store().record_refusal(
+        route=route, remote_addr=req.remote_addr, username=username, kind=kind, payload=payload
+    )
+
+
 # The first callback of a call we placed proves the call exists.
 SETTLING_EVENTS = frozenset({"answer", "disconnect"})
 
@@ -283,8 +329,9 @@ def _settle_attempt(store: Any, event: CallbackEvent) -> None:
 
 def _answer(
     route: str, event: CallbackEvent, settings: CallbackSettings
-) -> tuple[int, str | None, str | None]:
-    """Run the event's flow's handler: (status, body, error_detail).  Never raises."""
+) -> tuple[int, str | None, str | None, str | None]:
+    """Run the event's flow's handler: (status, body, error_detail, failure category).
+    Never raises."""
     registry: FlowRegistry = current_app.extensions["flows"]
     if not bxml.reply_expected(event.event_type):
         handler = registry.handler_for(event)
@@ -294,19 +341,28 @@ def _answer(
             except Exception as exc:
                 log.exception("%s handler failed for %s", event.event_type, event.call_id)
                 g.callback_error = exc
-                return 204, None, traceback.format_exc()
-        return 204, None, None
+                return 204, None, traceback.format_exc(), categories.HANDLER_ERROR
+        return 204, None, None, None
     if route == FALLBACK_ROUTE:
-        return 200, settings.safe_document, None
+        return 200, settings.safe_document, None, None
     try:
-        return 200, registry.document_for(event).to_bxml(), None
+        return 200, registry.document_for(event).to_bxml(), None, None
     except Exception as exc:
         g.callback_error = exc
         detail = error_detail(exc)
-        log.error("%s handler failed for %s: %s", event.event_type, event.call_id, exc)
+        invalid = isinstance(exc, bxml.BxmlError)
+        category = categories.INVALID_REPLY if invalid else categories.HANDLER_ERROR
+        # With the traceback: a crashing handler must be findable from the log alone.
+        log.error(
+            "%s handler failed for %s: %s",
+            event.event_type,
+            event.call_id,
+            exc,
+            exc_info=not invalid and not isinstance(exc, NoFlow),
+        )
         if settings.failure_mode == "fallback":
-            return 503, None, detail
-        return 200, settings.safe_document, detail
+            return 503, None, detail, category
+        return 200, settings.safe_document, detail, category
 
 
 def error_detail(exc: Exception) -> str:
@@ -408,6 +464,17 @@ def _rejected(store: Any, route: str, status: int, reason: str) -> Response:
         body = request.get_data()
     try:
         store.record_rejected(route, request.method, status, reason, body, request.remote_addr)
+        if status != 413:
+            payload = _refused_payload(request, current_app.extensions["callbacks"])
+            if payload is not None and isinstance(payload.get("callId"), str):
+                store.record_refusal(
+                    route=route,
+                    remote_addr=request.remote_addr,
+                    username=None,
+                    kind=None,
+                    payload=payload,
+                    category=categories.REJECTED_PAYLOAD,
+                )
     except Exception:
         log.warning("could not keep the rejected request in the log")
     return _plain(status, reason)

@@ -7,7 +7,15 @@ its ``eventType`` and payload (and what we answered).
 ``GET /api/disconnects``: disconnects newest first, with the dashboard's filters as query
 parameters (see ``dashboard.filters``; ``limit`` up to 500).  The answer is
 ``{"disconnects": [...], "nextBeforeId": id|null, "next": url|null}``; follow ``next`` for
-older rows.
+older rows.  Each disconnect has its ``category`` (``store.categories``), and a call whose
+handler failed its ``handlerError`` (a sentence) and ``handlerErrorDetail`` (the traceback).
+
+``GET /api/categories``: calls per failure category (the dashboard's counts, same ``since``
+and ``until``), with what each means: ``{"categories": [{"category", "count",
+"description", "needsAttention"}]}``; calls whose callbacks were refused are counted too.
+
+``GET /api/credential-failures``: the credential-failure log (never a password) and the
+calls whose callbacks were refused.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from callbacks.auth import challenge
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
-from store import StoreUnavailable, get_store
+from dashboard.messages import with_handler_errors
+from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -85,9 +94,67 @@ def disconnects() -> Response | tuple[Response, int]:
         filters = DisconnectFilter.from_args(request.args)
     except FilterError as exc:
         return jsonify(error=str(exc)), 400
-    rows, older = filters.page(get_store())
+    store = get_store()
+    rows, older = filters.page(store)
     return jsonify(
-        disconnects=[disconnect_json(row) for row in rows],
+        disconnects=with_handler_errors(store, [disconnect_json(row) for row in rows]),
         nextBeforeId=older,
         next=url_for(".disconnects", **filters.query_args(before_id=older)) if older else None,
+    )
+
+
+@bp.get("/categories")
+def category_counts() -> Response | tuple[Response, int]:
+    try:
+        filters = DisconnectFilter.from_args(request.args)
+    except FilterError as exc:
+        return jsonify(error=str(exc)), 400
+    store = get_store()
+    counts = store.category_counts(filters.since, filters.until)
+    for name, n in store.refused_counts(filters.since, filters.until).items():
+        counts[name] = counts.get(name, 0) + n
+    return jsonify(
+        categories=[
+            {
+                "category": name,
+                "count": n,
+                "description": categories.describe(name),
+                "needsAttention": categories.needs_attention(name),
+            }
+            for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        ]
+    )
+
+
+@bp.get("/credential-failures")
+def credential_failures() -> Response:
+    store = get_store()
+    return jsonify(
+        credentialFailures=[
+            {
+                "route": row["route"],
+                "remoteAddr": row["remote_addr"],
+                "username": row["username"] or None,
+                "kind": row["kind"],
+                "firstSeen": row["first_seen"],
+                "lastSeen": row["last_seen"],
+                "count": row["count"],
+                "lastCallId": row["last_call_id"],
+            }
+            for row in store.credential_failures()
+        ],
+        refusedCalls=[
+            {
+                "callId": row["call_id"],
+                "category": row["category"],
+                "route": row["route"],
+                "firstSeen": row["first_seen"],
+                "lastSeen": row["last_seen"],
+                "count": row["count"],
+                "cause": row["cause"],
+                "from": row["from_number"],
+                "to": row["to_number"],
+            }
+            for row in store.refused_calls(limit=1000)
+        ],
     )

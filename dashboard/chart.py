@@ -1,4 +1,4 @@
-"""The failures-over-time chart: stacked bars per cause, drawn as inline SVG on the server.
+"""The failures-over-time chart: stacked bars per category (a cause or one of ours), drawn as inline SVG on the server.
 
 No script and no CDN: the template draws ``<rect>`` elements with presentation attributes
 (allowed by the CSP, unlike style attributes) from the geometry computed here.  The data is
@@ -39,6 +39,12 @@ BOTTOM = 24
 TOP = 8
 
 COLOURS = {
+    # Our own failure categories (store.categories): strong, distinct colours.
+    "credential-failure": "#e41a1c",
+    "rejected-payload": "#ff7f00",
+    "handler-error": "#000000",
+    "invalid-reply": "#984ea3",
+    "spooled": "#377eb8",
     "busy": "#e8a33d",
     "timeout": "#8c6bb1",
     "cancel": "#6baed6",
@@ -145,11 +151,13 @@ def from_rollup(bucket: int) -> bool:
 
 
 def failures(store: Any, since: float, until: float) -> list[tuple[int, str, int]]:
-    """The counts ``build`` draws for this range, from the rollup when its hours suffice."""
+    """The counts per failure category ``build`` draws for this range, from the rollups when
+    their hours suffice; refused calls (which have no disconnect) by their hour."""
     bucket = bucket_for(since, until)
+    refused: list[tuple[int, str, int]] = store.refused_over_time(since, until)
     if from_rollup(bucket):
-        return store.failures_over_time(since, until)
-    return store.failures_by_bucket(since, until, bucket)
+        return list(store.categories_over_time(since, until)) + refused
+    return list(store.failures_by_bucket(since, until, bucket)) + refused
 
 
 def build(

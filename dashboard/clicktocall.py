@@ -30,6 +30,15 @@ outbound attempt; another session asking for it gets 404.  The state comes from 
 ``ended``      the visitor's ``disconnect`` arrived; ``cause`` is its cause
 ``failed``     Bandwidth refused the call; ``cause`` is the attempt's outcome
 ``unknown``    the create-call request's outcome is unknown (timeout); the call may still come
+
+The page shows only the steps the call reached (``reached``: a busy call was never answered)
+and ends with a sentence for the visitor (:func:`visitor_message`), never a cause code.
+
+Limits are spent when the call is asked for, and the per-address rate and the number's
+cooldown are given back when the Voice API did not accept the call (unreachable, 4xx, 503,
+refused by the schema): nobody was called.  A placement whose outcome is unknown (sent,
+then no usable answer) keeps them, since the phone may ring.  The total rate is never
+given back: it bounds the requests this app sends, which happened.
 """
 
 from __future__ import annotations
@@ -123,8 +132,9 @@ def request_call() -> Any:
         count_click_to_call("refusal", "unavailable")
         return _page(form, 503, "Click-to-call is not available right now.")
 
+    receipt: limits.Receipt = []
     try:
-        refusal = _over_limit(to)
+        refusal = _over_limit(to, receipt)
     except StoreUnavailable:
         count_click_to_call("refusal", "unavailable")
         return _page(form, 503, "Click-to-call is not available right now. Try again shortly.")
@@ -140,6 +150,7 @@ def request_call() -> Any:
     except ValidationError:
         log.exception("click-to-call request refused by the create-call schema")
         count_click_to_call("placement", "invalid")
+        _give_back(receipt)
         return _page(form, 422, "That number cannot be called.")
     except OutcomeUnknown as exc:
         # The call may exist: follow the attempt; a callback carrying its id settles it,
@@ -150,28 +161,40 @@ def request_call() -> Any:
     except TemporaryFailure as exc:
         log.warning("click-to-call not placed: %s", exc)
         count_click_to_call("placement", "temporary-failure")
+        _give_back(receipt)
         return _page(form, 503, "We cannot place calls right now. Please try again in a minute.")
     except (VoiceApiError, StoreUnavailable, config.ConfigError) as exc:
         log.error("click-to-call not placed: %s", exc)
         count_click_to_call("placement", "failed")
+        if not getattr(exc, "call_may_exist", False):
+            _give_back(receipt)
         return _page(form, 503, "We could not place the call. Please try again later.")
     _remember(token, attempt)
     return redirect(url_for(".progress", token=token), code=303)
 
 
-def _over_limit(to: str) -> tuple[str, int] | None:
-    """A visitor-facing refusal and its Retry-After, or None when the call may be placed."""
+def _give_back(receipt: limits.Receipt) -> None:
+    """The call was not placed: the visitor's and the number's limits are as before."""
+    try:
+        limits.refund(get_store(), receipt)
+    except StoreUnavailable:
+        log.warning("could not give back the click-to-call limits of a call not placed")
+
+
+def _over_limit(to: str, receipt: limits.Receipt) -> tuple[str, int] | None:
+    """A visitor-facing refusal and its Retry-After, or None when the call may be placed.
+    ``receipt`` gets the hits that can be given back (per address, cooldown)."""
     store = get_store()
     per_address = rates("CLICK_TO_CALL_RATE_PER_ADDRESS")
     address = limits.client_key(request.remote_addr)
-    if not limits.allow(store, f"c2c:address:{address}", per_address):
+    if not limits.allow(store, f"c2c:address:{address}", per_address, receipt):
         count_click_to_call("refusal", "rate-per-address")
         return (
             "You have asked for too many calls. Please try again later.",
             limits.retry_after(per_address),
         )
     cooldown = number("CLICK_TO_CALL_DESTINATION_COOLDOWN")
-    if not limits.cooldown(store, f"c2c:to:{to}", cooldown):
+    if not limits.cooldown(store, f"c2c:to:{to}", cooldown, receipt):
         count_click_to_call("refusal", "cooldown")
         return (
             "We called this number a moment ago. Please wait a few minutes before asking again.",
@@ -180,6 +203,7 @@ def _over_limit(to: str) -> tuple[str, int] | None:
     total = rates("CLICK_TO_CALL_RATE_TOTAL")
     if not limits.allow(store, "c2c:total", total):
         count_click_to_call("refusal", "rate-total")
+        limits.refund(store, receipt)  # refused: not asked for
         return (
             "We are handling too many call requests right now. Please try again later.",
             limits.retry_after(total),
@@ -203,44 +227,96 @@ def _attempt_for(token: str) -> str | None:
 
 def progress_of(store: Any, attempt_id: str | None) -> tuple[str, str | None]:
     """(state, cause) of a click-to-call attempt, from the store (see the module docstring)."""
+    state, cause, _reached = progress_detail(store, attempt_id)
+    return state, cause
+
+
+def progress_detail(store: Any, attempt_id: str | None) -> tuple[str, str | None, str | None]:
+    """(state, cause, the furthest step reached: queued, answered, connected or None)."""
     if attempt_id is None:
-        return "unknown", None
+        return "unknown", None, None
     attempt = store.outbound_attempt(attempt_id)
     if attempt is None:
-        return "queued", None
+        return "queued", None, "queued"
     outcome = attempt.get("outcome")
     if outcome in FAILED_OUTCOMES:
-        return "failed", str(outcome)
+        return "failed", str(outcome), None
     call_id = attempt.get("call_id")
     if not call_id:
-        return ("unknown" if outcome == "unknown" else "queued"), None
-    state = "queued"
+        return ("unknown", None, None) if outcome == "unknown" else ("queued", None, "queued")
+    reached = "queued"
     legs = [
         e for e in store.events_for_parent_call(call_id) if e.get("event_type") == "transferAnswer"
     ]
+    ended: str | None = None
     for event in [*store.events_for_call(call_id), *legs]:
         kind = event.get("event_type")
         if kind == "disconnect":
-            return "ended", event.get("cause") or "unknown"
+            ended = event.get("cause") or "unknown"
+            continue
         if kind == "answer":
-            reached = "answered"
+            step = "answered"
         elif kind in ("transferAnswer", "transferComplete"):
-            reached = "connected"
+            step = "connected"
         else:
             continue
-        if RANK[reached] > RANK[state]:
-            state = reached
-    return state, None
+        if RANK[step] > RANK[reached]:
+            reached = step
+    if ended is not None:
+        return "ended", ended, reached
+    return reached, None, reached
+
+
+# What the visitor reads when the call is over, by cause (any other cause: our side failed).
+ENDED_MESSAGES = {
+    "busy": "Your line was busy, so the call did not go through. Ask for another call when "
+    "your line is free.",
+    "timeout": "Your phone rang but nobody answered. Ask for another call when you are ready.",
+    "rejected": "Your phone declined the call. Ask for another call if that was a mistake.",
+    "cancel": "The call was cancelled before you answered.",
+    "account-limit": "We cannot place calls right now. Please try again later.",
+    "node-capacity-exceeded": "We cannot place calls right now. Please try again later.",
+}
+FAILED_MESSAGES = {
+    "rate_limited": "We are placing too many calls right now. Please try again in a few minutes.",
+    "unavailable": "We cannot place calls right now. Please try again in a few minutes.",
+}
+OUR_FAULT = "Something went wrong on our side and the call ended. Sorry: please try again later."
+
+
+def visitor_message(state: str, cause: str | None, reached: str | None) -> str:
+    """The sentence that tells the visitor where their call is, or how it ended."""
+    if state == "queued":
+        return "Calling your phone…"
+    if state == "answered":
+        return "You answered: connecting you to an agent…"
+    if state == "connected":
+        return "Connected to an agent."
+    if state == "failed":
+        return FAILED_MESSAGES.get(
+            cause or "", "We could not place the call. Please try again later."
+        )
+    if state == "ended":
+        if cause == "hangup":
+            if reached == "connected":
+                return "Your call with our agent has ended. Thank you for calling."
+            if reached == "answered":
+                return "The call ended before an agent joined. Please ask for another call."
+            return "The call ended before you answered."
+        return ENDED_MESSAGES.get(cause or "", OUR_FAULT)
+    return "We are not sure the call went through. If your phone rings, answer it."
 
 
 @bp.get("/calls/<token>")
 def progress(token: str) -> Any:
     attempt = _attempt_for(token)
-    state, cause = progress_of(get_store(), attempt)
+    state, cause, reached = progress_detail(get_store(), attempt)
     return render_template(
         "click_to_call/progress.html",
         state=state,
         cause=cause,
+        reached=reached,
+        message=visitor_message(state, cause, reached),
         final=state in FINAL_STATES,
         status_url=url_for(".status", token=token),
     )
@@ -249,5 +325,7 @@ def progress(token: str) -> Any:
 @bp.get("/calls/<token>/status")
 def status(token: str) -> Response:
     attempt = _attempt_for(token)
-    state, cause = progress_of(get_store(), attempt)
-    return jsonify(state=state, cause=cause)
+    state, cause, reached = progress_detail(get_store(), attempt)
+    return jsonify(
+        state=state, cause=cause, reached=reached, message=visitor_message(state, cause, reached)
+    )

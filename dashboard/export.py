@@ -21,6 +21,7 @@ COLUMNS = [
     "eventTime",
     "callId",
     "cause",
+    "category",
     "from",
     "to",
     "direction",

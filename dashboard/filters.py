@@ -2,8 +2,11 @@
 
 Parameters (all optional):
 
-``cause``      one or more causes (repeat the parameter); none means "every cause but hangup"
-``all``        ``1``: with no ``cause``, include normal hangups too
+``category``   one or more failure categories (``store.categories``: handler-error, ...,
+               and every cause); with neither ``category`` nor ``cause``, every call
+               that needs attention (all but category ``hangup``)
+``cause``      one or more of Bandwidth's causes (repeat the parameter)
+``all``        ``1``: with no ``category`` or ``cause``, include normal hangups too
 ``since``      from this time (inclusive), ``until`` to this time (exclusive): ISO 8601
                (``2024-05-01T12:00``, ``...Z``, ``...+02:00``; no offset means UTC), a date,
                or epoch seconds
@@ -28,6 +31,7 @@ import phonenumbers
 from werkzeug.datastructures import MultiDict
 
 from store.search import MIN_CHARS
+from store.categories import category_of
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -110,6 +114,13 @@ def _int(args: MultiDict[str, str], *names: str) -> int | None:
     return value
 
 
+def _list(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(v.strip() for v in args.getlist(name) if v.strip()))
+    if any(len(v) > MAX_TEXT for v in values):
+        raise FilterError(f"{name} is longer than {MAX_TEXT} characters")
+    return values
+
+
 def before_id(args: MultiDict[str, str]) -> int | None:
     """The keyset cursor ``before_id`` (or ``beforeId``): a stored id, so at most 2^63-1."""
     value = _int(args, "before_id", "beforeId")
@@ -121,6 +132,7 @@ def before_id(args: MultiDict[str, str]) -> int | None:
 @dataclass(frozen=True)
 class DisconnectFilter:
     causes: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
     include_hangup: bool = False
     since: float | None = None
     until: float | None = None
@@ -135,9 +147,8 @@ class DisconnectFilter:
 
     @classmethod
     def from_args(cls, args: MultiDict[str, str]) -> DisconnectFilter:
-        causes = tuple(dict.fromkeys(c.strip() for c in args.getlist("cause") if c.strip()))
-        if any(len(c) > MAX_TEXT for c in causes):
-            raise FilterError(f"cause is longer than {MAX_TEXT} characters")
+        causes = _list(args, "cause")
+        categories = _list(args, "category")
         since_raw = _text(args, "since")
         until_raw = _text(args, "until")
         since = parse_time("since", since_raw) if since_raw else None
@@ -162,6 +173,7 @@ class DisconnectFilter:
         }
         return cls(
             causes=causes,
+            categories=categories,
             include_hangup=(args.get("all") or "").lower() in ("1", "true", "yes", "on"),
             since=since,
             until=until,
@@ -178,6 +190,7 @@ class DisconnectFilter:
         """Keyword arguments of ``Store.disconnects``."""
         return {
             "causes": list(self.causes) or None,
+            "categories": list(self.categories) or None,
             "exclude_hangup": not self.include_hangup,
             "since": self.since,
             "until": self.until,
@@ -213,8 +226,9 @@ class DisconnectFilter:
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """These filters as query parameters (for links), with ``changes`` applied."""
         args: dict[str, Any] = {
+            "category": list(self.categories) or None,
             "cause": list(self.causes) or None,
-            "all": "1" if self.include_hangup and not self.causes else None,
+            "all": "1" if self.include_hangup and not (self.causes or self.categories) else None,
             "since": self.raw.get("since"),
             "until": self.raw.get("until"),
             "number": self.raw.get("number"),
@@ -250,6 +264,7 @@ def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
         "eventTime": row.get("event_time"),
         "callId": row.get("call_id"),
         "cause": row.get("cause") or "unknown",
+        "category": category_of(row),
         "from": row.get("from_number"),
         "to": row.get("to_number"),
         "direction": row.get("direction"),

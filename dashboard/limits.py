@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+# Hits counted by ``allow``/``cooldown`` that ``refund`` can give back: (key, window, time).
+Receipt = list[tuple[str, int, float]]
+
 
 class TooManyAttempts(Exception):
     """This client address is over its limit of credential checks."""
@@ -34,12 +37,25 @@ def client_key(remote_addr: str | None) -> str:
     return str(address)
 
 
-def allow(store: Any, key: str, rates: Iterable[tuple[int, int]]) -> bool:
-    """Count one hit on ``key`` for every (limit, window) rate; False if any is over."""
+def allow(
+    store: Any, key: str, rates: Iterable[tuple[int, int]], receipt: Receipt | None = None
+) -> bool:
+    """Count one hit on ``key`` for every (limit, window) rate; False if any is over.
+    With ``receipt``, each counted hit is noted there (see ``refund``)."""
     allowed = True
+    now = time.time()
     for limit, window in rates:
-        allowed &= store.hit_rate_limit(f"{key}:{window}", window, limit)
+        allowed &= store.hit_rate_limit(f"{key}:{window}", window, limit, now=now)
+        if receipt is not None:
+            receipt.append((f"{key}:{window}", window, now))
     return allowed
+
+
+def refund(store: Any, receipt: Receipt) -> None:
+    """Give back the hits noted in ``receipt`` (what was asked for did not happen)."""
+    while receipt:
+        key, window, when = receipt.pop()
+        store.refund_rate_limit(key, window, now=when)
 
 
 def exhausted(store: Any, key: str, rates: Iterable[tuple[int, int]]) -> bool:
@@ -85,7 +101,7 @@ def retry_after(rates: Iterable[tuple[int, int]], now: float | None = None) -> i
     return max((math.ceil(window - now % window) for _, window in rates), default=60)
 
 
-def cooldown(store: Any, key: str, seconds: int) -> bool:
+def cooldown(store: Any, key: str, seconds: int, receipt: Receipt | None = None) -> bool:
     """False when ``key`` was allowed less than ``seconds`` ago.
 
     Two fixed windows of 2x``seconds``, the second offset by half a window; the second is
@@ -100,4 +116,10 @@ def cooldown(store: Any, key: str, seconds: int) -> bool:
     now = time.time()
     if not store.hit_rate_limit(f"{key}:a", window, 1, now=now):
         return False
-    return bool(store.hit_rate_limit(f"{key}:b", window, 1, now=now + seconds))
+    if receipt is not None:
+        receipt.append((f"{key}:a", window, now))
+    if not store.hit_rate_limit(f"{key}:b", window, 1, now=now + seconds):
+        return False
+    if receipt is not None:
+        receipt.append((f"{key}:b", window, now + seconds))
+    return True

@@ -7,6 +7,7 @@
 ``POST /dashboard/calls/<callId>/replay/<id>``  what the current handler would answer now
 ``GET  /dashboard/calls/<callId>/regression-test.py``  the call as a pytest regression test
 ``GET  /dashboard/rejected``                    refused (malformed) callback requests
+``GET  /dashboard/credential-failures``         callbacks refused with 401, and their calls
 """
 
 from __future__ import annotations
@@ -40,28 +41,18 @@ from dashboard.filters import (
     duration,
     iso,
 )
+from dashboard.messages import explain, with_handler_errors
 from dashboard.replay import replay
 from dashboard.settings import number
-from store import StoreUnavailable, get_store
+from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-# Bandwidth's documented causes (bandwidth-voice-api.md 2.5); the vocabulary is open, so the
-# filter also offers every cause the store has counted.
-KNOWN_CAUSES = (
-    "hangup",
-    "busy",
-    "timeout",
-    "cancel",
-    "rejected",
-    "callback-error",
-    "invalid-bxml",
-    "application-error",
-    "account-limit",
-    "node-capacity-exceeded",
-    "error",
-    "unknown",
-)
+# Bandwidth's documented causes; the vocabulary is open, so the filter also offers every
+# cause the store has counted.
+KNOWN_CAUSES = categories.BANDWIDTH_CAUSES
+# Refused callbacks seen this recently keep the banner up on every page.
+CREDENTIAL_ALARM_SECONDS = 15 * 60
 
 
 @bp.before_request
@@ -108,6 +99,25 @@ def _readable_tag(row: dict[str, Any]) -> str:
     )
 
 
+@bp.app_template_filter("explain")
+def _explain(message: str | None) -> Any:
+    """A stored error message as (sentence, technical detail or None)."""
+    return explain(message)
+
+
+@bp.app_template_filter("describe_category")
+def _describe_category(category: str) -> str:
+    return categories.describe(category)
+
+
+def _credential_alarm() -> dict[str, Any] | None:
+    """The latest refused callback that needs an operator, seen in the last minutes."""
+    try:
+        return get_store().refusals_since(time.time() - CREDENTIAL_ALARM_SECONDS)
+    except StoreUnavailable:
+        return None
+
+
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
     settings = current_app.extensions.get("callbacks")
@@ -115,6 +125,7 @@ def _page_context() -> dict[str, Any]:
         "operator": session.get("operator"),
         "callbacks_open": settings is not None and not settings.credentials,
         "voice_backend": current_app.config.get("VOICE_BACKEND") or "sandbox",
+        "credential_alarm": _credential_alarm() if session.get("operator") else None,
     }
 
 
@@ -142,15 +153,29 @@ def disconnects() -> str:
     filters = _filters()
     store = get_store()
     rows, older = filters.page(store)
-    counts = store.cause_counts(filters.since, filters.until)
+    counts = store.category_counts(filters.since, filters.until)
+    refused_counts = store.refused_counts(filters.since, filters.until)
+    for name, n in refused_counts.items():
+        counts[name] = counts.get(name, 0) + n
+    cause_counts = store.cause_counts(filters.since, filters.until)
     start, end = chart.window(filters.since, filters.until)
     graph = chart.build(chart.failures(store, start, end), start, end)
-    causes = sorted(set(KNOWN_CAUSES) | set(counts), key=lambda c: (c not in KNOWN_CAUSES, c))
+    causes = sorted(set(KNOWN_CAUSES) | set(cause_counts), key=lambda c: (c not in KNOWN_CAUSES, c))
+    known = categories.ALL_CATEGORIES
+    all_categories = sorted(set(known) | set(counts), key=lambda c: (c not in known, c))
     first_page = filters.before_id is None
+    refused: list[dict[str, Any]] = []
+    wanted = filters.categories or (() if filters.causes else categories.APP_CATEGORIES)
+    if first_page and not (filters.number or filters.tag or filters.error_id):
+        wanted_refused = [c for c in wanted if c in refused_counts]
+        if wanted_refused:
+            refused = store.refused_calls(
+                categories=wanted_refused, since=filters.since, until=filters.until, limit=20
+            )
     return render_template(
         "dashboard/disconnects.html",
         filters=filters,
-        rows=[disconnect_json(row) for row in rows],
+        rows=with_handler_errors(store, [disconnect_json(row) for row in rows]),
         older_url=url_for(".disconnects", **filters.query_args(before_id=older)) if older else None,
         newest_url=None
         if first_page
@@ -158,6 +183,8 @@ def disconnects() -> str:
         counts=sorted(counts.items(), key=lambda item: (-item[1], item[0])),
         counts_total=sum(counts.values()),
         causes=causes,
+        categories=all_categories,
+        refused=refused,
         chart=graph,
         ranges=chart.quick_ranges(),
         refresh_seconds=number("DASHBOARD_REFRESH_SECONDS") if first_page else 0,
@@ -201,10 +228,15 @@ def export_json() -> Response:
 
 @bp.get("/calls/<path:call_id>")
 def call(call_id: str) -> str:
-    story = timeline.build(get_store(), call_id, current_app.config["SECRET_KEY"])
-    status = 200 if story.entries or story.outbound else 404
+    store = get_store()
+    story = timeline.build(store, call_id, current_app.config["SECRET_KEY"])
+    refused = store.refused_call(call_id)
+    status = 200 if story.entries or story.outbound or refused else 404
     heard = caller_heard(call_id) if story.kind == "Call" else []
-    return render_template("dashboard/call.html", timeline=story, caller_heard=heard), status  # type: ignore[return-value]
+    page = render_template(
+        "dashboard/call.html", timeline=story, refused=refused, caller_heard=heard
+    )
+    return page, status  # type: ignore[return-value]
 
 
 def caller_heard(call_id: str) -> list[dict[str, Any]]:
@@ -280,6 +312,17 @@ def regression_test(call_id: str) -> Response:
     response.charset = "utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.get("/credential-failures")
+def credential_failures() -> str:
+    store = get_store()
+    return render_template(
+        "dashboard/credential_failures.html",
+        rows=store.credential_failures(),
+        calls=store.refused_calls(categories=[categories.CREDENTIAL_FAILURE], limit=100),
+        alarm_minutes=CREDENTIAL_ALARM_SECONDS // 60,
+    )
 
 
 @bp.get("/rejected")

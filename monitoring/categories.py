@@ -8,14 +8,19 @@ too, so a rule can name either (``handler-error>5/10m``, ``callback-error>3/5m``
 
 from __future__ import annotations
 
+# The dashboard's categories (the store keeps each call's), and Bandwidth's causes.
+from store.categories import (
+    BANDWIDTH_CAUSES,
+    CREDENTIAL_FAILURE,
+    HANDLER_ERROR,
+    INVALID_REPLY,
+    REJECTED_PAYLOAD,
+    SPOOLED,
+)
+
 # A callback that went well.
 OK = "ok"
-# Categories of callbacks that did not (the dashboard's names for them).
-HANDLER_ERROR = "handler-error"  # the handler raised, or no flow answers the call
-INVALID_REPLY = "invalid-reply"  # the handler returned something that is not valid BXML here
-CREDENTIAL_FAILURE = "credential-failure"  # 401: missing or wrong HTTP Basic credentials
-REJECTED_PAYLOAD = "rejected-payload"  # 400/413/415/422: kept in the rejected log
-SPOOLED = "spooled"  # acknowledged from the spool file: the database did not take it in time
+# Callback outcomes the dashboard has no call category for.
 UNAVAILABLE = "unavailable"  # 503: neither the database nor the spool could keep it
 UNKNOWN_ROUTE = "unknown-route"  # 404: a callback URL that is not one of ours
 SERVER_ERROR = "server-error"  # any other 5xx: a fault of this app, not of a handler
@@ -33,22 +38,9 @@ CALLBACK_FAILURES = (
     SERVER_ERROR,
 )
 
-# Bandwidth's documented disconnect causes.  The vocabulary is open ("other values can
-# appear"), so a metric label keeps these and counts any other cause as "other".
-CAUSES = (
-    "hangup",
-    "busy",
-    "timeout",
-    "cancel",
-    "rejected",
-    "callback-error",
-    "invalid-bxml",
-    "application-error",
-    "account-limit",
-    "node-capacity-exceeded",
-    "error",
-    "unknown",
-)
+# The vocabulary of causes is open ("other values can appear"), so a metric label keeps the
+# documented ones and counts any other cause as "other".
+CAUSES = BANDWIDTH_CAUSES
 OTHER_CAUSE = "other"
 
 # Everything an alert rule may count.

@@ -251,7 +251,10 @@ class Call(SimulatedTime):
         result = self.callback(leg, hook, event_type, fields, bxml_reply=True)
         if not result.ok:
             raise CallEnded(
-                "callback-error", leg.call_id, f"{event_type} callback failed: {result.error}"
+                "callback-error",
+                leg.call_id,
+                f"The {event_type} callback failed: {result.summary or result.error}. "
+                f"Detail: {result.error}",
             )
         try:
             text = result.body.decode("utf-8-sig")

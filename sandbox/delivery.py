@@ -50,8 +50,10 @@ class Delivery:
     status: int | None = None
     body: bytes = b""
     url: str | None = None  # the URL whose reply is in ``body`` (relative URLs resolve here)
-    error: str | None = None
+    error: str | None = None  # technical: the exception or the status, with the URL
     attempts: list[str] = field(default_factory=list)
+    # For a person: what went wrong, e.g. "http://.../answer did not respond within 15 s"
+    summary: str | None = None
 
 
 class Stats:
@@ -184,6 +186,7 @@ class Deliverer:
         fallback.attempts = result.attempts + fallback.attempts
         if not fallback.ok:
             fallback.error = f"{result.error}; fallback: {fallback.error}"
+            fallback.summary = f"{result.summary}, and the fallback URL {fallback.summary}"
         self.stats.outcome(payload, fallback.ok)
         return fallback
 
@@ -200,7 +203,9 @@ class Deliverer:
     ) -> Delivery:
         problem = self.policy.problem(url)
         if problem is not None:
-            return Delivery(False, error=problem, url=url, attempts=[f"refused {url}"])
+            return Delivery(
+                False, error=problem, url=url, attempts=[f"refused {url}"], summary=problem
+            )
         auth = (username or "", password or "") if (username or password) else None
         first_auth = None if (self.challenge and auth) else auth
         if refuse_first:
@@ -255,34 +260,59 @@ class Deliverer:
             finally:
                 response.close()
         except requests.exceptions.ConnectTimeout:
-            return self._failed(started, attempts, note, url, "connect", "connection timed out")
+            return self._failed(
+                started, attempts, note, url, "connect", "connection timed out",
+                f"could not be reached within {timeout:g} s",
+            )  # fmt: skip
         except requests.exceptions.ConnectionError as exc:
             kind = "timeout" if "Read timed out" in str(exc) else "connect"
             reason = "timed out" if kind == "timeout" else "connection failed"
-            return self._failed(started, attempts, note, url, kind, f"{reason} ({_short(exc)})")
+            return self._failed(
+                started, attempts, note, url, kind, f"{reason} ({_short(exc)})",
+                _connection_summary(exc, timeout) if kind == "connect" else
+                f"did not respond within {timeout:g} s",
+            )  # fmt: skip
         except requests.exceptions.Timeout:
-            return self._failed(started, attempts, note, url, "timeout", "timed out")
+            return self._failed(
+                started, attempts, note, url, "timeout", "timed out",
+                f"did not respond within {timeout:g} s",
+            )  # fmt: skip
         except requests.RequestException as exc:
-            return self._failed(started, attempts, note, url, "other", _short(exc))
+            return self._failed(
+                started, attempts, note, url, "other", _short(exc), "could not be called"
+            )
         elapsed = (time.perf_counter() - started) * 1000.0
         status = response.status_code
         ok = 200 <= status < 300
-        error = None
+        error = summary = None
         if not ok:
             error = f"{url} answered HTTP {status}"
+            summary = f"{url} answered HTTP {status}" + (
+                " (the credentials sent were refused)" if status == 401 else ""
+            )
         elif len(body) > MAX_DOCUMENT_BYTES:
             ok, error = False, f"{url} answered more than 64 KB"
+            summary = error
         self.stats.record(elapsed, ok)
         attempts.append(f"{note} -> {status} in {elapsed:.0f} ms")
-        return _Attempt(Delivery(ok, status, body, url, error, attempts), None, status)
+        delivery = Delivery(ok, status, body, url, error, attempts, summary)
+        return _Attempt(delivery, None, status)
 
     def _failed(
-        self, started: float, attempts: list[str], note: str, url: str, kind: str, reason: str
+        self,
+        started: float,
+        attempts: list[str],
+        note: str,
+        url: str,
+        kind: str,
+        reason: str,
+        summary: str,
     ) -> _Attempt:
         elapsed = (time.perf_counter() - started) * 1000.0
         self.stats.record(elapsed, False)
         attempts.append(f"{note} -> {reason}")
-        return _Attempt(Delivery(False, None, b"", url, f"{url}: {reason}", attempts), kind, None)
+        delivery = Delivery(False, None, b"", url, f"{url}: {reason}", attempts, f"{url} {summary}")
+        return _Attempt(delivery, kind, None)
 
 
 @dataclass
@@ -301,6 +331,18 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(chunks)
+
+
+def _connection_summary(exc: BaseException, timeout: float) -> str:
+    """A connection error as a person says it."""
+    text = str(exc)
+    if "refused" in text.lower():
+        return "refused the connection (is the app running, on that port?)"
+    if "resolve" in text.lower() or "Name or service not known" in text:
+        return "has a host name that does not resolve"
+    if "timed out" in text.lower():
+        return f"could not be reached within {timeout:g} s"
+    return "could not be reached"
 
 
 def _short(exc: BaseException) -> str:

@@ -13,6 +13,8 @@ class is a thin front; the work is done by one module per job:
 * :mod:`store.retention`     rate limits and purge
 * :mod:`store.sessions`      dashboard logins (logout ends them everywhere)
 * :mod:`store.alerts`        alert rules' failure counts and the alerts sent
+* :mod:`store.refusals`      refused callbacks: the credential-failure log, refused calls
+* :mod:`store.categories`    failure categories (pure: names, priority, a call's category)
 
 Durability: "stored" means on stable storage before the callback is answered.  SQLite
 runs ``synchronous=FULL`` by default (the commit fsyncs the WAL); NORMAL is faster and
@@ -37,6 +39,7 @@ from .group_commit import CallbackWriter, CommitHooks
 from .inserts import CallbackResult, Outcome
 from .outbound import OutboundAttempts
 from .queries import Queries
+from .refusals import Refusals
 from .replay import Replayer
 from .retention import Housekeeping
 from .rows import canonical_json, event_row
@@ -131,6 +134,7 @@ class Store:
         self._housekeeping = Housekeeping(self._db)
         self._sessions = OperatorSessions(self._db)
         self._alerts = AlertState(self._db)
+        self._refusals = Refusals(self._db)
 
     def __repr__(self) -> str:
         return f"Store({self.url.render_as_string(hide_password=True)!r})"
@@ -243,6 +247,7 @@ class Store:
     unsettled_outbound = forward("_outbound", OutboundAttempts.unsettled_outbound)
     hit_rate_limit = forward("_housekeeping", Housekeeping.hit_rate_limit)
     rate_limit_hits = forward("_housekeeping", Housekeeping.rate_limit_hits)
+    refund_rate_limit = forward("_housekeeping", Housekeeping.refund_rate_limit)
     start_session = forward("_sessions", OperatorSessions.start_session)
     session_active = forward("_sessions", OperatorSessions.session_active)
     revoke_sessions = forward("_sessions", OperatorSessions.revoke_sessions)
@@ -253,3 +258,13 @@ class Store:
     finish_alert = forward("_alerts", AlertState.finish_alert)
     alert_firings = forward("_alerts", AlertState.alert_firings)
     prune_alerts = forward("_alerts", AlertState.prune_alerts)
+    record_refusal = forward("_refusals", Refusals.record_refusal)
+    credential_failures = forward("_refusals", Refusals.credential_failures)
+    refusals_since = forward("_refusals", Refusals.refusals_since)
+    refused_calls = forward("_refusals", Refusals.refused_calls)
+    refused_call = forward("_refusals", Refusals.refused_call)
+    refused_counts = forward("_refusals", Refusals.refused_counts)
+    refused_over_time = forward("_refusals", Refusals.refused_over_time)
+    category_counts = forward("_queries", Queries.category_counts)
+    call_failures = forward("_queries", Queries.call_failures)
+    categories_over_time = forward("_queries", Queries.categories_over_time)

@@ -14,8 +14,17 @@ from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from .categories import call_category
 from .rows import EVENT_COLUMNS, clean_key, hour_bucket
-from .schema import disconnect_rollup, disconnect_totals, disconnects, events
+from .schema import (
+    category_rollup,
+    category_totals,
+    disconnect_rollup,
+    disconnect_totals,
+    disconnects,
+    events,
+    refused_calls,
+)
 from .search import search_text
 
 # Handler errors of a call's earlier callbacks that a disconnect's search text includes.
@@ -47,6 +56,15 @@ def reply_dict(row: Any) -> dict[str, Any] | None:
     return {"reply_status": row[0], "reply_body": row[1], "reply_content_type": row[2]}
 
 
+def _bump(ins: Any, table: Any, *keys: str) -> Any:
+    """INSERT a count of 1 for ``keys``, or add 1 to the row that is there."""
+    values = {key: bindparam(key) for key in keys}
+    statement = ins(table).values(**values, count=literal_column("1"))
+    return statement.on_conflict_do_update(
+        index_elements=list(keys), set_={"count": table.c.count + literal_column("1")}
+    )
+
+
 class EventInserts:
     """The hot-path statements of one dialect, and the insert of one callback row."""
 
@@ -69,24 +87,59 @@ class EventInserts:
             .values({c.name: bindparam(c.name) for c in disconnects.columns})
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-        bump = ins(disconnect_rollup).values(
-            cause=bindparam("cause"),
-            bucket_start=bindparam("bucket_start"),
-            count=literal_column("1"),
+        bump = _bump(ins, disconnect_rollup, "cause", "bucket_start")
+        total = _bump(ins, disconnect_totals, "cause")
+        bump_category = _bump(ins, category_rollup, "category", "bucket_start")
+        category_total = _bump(ins, category_totals, "category")
+        # The call's earlier failures: a few rows of one call, through ix_events_call_id.
+        call_flags = select(events.c.category).where(
+            events.c.call_id == bindparam("call_id"), events.c.category.is_not(None)
         )
-        bump = bump.on_conflict_do_update(
-            index_elements=["cause", "bucket_start"],
-            set_={"count": disconnect_rollup.c.count + literal_column("1")},
+        refused = select(refused_calls.c.category, refused_calls.c.wrong).where(
+            refused_calls.c.call_id == bindparam("call_id")
         )
         handler_errors = (
             select(events.c.error_detail)
             .where(events.c.call_id == bindparam("call_id"), events.c.error_detail.is_not(None))
             .order_by(events.c.id)
         )
-        total = ins(disconnect_totals).values(cause=bindparam("cause"), count=literal_column("1"))
-        total = total.on_conflict_do_update(
-            index_elements=["cause"],
-            set_={"count": disconnect_totals.c.count + literal_column("1")},
+        refused_done = (
+            refused_calls.update()
+            .where(refused_calls.c.call_id == bindparam("call_id"))
+            .values(disconnected=literal_column("1"))
+        )
+        # A failure that arrives after its call's disconnect (a spooled callback replayed
+        # late) still gives the call its category.
+        call_disconnect = (
+            select(
+                disconnects.c.event_id,
+                disconnects.c.category,
+                disconnects.c.cause,
+                disconnects.c.received_at,
+            )
+            .join(events, events.c.id == disconnects.c.event_id)
+            .where(
+                events.c.call_id == bindparam("call_id"),
+                events.c.event_type == literal_column("'disconnect'"),
+            )
+        )
+        recategorise = (
+            disconnects.update()
+            .where(disconnects.c.event_id == bindparam("target_id"))
+            .values(category=bindparam("new_category"))
+        )
+        unbump_category = (
+            category_rollup.update()
+            .where(
+                category_rollup.c.category == bindparam("old_category"),
+                category_rollup.c.bucket_start == bindparam("bucket"),
+            )
+            .values(count=category_rollup.c.count - literal_column("1"))
+        )
+        unbump_category_total = (
+            category_totals.update()
+            .where(category_totals.c.category == bindparam("old_category"))
+            .values(count=category_totals.c.count - literal_column("1"))
         )
         compiled = {
             "insert_event": insert_event_plain.returning(events.c.id),
@@ -96,6 +149,15 @@ class EventInserts:
             "bump_rollup": bump,
             "bump_total": total,
             "handler_errors": handler_errors,
+            "bump_category": bump_category,
+            "bump_category_total": category_total,
+            "call_flags": call_flags,
+            "refused": refused,
+            "refused_done": refused_done,
+            "call_disconnect": call_disconnect,
+            "recategorise": recategorise,
+            "unbump_category": unbump_category,
+            "unbump_category_total": unbump_category_total,
         }
         self.sql = {name: str(stmt.compile(dialect=dialect)) for name, stmt in compiled.items()}
         self.sql["handler_errors"] += f" LIMIT {HANDLER_ERRORS}"
@@ -131,6 +193,8 @@ class EventInserts:
                 errors = [detail for (detail,) in cursor.fetchall()]
             elif row["error_detail"]:
                 errors = [row["error_detail"]]
+            category = self._call_category(cursor, row, cause)
+            bucket = hour_bucket(row["received_at"])
             cursor.execute(
                 self.sql["insert_disconnect"],
                 {
@@ -142,13 +206,53 @@ class EventInserts:
                     "error_id": row["error_id"],
                     "tag": clean_key(row["tag"]),
                     "search_text": search_text(row["payload"], row["error_message"], errors),
+                    "category": category,
                 },
             )
-            cursor.execute(
-                self.sql["bump_rollup"],
-                {"cause": cause, "bucket_start": hour_bucket(row["received_at"])},
-            )
+            cursor.execute(self.sql["bump_rollup"], {"cause": cause, "bucket_start": bucket})
             cursor.execute(self.sql["bump_total"], {"cause": cause})
+            cursor.execute(
+                self.sql["bump_category"], {"category": category, "bucket_start": bucket}
+            )
+            cursor.execute(self.sql["bump_category_total"], {"category": category})
+        elif row.get("category") and row["call_id"]:
+            self._late_category(cursor, row)
+
+    def _late_category(self, cursor: Any, row: Mapping[str, Any]) -> None:
+        """A failed callback stored after its call's disconnect: move the call (and its
+        counts) to the stronger category."""
+        cursor.execute(self.sql["call_disconnect"], {"call_id": row["call_id"]})
+        found = cursor.fetchall()
+        if not found:
+            return
+        event_id, old, cause, received_at = found[0]
+        new = call_category(cause, [old, row["category"]])
+        if new == old:
+            return
+        bucket = hour_bucket(received_at)
+        cursor.execute(self.sql["recategorise"], {"target_id": event_id, "new_category": new})
+        cursor.execute(self.sql["unbump_category"], {"old_category": old, "bucket": bucket})
+        cursor.execute(self.sql["unbump_category_total"], {"old_category": old})
+        cursor.execute(self.sql["bump_category"], {"category": new, "bucket_start": bucket})
+        cursor.execute(self.sql["bump_category_total"], {"category": new})
+
+    def _call_category(self, cursor: Any, row: Mapping[str, Any], cause: str) -> str:
+        """The call's category from this disconnect, the call's stored callbacks and the
+        refused callbacks that named it (a refusal for missing credentials alone is the
+        401 challenge a sender answers by retrying, so only wrong ones count)."""
+        flags = [row.get("category")]
+        call_id = row["call_id"]
+        if call_id:
+            cursor.execute(self.sql["call_flags"], {"call_id": call_id})
+            flags += [found[0] for found in cursor.fetchall()]
+            cursor.execute(self.sql["refused"], {"call_id": call_id})
+            refused = cursor.fetchall()
+            if refused:
+                category, wrong = refused[0]
+                if wrong or category != "credential-failure":
+                    flags.append(category)
+                cursor.execute(self.sql["refused_done"], {"call_id": call_id})
+        return call_category(cause, flags)
 
     def store_events(
         self,

@@ -20,7 +20,15 @@ from sqlalchemy import (
 
 from .connections import Database
 from .rows import MAX_PAGE, clean_int, clean_key, clean_text, hour_bucket, page_size, with_json
-from .schema import disconnect_rollup, disconnect_totals, disconnects, events, rejected_requests
+from .schema import (
+    category_rollup,
+    category_totals,
+    disconnect_rollup,
+    disconnect_totals,
+    disconnects,
+    events,
+    rejected_requests,
+)
 from .search import MIN_CHARS, fts, postgres_match, sqlite_match
 
 log = logging.getLogger(__name__)
@@ -127,6 +135,7 @@ class Queries:
         self,
         *,
         causes: list[str] | None = None,
+        categories: list[str] | None = None,
         exclude_hangup: bool = True,
         since: float | None = None,
         until: float | None = None,
@@ -139,19 +148,22 @@ class Queries:
     ) -> list[dict[str, Any]]:
         """Disconnect events, newest first; pass the last id as ``before_id`` for the next page.
 
-        ``causes`` (when given) wins over ``exclude_hangup``; a missing cause is "unknown".
-        ``since`` is inclusive, ``until`` exclusive; ``number`` matches from or to;
-        ``search`` is a substring of the search text (``store.search``, at least
-        ``MIN_CHARS`` characters).
+        ``causes`` or ``categories`` (when given) win over ``exclude_hangup``, which leaves
+        out the calls that need no attention (category ``hangup``: a normal hangup with no
+        failure of ours); a missing cause is "unknown".  ``since`` is inclusive, ``until``
+        exclusive; ``number`` matches from or to; ``search`` is a substring of the search
+        text (``store.search``, at least ``MIN_CHARS`` characters).
         """
         d = disconnects
         page = page_size(limit)
         where: list[Any] = []
         if causes is not None:
             where.append(d.c.cause.in_([clean_key(c) for c in causes]))
-        elif exclude_hangup:
+        if categories is not None:
+            where.append(d.c.category.in_([clean_key(c) for c in categories]))
+        if causes is None and categories is None and exclude_hangup:
             # A literal, so SQLite and PostgreSQL can use the partial index.
-            where.append(d.c.cause != literal_column("'hangup'"))
+            where.append(d.c.category != literal_column("'hangup'"))
         if tag is not None:
             where += [d.c.tag == clean_key(tag), events.c.tag == clean_text(tag)]
         if error_id is not None:
@@ -202,7 +214,49 @@ class Queries:
             if not ids:
                 return []
             query = select(events).where(events.c.id.in_(ids)).order_by(events.c.id.desc())
-            return [with_json(row, "payload") for row in conn.execute(query).mappings()]
+            rows = [with_json(row, "payload") for row in conn.execute(query).mappings()]
+            if rows:
+                # The page's categories, from the narrow table (events has no such column).
+                found = select(d.c.event_id, d.c.category).where(
+                    d.c.event_id.in_([row["id"] for row in rows])
+                )
+                category = {event_id: name for event_id, name in conn.execute(found)}
+                for row in rows:
+                    row["category"] = category.get(row["id"]) or row.get("cause") or "unknown"
+            return rows
+
+    def call_failures(self, call_ids: list[str]) -> dict[str, str]:
+        """The latest handler error (traceback) of each of these calls that has one: a few
+        rows per call, through ix_events_call_id."""
+        if not call_ids:
+            return {}
+        query = (
+            select(events.c.call_id, events.c.error_detail)
+            .where(
+                events.c.call_id.in_([clean_key(c) for c in call_ids]),
+                events.c.category.in_(["handler-error", "invalid-reply"]),
+                events.c.error_detail.is_not(None),
+            )
+            .order_by(events.c.id)
+        )
+        with self.db.reading() as conn:
+            return {str(call): str(detail) for call, detail in conn.execute(query)}
+
+    def category_counts(
+        self, since: float | None = None, until: float | None = None
+    ) -> dict[str, int]:
+        """Stored disconnects per category, from the category rollups (as ``cause_counts``)."""
+        return self._counts(category_totals, category_rollup, "category", since, until)
+
+    def categories_over_time(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        *,
+        exclude_hangup: bool = True,
+    ) -> list[tuple[int, str, int]]:
+        """(hour bucket start, category, count) from the category rollup, oldest first."""
+        return self._over_time(category_rollup, "category", since, until, exclude_hangup)
 
     def cause_counts(
         self, since: float | None = None, until: float | None = None
@@ -213,15 +267,7 @@ class Queries:
         summed: ``since`` includes its whole hour, ``until`` excludes hours starting at or
         after it.
         """
-        if since is None and until is None:
-            t = disconnect_totals
-            query: Any = select(t.c.cause, t.c.count)
-        else:
-            r = disconnect_rollup
-            query = select(r.c.cause, func.sum(r.c.count)).group_by(r.c.cause)
-            query = _bucket_range(query, since, until)
-        with self.db.reading() as conn:
-            return {cause: int(total) for cause, total in conn.execute(query) if total}
+        return self._counts(disconnect_totals, disconnect_rollup, "cause", since, until)
 
     def failures_over_time(
         self,
@@ -231,19 +277,36 @@ class Queries:
         exclude_hangup: bool = True,
     ) -> list[tuple[int, str, int]]:
         """(hour bucket start, cause, count) from the rollup, oldest first."""
-        r = disconnect_rollup
-        query = select(r.c.bucket_start, r.c.cause, r.c.count).order_by(r.c.bucket_start, r.c.cause)
-        query = _bucket_range(query, since, until)
-        if exclude_hangup:
-            query = query.where(r.c.cause != "hangup")
+        return self._over_time(disconnect_rollup, "cause", since, until, exclude_hangup)
+
+    def _counts(
+        self, totals: Any, rollup: Any, key: str, since: float | None, until: float | None
+    ) -> dict[str, int]:
+        if since is None and until is None:
+            query: Any = select(totals.c[key], totals.c.count)
+        else:
+            name = rollup.c[key]
+            query = select(name, func.sum(rollup.c.count)).group_by(name)
+            query = _bucket_range(query, since, until, rollup)
         with self.db.reading() as conn:
-            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query)]
+            return {name: int(total) for name, total in conn.execute(query) if total}
+
+    def _over_time(
+        self, rollup: Any, key: str, since: float | None, until: float | None, exclude_hangup: bool
+    ) -> list[tuple[int, str, int]]:
+        r, name = rollup, rollup.c[key]
+        query = select(r.c.bucket_start, name, r.c.count).order_by(r.c.bucket_start, name)
+        query = _bucket_range(query, since, until, r)
+        if exclude_hangup:
+            query = query.where(name != "hangup")
+        with self.db.reading() as conn:
+            return [(int(b), str(c), int(n)) for b, c, n in conn.execute(query) if n]
 
     def failures_by_bucket(
         self, since: float, until: float, bucket: int, *, exclude_hangup: bool = True
     ) -> list[tuple[int, str, int]]:
-        """(bucket start, cause, count) counted from the disconnects themselves, for buckets
-        shorter than the rollup's hour.  It reads one index entry per disconnect in the
+        """(bucket start, category, count) counted from the disconnects themselves, for
+        buckets shorter than the rollup's hour.  It reads one index entry per disconnect in the
         range (``ix_disconnects_window``), so it is meant for short ranges."""
         d = disconnects
         size = max(1, int(bucket))
@@ -253,12 +316,12 @@ class Queries:
         index = cast(offset, Integer) if self.db.is_sqlite else func.floor(offset)
         index = index.label("bucket")
         query = (
-            select(index, d.c.cause, func.count())
+            select(index, d.c.category, func.count())
             .where(d.c.received_at >= float(since), d.c.received_at < float(until))
-            .group_by(index, d.c.cause)
+            .group_by(index, d.c.category)
         )
         if exclude_hangup:
-            query = query.where(d.c.cause != literal_column("'hangup'"))
+            query = query.where(d.c.category != literal_column("'hangup'"))
         with self.db.reading() as conn:
             return [(first + int(b) * size, str(c), int(n)) for b, c, n in conn.execute(query)]
 
@@ -311,8 +374,7 @@ def _newest_ids(
     return [int(i) for (i,) in conn.execute(newest.where(*where, *window).limit(page))]
 
 
-def _bucket_range(query: Any, since: float | None, until: float | None) -> Any:
-    r = disconnect_rollup
+def _bucket_range(query: Any, since: float | None, until: float | None, r: Any) -> Any:
     if since is not None:
         query = query.where(r.c.bucket_start >= hour_bucket(float(since)))
     if until is not None:

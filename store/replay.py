@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from .categories import SPOOLED
 from .connections import SETUP_RETRY_SECONDS, Database
 from .errors import DB_ERRORS, StoreUnavailable, line_specific
 from .group_commit import CommitHooks
@@ -40,9 +41,12 @@ def spooled_row(line: bytes) -> dict[str, Any] | None:
         stored = item["row"]
         if not isinstance(stored, dict) or not stored.get("route"):
             return None
-        return event_row(stored)
+        row = event_row(stored)
     except (ValueError, KeyError, TypeError):
         return None
+    # It waited in the spool: the call's story says so (unless it failed worse).
+    row["category"] = row["category"] or SPOOLED
+    return row
 
 
 class Replayer:

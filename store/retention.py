@@ -69,6 +69,22 @@ class Housekeeping:
                 conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < now))
         return hits <= limit
 
+    def refund_rate_limit(self, key: str, window_seconds: int, now: float | None = None) -> None:
+        """Take back one hit ``hit_rate_limit`` counted on ``key`` in the window of ``now``."""
+        now = time.time() if now is None else float(now)
+        window = max(1, int(window_seconds))
+        stmt = (
+            rate_limits.update()
+            .where(
+                rate_limits.c.bucket_key == clean_text(_bucket(key)),
+                rate_limits.c.window_start == int(now // window) * window,
+                rate_limits.c.hits > 0,
+            )
+            .values(hits=rate_limits.c.hits - 1)
+        )
+        with self.db.writing() as conn:
+            conn.execute(stmt)
+
     def rate_limit_hits(self, key: str, window_seconds: int, now: float | None = None) -> int:
         """The hits ``hit_rate_limit`` has counted on ``key`` in the current window; counts
         nothing (a check before a credential is compared, without spending an attempt)."""

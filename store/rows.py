@@ -27,6 +27,7 @@ _EVENT_KEYS = (
     "to_number",
     "cause",
     "flow",
+    "category",
 )
 _EVENT_TEXT = (
     "event_time",

@@ -1,5 +1,6 @@
-// The visitor's call progress: poll the status endpoint (state and cause only) until the
-// call has ended or failed, and show where the call is.
+// The visitor's call progress: poll the status endpoint (state, the furthest step reached,
+// and the sentence to show) until the call has ended or failed.  Only the steps the call
+// reached are shown: a busy or unanswered call never shows "You answered".
 "use strict";
 
 (function () {
@@ -7,30 +8,31 @@
   const text = document.getElementById("call-state");
   if (!box || !text) return;
   const url = box.dataset.statusUrl;
-  const order = ["queued", "answered", "connected", "ended"];
+  const order = ["queued", "answered", "connected"];
   const final = new Set(["ended", "failed"]);
   const started = Date.now();
   const maxMillis = 15 * 60 * 1000;
 
-  const messages = {
-    queued: () => "Calling your phone…",
-    answered: () => "You answered: connecting you to an agent…",
-    connected: () => "Connected to an agent.",
-    ended: (cause) => "Call ended (" + cause + ").",
-    failed: (cause) => "We could not place the call (" + cause + ").",
-    unknown: () => "We are not sure the call went through. If your phone rings, answer it.",
-  };
-
-  function show(state, cause) {
-    box.dataset.state = state;
-    box.dataset.cause = cause || "";
-    text.className = "state state-" + state;
-    text.textContent = (messages[state] || messages.unknown)(cause || "unknown");
-    const reached = order.indexOf(state);
+  function show(data) {
+    const isFinal = final.has(data.state);
+    box.dataset.state = data.state;
+    box.dataset.cause = data.cause || "";
+    box.dataset.reached = data.reached || "";
+    text.className = "state state-" + data.state;
+    text.textContent = data.message;
+    const reached = order.indexOf(data.reached || "");
     for (const item of box.querySelectorAll("li[data-step]")) {
-      const index = order.indexOf(item.dataset.step);
-      item.classList.toggle("done", reached >= 0 && index < reached);
-      item.classList.toggle("current", index === reached);
+      const step = item.dataset.step;
+      if (step === "ended") {
+        item.hidden = !isFinal;
+        item.textContent = data.state === "ended" ? "Call ended" : "Call not placed";
+        item.classList.toggle("current", isFinal);
+        continue;
+      }
+      const index = order.indexOf(step);
+      item.hidden = index > reached;
+      item.classList.toggle("done", index < reached || (isFinal && index === reached));
+      item.classList.toggle("current", !isFinal && index === reached);
     }
   }
 
@@ -44,7 +46,7 @@
       }
       if (!reply.ok) throw new Error("HTTP " + reply.status);
       const data = await reply.json();
-      show(data.state, data.cause);
+      show(data);
       if (final.has(data.state)) return;
     } catch (error) {
       delay = 5000;
@@ -52,6 +54,5 @@
     if (Date.now() - started < maxMillis) window.setTimeout(poll, delay);
   }
 
-  show(box.dataset.state, box.dataset.cause);
   if (!final.has(box.dataset.state)) window.setTimeout(poll, 1000);
 })();

@@ -44,7 +44,8 @@
     const tr = document.createElement("tr");
     column = 0;
     tr.dataset.id = String(item.id);
-    tr.className = (item.cause === "hangup" ? "normal" : "abnormal") + " fresh";
+    tr.className = (item.category === "hangup" ? "normal" : "abnormal") + " fresh";
+    tr.dataset.category = item.category;
     const time = document.createElement("time");
     time.dateTime = item.receivedAtIso;
     time.dataset.epoch = String(item.receivedAt);
@@ -57,6 +58,13 @@
     cause.textContent = item.cause;
     const causeCell = cell("");
     causeCell.appendChild(cause);
+    if (item.category && item.category !== item.cause) {
+      const category = document.createElement("span");
+      category.className = "category";
+      category.textContent = item.category;
+      causeCell.appendChild(document.createTextNode(" "));
+      causeCell.appendChild(category);
+    }
     tr.appendChild(causeCell);
     const length = cell(duration(item.durationSeconds), "num duration");
     if (item.talkSeconds !== null && item.talkSeconds !== undefined) {

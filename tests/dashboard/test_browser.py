@@ -157,7 +157,9 @@ def test_visitor_watches_a_click_to_call_call_to_its_end(server, browser):
     assert seen.index("ended") == len(seen) - 1
     cause = progress.get_attribute("data-cause")
     assert cause == "hangup"
-    assert text_of(browser, "call-state") == "Call ended (hangup)."
+    assert text_of(browser, "call-state") == (
+        "Your call with our agent has ended. Thank you for calling."
+    )
     page = browser.page_source
     assert "202" not in page.split('id="progress"')[1]  # no numbers on the progress page
     shot(browser, "click-to-call-4-ended")

@@ -142,11 +142,11 @@ def test_a_new_row_does_not_shift_the_next_page(operator, app):
     assert second["disconnects"][0]["id"] == first["nextBeforeId"] - 1
 
 
-def test_counts_per_cause(operator, bw):
+def test_counts_per_category(operator, bw):
     for cause in ("busy", "busy", "timeout", "hangup", "some-new-cause"):
         failed_call(bw, cause=cause)
     html = operator.get("/dashboard").get_data(as_text=True)
-    counts = dict(re.findall(r'data-cause="([^"]+)">(\d+)<', html))
+    counts = dict(re.findall(r'data-category="([^"]+)">(\d+)<', html))
     assert counts == {"busy": "2", "timeout": "1", "hangup": "1", "some-new-cause": "1"}
     assert '<option value="some-new-cause"' in html  # open vocabulary
 

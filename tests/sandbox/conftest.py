@@ -160,6 +160,26 @@ def app_callback_auth() -> dict[str, str]:
     return {"username": CALLBACK_USER, "password": CALLBACK_PASSWORD}
 
 
+@pytest.fixture
+def app_call(live_app, app_callback_auth):
+    """A create-call body aimed at the live app's callback routes; keyword overrides (None
+    leaves a field out)."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        body = {
+            "to": TO,
+            "from": FROM,
+            "applicationId": "app-1",
+            "answerUrl": live_app.base_url + "/callbacks/answer",
+            "disconnectUrl": live_app.base_url + "/callbacks/disconnect",
+            **app_callback_auth,
+        }
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+    return make
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """One database shared by every sandbox of the test: SQLite, then PostgreSQL."""

@@ -14,25 +14,6 @@ from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
 from tests.sandbox.conftest import FROM, TO
 
 
-@pytest.fixture
-def app_call(live_app, app_callback_auth):
-    """A create-call body aimed at the live app's callback routes."""
-
-    def make(**overrides):
-        body = {
-            "to": TO,
-            "from": FROM,
-            "applicationId": "app-1",
-            "answerUrl": live_app.base_url + "/callbacks/answer",
-            "disconnectUrl": live_app.base_url + "/callbacks/disconnect",
-            **app_callback_auth,
-        }
-        body.update(overrides)
-        return body
-
-    return make
-
-
 def test_the_demo_ivr_end_to_end(api, sandbox, live_app, app_call):
     call_id = api.create_ok(**app_call())
     sandbox.wait_for(call_id, "answered")

@@ -1,0 +1,234 @@
+"""Failure categories made to happen for real: the sandbox calls the live app over HTTP.
+
+Each failure kind (a crashing handler, an invalid reply, wrong or missing credentials, an
+unreachable answer URL, busy, no answer) ends up with its category in the store, in the
+JSON API, in the counts and the chart, and findable from the dashboard's first page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import requests
+
+import bxml
+from callbacks import Flow
+from store import categories, get_store
+from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
+from tests.servers import closed_port
+
+CRASHING = "+12025550111"  # our number whose answer handler raises
+INVALID = "+12025550112"  # our number whose answer handler builds invalid BXML
+DASHBOARD = (DASHBOARD_USER, DASHBOARD_PASSWORD)
+
+
+@pytest.fixture
+def broken_flows(live_app):
+    """Two flows of the live app that fail: one raises, one builds invalid BXML."""
+    flows = live_app.app.extensions["flows"]
+    crashing = flows.register(Flow("crashing", numbers=[CRASHING]))
+    crashing.on("answer")(lambda event: 1 / 0)
+    invalid = flows.register(Flow("invalid", numbers=[INVALID]))
+    invalid.on("answer")(lambda event: bxml.Response(bxml.Gather(bxml.Hangup())))
+    return live_app
+
+
+def disconnects(live, **params: Any) -> list[dict[str, Any]]:
+    reply = requests.get(
+        live.base_url + "/api/disconnects", params=params, auth=DASHBOARD, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()["disconnects"]
+
+
+def place(api, sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    call_id = api.create_ok(**body)
+    state = sandbox.wait_for(call_id, "disconnected")
+    state["callId"] = call_id
+    return state
+
+
+def dashboard_page(live, path: str = "/dashboard") -> str:
+    """A dashboard page as an operator's browser gets it, after the login form."""
+    with requests.Session() as session:
+        login = session.get(live.base_url + "/dashboard/login", timeout=10).text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login)
+        assert token, login
+        reply = session.post(
+            live.base_url + "/dashboard/login",
+            data={
+                "csrf_token": token.group(1),
+                "username": DASHBOARD_USER,
+                "password": DASHBOARD_PASSWORD,
+            },
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
+        page = session.get(live.base_url + path, timeout=10)
+        assert page.status_code == 200, page.text
+        return page.text
+
+
+def test_a_crashing_handler_is_a_handler_error_in_the_default_view(
+    api, sandbox, broken_flows, app_call
+):
+    state = place(api, sandbox, app_call(**{"from": CRASHING}))
+    # The safe document ends the call normally: Bandwidth's cause is hangup...
+    assert state["disconnectCause"] == "hangup", state["log"]
+    # ...but the call needs attention, so the default view (no filter) shows it.
+    rows = {r["callId"]: r for r in disconnects(broken_flows)}
+    assert rows[state["callId"]]["category"] == "handler-error"
+    assert rows[state["callId"]]["cause"] == "hangup"
+    # What went wrong, for a person, and the traceback one click away.
+    assert rows[state["callId"]]["handlerError"] == (
+        "your handler raised ZeroDivisionError: division by zero"
+    )
+    assert "Traceback (most recent call last)" in rows[state["callId"]]["handlerErrorDetail"]
+    only = disconnects(broken_flows, category="handler-error")
+    assert [r["callId"] for r in only] == [state["callId"]]
+    page = dashboard_page(broken_flows)
+    assert state["callId"] in page
+    assert 'data-category="handler-error"' in page
+
+
+def test_an_invalid_reply_is_its_own_category(api, sandbox, broken_flows, app_call):
+    state = place(api, sandbox, app_call(**{"from": INVALID}))
+    rows = disconnects(broken_flows, category="invalid-reply")
+    assert [r["callId"] for r in rows] == [state["callId"]]
+    assert rows[0]["handlerError"].startswith(
+        "your handler returned invalid BXML: Gather: cannot contain Hangup"
+    )
+    assert disconnects(broken_flows, category="handler-error") == []
+    page = dashboard_page(broken_flows)
+    assert "your handler returned invalid BXML" in page
+
+
+def test_an_unreachable_answer_url_is_a_callback_error_said_for_a_person(
+    api, sandbox, live_app, app_call
+):
+    dead = f"http://127.0.0.1:{closed_port()}/callbacks/answer"
+    state = place(api, sandbox, app_call(answerUrl=dead))
+    assert state["disconnectCause"] == "callback-error"
+    (row,) = disconnects(live_app, category="callback-error")
+    assert row["callId"] == state["callId"]
+    message = row["errorMessage"]
+    assert "refused the connection" in message and dead in message
+    page = dashboard_page(live_app)
+    sentence = message.split(" Detail: ", 1)[0]
+    cell = page[page.index(state["callId"]) :]
+    cell = cell[: cell.index("</tr>")]
+    assert sentence.replace("'", "&#39;") in cell
+    assert "<details><summary>technical detail</summary>" in cell
+    assert cell.index("<details>") > cell.index(sentence.split(" ")[1])
+
+
+@pytest.mark.parametrize(
+    ("number", "cause"), [("+12025550486", "busy"), ("+12025550408", "timeout")]
+)
+def test_busy_and_no_answer_have_their_cause_as_category(
+    api, sandbox, live_app, app_call, number, cause
+):
+    state = place(api, sandbox, app_call(to=number, callTimeout=2))
+    assert state["disconnectCause"] == cause
+    (row,) = disconnects(live_app, category=cause)
+    assert row["callId"] == state["callId"] and row["category"] == cause
+    assert state["callId"] in dashboard_page(live_app)
+
+
+def test_wrong_credentials_are_logged_bannered_and_the_call_found(api, sandbox, live_app, app_call):
+    state = place(api, sandbox, app_call(username="bandwidth", password="not-the-password"))
+    call_id = state["callId"]
+    assert state["disconnectCause"] == "callback-error"
+    assert disconnects(live_app, all="1") == []  # nothing stored: every callback was refused
+    with live_app.app.app_context():
+        store = get_store()
+        log = store.credential_failures()
+        (refused,) = store.refused_calls()
+    assert {(row["route"], row["username"], row["kind"]) for row in log} == {
+        ("answer", "bandwidth", "wrong"),
+        ("disconnect", "bandwidth", "wrong"),
+    }
+    assert all(row["remote_addr"] == "127.0.0.1" and row["count"] >= 1 for row in log)
+    assert "not-the-password" not in repr(log)
+    assert refused["call_id"] == call_id and refused["category"] == "credential-failure"
+    assert refused["cause"] == "callback-error"  # what the refused disconnect said
+    page = dashboard_page(live_app)
+    assert "Callbacks are being refused: the credentials Bandwidth sends do not match." in page
+    assert call_id in page[page.index('id="refused-calls"') :]
+    assert re.search(r'data-category="credential-failure">1<', page)
+    # Every dashboard page carries the banner; the call's page says what happened.
+    call_page = dashboard_page(live_app, f"/dashboard/calls/{call_id}")
+    assert 'id="credential-alarm"' in call_page and 'id="refused-call"' in call_page
+    log_page = dashboard_page(live_app, "/dashboard/credential-failures")
+    assert "bandwidth" in log_page and "not-the-password" not in log_page
+
+
+def test_a_call_created_without_credentials_is_found_once_its_disconnect_is_refused(
+    api, sandbox, live_app, app_call, monkeypatch
+):
+    from store import refusals
+
+    monkeypatch.setattr(refusals, "CHALLENGE_GRACE", 0.0)
+    state = place(api, sandbox, app_call(username=None, password=None))
+    with live_app.app.app_context():
+        log = get_store().credential_failures()
+    # Only the refused disconnect is logged: a request without credentials is also the
+    # first half of the 401 challenge.
+    assert [(row["route"], row["kind"], row["username"]) for row in log] == [
+        ("disconnect", "missing", "")
+    ]
+    page = dashboard_page(live_app)
+    assert 'id="credential-alarm"' in page
+    assert state["callId"] in page
+
+
+def test_the_401_challenge_answered_with_credentials_raises_no_alarm(live_app):
+    """A sender that retries with the right credentials after the 401 is not a failure."""
+    from tests.callbacks.helpers import Bandwidth, disconnect_event
+
+    client = live_app.app.test_client()
+    event = disconnect_event(cause="hangup")
+    assert client.post("/callbacks/disconnect", json=event).status_code == 401
+    assert Bandwidth(client).post("disconnect", event).status_code == 204
+    with live_app.app.app_context():
+        store = get_store()
+        assert store.refusals_since(0.0, now=1e12) is None
+        assert store.refused_calls(now=1e12) == []
+        (row,) = disconnects(live_app, all="1")
+    assert row["category"] == "hangup"
+
+
+def test_a_rejected_payload_names_its_call(live_app):
+    from tests.callbacks.helpers import Bandwidth, disconnect_event
+
+    event = disconnect_event(cause="busy", startTime="not a time")
+    reply = Bandwidth(live_app.app.test_client()).post("disconnect", event)
+    assert reply.status_code == 422
+    with live_app.app.app_context():
+        (refused,) = get_store().refused_calls()
+    assert refused["call_id"] == event["callId"] and refused["category"] == "rejected-payload"
+    page = dashboard_page(live_app)
+    assert re.search(r'data-category="rejected-payload">1<', page)
+    assert event["callId"] in page
+    assert 'id="credential-alarm"' not in page
+
+
+def test_categories_have_counts_chart_colours_and_api_lines(api, sandbox, broken_flows, app_call):
+    place(api, sandbox, app_call(**{"from": CRASHING}))
+    place(api, sandbox, app_call(to="+12025550486"))
+    place(api, sandbox, app_call())  # the demo IVR: a normal hangup
+    page = dashboard_page(broken_flows)
+    counts = dict(re.findall(r'data-category="([^"]+)">(\d+)<', page))
+    assert counts == {"handler-error": "1", "busy": "1", "hangup": "1"}
+    legend = page[page.index('class="legend"') :]
+    assert 'data-category="handler-error"' in legend and 'data-category="busy"' in legend
+    assert 'data-category="hangup"' not in legend  # the chart draws what needs attention
+    from dashboard import chart
+
+    assert chart.colour("handler-error") != chart.colour("busy")
+    assert f'fill="{chart.colour("handler-error")}"' in page
+    every = disconnects(broken_flows, all="1")
+    assert sorted(r["category"] for r in every) == ["busy", "handler-error", "hangup"]
+    assert categories.needs_attention("handler-error") and not categories.needs_attention("hangup")
