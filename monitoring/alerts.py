@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from monitoring.categories import CAUSES, REJECTED_PAYLOAD
+from monitoring.categories import CAUSES
 from monitoring.rules import AlertRule, describe_period
 from monitoring.webhook import post_alert
+from store.categories import REJECTED_PAYLOAD
 
 log = logging.getLogger(__name__)
 
