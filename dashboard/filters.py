@@ -30,8 +30,8 @@ from typing import Any
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
-from store.search import MIN_CHARS
 from store.categories import category_of
+from store.search import MIN_CHARS
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

@@ -77,7 +77,9 @@ def test_the_list_shows_the_sentence_and_keeps_the_detail_one_click_away(operato
     html = operator.get("/dashboard").get_data(as_text=True)
     cell = html[html.index('class="message"') :]
     cell = cell[: cell.index("</td>")]
-    assert cell.startswith('class="message">connection refused at http://127.0.0.1:9/')
+    assert cell.startswith(
+        'class="message" data-label="Error message">connection refused at http://127.0.0.1:9/'
+    )
     assert "<details><summary>technical detail</summary>" in cell
     assert str(escape(POOL_REFUSED)) in cell[cell.index("<details>") :]
 

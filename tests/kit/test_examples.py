@@ -99,7 +99,12 @@ def test_click_to_call_connects_the_visitor_to_the_agent(voice_call):
     assert _status(client, progress)["state"] == "connected"
     call.expect_heard("The agent has left the call. Goodbye.")
     call.expect_ended("hangup")
-    assert _status(client, progress) == {"state": "ended", "cause": "hangup"}
+    assert _status(client, progress) == {
+        "state": "ended",
+        "cause": "hangup",
+        "reached": "connected",
+        "message": "Your call with our agent has ended. Thank you for calling.",
+    }
     assert set(call.callbacks[0].state) == {"visitor"}  # the state click-to-call placed it with
     assert call.tag_state()["step"] == "connecting"
 
@@ -111,7 +116,9 @@ def test_click_to_call_to_a_busy_visitor(voice_call):
     placed = client.post("/click-to-call", data={"csrf_token": token, "number": VISITOR})
     call = voice_call.expect_call(to=VISITOR)
     call.expect_ended("busy")
-    assert _status(client, placed.headers["Location"]) == {"state": "ended", "cause": "busy"}
+    status = _status(client, placed.headers["Location"])
+    assert (status["state"], status["cause"], status["reached"]) == ("ended", "busy", "queued")
+    assert status["message"].startswith("Your line was busy")
 
 
 def _status(client: Any, progress: str) -> dict[str, Any]:

@@ -162,14 +162,17 @@ def test_click_to_call_placements_and_refusals(metrics_config, fake_bandwidth):
         token = csrf_from(visitor.get("/click-to-call").get_data(as_text=True))
         return visitor.post("/click-to-call", data={"number": number, "csrf_token": token})
 
-    fake_bandwidth.script(Reply(201, created_call()), Reply(400, {"type": "validation"}))
+    fake_bandwidth.script(
+        Reply(201, created_call()), Reply(400, {"type": "validation"}), Reply(201, created_call())
+    )
     assert ask("+12025550123").status_code == 303
     assert ask("+19005551234").status_code == 422  # premium rate
-    assert ask("+12025550124").status_code == 503  # the Voice API refused it
-    assert ask("+12025550125").status_code == 429  # over the per-address rate
+    assert ask("+12025550124").status_code == 503  # the Voice API refused it ...
+    assert ask("+12025550125").status_code == 303  # ... so it used none of the rate
+    assert ask("+12025550126").status_code == 429  # over the per-address rate
 
     text = scrape(app.test_client())
-    assert sample(text, "voice_click_to_call_placements_total", outcome="placed") == 1
+    assert sample(text, "voice_click_to_call_placements_total", outcome="placed") == 2
     assert sample(text, "voice_click_to_call_placements_total", outcome="failed") == 1
     assert sample(text, "voice_click_to_call_refusals_total", reason="number") == 1
     assert sample(text, "voice_click_to_call_refusals_total", reason="rate-per-address") == 1
