@@ -56,6 +56,24 @@ def test_bound_state_uses_a_salt_naming_the_call():
 
 
 @pytest.mark.parametrize(
+    ("state", "compressed"),
+    [
+        ({"_flow": "reminders", "_attempt": "a-" + "0123456789abcdef" * 2}, False),  # short
+        ({"notes": "again " * 40}, True),  # long and repetitive: zlib's form
+    ],
+)
+def test_only_long_state_is_compressed_and_both_forms_read_back(state, compressed):
+    tag = encode_state(state, SECRET, call_id=CALL_A)
+    payload = tag[len(CALL_PREFIX) :]
+    assert payload.startswith(".") is compressed
+    assert decode_state(tag, SECRET, call_id=CALL_A) == state
+    plain = URLSafeTimedSerializer(SECRET, salt=f"bandwidth-tag-state:call:{CALL_A}")
+    assert plain.loads(payload) == state  # any itsdangerous reads it
+    # and a tag itsdangerous compressed (issued before short state stopped being) verifies
+    assert decode_state(CALL_PREFIX + plain.dumps(state), SECRET, call_id=CALL_A) == state
+
+
+@pytest.mark.parametrize(
     "tag", [None, "", "plain tag from elsewhere", PREFIX, PREFIX + "garbage", CALL_PREFIX]
 )
 def test_no_state(tag):
