@@ -73,7 +73,7 @@ from bxml.errors import BxmlError
 from bxml.parsing import parse
 from bxml.replies import EVENT_TYPES, check_reply, reply_expected
 from bxml.safe_xml import MAX_DOCUMENT_BYTES
-from bxml.tagging import rewrite_tags
+from bxml.tagging import holds_tags, rewrite_tags
 from bxml.verb import Root, Verb
 from bxml.verbs import (
     Bridge,
@@ -147,6 +147,7 @@ __all__ = [
     "Transfer",
     "Verb",
     "check_reply",
+    "holds_tags",
     "parse",
     "reply_expected",
     "rewrite_tags",

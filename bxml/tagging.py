@@ -40,6 +40,12 @@ def rewrite_tags(document: Root, transform: Callable[[str | None, str], str]) ->
             element.set("tag", _checked(name, transform(None, name)))
 
 
+def holds_tags(document: Root) -> bool:
+    """Whether ``rewrite_tags`` would look at anything in ``document`` (a ``<Tag>``, a verb
+    with a ``tag`` attribute, a Transfer target or a Conference)."""
+    return next(document._element.iter(Tag.name, *_LEGS, *_TAGGED), None) is not None
+
+
 # Every verb with a ``tag`` attribute.
 _TAGGED = tuple(
     sorted(

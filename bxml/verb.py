@@ -9,10 +9,11 @@ StreamParam, CustomParam).  Everything else is here.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 from copy import deepcopy
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from lxml import etree
 
@@ -235,6 +236,26 @@ class Verb(Node):
             return self.error(f"must hold at least {self.min_children} {names}, got {count}")
         return self.error(f"holds at most {self.max_children} {names}, got {count}")
 
+    def copy(self: _V) -> _V:
+        """A deep copy sharing nothing that can change with this verb's tree: one lxml copy
+        of the elements and new verbs around them, checked by construction already."""
+        return self._twin(deepcopy(self._element))
+
+    def _twin(self: _V, element: etree._Element) -> _V:
+        twin = object.__new__(type(self))
+        for name in _slots_of(type(self)):
+            if hasattr(self, name):
+                object.__setattr__(twin, name, getattr(self, name))
+        twin._element = element
+        twin._shared = False
+        if self._children:
+            elements = [child for child in element if isinstance(child.tag, str)]
+            copies = [
+                child._twin(each) for child, each in zip(self._children, elements, strict=True)
+            ]
+            twin._children = copies if isinstance(self._children, list) else tuple(copies)
+        return twin
+
     def append(self, verb: Verb) -> None:
         """Add a child verb at the end, checked as the constructor checks it."""
         if getattr(self, "_shared", False):
@@ -296,6 +317,14 @@ class Verb(Node):
 
 
 NO_CHILDREN: list[Verb] = []  # shared by verbs without children; never appended to
+
+_V = TypeVar("_V", bound=Verb)
+
+
+@functools.cache
+def _slots_of(cls: type) -> tuple[str, ...]:
+    """Every slot of ``cls`` and its bases (what a copy carries over)."""
+    return tuple(name for base in cls.__mro__ for name in getattr(base, "__slots__", ()))
 
 
 def _refuse_text(owner: str, text: str | None, line: int | None) -> None:

@@ -224,6 +224,10 @@ class FlowRegistry:
                 current = kept
             return kept
 
+        if bxml.holds_tags(document):
+            # The tags are rewritten in place, and a handler may return one document for
+            # every call (a module constant): each call's state goes into a copy of its own.
+            document = document.copy()
         bxml.rewrite_tags(document, keep)
         if (
             event.tagged_flow != name

@@ -162,8 +162,8 @@ def bound_to(tag: str, secret: str, call_ids: Iterable[str | None]) -> str | Non
         if not call_id:
             continue
         try:
-            _serializer(secret, call_id).loads(tag[len(CALL_PREFIX) :])
-        except Exception:  # noqa: S112 (a bad signature or a malformed tag: try the next)
+            _serializer(secret).loads(tag[len(CALL_PREFIX) :], salt=_salt(call_id))
+        except BadData:  # a bad signature or a malformed tag: try the next
             continue
         return call_id
     return None

@@ -150,3 +150,22 @@ def test_threads_build_render_and_parse_independently():
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_copy_shares_nothing_that_can_change():
+    from bxml import Gather, PhoneNumber, Response, SpeakSentence, Tag, Transfer, rewrite_tags
+
+    original = Response(
+        Tag("a"),
+        Gather(SpeakSentence("Hi"), gather_url="https://example.com/g", tag="g"),
+        Transfer(PhoneNumber("+12025550142")),
+    )
+    rendered = original.to_bxml()
+    twin = original.copy()
+    assert twin == original and twin.to_bxml() == rendered
+    rewrite_tags(twin, lambda value, verb: "changed")
+    twin.append(Tag("more"))
+    twin[1].append(SpeakSentence("More"))
+    assert original.to_bxml() == rendered and len(original) == 3 and len(original[1].children) == 1
+    assert [verb.name for verb in twin] == ["Tag", "Gather", "Transfer", "Tag"]
+    assert twin[2].children[0].attrs["tag"] == "changed"

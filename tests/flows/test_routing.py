@@ -215,6 +215,27 @@ def test_a_plain_text_tag_of_the_handler_comes_back_as_written(app, bandwidth):
     assert seen == [("order-7", {}, "plain")]
 
 
+def test_one_document_returned_for_every_call_gives_each_call_its_own_tag(app, bandwidth):
+    """A handler may answer with a module-level constant: the framework's tags go into a
+    copy, so the second call gets its own tag, not the first call's (bound to that call)."""
+    flow = app.extensions["flows"].register(Flow("constant"), default=True)
+    menu = Response(
+        Tag("order-7"),
+        Transfer(PhoneNumber("+12025550142")),
+        Gather(gather_url="https://example.com/callbacks/gather", tag="menu"),
+    )
+    before = menu.to_bxml()
+    seen = []
+    flow.on("answer")(lambda event: menu)
+    flow.on("disconnect")(lambda event: seen.append((event.call_id, event.tag, event.flow)))
+    calls = [call_id(), call_id()]
+    for cid in calls:
+        reply = bandwidth.post("answer", answer_event(callId=cid))
+        bandwidth.post("disconnect", disconnect_event(callId=cid, tag=tag_of(reply)))
+    assert seen == [(cid, "order-7", "constant") for cid in calls]
+    assert menu.to_bxml() == before  # the handler's document is left as it was written
+
+
 def test_a_verb_tag_attribute_keeps_the_flow(app, bandwidth):
     flow = app.extensions["flows"].register(Flow("attr"), default=True)
     seen = []
