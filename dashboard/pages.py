@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from typing import Any
@@ -30,7 +31,7 @@ from flask import (
 )
 
 from callbacks.regression_export import UnknownCall, export_file
-from callbacks.tags import readable_tags
+from callbacks.tags import RAW_TAG_KEY, decode_state, split_state
 from dashboard import chart, export, recordings, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import (
@@ -86,17 +87,25 @@ def _duration(seconds: float | None) -> str:
 
 @bp.app_template_filter("readable_tag")
 def _readable_tag(row: dict[str, Any]) -> str:
-    """A listed disconnect's tag (``disconnect_json``'s keys) with signed state shown as what
-    it says (the token is long and means nothing to a person); other tags as they are."""
+    """A listed disconnect's tag (``disconnect_json``'s keys) as a person reads it: signed
+    state as the handler's own keys (the framework's flow has its own column), a plain tag
+    a handler wrote as written; a tag that does not verify as it is."""
     tag = row.get("tag")
     if not tag:
         return ""
-    return readable_tags(
+    state = decode_state(
         str(tag),
         current_app.config["SECRET_KEY"],
         call_id=row.get("callId"),
         parent_call_id=row.get("parentCallId"),
+        max_age=None,  # what the call carried at the time
     )
+    if not state:
+        return str(tag)
+    own, reserved = split_state(state)
+    if RAW_TAG_KEY in reserved and not own:
+        return reserved[RAW_TAG_KEY]
+    return json.dumps(own, sort_keys=True) if own else ""
 
 
 @bp.app_template_filter("explain")

@@ -6,8 +6,8 @@ Bandwidth's own ``startTime``/``answerTime``/``endTime`` (ISO 8601; the time we 
 callback only when Bandwidth's is missing), the flow from the verified tag state, and the
 end from the ``disconnect`` (or, for a transfer's agent leg, ``transferDisconnect``).
 
-``category`` is the failure category a later part of the dashboard may store beside the
-cause (a ``category`` key on the ending event's row); the header shows it when present.
+``category`` is the call's failure category (store.categories) when it is not just the
+cause; the header shows it first.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from callbacks.tags import FLOW_KEY
+from store.categories import call_category
 
 ENDING_EVENTS = ("disconnect", "transferDisconnect")
 
@@ -107,7 +108,11 @@ def summarize(
     if ending is not None:
         summary.ended = True
         summary.cause = ending.get("cause")
-        summary.category = ending.get("category")
+        # The call's category as the store gives it (our own failures first, then the
+        # cause), from the failures its callbacks kept: a crashed handler's call that
+        # Bandwidth ended with a plain hangup reads "handler-error".
+        category = call_category(summary.cause or "unknown", [row.get("category") for row in rows])
+        summary.category = category if category != summary.cause else None
         summary.error_message = ending.get("error_message")
         payload = ending.get("payload")
         found = epoch(payload.get("endTime")) if isinstance(payload, dict) else None

@@ -59,6 +59,13 @@ class ManualClock:
             self._queued.add(call_id)
             self.generation += 1
 
+    def not_queued(self, call_id: str) -> None:
+        """A call announced by ``queued`` was refused (an account limit): none will run."""
+        with self._cond:
+            self._queued.discard(call_id)
+            self.generation += 1
+            self._cond.notify_all()
+
     # --- what runners call ------------------------------------------------------------
 
     def register(self, call: Any) -> None:

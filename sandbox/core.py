@@ -161,6 +161,8 @@ class Sandbox:
             concurrent=self.settings.concurrent_calls,
         )
         if limited is not None:
+            if self.clock is not None:
+                self.clock.not_queued(leg.call_id)
             raise RateLimited(
                 RateLimited.CPS if limited == "per-second" else RateLimited.CONCURRENT
             )

@@ -45,6 +45,11 @@ def kit_config(directory: Path, base_url: str, user: Mapping[str, Any]) -> dict[
         "DASHBOARD_PASSWORD": secrets.token_urlsafe(16),
         "SANDBOX_POLL_INTERVAL": 0.02,
         "SANDBOX_IDLE_POLL": 0.5,
+        # Bandwidth's account limits count real seconds, which mean nothing on the manual
+        # clock (a suite places calls far faster than any caller): off unless a test sets
+        # them in voice_app_config to see its app handle a 429.
+        "SANDBOX_CALLS_PER_SECOND": 0,
+        "SANDBOX_CONCURRENT_CALLS": 0,
     }
     settings.update(user)
     settings.update(FORCED)

@@ -347,3 +347,17 @@ def test_caller_heard_slot_renders_entries_escaped(app):
     first = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", items[0][1])).strip()
     assert first == "2026-01-01 00:00:00.000 UTC · A speech Press &lt;1&gt; &amp; go"
     assert "+2.0 s" in items[1][1]
+
+
+def test_a_crashed_handlers_call_reads_handler_error_though_bandwidth_said_hangup(
+    operator, bw, app
+):
+    flow = app.extensions["flows"].register(Flow("crashing"), default=True)
+    flow.on("answer")(lambda event: 1 / 0)
+    cid = call_id()
+    bw.post("answer", answer_event(callId=cid))
+    bw.post("disconnect", disconnect_event(callId=cid, cause="hangup"))
+    html = page(operator, cid)
+    outcome = html[html.index('id="summary-outcome"') :]
+    outcome = outcome[: outcome.index("</dd>")]
+    assert "handler-error" in outcome and "cause hangup" in outcome

@@ -267,3 +267,32 @@ def test_two_callers_bridged(voice_call):
     second.hang_up()  # the bridging call leaves: the target, without bridgeTargetCompleteUrl,
     first.expect_ended("hangup")  # is hung up
     assert second.disconnect_cause == "hangup"
+
+
+def test_a_suite_may_place_calls_faster_than_bandwidths_account_limits(voice_call):
+    """Account limits count real seconds; on the manual clock they are off by default, so
+    many quick calls (and their transfers' legs) all go through."""
+    for _ in range(8):
+        call = voice_call.dial(IVR_NUMBER, from_=CALLER)
+        call.press("2")
+        call.press("1234")
+        agent = call.expect_transfer_to(SUPPORT)
+        agent.hang_up()
+        call.hang_up()
+        call.expect_ended()
+
+
+@pytest.fixture
+def limited_app_config(voice_app_config):
+    return {**voice_app_config, "SANDBOX_CALLS_PER_SECOND": 1}
+
+
+def test_a_test_can_turn_the_account_limits_on(limited_app_config, voice_app_factory, tmp_path):
+    from sandbox.errors import RateLimited
+    from sandbox.kit import voice_kit
+
+    with voice_kit(limited_app_config, directory=tmp_path, factory=voice_app_factory) as kit:
+        first = kit.dial(IVR_NUMBER, from_=CALLER)
+        with pytest.raises(RateLimited, match="rate limit"):
+            kit.dial(IVR_NUMBER, from_=CALLER)
+        first.hang_up()
