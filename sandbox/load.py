@@ -266,3 +266,11 @@ def print_figures(figures: dict[str, Any], *, as_json: bool = False) -> None:
         f"events acknowledged: {figures['events_acknowledged']}, stored: "
         f"{figures['events_stored']}, lost: {figures['events_lost']}"
     )
+    if "conferences" in figures:
+        print(
+            f"conferences: {figures['conferences']}, with all three members: "
+            f"{figures['three_party_conferences']}, completed: "
+            f"{figures['completed_conferences']}; their own events (naming no call) "
+            f"acknowledged: {figures.get('conference_events_acknowledged', '-')}, stored: "
+            f"{figures.get('conference_events_stored', '-')}"
+        )
