@@ -114,6 +114,16 @@ def export_test(call_id: str, output: str | None, force: bool) -> None:
             "server's SECRET_KEY (or download the file from the dashboard's call page)",
             err=True,
         )
+    loaded = app.extensions["flows"].flows
+    missing = [name for name in call.flows if name not in loaded]
+    if missing:
+        click.echo(
+            f"warning: the call was answered by flow(s) {', '.join(map(repr, missing))}, which "
+            f"this app does not load (VOICE_FLOWS={app.config.get('VOICE_FLOWS') or ''}), so "
+            "the test names the wrong modules: run the command with the server's VOICE_FLOWS "
+            "(or download the file from the dashboard's call page)",
+            err=True,
+        )
     text = source_of(call, os.path.basename(path) if path != "-" else file_name(call_id))
     if path == "-":
         click.echo(text, nl=False)

@@ -567,6 +567,22 @@ def test_export_test_with_another_secret_key_warns_once(client, app_config, tmp_
     assert "does not verify for this call" not in caplog.text  # no log line per tag
 
 
+def test_export_test_from_an_app_without_the_calls_flow_says_so(client, app_config, tmp_path):
+    """Run from a shell whose VOICE_FLOWS differs from the server's, the export would name
+    the wrong modules: it warns, naming the flow."""
+    from app import create_app
+
+    cid = stored_call(client)
+    other = create_app({**app_config, "VOICE_FLOWS": "examples.conference"})
+    path = tmp_path / "test_other.py"
+    result = other.test_cli_runner().invoke(args=["voice", "export-test", cid, "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: the call was answered by flow(s) 'demo-ivr'" in result.output
+    same = create_app(app_config).test_cli_runner()
+    quiet = same.invoke(args=["voice", "export-test", cid, "-o", str(tmp_path / "t.py")])
+    assert "answered by flow" not in quiet.output
+
+
 WITHOUT_PYTEST = """
 import builtins, sys
 real_import = builtins.__import__
