@@ -270,8 +270,17 @@ def caller_heard(call_id: str) -> list[dict[str, Any]]:
 @bp.get("/calls/<path:call_id>/recordings/<recording_id>/media")
 def recording_media(call_id: str, recording_id: str) -> Response:
     """A recording of the call, fetched from the Voice API with its credentials."""
-    found = recordings.of_call(get_store().events_for_call(call_id))
-    recording = next((r for r in found if r.recording_id == recording_id), None)
+    return _recording(get_store().events_for_call(call_id), recording_id)
+
+
+@bp.get("/conferences/<path:conference_id>/recordings/<recording_id>/media")
+def conference_recording_media(conference_id: str, recording_id: str) -> Response:
+    """A conference's recording (conferenceRecordingAvailable), as a call's is served."""
+    return _recording(get_store().events_for_conference(conference_id), recording_id)
+
+
+def _recording(rows: list[dict[str, Any]], recording_id: str) -> Response:
+    recording = next((r for r in recordings.of_call(rows) if r.recording_id == recording_id), None)
     if recording is None:
         abort(404)
     try:

@@ -198,6 +198,7 @@ def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
     timeline.member_call_ids = list(
         dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
     )
+    timeline.recordings = recordings.of_call(rows)  # conferenceRecordingAvailable
     for row in rows:
         state = decode_state(row.get("tag"), secret, max_age=None)
         # Replay works on a call's page; here the events are only shown.

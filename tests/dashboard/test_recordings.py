@@ -273,3 +273,29 @@ def test_an_unreachable_voice_api_is_a_502(app_config):
 )
 def test_requested_range(header, expected):
     assert recordings.requested_range(header) == expected
+
+
+def test_a_conference_recording_plays_on_the_conference_page(operator_of, api_app, media_server):
+    conference = "conf-11111111-22222222-3333-4444-5555-666666666666"
+    url = f"{media_server.base_url}/accounts/{ACCOUNT_ID}/conferences/{conference}/recordings/r-9/media"
+    payload = {
+        "eventType": "conferenceRecordingAvailable",
+        "conferenceId": conference,
+        "recordingId": "r-9",
+        "mediaUrl": url,
+        "duration": "PT14.3S",
+        "fileFormat": "wav",
+        "channels": 1,
+        "status": "complete",
+    }
+    stored_event(api_app, "conferenceRecordingAvailable", conference_id=conference, payload=payload)
+    html = operator_of.get(f"/dashboard/conferences/{conference}").get_data(as_text=True)
+    route = f"/dashboard/conferences/{conference}/recordings/r-9/media"
+    assert f'<audio controls preload="metadata" src="{route}">' in html
+    reply = operator_of.get(route, headers={"Range": "bytes=0-99"})
+    assert (reply.status_code, reply.get_data()) == (206, MEDIA[:100])
+    assert media_server.requests[-1]["path"].endswith(
+        f"/conferences/{conference}/recordings/r-9/media"
+    )
+    assert operator_of.get(route.replace("r-9", "r-0")).status_code == 404
+    assert api_app.test_client().get(route).status_code in (302, 303, 401)  # a login first
