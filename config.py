@@ -101,6 +101,21 @@ BACKENDS = ("sandbox", "bandwidth")
 FAILURE_MODES = ("safe-document", "fallback")
 
 
+# Seconds per unit in the settings that take a period (rates, alert rules): "5/min", ">3/10m".
+TIME_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 

@@ -31,7 +31,7 @@ from flask import (
 )
 
 from callbacks.regression_export import UnknownCall, export_file
-from callbacks.tags import RAW_TAG_KEY, decode_state, split_state
+from callbacks.tags import decode_state
 from dashboard import chart, export, recordings, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import (
@@ -100,12 +100,12 @@ def _readable_tag(row: dict[str, Any]) -> str:
         parent_call_id=row.get("parentCallId"),
         max_age=None,  # what the call carried at the time
     )
-    if not state:
-        return str(tag)
-    own, reserved = split_state(state)
-    if RAW_TAG_KEY in reserved and not own:
-        return reserved[RAW_TAG_KEY]
-    return json.dumps(own, sort_keys=True) if own else ""
+    view = timeline.tag_view(str(tag), state)
+    if view is None or view.kind != "state":
+        return str(tag)  # a plain tag, or one that does not verify: as it is
+    if view.text is not None and not view.state:
+        return view.text  # a plain tag a handler wrote, kept in the signed state
+    return json.dumps(view.state, sort_keys=True) if view.state else ""
 
 
 @bp.app_template_filter("explain")

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 
-from config import ConfigError
+from config import TIME_UNITS, ConfigError
 
 DEFAULTS: dict[str, Any] = {
     # Click-to-call calls placed per client address (IPv6: per /64) and in total.
@@ -35,18 +35,6 @@ DEFAULTS: dict[str, Any] = {
     "DASHBOARD_EXPORT_MAX_ROWS": 10_000,
 }
 
-_UNITS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*$")
 
 
@@ -67,7 +55,7 @@ def parse_rates(name: str, value: Any) -> list[tuple[int, int]]:
     rates = []
     for part in str(value).lower().split(","):
         match = _RATE.match(part)
-        unit = _UNITS.get(match.group(3)) if match else None
+        unit = TIME_UNITS.get(match.group(3)) if match else None
         if match is None or unit is None:
             raise ConfigError(
                 f"{name} must be rates like '5/hour' or '100/hour,500/day', got {value!r}"

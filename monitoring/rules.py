@@ -15,22 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from config import TIME_UNITS
 from monitoring.categories import ALERT_CATEGORIES, CALLBACK_FAILURES, CAUSES
 
 MIN_PERIOD = 60
 MAX_PERIOD = 86400
-UNITS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-}
 _RULE = re.compile(r"^([a-z][a-z0-9_-]*)\s*(>=|=>|<=|<|=|>)\s*([^/\s]*)\s*/\s*(\d*)\s*([a-z]*)$")
 
 
@@ -100,9 +89,9 @@ def parse_rule(text: str, name: str = "ALERT_RULES") -> AlertRule:
         raise RuleError(
             f"{name}: {text!r}: the count must be a whole number >= 0, got {raw_count!r}"
         )
-    if raw_unit not in UNITS and len(raw_unit) > 2 and raw_unit.endswith("s"):
+    if raw_unit not in TIME_UNITS and len(raw_unit) > 2 and raw_unit.endswith("s"):
         raw_unit = raw_unit[:-1]  # minutes, hours, days (not "ms")
-    unit = UNITS.get(raw_unit)
+    unit = TIME_UNITS.get(raw_unit)
     if unit is None:
         raise RuleError(
             f"{name}: {text!r}: the period needs a unit s, m, h or d (like 10m), "

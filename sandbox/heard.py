@@ -18,6 +18,7 @@ The A-leg's row keeps the entries of all its legs (``program["transcript"]``), t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import bxml
@@ -82,36 +83,28 @@ def transcript_of(program: dict[str, Any] | None, call_id: str) -> list[dict[str
     return [{**entry, "line": describe(entry)} for entry in entries if entry["callId"] == call_id]
 
 
+# How each kind of entry reads, from its text.
+_WORDS: dict[str, Callable[[str], str]] = {
+    "speech": lambda text: f"heard {text!r}",
+    "audio": lambda text: f"heard audio {text}",
+    "pause": lambda text: f"heard silence ({text})",
+    "ring": lambda text: f"heard ringing ({text})",
+    "tones": lambda text: f"heard tones {text!r}",
+    "pressed": lambda text: f"pressed {text!r}",
+    "said": lambda text: f"said {text!r}",
+    "transfer": lambda text: f"transferred to {text}",
+    "bridge": lambda text: f"bridged with {text}",
+    "conference": lambda text: f"joined conference {text!r}",
+    "record": lambda text: f"recording ({text})",
+    "ended": lambda text: f"call ended ({text})",
+    "answered": lambda text: "answered" if text == "the call is answered" else text,
+}
+
+
 def describe(entry: dict[str, Any]) -> str:
     """What one entry says, as words: ``heard 'Thanks for calling.'``."""
-    kind, text = entry["kind"], entry["text"]
-    if kind == "speech":
-        what = f"heard {text!r}"
-    elif kind == "audio":
-        what = f"heard audio {text}"
-    elif kind in ("pause", "ring"):
-        what = f"heard {'silence' if kind == 'pause' else 'ringing'} ({text})"
-    elif kind == "tones":
-        what = f"heard tones {text!r}"
-    elif kind == "pressed":
-        what = f"pressed {text!r}"
-    elif kind == "said":
-        what = f"said {text!r}"
-    elif kind == "transfer":
-        what = f"transferred to {text}"
-    elif kind == "bridge":
-        what = f"bridged with {text}"
-    elif kind == "conference":
-        what = f"joined conference {text!r}"
-    elif kind == "record":
-        what = f"recording ({text})"
-    elif kind == "ended":
-        what = f"call ended ({text})"
-    elif kind == "answered":
-        what = "answered" if text == "the call is answered" else text
-    else:
-        what = text
-    return what
+    words = _WORDS.get(entry["kind"])
+    return words(entry["text"]) if words is not None else str(entry["text"])
 
 
 def render(entries: list[dict[str, Any]], indent: str = "  ") -> str:
