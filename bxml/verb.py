@@ -243,17 +243,19 @@ class Verb(Node):
 
     def _twin(self: _V, element: etree._Element) -> _V:
         twin = object.__new__(type(self))
-        for name in _slots_of(type(self)):
-            if hasattr(self, name):
-                object.__setattr__(twin, name, getattr(self, name))
+        for name in _extra_slots(type(self)):  # e.g. SpeakSentence's content: read-only
+            value = getattr(self, name, _UNSET)
+            if value is not _UNSET:
+                setattr(twin, name, value)
         twin._element = element
         twin._shared = False
-        if self._children:
-            elements = [child for child in element if isinstance(child.tag, str)]
-            copies = [
-                child._twin(each) for child, each in zip(self._children, elements, strict=True)
-            ]
-            twin._children = copies if isinstance(self._children, list) else tuple(copies)
+        children = self._children
+        if children:
+            copies = [child._twin(each) for child, each in zip(children, element, strict=True)]
+            # (parsed documents hold no comments or processing instructions: safe_xml drops them)
+            twin._children = copies if isinstance(children, list) else tuple(copies)
+        else:
+            twin._children = children
         return twin
 
     def append(self, verb: Verb) -> None:
@@ -321,10 +323,16 @@ NO_CHILDREN: list[Verb] = []  # shared by verbs without children; never appended
 _V = TypeVar("_V", bound=Verb)
 
 
+_UNSET = object()
+
+
 @functools.cache
-def _slots_of(cls: type) -> tuple[str, ...]:
-    """Every slot of ``cls`` and its bases (what a copy carries over)."""
-    return tuple(name for base in cls.__mro__ for name in getattr(base, "__slots__", ()))
+def _extra_slots(cls: type) -> tuple[str, ...]:
+    """The slots of ``cls`` and its bases beyond a verb's element and children."""
+    own = {"_element", "_children", "_shared"}
+    return tuple(
+        name for base in cls.__mro__ for name in getattr(base, "__slots__", ()) if name not in own
+    )
 
 
 def _refuse_text(owner: str, text: str | None, line: int | None) -> None:
