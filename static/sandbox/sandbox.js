@@ -13,6 +13,9 @@
   var controlUrl = main.getAttribute("data-control-url").replace(/\/$/, "");
   var KEYS = "123456789*0#";
   var openLogs = {};
+  // What the last key or hang-up did, per call: shown under that call's keypad (never over
+  // it) and kept across the list's refreshes.
+  var notes = {};
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -31,6 +34,25 @@
 
   function say(text) {
     status.textContent = text;
+  }
+
+  function noteOf(section) {
+    var note = section.querySelector(".note");
+    if (!note) {
+      note = el("p", "note");
+      note.setAttribute("role", "status");
+      var details = section.querySelector("details");
+      section.insertBefore(note, details);
+    }
+    return note;
+  }
+
+  function note(callId, text) {
+    notes[callId] = text;
+    var section = main.querySelector('[data-call-id="' + CSS.escape(callId) + '"]');
+    if (section) {
+      noteOf(section).textContent = text;
+    }
   }
 
   function post(callId, action, body) {
@@ -106,6 +128,11 @@
       keypad.appendChild(hangup);
       section.appendChild(keypad);
     }
+    if (notes[call.callId]) {
+      var said = el("p", "note", notes[call.callId]);
+      said.setAttribute("role", "status");
+      section.appendChild(said);
+    }
     var details = el("details");
     details.open = Boolean(openLogs[call.callId]);
     details.appendChild(el("summary", null, "Log (" + call.log.length + ")"));
@@ -141,6 +168,7 @@
           fragment.appendChild(el("p", "empty", "No calls yet. Create one with the Voice API."));
         }
         main.replaceChildren(fragment);
+        say("");
       })
       .catch(function (error) {
         say("Refresh failed: " + error.message);
@@ -157,16 +185,16 @@
     var done;
     if (button.classList.contains("hangup")) {
       done = post(callId, "hangup").then(function () {
-        say("Hung up " + callId);
+        note(callId, "Hung up.");
       });
     } else {
       var digit = button.getAttribute("data-digit");
       done = post(callId, "digits", { digits: digit }).then(function () {
-        say("Pressed " + digit + " on " + callId);
+        note(callId, "Pressed " + digit + ".");
       });
     }
     done.then(refresh).catch(function (error) {
-      say(error.message);
+      note(callId, error.message);
     });
   });
 
@@ -181,6 +209,7 @@
   var dialIn = document.getElementById("dial-in");
   if (dialIn) {
     var called = dialIn.elements.namedItem("to");
+    var dialed = document.getElementById("dial-status");
     dialIn.addEventListener("click", function (event) {
       var key = event.target.closest("button.dial-digit");
       if (key) {
@@ -201,12 +230,12 @@
             if (!reply.ok) {
               throw new Error(data.description || ("HTTP " + reply.status));
             }
-            say("Calling " + body.to + ": " + data.callId + " (application " + data.applicationId + ")");
+            dialed.textContent = "Calling " + body.to + ": " + data.callId + " (application " + data.applicationId + ")";
             refresh();
           });
         })
         .catch(function (error) {
-          say(error.message);
+          dialed.textContent = error.message;
         });
     });
   }

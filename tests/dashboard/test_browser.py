@@ -125,6 +125,23 @@ def wait_for(driver: Any, condition: Any, timeout: float = WAIT) -> Any:
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
 
 
+def call_ends(driver: Any, number: str) -> None:
+    """On the click-to-call form: ask for a call to ``number`` and wait on the progress page
+    until the call has ended."""
+    from selenium.webdriver.common.by import By
+
+    field = driver.find_element(By.ID, "number")
+    field.clear()
+    field.send_keys(number)
+    driver.find_element(By.ID, "c2c-submit").click()
+    wait_for(driver, lambda d: "/click-to-call/calls/" in d.current_url)
+    wait_for(
+        driver,
+        lambda d: d.find_element(By.ID, "progress").get_attribute("data-state") == "ended",
+        timeout=60,
+    )
+
+
 def text_of(driver: Any, element_id: str) -> str:
     from selenium.webdriver.common.by import By
 

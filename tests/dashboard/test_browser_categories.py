@@ -18,6 +18,7 @@ from tests.callbacks.helpers import ABSENT, answer_event, basic_auth, call_id, d
 from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
 from tests.dashboard.test_browser import (  # noqa: F401 (fixtures)
     browser,
+    call_ends,
     no_csp_violations,
     server,
     shot,
@@ -115,14 +116,7 @@ def test_a_busy_visitor_is_told_the_truth(server, browser):  # noqa: F811
 
     base, _app = server
     browser.get(base + "/click-to-call")
-    browser.find_element(By.ID, "number").send_keys("(202) 555-0486")  # a busy sandbox callee
-    browser.find_element(By.ID, "c2c-submit").click()
-    wait_for(browser, lambda d: "/click-to-call/calls/" in d.current_url)
-    wait_for(
-        browser,
-        lambda d: d.find_element(By.ID, "progress").get_attribute("data-state") == "ended",
-        timeout=60,
-    )
+    call_ends(browser, "(202) 555-0486")  # a busy sandbox callee
     assert text_of(browser, "call-state").startswith("Your line was busy")
     steps = browser.find_elements(By.CSS_SELECTOR, "#progress li[data-step]")
     visible = [s.get_attribute("data-step") for s in steps if s.is_displayed()]

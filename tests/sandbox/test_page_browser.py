@@ -15,19 +15,24 @@ from tests.dashboard.test_browser import browser, no_csp_violations, shot, wait_
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def open_control_page(driver: Any, kit: Any) -> None:
+    """The sandbox control page, with the sandbox's credentials on every request."""
+    _, user, password = sandbox_package.credentials(kit.app.config)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+    )
+    driver.get(kit.base_url + "/sandbox/sandbox-control/")
+
+
 def test_the_page_shows_what_the_caller_heard_as_it_happens(browser: Any) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
 
     with voice_kit({"VOICE_FLOWS": "examples.ivr"}) as kit:
         call = kit.dial("+12025550199", from_="+12025550111")
         call.expect_heard("For support, press 2.")
-        _, user, password = sandbox_package.credentials(kit.app.config)  # type: ignore[union-attr]
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        browser.execute_cdp_cmd("Network.enable", {})
-        browser.execute_cdp_cmd(
-            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
-        )
-        browser.get(kit.base_url + "/sandbox/sandbox-control/")
+        open_control_page(browser, kit)
 
         def lines(driver: Any) -> list[str]:
             # Read in one script: the page replaces the list as it refreshes.
