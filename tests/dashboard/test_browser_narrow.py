@@ -3,8 +3,9 @@
 No page may scroll sideways as a whole (``document.documentElement.scrollWidth`` stays within
 the screen): a wide table or chart scrolls inside its own box, long tokens (call ids, URLs,
 tags) wrap.  Beyond that: the list's chart shows its newest bucket first, the refused-calls
-table scrolls in its own box, and the sandbox page's status line never covers a keypad.
-Screenshots go to artifacts/screenshots/narrow-*.png (the whole page, 375 px wide).
+table is a list of cards, and the sandbox page's status line never covers a keypad.  At a
+tablet's 768 px no page scrolls sideways either.  Screenshots go to
+artifacts/screenshots/narrow-*.png (the whole page, 375 px wide, in parts).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ LONG_MESSAGE = (
 CONFERENCE = "conf-11111111-22222222-3333-4444-5555-666666666666"
 
 
-def phone(driver: Any) -> None:
+def phone(driver: Any, width: int = WIDTH) -> None:
     driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
-        {"width": WIDTH, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+        {"width": width, "height": 812, "deviceScaleFactor": 1, "mobile": True},
     )
 
 
@@ -80,11 +81,12 @@ return {
 """
 
 
-def fits_the_phone(driver: Any, name: str) -> None:
-    """The page does not scroll sideways; a screenshot of all of it is saved."""
-    sizes = driver.execute_script(_SIDEWAYS, WIDTH)
-    full_shot(driver, f"narrow-{name}")
-    assert sizes["viewport"] == WIDTH, sizes
+def fits_the_phone(driver: Any, name: str | None, width: int = WIDTH) -> None:
+    """The page does not scroll sideways; a screenshot of all of it is saved (``name``)."""
+    sizes = driver.execute_script(_SIDEWAYS, width)
+    if name:
+        full_shot(driver, f"narrow-{name}")
+    assert sizes["viewport"] == width, (name, sizes)
     assert sizes["page"] <= sizes["viewport"], (name, sizes)
 
 
@@ -189,11 +191,11 @@ def seed(base: str) -> dict[str, str]:
     return calls
 
 
-def log_in(driver: Any, base: str) -> None:
+def log_in(driver: Any, base: str, width: int = WIDTH) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(base + "/dashboard/login")
-    fits_the_phone(driver, "01-login")
+    fits_the_phone(driver, "01-login" if width == WIDTH else None, width)
     driver.find_element(By.ID, "username").send_keys(DASHBOARD_USER)
     driver.find_element(By.ID, "password").send_keys(DASHBOARD_PASSWORD)
     driver.find_element(By.ID, "login-submit").click()
@@ -266,6 +268,27 @@ def test_every_operator_page_fits_a_phone(server, browser, monkeypatch):  # noqa
 
     browser.get(f"{base}/dashboard/calls/no-such-call")
     fits_the_phone(browser, "09-unknown-call")
+    no_csp_violations(browser)
+
+
+@pytest.mark.parametrize("width", [768])
+def test_no_page_scrolls_sideways_on_a_tablet(server, browser, width):  # noqa: F811
+    """Between the phone's cards and a desktop, wide tables scroll in their own box."""
+    base, _app = server
+    calls = seed(base)
+    phone(browser, width)
+    log_in(browser, base, width)
+    for path in (
+        "/dashboard",
+        "/dashboard?q=did+not+respond",
+        f"/dashboard/calls/{calls['failed']}",
+        f"/dashboard/conferences/{CONFERENCE}",
+        "/dashboard/rejected",
+        "/dashboard/credential-failures",
+        "/click-to-call",
+    ):
+        browser.get(base + path)
+        fits_the_phone(browser, None, width)
     no_csp_violations(browser)
 
 
