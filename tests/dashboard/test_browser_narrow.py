@@ -34,6 +34,7 @@ from tests.dashboard.test_browser import (  # noqa: F401  (browser and server ar
     call_ends,
     no_csp_violations,
     server,
+    text_of,
     wait_for,
 )
 from tests.sandbox.test_page_browser import open_control_page
@@ -124,6 +125,22 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
         and a["width"] > 0
         and b["width"] > 0
     )
+
+
+def click_fresh(driver: Any, selector: str) -> None:
+    """Click ``selector``'s element, found again if the page replaced it meanwhile (the
+    sandbox page redraws its calls every 1.5 s)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def attempt(d: Any) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(driver, attempt)
 
 
 def cards_fit(driver: Any, table: str, labels: list[str]) -> None:
@@ -327,12 +344,16 @@ def test_the_sandbox_page_fits_a_phone_and_its_status_never_covers_a_keypad(
         browser.execute_script(
             "document.querySelector(arguments[0]).scrollIntoView({block: 'end'})", keypad
         )
-        browser.find_element(By.CSS_SELECTOR, keypad + ' button[data-digit="2"]').click()
+        click_fresh(browser, keypad + ' button[data-digit="2"]')
         said = f'[data-call-id="{call.call_id}"] .note'
         wait_for(
             browser,
             lambda d: (
-                "Pressed 2" in "".join(e.text for e in d.find_elements(By.CSS_SELECTOR, said))
+                "Pressed 2"
+                in d.execute_script(
+                    "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+                    said,
+                )
             ),
         )
         call.expect_heard("order number")
@@ -347,8 +368,29 @@ def test_the_sandbox_page_fits_a_phone_and_its_status_never_covers_a_keypad(
         for shown in boxes["notes"]:
             for pad in boxes["pads"]:
                 assert not overlap(shown, pad), (shown, pad)
-        # The call's log (URLs, call ids) wraps too.
-        browser.find_element(By.CSS_SELECTOR, f'[data-call-id="{call.call_id}"] summary').click()
-        wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "ol.log").is_displayed())
+        # Dialling in from the page: its answer shows under the form, in the page's flow.
+        dial = browser.find_element(By.ID, "dial-in")
+        for key in "+12025550199":
+            dial.find_element(By.CSS_SELECTOR, f'button.dial-digit[data-digit="{key}"]').click()
+        dial.find_element(By.CSS_SELECTOR, "button.dial").click()
+        wait_for(
+            browser, lambda d: text_of(d, "dial-status").startswith("Calling +12025550199: c-")
+        )
+        wait_for(
+            browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#calls [data-call-id]")) == 2
+        )
+
+        # The call's log (URLs, call ids) wraps too.  Scripts, not element handles: the page
+        # replaces the list as it refreshes.
+        log = f'[data-call-id="{call.call_id}"] details'
+        browser.execute_script("document.querySelector(arguments[0]).click()", log + " summary")
+        wait_for(
+            browser,
+            lambda d: d.execute_script(
+                "const e = document.querySelector(arguments[0]);"
+                " return e && e.open && e.querySelector('ol.log').offsetHeight > 0",
+                log,
+            ),
+        )
         fits_the_phone(browser, "16-sandbox-pressed-log")
         no_csp_violations(browser)
