@@ -152,7 +152,7 @@ def _bad_request(title: str, message: str) -> Response:
 
 def _filters() -> DisconnectFilter:
     try:
-        return DisconnectFilter.from_args(request.args)
+        return DisconnectFilter.from_args(request.args, get_store())
     except FilterError as exc:
         abort(_bad_request("Bad filter", str(exc)))
 
