@@ -346,6 +346,9 @@ def credential_failures() -> str:
 @bp.get("/rejected")
 def rejected() -> str:
     try:
+        unknown = sorted(set(request.args) - {"before_id", "beforeId"})
+        if unknown:
+            raise FilterError(f"unknown parameter {unknown[0]!r}; accepted: before_id, beforeId")
         older_than = before_id(request.args)
     except FilterError as exc:
         abort(_bad_request("Bad page", str(exc)))

@@ -32,7 +32,7 @@ from calls.outbound import SECRET_FIELDS
 from dashboard import bxml_view, legs, recordings, sequence
 from dashboard.legs import Legs
 from dashboard.recordings import Recording
-from dashboard.summary import Summary, summarize
+from dashboard.summary import ConferenceSummary, Summary, summarize, summarize_conference
 
 
 @dataclass
@@ -83,6 +83,7 @@ class Timeline:
     conference_ids: list[str] = field(default_factory=list)
     member_call_ids: list[str] = field(default_factory=list)
     kind: str = "Call"
+    conference: ConferenceSummary | None = None  # a conference's page: its header
 
 
 def pretty(value: Any) -> str:
@@ -199,6 +200,7 @@ def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
         dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
     )
     timeline.recordings = recordings.of_call(rows)  # conferenceRecordingAvailable
+    timeline.conference = summarize_conference(conference_id, rows)
     for row in rows:
         state = decode_state(row.get("tag"), secret, max_age=None)
         # Replay works on a call's page; here the events are only shown.
