@@ -241,6 +241,11 @@ def receive(route: str) -> Response:
         redact(error_detail, settings.secret_markers),
         started,
     )
+    refused_route = None
+    if category is None and event.event_type == "disconnect":
+        refused_route = categories.refused_route(event.cause, event.error_message)
+        if refused_route is not None:
+            category = categories.CREDENTIAL_FAILURE
     record["category"] = category
     store_started = time.perf_counter()
     try:
@@ -266,6 +271,8 @@ def receive(route: str) -> Response:
     )
     if event.attempt and event.event_type in SETTLING_EVENTS:
         _settle_attempt(store, event)
+    if refused_route is not None and outcome == "inserted":
+        _log_unanswered_refusal(store, refused_route, req, event)
     return _reply(status, body)
 
 
@@ -309,6 +316,31 @@ def _log_refusal(
     )
     get_store().record_refusal(
         route=route, remote_addr=req.remote_addr, username=username, kind=kind, payload=payload
+    )
+
+
+def _log_unanswered_refusal(store: Any, route: str, req: Request, event: CallbackEvent) -> None:
+    """A call ended by a 401 on ``route`` that was not logged when it happened: a request
+    without credentials that never came back with them (wrong ones are logged at once).
+    Its sender, Bandwidth, is the one that sent this disconnect."""
+    try:
+        earlier = store.refused_call(event.call_id) if event.call_id else None
+    except Exception:
+        earlier = None
+    if earlier is not None and earlier.get("wrong"):
+        return
+    log.warning(
+        "call %s ended: its %s callback came without credentials and was refused (401)",
+        event.call_id,
+        route,
+    )
+    store.record_refusal(
+        route=route,
+        remote_addr=req.remote_addr,
+        username=None,
+        kind="missing",
+        payload={"callId": event.call_id},
+        call_row=False,
     )
 
 

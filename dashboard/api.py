@@ -91,7 +91,7 @@ def call_events(call_id: str) -> Response:
 @bp.get("/disconnects")
 def disconnects() -> Response | tuple[Response, int]:
     try:
-        filters = DisconnectFilter.from_args(request.args)
+        filters = DisconnectFilter.from_args(request.args, get_store())
     except FilterError as exc:
         return jsonify(error=str(exc)), 400
     store = get_store()
@@ -106,7 +106,7 @@ def disconnects() -> Response | tuple[Response, int]:
 @bp.get("/categories")
 def category_counts() -> Response | tuple[Response, int]:
     try:
-        filters = DisconnectFilter.from_args(request.args)
+        filters = DisconnectFilter.from_args(request.args, get_store())
     except FilterError as exc:
         return jsonify(error=str(exc)), 400
     store = get_store()

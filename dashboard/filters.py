@@ -18,6 +18,11 @@ Parameters (all optional):
                ``store.search``; ``search`` also accepted)
 ``before_id``  keyset pagination: rows older than this id (``beforeId`` also accepted)
 ``limit``      page size (default 50)
+
+Anything else is refused with a message naming it and what is accepted, rather than
+ignored: a misspelt parameter or value would otherwise show an empty or unfiltered list
+that looks like an answer.  A ``category`` or ``cause`` must be a known one or one the
+store has counted (Bandwidth's vocabulary is open).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
-from store.categories import category_of
+from store.categories import ALL_CATEGORIES, BANDWIDTH_CAUSES, category_of
 from store.search import MIN_CHARS
 
 DEFAULT_LIMIT = 50
@@ -45,8 +50,64 @@ EARLIEST = 0.0
 LATEST = datetime(3000, 1, 1, tzinfo=UTC).timestamp()
 
 
+# Every parameter name the filters read (aliases too), as the refusal lists them.
+PARAMETERS = (
+    "category",
+    "cause",
+    "all",
+    "since",
+    "until",
+    "number",
+    "tag",
+    "errorId",
+    "error_id",
+    "q",
+    "search",
+    "before_id",
+    "beforeId",
+    "limit",
+)
+YES = ("1", "true", "yes", "on")
+NO = ("", "0", "false", "no", "off")
+
+
 class FilterError(ValueError):
     """A query parameter that cannot be used; the message names it."""
+
+
+def _check_names(args: MultiDict[str, str]) -> None:
+    unknown = sorted(set(args) - set(PARAMETERS))
+    if unknown:
+        names = ", ".join(repr(name[:MAX_TEXT]) for name in unknown)
+        raise FilterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {names}; "
+            f"accepted: {', '.join(PARAMETERS)}"
+        )
+
+
+def _flag(args: MultiDict[str, str], name: str) -> bool:
+    raw = (args.get(name) or "").strip().lower()
+    if raw in YES:
+        return True
+    if raw in NO:
+        return False
+    raise FilterError(
+        f"{name}: {raw[:MAX_TEXT]!r} is not a yes or no; accepted: 1, 0 (or true, false)"
+    )
+
+
+def _check_values(name: str, asked: tuple[str, ...], known: tuple[str, ...], seen: Any) -> None:
+    """Refuse values of ``name`` that are neither ``known`` nor ``seen()`` (read only then)."""
+    strange = [value for value in asked if value not in known]
+    if not strange:
+        return
+    accepted = list(known) + sorted(set(seen()) - set(known))
+    bad = [value for value in strange if value not in accepted]
+    if bad:
+        raise FilterError(
+            f"{name}: {', '.join(repr(v) for v in bad)} is not a {name}; "
+            f"accepted: {', '.join(accepted)}"
+        )
 
 
 def parse_time(name: str, raw: str) -> float:
@@ -146,9 +207,15 @@ class DisconnectFilter:
     raw: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_args(cls, args: MultiDict[str, str]) -> DisconnectFilter:
+    def from_args(cls, args: MultiDict[str, str], store: Any = None) -> DisconnectFilter:
+        """The filters of a request; with ``store``, each category and cause is checked
+        against the known ones and those it has counted."""
+        _check_names(args)
         causes = _list(args, "cause")
         categories = _list(args, "category")
+        if store is not None:
+            _check_values("category", categories, ALL_CATEGORIES, store.category_counts)
+            _check_values("cause", causes, BANDWIDTH_CAUSES, store.cause_counts)
         since_raw = _text(args, "since")
         until_raw = _text(args, "until")
         since = parse_time("since", since_raw) if since_raw else None
@@ -174,7 +241,7 @@ class DisconnectFilter:
         return cls(
             causes=causes,
             categories=categories,
-            include_hangup=(args.get("all") or "").lower() in ("1", "true", "yes", "on"),
+            include_hangup=_flag(args, "all"),
             since=since,
             until=until,
             number=normalise_number(number_raw) if number_raw else None,

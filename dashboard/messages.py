@@ -30,7 +30,7 @@ _STATUS = re.compile(
 _ROUTE = re.compile(r"/callbacks/([A-Za-z-]+)")
 
 _STATUS_MEANING = {
-    401: "refused the credentials Bandwidth sent (401)",
+    401: "refused the callback (401): Bandwidth sent no credentials or wrong ones",
     403: "refused the request (403)",
     404: "has no such route (404)",
     500: "answered 500: your handler or server failed",

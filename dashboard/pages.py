@@ -32,7 +32,7 @@ from flask import (
 
 from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import decode_state
-from dashboard import chart, export, recordings, timeline
+from dashboard import chart, export, recordings, sequence, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import (
     DisconnectFilter,
@@ -152,7 +152,7 @@ def _bad_request(title: str, message: str) -> Response:
 
 def _filters() -> DisconnectFilter:
     try:
-        return DisconnectFilter.from_args(request.args)
+        return DisconnectFilter.from_args(request.args, get_store())
     except FilterError as exc:
         abort(_bad_request("Bad filter", str(exc)))
 
@@ -241,30 +241,41 @@ def call(call_id: str) -> str:
     story = timeline.build(store, call_id, current_app.config["SECRET_KEY"])
     refused = store.refused_call(call_id)
     status = 200 if story.entries or story.outbound or refused else 404
-    heard = caller_heard(call_id) if story.kind == "Call" else []
+    heard = caller_heard(call_id, story.origin) if story.kind == "Call" else []
     page = render_template(
         "dashboard/call.html", timeline=story, refused=refused, caller_heard=heard
     )
     return page, status  # type: ignore[return-value]
 
 
-def caller_heard(call_id: str) -> list[dict[str, Any]]:
+def caller_heard(call_id: str, origin: float | None) -> list[dict[str, Any]]:
     """What the far end of the call heard, pressed and said, when it ran in this app's own
-    sandbox: ``[{at, leg, kind, text}]`` with ``at`` as seconds into the call (the sandbox's
-    simulated clock) and ``leg`` naming another leg's entries (a transfer's agent)."""
+    sandbox: ``[{at, leg, kind, text}]`` with ``at`` in seconds since the whole call began
+    (``origin``, the sequence diagram's base, so one moment reads the same in both and on
+    every leg's page) and ``leg`` naming another leg's entries (a transfer's agent)."""
     if "sandbox" not in current_app.extensions:
         return []
     import sandbox  # only apps that run the in-app sandbox get here
 
+    entries = sandbox.transcript(current_app, call_id)
+    if origin is None:
+        origin = min((e["time"] for e in entries if e.get("time") is not None), default=None)
     return [
         {
-            "at": f"+{item['at']:.1f} s",
+            "at": _heard_at(item, origin),
             "leg": None if item.get("callId") in (None, call_id) else item["callId"],
             "kind": item["kind"],
             "text": item["text"],
         }
-        for item in sandbox.transcript(current_app, call_id)
+        for item in entries
     ]
+
+
+def _heard_at(item: dict[str, Any], origin: float | None) -> str:
+    if item.get("time") is not None and origin is not None:
+        return sequence.offset(float(item["time"]) - origin)
+    # Kept before entries had a wall time: only the sandbox's simulated clock is known.
+    return f"{item['at']:.1f} s of simulated time"
 
 
 @bp.get("/calls/<path:call_id>/recordings/<recording_id>/media")
@@ -346,6 +357,9 @@ def credential_failures() -> str:
 @bp.get("/rejected")
 def rejected() -> str:
     try:
+        unknown = sorted(set(request.args) - {"before_id", "beforeId"})
+        if unknown:
+            raise FilterError(f"unknown parameter {unknown[0]!r}; accepted: before_id, beforeId")
         older_than = before_id(request.args)
     except FilterError as exc:
         abort(_bad_request("Bad page", str(exc)))

@@ -60,6 +60,16 @@ class Diagram:
     app_name: str
     rows: list[Row]
     description: str
+    origin: float | None = None  # epoch seconds the offsets count from
+
+
+def origin_of(rows: list[dict[str, Any]], outbound: dict[str, Any] | None) -> float | None:
+    """When a call began, as far as the store knows: its create-call request or its first
+    callback (epoch seconds), or None when nothing of it is stored."""
+    times = [row["received_at"] for row in rows if row.get("received_at") is not None]
+    if outbound is not None and outbound.get("created_at") is not None:
+        times.append(outbound["created_at"])
+    return min(times) if times else None
 
 
 def verbs_of(reply: str | None) -> list[str]:
@@ -95,7 +105,10 @@ def _reply_label(row: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _offset(seconds: float) -> str:
+def offset(seconds: float) -> str:
+    """Seconds since the call began, as the diagram and the transcript show them."""
+    if seconds < 0:
+        return f"-{-seconds:.2f} s" if seconds > -100 else f"-{-seconds:.0f} s"
     return f"+{seconds:.2f} s" if seconds < 100 else f"+{seconds:.0f} s"
 
 
@@ -106,15 +119,17 @@ def build(
     *,
     agent_rows: list[dict[str, Any]] | None = None,
     page_of: Callable[[str], str] | None = None,
+    origin: float | None = None,
 ) -> Diagram:
     """The diagram of one call's stored callbacks (``events_for_call``) and its create-call
     attempt, in the order they happened; ``agent_rows`` are the callbacks of the agent legs
-    its transfers created, drawn in place and linking to their own pages (``page_of``)."""
+    its transfers created, drawn in place and linking to their own pages (``page_of``).
+    Offsets count from ``origin`` (default: the first message drawn)."""
     others = agent_rows or []
-    times = [row["received_at"] for row in rows + others]
-    if outbound is not None and outbound.get("created_at") is not None:
-        times.append(outbound["created_at"])
-    origin = min(times) if times else 0.0
+    if origin is None:
+        origin = origin_of(rows + others, outbound)
+    if origin is None:
+        origin = 0.0
     drawn: list[Row] = []
     y = float(HEAD + 28)
     lines = []
@@ -124,7 +139,7 @@ def build(
         drawn.append(
             Row(
                 y,
-                _offset((outbound.get("created_at") or origin) - origin),
+                offset((outbound.get("created_at") or origin) - origin),
                 [
                     Arrow(
                         y,
@@ -158,7 +173,7 @@ def build(
         drawn.append(
             Row(
                 y,
-                _offset(row["received_at"] - origin),
+                offset(row["received_at"] - origin),
                 [
                     Arrow(
                         y,
@@ -190,4 +205,4 @@ def build(
         y += ROW
     height = int(y + 8)
     description = "; ".join(lines) if lines else "No callback of this call is stored."
-    return Diagram(WIDTH, height, BANDWIDTH_X, APP_X, app_name, drawn, description)
+    return Diagram(WIDTH, height, BANDWIDTH_X, APP_X, app_name, drawn, description, origin)

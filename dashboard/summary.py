@@ -12,7 +12,7 @@ cause; the header shows it first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -117,4 +117,70 @@ def summarize(
         payload = ending.get("payload")
         found = epoch(payload.get("endTime")) if isinstance(payload, dict) else None
         summary.end = found if found is not None else ending.get("received_at")
+    return summary
+
+
+@dataclass
+class Member:
+    call_id: str
+    from_number: str | None = None
+    to_number: str | None = None
+    joined: float | None = None
+    left: float | None = None
+
+
+@dataclass
+class ConferenceSummary:
+    conference_id: str
+    name: str | None = None
+    created: float | None = None
+    ended: float | None = None
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        if self.created is None or self.ended is None:
+            return None
+        return max(0.0, self.ended - self.created)
+
+    @property
+    def state(self) -> str:
+        """``completed`` once its ``conferenceCompleted`` is stored, else ``active``."""
+        return "completed" if self.ended is not None else "active"
+
+
+def _when(row: dict[str, Any]) -> float | None:
+    """Bandwidth's ``eventTime`` of a callback, else the time we received it."""
+    payload = row.get("payload")
+    found = epoch(payload.get("eventTime")) if isinstance(payload, dict) else None
+    return found if found is not None else row.get("received_at")
+
+
+def summarize_conference(conference_id: str, rows: list[dict[str, Any]]) -> ConferenceSummary:
+    """The header of a conference from its rows (``events_for_conference``, in order): its
+    name, when it was created and completed, and each member's join and exit."""
+    summary = ConferenceSummary(conference_id)
+    members: dict[str, Member] = {}
+    for row in rows:
+        payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
+        name = payload.get("name")
+        if summary.name is None and isinstance(name, str) and name:
+            summary.name = name
+        kind = row.get("event_type")
+        if kind == "conferenceCreated" and summary.created is None:
+            summary.created = _when(row)
+        elif kind == "conferenceCompleted":
+            summary.ended = _when(row)
+        call_id = row.get("call_id")
+        if kind in ("conferenceMemberJoin", "conferenceMemberExit") and call_id:
+            member = members.setdefault(call_id, Member(call_id))
+            member.from_number = member.from_number or row.get("from_number")
+            member.to_number = member.to_number or row.get("to_number")
+            if kind == "conferenceMemberJoin" and member.joined is None:  # first join
+                member.joined = _when(row)
+            elif kind == "conferenceMemberExit":
+                member.left = _when(row)
+    if summary.created is None and rows:
+        summary.created = _when(rows[0])  # conferenceCreated not stored: its first event
+    summary.members = list(members.values())
     return summary

@@ -32,7 +32,7 @@ from calls.outbound import SECRET_FIELDS
 from dashboard import bxml_view, legs, recordings, sequence
 from dashboard.legs import Legs
 from dashboard.recordings import Recording
-from dashboard.summary import Summary, summarize
+from dashboard.summary import ConferenceSummary, Summary, summarize, summarize_conference
 
 
 @dataclass
@@ -83,6 +83,8 @@ class Timeline:
     conference_ids: list[str] = field(default_factory=list)
     member_call_ids: list[str] = field(default_factory=list)
     kind: str = "Call"
+    origin: float | None = None  # when the whole call began: the base of every offset shown
+    conference: ConferenceSummary | None = None  # a conference's page: its header
 
 
 def pretty(value: Any) -> str:
@@ -180,15 +182,31 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         timeline.entries.append(entry)
     timeline.summary = summarize(rows, states, outbound)
     timeline.legs = legs.find(store, call_id, rows)
+    timeline.origin = call_origin(store, rows, outbound, timeline.legs)
     timeline.diagram = sequence.build(
         rows,
         outbound,
         timeline.summary.flow or "App",
         agent_rows=timeline.legs.transfer_events,
         page_of=lambda leg: url_for("dashboard.call", call_id=leg),
+        origin=timeline.origin,
     )
     timeline.recordings = recordings.of_call(rows)
     return timeline
+
+
+def call_origin(
+    store: Any, rows: list[dict[str, Any]], outbound: dict[str, Any] | None, found: Legs
+) -> float | None:
+    """When the whole call began: an agent leg's times count from its caller's start, so
+    one moment has one offset on every leg's page (the diagram and the transcript)."""
+    origin = sequence.origin_of(rows + found.transfer_events, outbound)
+    parent = found.transferred_from
+    if parent:
+        start = sequence.origin_of(store.events_for_call(parent), store.outbound_for_call(parent))
+        if start is not None and (origin is None or start < origin):
+            origin = start
+    return origin
 
 
 def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
@@ -199,6 +217,7 @@ def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
         dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
     )
     timeline.recordings = recordings.of_call(rows)  # conferenceRecordingAvailable
+    timeline.conference = summarize_conference(conference_id, rows)
     for row in rows:
         state = decode_state(row.get("tag"), secret, max_age=None)
         # Replay works on a call's page; here the events are only shown.

@@ -230,6 +230,8 @@ class SandboxDB:
         self._pid = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # A call unheld for longer is not resumed but ended (sandbox.stale); None: always.
+        self.resume_seconds: float | None = None
 
     # --- engine -------------------------------------------------------------------------
 
@@ -360,13 +362,16 @@ class SandboxDB:
         with self.reading() as conn:
             return [row[0] for row in conn.execute(query)]
 
-    @staticmethod
-    def _claimable(now: float) -> tuple[Any, ...]:
-        return (
+    def _claimable(self, now: float) -> tuple[Any, ...]:
+        free = (
             calls.c.active == 1,
             calls.c.parent_call_id.is_(None),
             or_(calls.c.lease_owner.is_(None), calls.c.lease_expires < now),
         )
+        if self.resume_seconds is None:
+            return free
+        since = func.coalesce(calls.c.lease_expires, calls.c.updated_at)
+        return (*free, since >= now - self.resume_seconds)
 
     def claim(self, call_id: str, owner: str, now: float, lease: float) -> dict | None:
         """Take the lease of a free or expired call; the row when this owner won it."""
@@ -447,7 +452,8 @@ class SandboxDB:
         return True
 
     def release(self, owner: str, call_ids: Iterable[str]) -> None:
-        """Give leases back (a clean shutdown): another driver resumes them at once."""
+        """Give leases back (a clean shutdown): another driver resumes them at once.
+        ``lease_expires`` keeps the time of the release (see sandbox.stale)."""
         ids = list(call_ids)
         if not ids:
             return
@@ -455,7 +461,7 @@ class SandboxDB:
             conn.execute(
                 update(calls)
                 .where(calls.c.lease_owner == owner, calls.c.call_id.in_(ids))
-                .values(lease_owner=None, lease_expires=None)
+                .values(lease_owner=None, lease_expires=time.time())
             )
 
     def lease_owners(self, prefix: str, now: float) -> set[str]:
@@ -479,7 +485,7 @@ class SandboxDB:
                 conn.execute(
                     update(calls)
                     .where(calls.c.lease_owner == owner, calls.c.active == 1)
-                    .values(lease_owner=None, lease_expires=None)
+                    .values(lease_owner=None, lease_expires=time.time())
                 ).rowcount
             )
 

@@ -287,9 +287,7 @@ class Deliverer:
         error = summary = None
         if not ok:
             error = f"{url} answered HTTP {status}"
-            summary = f"{url} answered HTTP {status}" + (
-                " (the credentials sent were refused)" if status == 401 else ""
-            )
+            summary = f"{url} answered HTTP {status}" + _refusal_reason(status, auth)
         elif len(body) > MAX_DOCUMENT_BYTES:
             ok, error = False, f"{url} answered more than 64 KB"
             summary = error
@@ -348,3 +346,12 @@ def _connection_summary(exc: BaseException, timeout: float) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _refusal_reason(status: int, auth: tuple[str, str] | None) -> str:
+    """Why a 401 happened, as far as the sender knows: none sent, or refused."""
+    if status != 401:
+        return ""
+    if auth is None:
+        return " (no credentials were sent: the call or the verb has no username and password)"
+    return " (the credentials sent were refused)"

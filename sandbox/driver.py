@@ -37,12 +37,14 @@ from sandbox.delivery import Deliverer, Delivery
 from sandbox.payloads import Leg
 from sandbox.runner import CallRunner
 from sandbox.settings import Settings
+from sandbox.stale import end_stale_calls
 
 log = logging.getLogger(__name__)
 
 # Inputs may commit out of id order (PostgreSQL sequences): ids are re-read for this long.
 INPUT_WINDOW_SECONDS = 2.0
 PURGE_EVERY_SECONDS = 3600.0
+STALE_CHECK_SECONDS = 60.0
 
 
 class Driver:
@@ -75,6 +77,8 @@ class Driver:
         self._renewed_at: dict[str, float] = {}
         self._next_purge = 0.0
         self._next_dead_check = 0.0
+        self._next_stale_check = 0.0
+        db.resume_seconds = settings.resume_seconds
 
     # --- life -------------------------------------------------------------------------
 
@@ -190,6 +194,9 @@ class Driver:
                     self._next_dead_check = now + settings.idle_poll
                     if self._release_dead_owners(now):
                         next_claim = now
+                if now >= self._next_stale_check:  # at start, then now and then
+                    self._next_stale_check = now + STALE_CHECK_SECONDS
+                    end_stale_calls(self.db, now, settings.resume_seconds)
                 if now >= self._next_purge:
                     self._next_purge = now + PURGE_EVERY_SECONDS
                     self.db.purge(now - settings.keep_days * 86400)

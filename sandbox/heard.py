@@ -1,9 +1,11 @@
 """What the far end of a call heard, pressed and said, in order: the call's transcript.
 
-Each entry is ``{"at": seconds, "callId": leg, "kind": kind, "text": text}`` where ``at``
-is the call's simulated clock (``Call.clock``: seconds of ringing, playing, pausing and
-waiting since the call was queued) and ``callId`` the leg it happened on (a Transfer's
-agent leg has its own).  Kinds:
+Each entry is ``{"at": seconds, "time": epoch, "callId": leg, "kind": kind, "text": text}``
+where ``at`` is the call's simulated clock (``Call.clock``: seconds of ringing, playing,
+pausing and waiting since the call was queued), ``time`` the wall clock then (epoch
+seconds, the base of the times the app stores its callbacks at, so the dashboard draws both
+on one time line) and ``callId`` the leg it happened on (a Transfer's agent leg has its
+own).  Kinds:
 
 - heard: ``speech`` (SpeakSentence text), ``audio`` (PlayAudio URL), ``pause`` and ``ring``
   (seconds), ``tones`` (SendDtmf digits the app played);
@@ -18,6 +20,7 @@ The A-leg's row keeps the entries of all its legs (``program["transcript"]``), t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,7 +44,13 @@ def add(call: Call, leg: Leg, kind: str, text: str) -> None:
     """Note one entry, at the call's simulated clock now."""
     entries: list[dict[str, Any]] = call.program.setdefault(KEY, [])
     entries.append(
-        {"at": round(call.clock_now(), 3), "callId": leg.call_id, "kind": kind, "text": text}
+        {
+            "at": round(call.clock_now(), 3),
+            "time": round(time.time(), 3),
+            "callId": leg.call_id,
+            "kind": kind,
+            "text": text,
+        }
     )
     if len(entries) > LIMIT:
         del entries[: len(entries) - LIMIT]

@@ -29,6 +29,9 @@ KEYS: dict[str, tuple[Any, type]] = {
     "SANDBOX_CHALLENGE": (False, bool),
     # Seconds a driver owns a call without renewing; another driver resumes it after that.
     "SANDBOX_LEASE_SECONDS": (30.0, float),
+    # A call no driver has run for longer (the sandbox was stopped) is ended, not resumed,
+    # when a driver starts again: a reload resumes its calls, a restart hours later does not.
+    "SANDBOX_RESUME_SECONDS": (300.0, float),
     # How often a busy driver looks for digits, hang-ups and API updates from other processes.
     "SANDBOX_POLL_INTERVAL": (0.05, float),
     # How often an idle driver looks for calls to run (new calls in this process wake it).
@@ -92,6 +95,7 @@ class Settings:
     clock: str = "real"
     challenge: bool = False
     lease_seconds: float = 30.0
+    resume_seconds: float = 300.0
     poll_interval: float = 0.05
     idle_poll: float = 1.0
     driver: str = "auto"
@@ -122,6 +126,8 @@ class Settings:
             raise SettingsError(f"SANDBOX_CLOCK must be 'real' or 'manual', got {self.clock!r}")
         if self.lease_seconds <= 0:
             raise SettingsError("SANDBOX_LEASE_SECONDS must be positive")
+        if self.resume_seconds <= 0:
+            raise SettingsError("SANDBOX_RESUME_SECONDS must be positive")
         if self.poll_interval <= 0 or self.idle_poll <= 0:
             raise SettingsError("SANDBOX_POLL_INTERVAL and SANDBOX_IDLE_POLL must be positive")
         if self.driver not in ("auto", "off"):

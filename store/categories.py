@@ -4,7 +4,9 @@ A call's category is one name.  Our own failures come first, in this order, beca
 are the root cause whatever Bandwidth then reported (a crashing handler ends the call with
 an ordinary ``hangup`` after the safe document, or with ``callback-error``):
 
-``credential-failure``  callbacks of the call were refused with 401 (wrong credentials)
+``credential-failure``  callbacks of the call were refused with 401: credentials wrong, or
+                        none sent and never sent again (a disconnect ``callback-error``
+                        whose message says our URL answered 401)
 ``rejected-payload``    callbacks of the call were refused as malformed (400/413/415/422)
 ``handler-error``       a handler raised (or no flow answered the call)
 ``invalid-reply``       a handler returned BXML that fails the reply check
@@ -21,6 +23,7 @@ keeps its own failure (:func:`event_category`), which is what a later disconnect
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 CREDENTIAL_FAILURE = "credential-failure"
@@ -54,7 +57,7 @@ ALL_CATEGORIES = APP_CATEGORIES + BANDWIDTH_CAUSES
 
 # What each category means, for people (the dashboard's counts and filter).
 DESCRIPTIONS = {
-    CREDENTIAL_FAILURE: "callbacks refused: wrong credentials (401)",
+    CREDENTIAL_FAILURE: "callbacks refused (401): credentials missing or wrong",
     REJECTED_PAYLOAD: "callbacks refused as malformed",
     HANDLER_ERROR: "your handler raised an error",
     INVALID_REPLY: "your handler returned invalid BXML",
@@ -98,6 +101,22 @@ def event_category(
     if error_detail:
         return INVALID_REPLY if invalid_reply else HANDLER_ERROR
     return SPOOLED if spooled else None
+
+
+# "http://host/callbacks/gather answered HTTP 401": the route our app refused, as the
+# sender's callback-error message names it (the sandbox's words; Bandwidth's are similar).
+_REFUSED_401 = re.compile(r"/callbacks/([A-Za-z-]+)\S*\s+(?:answered|returned)\s+(?:HTTP\s+)?401\b")
+
+
+def refused_route(cause: str | None, error_message: str | None) -> str | None:
+    """The route whose 401 ended a call (``callback-error``), as its disconnect says, else
+    None.  A refusal of wrong credentials is logged when it happens; one of a request sent
+    without them is not (it is also the first half of every 401 challenge), so this is how
+    a call whose sender never sent them shows up."""
+    if cause != "callback-error" or not error_message:
+        return None
+    found = _REFUSED_401.search(error_message)
+    return found.group(1) if found else None
 
 
 def category_of(row: dict) -> str:

@@ -5,8 +5,11 @@ they record are not authenticated.  Never a password: the log keeps the username
 
 * ``credential_failures``: one row per (route, source address, username tried, kind), with
   first and last seen and a count.  ``kind`` is ``wrong`` (credentials that do not match),
-  ``malformed`` (an Authorization header that is not HTTP Basic) or ``missing`` (none sent:
-  also the first half of a 401 challenge, so only a refused ``disconnect`` is logged).
+  ``malformed`` (an Authorization header that is not HTTP Basic) or ``missing`` (none sent).
+  A request without credentials is also the first half of every 401 challenge, so it is
+  logged only when it is known to have cost a call: a refused ``disconnect`` at once (its
+  call counts once the challenge's grace has passed without it), any other route when the
+  call's disconnect says that route's 401 ended it (``categories.refused_route``).
 * ``refused_calls``: the call a refused callback's payload names, so the call can be found:
   category ``credential-failure`` or ``rejected-payload``.  A call whose only refusal was
   a disconnect without credentials counts once the sender has had ``CHALLENGE_GRACE``
@@ -62,8 +65,10 @@ class Refusals:
         payload: dict[str, Any] | None,
         category: str = CREDENTIAL_FAILURE,
         now: float | None = None,
+        call_row: bool = True,
     ) -> None:
-        """Count one refused callback; ``kind`` None logs the call only (a bad payload)."""
+        """Count one refused callback; ``kind`` None logs the call only (a bad payload),
+        ``call_row`` False the log line only (the call's disconnect is stored)."""
         now = time.time() if now is None else now
         payload = payload if isinstance(payload, dict) else {}
         call_id = (
@@ -73,7 +78,7 @@ class Refusals:
             with self.db.writing(throttle=True) as conn:
                 if kind is not None:
                     self._log(conn, route, remote_addr, username, kind, call_id, now)
-                if call_id is not None:
+                if call_id is not None and call_row:
                     self._call(conn, route, call_id, kind, category, payload, now)
         except Exception:
             log.warning("could not log a refused %s callback", route, exc_info=True)
@@ -165,13 +170,13 @@ class Refusals:
 
     def refusals_since(self, since: float, now: float | None = None) -> dict[str, Any] | None:
         """The latest credential failure seen at or after ``since`` that needs an operator
-        (wrong or malformed credentials, or a call's disconnect refused for lack of them),
-        or None.  Reads two bounded tables."""
+        (wrong or malformed credentials, a call ended by a callback sent without them, or a
+        call's disconnect refused for lack of them), or None.  Reads two bounded tables."""
         now = time.time() if now is None else now
         t = credential_failures
         wrong = (
             select(t)
-            .where(t.c.last_seen >= since, t.c.kind != "missing")
+            .where(t.c.last_seen >= since, or_(t.c.kind != "missing", t.c.route != "disconnect"))
             .order_by(t.c.last_seen.desc())
             .limit(1)
         )

@@ -39,3 +39,56 @@ def test_a_conference_page_shows_its_events_and_links_the_members(operator, bw):
 def test_the_conference_page_needs_a_login(client):
     reply = client.get(f"/dashboard/conferences/{CONFERENCE}")
     assert reply.status_code in (302, 303, 401)
+
+
+def _summary(html: str) -> str:
+    start = html.index('id="conference-summary"')
+    return html[start : html.index("</section>", start)]
+
+
+def _field(summary: str, name: str) -> str:
+    found = re.search(rf'id="summary-{name}">(.*?)</dd>', summary, re.S)
+    assert found, name
+    return found.group(1)
+
+
+def test_a_conference_page_has_a_summary_header(operator, bw):
+    first, second = call_id(), call_id()
+    at = "2026-01-02T03:04:{:02d}.000Z".format
+    events = [
+        conference_event("conferenceCreated", conferenceId=CONFERENCE, name="standup", eventTime=at(0)),
+        conference_event(
+            "conferenceMemberJoin", conferenceId=CONFERENCE, name="standup", callId=first,
+            eventTime=at(1), **{"from": "+12025550101", "to": "+12025550199"},
+        ),
+        conference_event(
+            "conferenceMemberJoin", conferenceId=CONFERENCE, name="standup", callId=second,
+            eventTime=at(2), **{"from": "+12025550102", "to": "+12025550199"},
+        ),
+        conference_event("conferenceMemberExit", conferenceId=CONFERENCE, name="standup", callId=first, eventTime=at(30)),
+    ]  # fmt: skip
+    for payload in events:
+        assert bw.post("conference", payload).status_code in (200, 204)
+    head = _summary(operator.get(f"/dashboard/conferences/{CONFERENCE}").get_data(as_text=True))
+    assert _field(head, "name") == "standup"
+    assert _field(head, "conference-id") == CONFERENCE
+    assert _field(head, "created") == "2026-01-02 03:04:00.000 UTC"
+    assert _field(head, "ended") == "not ended yet"
+    assert "active" in _field(head, "state")
+    assert _field(head, "recording") == "none"
+    members = _field(head, "members")
+    assert re.findall(r'href="/dashboard/calls/([^"]+)"', members) == [first, second]
+    assert "+12025550101 → +12025550199" in members
+    assert "left 2026-01-02 03:04:30.000 UTC" in members
+
+    ended = conference_event(
+        "conferenceCompleted", conferenceId=CONFERENCE, name="standup", eventTime=at(45)
+    )
+    assert bw.post("conference", ended).status_code in (200, 204)
+    head = _summary(operator.get(f"/dashboard/conferences/{CONFERENCE}").get_data(as_text=True))
+    assert _field(head, "ended") == "2026-01-02 03:04:45.000 UTC"
+    assert _field(head, "duration") == "45.0 s"
+    assert _field(head, "state") == "completed"
+    # A call's page keeps its own header, not this one.
+    call_page = operator.get(f"/dashboard/calls/{first}").get_data(as_text=True)
+    assert 'id="conference-summary"' not in call_page

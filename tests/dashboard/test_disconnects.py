@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
 import re
 from datetime import UTC, datetime
@@ -250,6 +251,43 @@ def test_rejected_page_paginates(operator, bw):
     older = re.search(r'href="([^"]+)" id="older"', html).group(1)
     assert operator.get(older).get_data(as_text=True).count("<tr data-id=") == 3
     assert operator.get("/dashboard/rejected?before_id=x").status_code == 400
+    assert operator.get("/dashboard/rejected?route=answer").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "named", "listed"),
+    [
+        ("category=handler-eror", "'handler-eror'", "handler-error"),
+        ("category=hangup&category=nope", "'nope'", "credential-failure"),
+        ("cause=bussy", "'bussy'", "busy"),
+        ("cause=handler-error", "'handler-error'", "callback-error"),  # a category, not a cause
+        ("all=maybe", "'maybe'", "1, 0"),
+        ("direction=inbound", "'direction'", "category"),
+        ("flow=demo-ivr", "'flow'", "errorId"),
+        ("range=24h", "'range'", "since"),
+        ("since=2024-05-01&Cause=busy", "'Cause'", "cause"),
+    ],
+)
+def test_unknown_filter_names_and_values_are_a_400_naming_them(operator, query, named, listed):
+    """Never an empty (or unfiltered) 200 that looks like an answer."""
+    reply = operator.get(f"/api/disconnects?{query}")
+    assert reply.status_code == 400
+    error = reply.get_json()["error"]
+    assert named in error and "accepted:" in error and listed in error.split("accepted:")[1]
+    assert operator.get(f"/api/categories?{query}").status_code == 400
+    page = operator.get(f"/dashboard?{query}")
+    assert page.status_code == 400
+    text = html.unescape(page.get_data(as_text=True))
+    assert "Bad filter" in text and named in text and listed in text
+    assert operator.get(f"/dashboard/disconnects.csv?{query}").status_code == 400
+
+
+def test_a_cause_the_store_has_counted_is_accepted_though_not_documented(operator, app):
+    odd = stored_event(app, cause="sip-overload")
+    assert [r["id"] for r in api(operator, cause="sip-overload")["disconnects"]] == [odd]
+    assert [r["id"] for r in api(operator, category="sip-overload")["disconnects"]] == [odd]
+    for yes_or_no in ("1", "0", "true", "off", ""):
+        assert operator.get(f"/api/disconnects?all={yes_or_no}").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -233,3 +233,25 @@ def test_quick_ranges_keep_the_filters_and_set_the_chart(operator, bw):
     page = operator.get(last_hour).get_data(as_text=True)
     assert "per 2 min" in page
     assert len(row_ids(page)) == 1
+
+
+def test_every_filter_box_has_a_label_and_an_example_the_filter_accepts(operator):
+    """The text boxes read alike (a label saying what the box matches, a placeholder
+    "e.g. A or B"), and each example, typed as shown, is accepted."""
+    page = operator.get("/dashboard").get_data(as_text=True)
+    start = page.index('id="filters"')
+    form = page[start : page.index("</form>", start)]
+    boxes = re.findall(
+        r'<label[^>]*>([^<]*)<input type="(?:text|search)" name="(\w+)"[^>]*placeholder="([^"]*)"',
+        form,
+    )
+    names = [name for _, name, _ in boxes]
+    assert sorted(names) == sorted(["q", "since", "until", "number", "tag", "errorId"])
+    # Every text box of the form has one (none left without a placeholder).
+    assert len(re.findall(r'<input type="(?:text|search)"', form)) == len(boxes)
+    for label, name, placeholder in boxes:
+        assert label.strip(), name
+        assert placeholder.startswith("e.g. "), (name, placeholder)
+        for example in placeholder.removeprefix("e.g. ").split(" or "):
+            reply = operator.get("/api/disconnects", query_string={name: example})
+            assert reply.status_code == 200, (name, example, reply.get_json())

@@ -31,7 +31,7 @@ POOL_REFUSED = (
         ("http://app.example/callbacks/answer answered HTTP 500", "your app answered 500"),
         (
             "http://app.example/callbacks/gather answered HTTP 401",
-            "your app refused the credentials Bandwidth sent (401)",
+            "your app refused the callback (401): Bandwidth sent no credentials or wrong ones",
         ),
         (
             "HTTPSConnectionPool(host='x.example', port=443): Max retries exceeded with url: / "

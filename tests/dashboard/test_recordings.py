@@ -292,6 +292,8 @@ def test_a_conference_recording_plays_on_the_conference_page(operator_of, api_ap
     html = operator_of.get(f"/dashboard/conferences/{conference}").get_data(as_text=True)
     route = f"/dashboard/conferences/{conference}/recordings/r-9/media"
     assert f'<audio controls preload="metadata" src="{route}">' in html
+    head = html[html.index('id="conference-summary"') :]
+    assert '<dd id="summary-recording"><a href="#recording-1">r-9</a></dd>' in head
     reply = operator_of.get(route, headers={"Range": "bytes=0-99"})
     assert (reply.status_code, reply.get_data()) == (206, MEDIA[:100])
     assert media_server.requests[-1]["path"].endswith(

@@ -4,6 +4,8 @@ through its public form; on SQLite and PostgreSQL (the store and the sandbox's c
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pytest
@@ -152,3 +154,65 @@ def test_the_call_page_shows_what_the_caller_heard(voice_call):
     assert "For sales, press 1." in heard
     pressed = heard.index('<span class="badge">pressed</span> 7')
     assert heard.index("For sales, press 1.") < pressed < heard.index("not a choice")
+
+
+def _seconds(offset: str) -> float:
+    return float(offset.split()[0])
+
+
+def _diagram(page: str) -> list[tuple[float, str]]:
+    """(offset, request label) of each row of a call page's sequence diagram."""
+    rows = re.findall(
+        r'<text class="seq-offset"[^>]*>([^<]+)</text>\s*<a [^>]*>\s*<title>[^<]*</title>\s*'
+        r"<line [^>]*/>\s*<text [^>]*>([^<]+)</text>",
+        page,
+    )
+    return [(_seconds(offset), html.unescape(label)) for offset, label in rows]
+
+
+def _heard(page: str) -> list[tuple[float, str]]:
+    section = page[page.index('id="caller-heard"') :]
+    items = re.findall(
+        r'<li class="heard-(\w+)">\s*<span class="muted">([^<·]+)[^<]*</span>\s*'
+        r'<span class="badge">\w+</span>\s*([^<]*)</li>',
+        section,
+    )
+    return [(_seconds(at), html.unescape(text).strip()) for _, at, text in items]
+
+
+def test_the_transcript_and_the_diagram_share_one_time_base_on_every_leg(voice_call):
+    """One moment, one offset: seconds since the whole call began, in the sequence diagram
+    and in what the caller heard, on the caller's page and on the agent's."""
+    from tests.conftest import DASHBOARD_PASSWORD, DASHBOARD_USER
+    from tests.dashboard.conftest import login
+
+    call = voice_call.dial(IVR_NUMBER, from_=CALLER)
+    call.expect_heard("For sales, press 1.")
+    call.advance(3)  # the simulated clock runs ahead of the wall clock
+    call.press("1")
+    agent = call.expect_transfer_to(SALES)
+    agent.expect_heard("A caller from the demo IVR is on the line.")
+    call.expect_ended("hangup")
+    voice_call.app.config.update(
+        DASHBOARD_USERNAME=DASHBOARD_USER, DASHBOARD_PASSWORD=DASHBOARD_PASSWORD
+    )
+    client = voice_call.app.test_client()
+    login(client)
+    caller_page = client.get(f"/dashboard/calls/{call.call_id}").get_data(as_text=True)
+    agent_page = client.get(f"/dashboard/calls/{agent.call_id}").get_data(as_text=True)
+
+    drawn = dict((label, at) for at, label in _diagram(caller_page))
+    heard = _heard(caller_page)
+    greeting = next(at for at, text in heard if text.startswith("Thanks for calling."))
+    sales = next(at for at, text in heard if text == "Connecting you to sales.")
+    # The greeting is the reply to initiate, heard before the gather was sent; the
+    # sales line is the reply to that gather.
+    assert drawn["initiate"] <= greeting <= drawn["gather"] <= sales
+    assert drawn["gather"] <= sales <= drawn["agent: transferAnswer"]
+    # The agent's page counts from the caller's start too: its transferAnswer has the
+    # offset the caller's page gives it, and the agent heard its whisper after it.
+    agent_drawn = dict((label, at) for at, label in _diagram(agent_page))
+    assert agent_drawn["transferAnswer"] == drawn["agent: transferAnswer"] > 0
+    whisper = next(at for at, text in _heard(agent_page) if "demo IVR is on the line" in text)
+    assert whisper >= agent_drawn["transferAnswer"]
+    assert 'id="heard-base"' in agent_page

@@ -21,6 +21,7 @@ from tests.servers import closed_port
 
 CRASHING = "+12025550111"  # our number whose answer handler raises
 INVALID = "+12025550112"  # our number whose answer handler builds invalid BXML
+BARE_GATHER = "+12025550113"  # our number whose Gather sets no credentials
 DASHBOARD = (DASHBOARD_USER, DASHBOARD_PASSWORD)
 
 
@@ -182,6 +183,73 @@ def test_a_call_created_without_credentials_is_found_once_its_disconnect_is_refu
     page = dashboard_page(live_app)
     assert 'id="credential-alarm"' in page
     assert state["callId"] in page
+
+
+def test_a_gather_sent_without_credentials_is_logged_as_missing_and_bannered(
+    api, sandbox, live_app, app_call
+):
+    """The call has credentials, its Gather has none: the gather is refused, the call ends
+    callback-error, and the refusal is in the log as missing (not wrong) credentials."""
+    flows = live_app.app.extensions["flows"]
+    gathering = flows.register(Flow("bare-gather", numbers=[BARE_GATHER]))
+    gathering.on("answer")(
+        lambda event: bxml.Response(
+            bxml.Gather(
+                bxml.SpeakSentence("Press a key."),
+                gather_url=gathering.url("gather"),  # no username/password: the mistake
+                max_digits=1,
+                first_digit_timeout=1,
+            )
+        )
+    )
+    state = place(api, sandbox, app_call(**{"from": BARE_GATHER}))
+    call_id = state["callId"]
+    assert state["disconnectCause"] == "callback-error", state
+    (row,) = disconnects(live_app, all="1")
+    assert row["callId"] == call_id and row["category"] == "credential-failure"
+    with live_app.app.app_context():
+        log = get_store().credential_failures()
+    assert [(r["route"], r["kind"], r["username"], r["last_call_id"]) for r in log] == [
+        ("gather", "missing", "", call_id)
+    ]
+    page = dashboard_page(live_app)
+    banner = page[page.index('id="credential-alarm"') :]
+    banner = banner[: banner.index("</p>")]
+    assert "they arrive without the credentials this app requires" in banner
+    assert "/callbacks/gather" in banner and "do not match" not in banner
+    call_page = dashboard_page(live_app, f"/dashboard/calls/{call_id}")
+    assert "no credentials were sent" in call_page
+    assert "the credentials sent were refused" not in call_page
+    log_page = dashboard_page(live_app, "/dashboard/credential-failures")
+    assert call_id in log_page and ">missing<" in log_page
+
+
+def test_a_credential_failure_is_described_as_missing_or_wrong():
+    text = categories.describe(categories.CREDENTIAL_FAILURE)
+    assert "missing" in text and "wrong" in text
+
+
+@pytest.mark.parametrize(
+    ("cause", "message", "route"),
+    [
+        (
+            "callback-error",
+            "http://h/callbacks/gather answered HTTP 401 (no credentials)",
+            "gather",
+        ),
+        (
+            "callback-error",
+            "The answer callback failed: http://h/callbacks/answer answered HTTP 401",
+            "answer",
+        ),
+        ("callback-error", "http://h/callbacks/gather answered HTTP 500", None),
+        ("callback-error", "http://other/hooks/gather answered HTTP 401", None),
+        ("hangup", "http://h/callbacks/gather answered HTTP 401", None),
+        ("callback-error", None, None),
+    ],
+)
+def test_refused_route_reads_a_401_from_the_disconnect(cause, message, route):
+    assert categories.refused_route(cause, message) == route
 
 
 def test_the_401_challenge_answered_with_credentials_raises_no_alarm(live_app):

@@ -8,6 +8,8 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+
 from tests.sandbox.conftest import FROM, TO
 
 
@@ -151,3 +153,56 @@ def test_a_stop_releases_a_call_stuck_in_a_callback(make_sandbox, receiver):
         assert leaving.db.get_call(call_id)["lease_owner"] is None
     finally:
         release.set()
+
+
+def _hours_pass(sandbox, call_id: str, hours: float) -> None:
+    """As if the sandbox had been stopped ``hours`` ago: its release (or the crashed
+    driver's lease) and its last save that long in the past."""
+    from sqlalchemy import update
+
+    from sandbox.db import calls
+
+    back = hours * 3600
+    with sandbox.db.writing() as conn:
+        conn.execute(
+            update(calls)
+            .where(calls.c.call_id == call_id)
+            .values(
+                lease_expires=calls.c.lease_expires - back, updated_at=calls.c.updated_at - back
+            )
+        )
+
+
+@pytest.mark.parametrize("stop", ["stop", "abandon"])
+def test_a_call_left_from_a_run_hours_ago_is_ended_not_resumed(make_sandbox, receiver, stop):
+    """A sandbox started again on the same database does not replay stale calls: they end
+    (cause error, saying why) without another callback; a reload's calls resume (above)."""
+    receiver.reply(
+        "/answer", '<Response><Pause duration="30"/><Redirect redirectUrl="/after"/></Response>'
+    )
+    receiver.reply("/after", "<Response><Hangup/></Response>")
+    earlier = make_sandbox(lease_seconds=60)
+    call_id = earlier.create_call("9900000", _body(receiver), "http://sandbox/api/v2")["callId"]
+    earlier.wait_for(call_id, "answered")
+    receiver.wait_for("answer")
+    getattr(earlier.driver, stop)()  # a clean stop, or a crash (the lease not released)
+    _hours_pass(earlier, call_id, 3)
+
+    later = make_sandbox(lease_seconds=60)  # SANDBOX_RESUME_SECONDS: its default
+    assert later.settings.resume_seconds == 300
+    later.start_driver()
+    final = later.wait_for(call_id, "disconnected", timeout=10)
+    assert final["disconnectCause"] == "error"
+    assert "ended instead of resumed" in final["errorMessage"]
+    assert "SANDBOX_RESUME_SECONDS" in final["errorMessage"]
+    runs = [line["text"] for line in final["log"] if line["text"].startswith("driver ")]
+    assert runs == [f"driver {earlier.driver.owner} runs the call from phase queued"]
+    # Ended in the database in one step: nothing was or will be sent for it.
+    assert [r.path for r in receiver.requests] == ["/answer"]
+
+
+def test_resume_seconds_must_be_positive():
+    from sandbox.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="SANDBOX_RESUME_SECONDS"):
+        Settings(database_url="sqlite://", password="pw", resume_seconds=0)
