@@ -33,17 +33,23 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
-from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
 import config
-from callbacks.auth import CredentialError, challenge, encode_pairs, parse_basic, verify_basic
+from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basic
 from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
 from callbacks.payload import PayloadError, read_payload
 from callbacks.redact import Markers, markers_for, redact, restore
+from callbacks.refusals import (
+    NO_ARGS,
+    log_refusal,
+    log_unanswered_refusal,
+    read_body,
+    refused_payload,
+)
 from callbacks.routing import FlowRegistry, NoFlow, attach_state
 from store import StoreUnavailable, categories, get_store
 
@@ -51,7 +57,6 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 log = logging.getLogger(__name__)
 
 XML = "application/xml; charset=utf-8"
-NO_ARGS: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 FALLBACK_ROUTE = "answer-fallback"
 FALLBACK_STORE_SECONDS = 0.5  # then the callback is spooled (fsynced) and answered
 
@@ -192,7 +197,7 @@ def receive(route: str) -> Response:
             verify_basic(req.headers.get("Authorization"), pairs)
         except CredentialError as exc:
             g.callback_credentials_missing = exc.missing  # Bandwidth's first try, or wrong
-            _log_refusal(route, req, exc, settings)
+            log_refusal(route, req, exc, settings.body_limit)
             reply = _plain(401, "credentials required" if exc.missing else "wrong credentials")
             reply.headers["WWW-Authenticate"] = challenge(settings.realm)
             return reply
@@ -204,7 +209,7 @@ def receive(route: str) -> Response:
             # A GET callback carries its payload in the query string: the same limit applies.
             return _rejected(store, route, 413, "query string is larger than MAX_CONTENT_LENGTH")
         args = req.args if method == "GET" else NO_ARGS  # a POST's query string is not read
-        payload = read_payload(method, req.mimetype, _read_body(req, settings.body_limit), args)
+        payload = read_payload(method, req.mimetype, read_body(req, settings.body_limit), args)
         event = load_event(payload)
         if event.event_type not in accepted:
             raise PayloadError(
@@ -272,76 +277,8 @@ def receive(route: str) -> Response:
     if event.attempt and event.event_type in SETTLING_EVENTS:
         _settle_attempt(store, event)
     if refused_route is not None and outcome == "inserted":
-        _log_unanswered_refusal(store, refused_route, req, event)
+        log_unanswered_refusal(store, refused_route, req, event)
     return _reply(status, body)
-
-
-def _refused_payload(req: Request, settings: CallbackSettings) -> dict[str, Any] | None:
-    """The payload of a refused callback, when it reads as one (else None)."""
-    try:
-        args = req.args if req.method == "GET" else NO_ARGS
-        payload = read_payload(req.method, req.mimetype, _read_body(req, settings.body_limit), args)
-    except Exception:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _log_refusal(
-    route: str, req: Request, error: CredentialError, settings: CallbackSettings
-) -> None:
-    """Keep a 401 in the credential-failure log (the username tried, never the password),
-    and the call its payload names.  A request without credentials is also the first half
-    of the 401 challenge, so only a disconnect sent without them is kept: its call's
-    callbacks were all refused if it never comes back with them."""
-    payload = _refused_payload(req, settings)
-    username = None
-    if error.missing:
-        kind = "missing"
-        if payload is None or payload.get("eventType") != "disconnect":
-            return
-    else:
-        try:
-            username = parse_basic(req.headers.get("Authorization"))[0].decode("utf-8")
-            kind = "wrong"
-        except CredentialError:
-            kind = "malformed"
-    # A missing one may be the challenge's first half (it is answered by a retry): INFO.
-    log.log(
-        logging.INFO if kind == "missing" else logging.WARNING,
-        "refused a %s callback: %s credentials (username %r) from %s",
-        route,
-        kind,
-        username,
-        req.remote_addr,
-    )
-    get_store().record_refusal(
-        route=route, remote_addr=req.remote_addr, username=username, kind=kind, payload=payload
-    )
-
-
-def _log_unanswered_refusal(store: Any, route: str, req: Request, event: CallbackEvent) -> None:
-    """A call ended by a 401 on ``route`` that was not logged when it happened: a request
-    without credentials that never came back with them (wrong ones are logged at once).
-    Its sender, Bandwidth, is the one that sent this disconnect."""
-    try:
-        earlier = store.refused_call(event.call_id) if event.call_id else None
-    except Exception:
-        earlier = None
-    if earlier is not None and earlier.get("wrong"):
-        return
-    log.warning(
-        "call %s ended: its %s callback came without credentials and was refused (401)",
-        event.call_id,
-        route,
-    )
-    store.record_refusal(
-        route=route,
-        remote_addr=req.remote_addr,
-        username=None,
-        kind="missing",
-        payload={"callId": event.call_id},
-        call_row=False,
-    )
 
 
 # The first callback of a call we placed proves the call exists.
@@ -452,19 +389,6 @@ def _record(
     }
 
 
-def _read_body(req: Request, limit: int | None) -> bytes:
-    """The request body, refusing one over MAX_CONTENT_LENGTH however it was sent.
-
-    With ``Transfer-Encoding: chunked`` there is no length to check first, and Werkzeug stops
-    reading at the limit without saying so: whatever is left unread means "too large".
-    """
-    body = req.get_data()
-    if limit and len(body) >= limit and req.content_length is None:
-        if req.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
-    return body
-
-
 def _reply(status: int, body: str | None) -> Response:
     if body is None:
         return _empty(status)
@@ -497,7 +421,7 @@ def _rejected(store: Any, route: str, status: int, reason: str) -> Response:
     try:
         store.record_rejected(route, request.method, status, reason, body, request.remote_addr)
         if status != 413:
-            payload = _refused_payload(request, current_app.extensions["callbacks"])
+            payload = refused_payload(request, current_app.extensions["callbacks"].body_limit)
             if payload is not None and isinstance(payload.get("callId"), str):
                 store.record_refusal(
                     route=route,

@@ -10,15 +10,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 
-from sandbox.db import (
-    SandboxDB,
-    applications,
-    call_row,
-    calls,
-    numbers,
-    recordings,
-    transcriptions,
-)
+from sandbox.db import SandboxDB, call_row
+from sandbox.tables import applications, calls, numbers, recordings, transcriptions
 
 
 class Catalog:

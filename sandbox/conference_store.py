@@ -25,7 +25,8 @@ from typing import Any
 
 from sqlalchemy import and_, exc, func, insert, or_, select, update
 
-from sandbox.db import SandboxDB, conference_members, conferences
+from sandbox.db import SandboxDB
+from sandbox.tables import conference_members, conferences
 
 MAX_MEMBERS = 20
 

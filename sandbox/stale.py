@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 
-from sandbox.db import LOG_LIMIT, SandboxDB, calls, inputs
+from sandbox.db import LOG_LIMIT, SandboxDB
+from sandbox.tables import calls, inputs
 
 log = logging.getLogger(__name__)
 

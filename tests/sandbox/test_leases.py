@@ -160,7 +160,7 @@ def _hours_pass(sandbox, call_id: str, hours: float) -> None:
     driver's lease) and its last save that long in the past."""
     from sqlalchemy import update
 
-    from sandbox.db import calls
+    from sandbox.tables import calls
 
     back = hours * 3600
     with sandbox.db.writing() as conn:
