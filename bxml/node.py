@@ -29,7 +29,25 @@ _XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
 # Every element is created in one shared, never-serialized document: appending a child
 # to its parent then links it in place instead of moving it between documents, which
 # costs more than creating it.  Unlinked trees are freed when their node is collected.
-make_element = etree.Element("bxml-element-factory").makeelement
+# The document is of lxml's HTML kind for one effect: ``set`` skips re-checking the
+# attribute *name*, a check that raises and clears a Python exception inside lxml on
+# Python 3.11 and was about a third of each attribute's cost.  Names here come only from
+# the attribute tables, each checked once by lxml's XML rules when its class is defined
+# (``_check_name``); tags, values and text are still checked on every call, and
+# ``tostring`` writes XML whatever the document's kind (tests/bxml/test_golden.py).
+make_element = etree.HTMLParser().makeelement("bxml-element-factory").makeelement
+_XML_NAME_CHECK = etree.Element("bxml-name-check")
+
+
+def _check_name(cls_name: str, lxml_name: str) -> None:
+    """Refuse an attribute name that XML cannot carry, as lxml's ``set`` would in an
+    XML document (which is what the element factory above skips)."""
+    try:
+        _XML_NAME_CHECK.set(lxml_name, "")
+    except ValueError as error:
+        raise TypeError(f"{cls_name}: {lxml_name!r} is not an XML attribute name") from error
+    finally:
+        _XML_NAME_CHECK.attrib.clear()
 
 
 def line_of(element: etree._Element) -> int | None:
@@ -92,6 +110,7 @@ class Node(metaclass=_Slotted):
             python_name, kind = row[0], row[1]
             xml_name = row[2] if len(row) == 3 else lower_camel(python_name)
             lxml_name = xml_name.replace("xml:", _XML_NAMESPACE)
+            _check_name(cls.__name__, lxml_name)
             cls._by_python[python_name] = (xml_name, lxml_name, kind)
             cls._by_lxml[lxml_name] = (xml_name, python_name, kind)
         if cls.name:  # abstract bases (Verb, Root, SsmlElement) have no tag and no constructor
