@@ -25,11 +25,30 @@ from bxml.values import Invalid, Kind, show
 AttributeRow: TypeAlias = tuple[str, Kind] | tuple[str, Kind, str]
 
 _XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"
+_STRINGS = frozenset({str})
 
 # Every element is created in one shared, never-serialized document: appending a child
 # to its parent then links it in place instead of moving it between documents, which
 # costs more than creating it.  Unlinked trees are freed when their node is collected.
-make_element = etree.Element("bxml-element-factory").makeelement
+# The document is of lxml's HTML kind for one effect: ``set`` skips re-checking the
+# attribute *name*, a check that raises and clears a Python exception inside lxml on
+# Python 3.11 and was about a third of each attribute's cost.  Names here come only from
+# the attribute tables, each checked once by lxml's XML rules when its class is defined
+# (``_check_name``); tags, values and text are still checked on every call, and
+# ``tostring`` writes XML whatever the document's kind (tests/bxml/test_golden.py).
+make_element = etree.HTMLParser().makeelement("bxml-element-factory").makeelement
+_XML_NAME_CHECK = etree.Element("bxml-name-check")
+
+
+def _check_name(cls_name: str, lxml_name: str) -> None:
+    """Refuse an attribute name that XML cannot carry, as lxml's ``set`` would in an
+    XML document (which is what the element factory above skips)."""
+    try:
+        _XML_NAME_CHECK.set(lxml_name, "")
+    except ValueError as error:
+        raise TypeError(f"{cls_name}: {lxml_name!r} is not an XML attribute name") from error
+    finally:
+        _XML_NAME_CHECK.attrib.clear()
 
 
 def line_of(element: etree._Element) -> int | None:
@@ -92,6 +111,7 @@ class Node(metaclass=_Slotted):
             python_name, kind = row[0], row[1]
             xml_name = row[2] if len(row) == 3 else lower_camel(python_name)
             lxml_name = xml_name.replace("xml:", _XML_NAMESPACE)
+            _check_name(cls.__name__, lxml_name)
             cls._by_python[python_name] = (xml_name, lxml_name, kind)
             cls._by_lxml[lxml_name] = (xml_name, python_name, kind)
         if cls.name:  # abstract bases (Verb, Root, SsmlElement) have no tag and no constructor
@@ -123,7 +143,14 @@ class Node(metaclass=_Slotted):
         return cls._by_python[python_name][0]
 
     def _attribute_error(self, python_name: str, value: object, error: Exception) -> BxmlError:
-        xml_name = self.xml_name(python_name)
+        xml_name, _, kind = self._by_python[python_name]
+        if isinstance(error, TypeError):  # an unhashable value: its kind's check says why
+            try:
+                kind.check(value)
+            except Invalid as invalid:
+                error = invalid
+            else:
+                error = Invalid(f"must be hashable, got {type(value).__name__} {show(value)}")
         if isinstance(error, Invalid):
             return self.error(f"{xml_name} {error}")
         return self.error(f"{xml_name} {bad_character(str(value))}")  # lxml refused it
@@ -216,8 +243,8 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
         f"    element = self._element = make_element({cls.name!r})",
     ]
     namespace: dict[str, object] = {"make_element": make_element, "Invalid": Invalid}
-    # Names in the generated code, per table row: memo_<position> is the kind's memo.get and
-    # types_<position> the types it holds (a hit is one call), learn_<position> the full check.
+    # Names in the generated code, per table row: memo_<position> is the kind's memo (a
+    # subscript that learns a missing value) and types_<position> the types it holds.
     for position, (python_name, (_, lxml_name, kind)) in enumerate(cls._by_python.items()):
         if (
             not python_name.isidentifier()
@@ -227,19 +254,24 @@ def _compile_init(cls: type[Node]) -> Callable[..., None]:
             raise TypeError(f"{cls.__name__}: {python_name!r} cannot be a keyword argument")
         params.append(f"{python_name}=None")
         namespace[f"learn_{position}"] = kind.learn
-        namespace[f"memo_{position}"] = kind.memo.get  # a bound method: one call, no lookup
+        namespace[f"memo_{position}"] = kind.memo
         namespace[f"types_{position}"] = kind.memo_types
         value = python_name  # the parameter holding this attribute's value
+        if kind.memo_types == _STRINGS:
+            # Any value may be looked up: one that is not a str misses (or is unhashable,
+            # a TypeError that _attribute_error explains) and its kind's check refuses it.
+            text = f"memo_{position}[{value}]"
+        else:
+            # Exact types only: 1 == 1.0 == True would share an entry across kinds' rules.
+            text = (
+                f"memo_{position}[{value}] if type({value}) in types_{position} "
+                f"else learn_{position}({value})"
+            )
         body += [
             f"    if {value} is not None:",
             "        try:",
-            # Exact types only: 1 == 1.0 == True, and unhashable values cannot be looked up.
-            f"            text = memo_{position}({value}) "
-            f"if type({value}) in types_{position} else None",
-            "            if text is None:",
-            f"                text = learn_{position}({value})",
-            f"            element.set({lxml_name!r}, text)",
-            "        except (Invalid, ValueError) as error:",
+            f"            element.set({lxml_name!r}, {text})",
+            "        except (Invalid, ValueError, TypeError) as error:",
             f"            raise self._attribute_error({value!r}, {value}, error) from None",
         ]
     for python_name in cls.required:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import ClassVar
 
@@ -43,12 +44,26 @@ def _type_error(expected: str, value: object) -> Invalid:
 MEMO_SIZE = 512
 
 
+class Memo(dict[object, str]):
+    """A kind's accepted values -> their XML text; a missing value is ``learn``ed, so a
+    lookup is one subscript whether it hits or not."""
+
+    __slots__ = ("learn",)
+
+    def __init__(self, learn: Callable[[object], str]) -> None:
+        super().__init__()
+        self.learn = learn
+
+    def __missing__(self, value: object) -> str:
+        return self.learn(value)
+
+
 class Kind:
     """Base of the value kinds; ``rule`` describes a valid value for messages.
 
     ``to_xml`` answers from ``memo`` when it can and otherwise ``learn``s: runs ``check``,
     the full validation, and remembers the result.  The generated constructors (node.py)
-    read ``memo`` directly and call ``learn`` on a miss.
+    subscript ``memo``, which learns a missing value itself.
     """
 
     memo_types: ClassVar[frozenset[type]] = frozenset()
@@ -56,7 +71,7 @@ class Kind:
 
     def __init__(self, rule: str) -> None:
         self.rule = rule
-        self.memo: dict[object, str] = {}
+        self.memo = Memo(self.learn)
 
     def to_xml(self, value: object) -> str:
         if type(value) in self.memo_types:

@@ -109,9 +109,7 @@ class Verb(Node):
         lines = [  # the common case, one string, inline; the rest in _init_content
             "    if len(content) == 1 and type(content[0]) is str:",
             "        try:",
-            "            text = memo_text(content[0])",
-            "            if text is None:",
-            "                text = learn_text(content[0])",
+            "            text = memo_text[content[0]]",  # learns a new text itself
             "            if text:",
             "                element.text = text",
             "        except (Invalid, ValueError) as error:",
@@ -120,11 +118,7 @@ class Verb(Node):
             "    else:",
             "        self._init_content(element, content)",
         ]
-        names = {
-            "NO_CHILDREN": NO_CHILDREN,
-            "learn_text": cls.text_kind.learn,
-            "memo_text": cls.text_kind.memo.get,
-        }
+        names: dict[str, object] = {"NO_CHILDREN": NO_CHILDREN, "memo_text": cls.text_kind.memo}
         return lines, names
 
     @classmethod

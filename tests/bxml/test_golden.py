@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from bxml import (
     Bridge,
@@ -39,6 +40,8 @@ from bxml import (
     Verb,
     ssml,
 )
+from bxml.node import Node, make_element
+from bxml.values import TAG
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -289,3 +292,37 @@ def test_rendering_is_deterministic():
         return Response(Gather(SpeakSentence("x"), max_digits=2, gather_url="/g"), Hangup())
 
     assert build().to_bxml() == build().to_bxml()
+
+
+# Elements are built in a document of lxml's HTML kind (bxml/node.py); the output must be
+# exactly what lxml writes for the same tree in an XML document.
+AS_XML = [
+    *(build for _, build, _ in GOLDEN),
+    lambda: Response(
+        SpeakSentence("a ]]> b\tc\nd <e/> &amp; \"f\" 'g'", voice="julie"),
+        StartTranscription(CustomParam(name="k", value="line\nnext\ttab \"q\" <&> 'a'")),
+        Tag(""),
+        Pause(duration=1),
+    ),
+]
+
+
+@pytest.mark.parametrize("build", AS_XML)
+def test_output_is_what_lxml_writes_for_an_xml_document(build):
+    out = build().to_bxml()
+    tree = etree.fromstring(out.encode("utf-8"), etree.XMLParser())
+    assert out == DECLARATION + etree.tostring(tree, encoding="unicode")
+
+
+@pytest.mark.parametrize("xml_name", ["bad name", "a:b", "1st", "a<b", ""])
+def test_a_table_with_a_name_xml_cannot_carry_is_refused_when_the_class_is_defined(xml_name):
+    with pytest.raises(TypeError, match="is not an XML attribute name"):
+
+        class Broken(Node):  # a name lxml would not otherwise re-check on each set
+            name = "Broken"
+            attributes = (("value", TAG, xml_name),)
+
+
+def test_tags_are_still_checked_by_lxml_xml_rules():
+    with pytest.raises(ValueError, match="Invalid tag name"):
+        make_element("a:b")

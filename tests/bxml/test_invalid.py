@@ -49,6 +49,22 @@ BUILT = [
         lambda: Response(object()), r"children must be bxml verbs, got object", id="not-a-verb"
     ),
     pytest.param(lambda: Gather(foo=1), r"Gather: unknown attribute 'foo'", id="unknown-attribute"),
+    # Unhashable values cannot be looked up in a kind's memo; the kind's own check explains.
+    pytest.param(
+        lambda: Gather(gather_url=["/g"]),
+        r"Gather: gatherUrl must be a string, got list \['/g'\]",
+        id="url-a-list",
+    ),
+    pytest.param(
+        lambda: Gather(max_digits=[3]),
+        r"Gather: maxDigits must be an integer, got list \[3\]",
+        id="integer-a-list",
+    ),
+    pytest.param(
+        lambda: Gather(gather_method={"GET": 1}),
+        r"Gather: gatherMethod must be a string, got dict",
+        id="choice-a-dict",
+    ),
     pytest.param(
         lambda: Gather(maxDigits=3),
         r"unknown attribute 'maxDigits' \(write max_digits",
