@@ -31,6 +31,7 @@ from .schema import (
 )
 from .search import (
     MIN_CHARS,
+    PROBE_LIMIT,
     digits,
     fts,
     postgres_match,
@@ -238,11 +239,12 @@ class Queries:
         if not self.db.is_sqlite:
             where.append(postgres_match(d.c.search_text, text_query))
             return source, d.c.event_id
-        if runs := query_digit_runs(text_query):
-            # A number: the entries of its rarest run of digits, each checked whole.
-            run, count = rarest_digit_run(conn, runs)
-            if count == 0:
-                return None
+        runs = query_digit_runs(text_query)
+        run, count = rarest_digit_run(conn, runs) if runs else ("", PROBE_LIMIT)
+        if count == 0:
+            return None
+        if count < PROBE_LIMIT:
+            # A number: the few entries of its rarest run of digits, each checked whole.
             where.append(func.instr(d.c.search_text, text_query) > 0)
             if walk:
                 where.append(digits.c.gram == run)
