@@ -449,6 +449,10 @@ def reused(gen: Generator, size: int, built: dict[str, Any], key: str) -> bool:
             select(events.c.call_id).where(events.c.event_type == "answer").order_by(events.c.id)
         )
         gen.call_ids = [str(c) for (c,) in calls]
+    if not gen.is_sqlite:  # as `flask store migrate`: pg_trgm may have been dropped since
+        with gen.engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+            assert ensure_index(conn), "pg_trgm is needed for the search index"
     gen.end = float(built[key])
     return True
 
