@@ -1,7 +1,7 @@
 """Does the dashboard stay fast as the store grows?  10,000 and 1,000,000 events, one run.
 
     python bench/dashboard_scale.py [--sizes 10000,1000000] [--repeats 21]
-                                     [--database-url postgresql://...]
+                                     [--database-url postgresql://...] [--reuse DIR]
 
 Each size has a database of its own (a SQLite file; a schema with ``--database-url``),
 and the sizes take turns run by run, so a busy machine slows both sides of a ratio alike.
@@ -10,7 +10,7 @@ half the events are ``answer`` callbacks with a stored BXML reply, half their
 ``disconnect``, with a realistic cause mix (mostly ``hangup``), over the last 30 days, ids
 growing with time as they do on arrival, plus the ``disconnects`` rows and the per-cause
 rollups the callback path keeps, and the search index, built in one pass at the end
-(FTS5's ``rebuild``; PostgreSQL's CREATE INDEX) instead of row by row.  At each size it measures the median (and p90) time of:
+(FTS5's ``rebuild`` and the digit runs; PostgreSQL's CREATE INDEX) instead of row by row.  At each size it measures the median (and p90) time of:
 
 ``first page``       ``Store.disconnects`` as the page asks for it (abnormal, 51 rows)
 ``page: cause``      the same with one cause (``busy``)
@@ -31,6 +31,10 @@ rollups the callback path keeps, and the search index, built in one pass at the 
 ``GET /dashboard``   the whole page through Flask (rows, counts, chart, template), and
                      with a search
 ``GET call page``    ``/dashboard/calls/<id>`` through Flask
+
+``--reuse DIR`` keeps the databases (SQLite files in DIR; the PostgreSQL schemas) and, on
+the next run with the same DIR, measures them again instead of building them anew: they are
+migrated to the current schema first, so a new migration is timed on a full database.
 
 Targets: every median under 100 ms at 1,000,000 events, and at most 2x its 10,000 figure.
 SQLite by default (a temporary file); PostgreSQL with ``--database-url``.
@@ -71,7 +75,13 @@ from store.schema import (
     disconnects,
     events,
 )
-from store.search import SQLITE_DDL, ensure_index, search_text
+from store.search import (
+    SQLITE_DDL,
+    SQLITE_DIGITS_BACKFILL,
+    SQLITE_DIGITS_DDL,
+    ensure_index,
+    search_text,
+)
 
 CAUSES = [
     ("hangup", 80.0),
@@ -122,6 +132,7 @@ class Generator:
         with self.engine.begin() as conn:  # index once at the end: much faster than row by row
             if self.is_sqlite:
                 conn.exec_driver_sql("DROP TRIGGER disconnect_search_insert")
+                conn.exec_driver_sql("DROP TRIGGER disconnect_digits_insert")
             else:
                 conn.exec_driver_sql("DROP INDEX IF EXISTS ix_disconnects_search")
         while made < pairs:
@@ -145,6 +156,8 @@ class Generator:
                     "INSERT INTO disconnect_search(disconnect_search) VALUES ('rebuild')"
                 )
                 conn.exec_driver_sql(SQLITE_DDL[1])  # the insert trigger, as it was
+                conn.exec_driver_sql(SQLITE_DIGITS_BACKFILL)
+                conn.exec_driver_sql(SQLITE_DIGITS_DDL[1])
             else:
                 conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
                 assert ensure_index(conn), "pg_trgm is needed for the search index"
@@ -409,17 +422,44 @@ def cases_for(store: Store, client: Any, gen: Generator, size: int) -> dict[str,
     return cases
 
 
-def size_url(base: str | None, workdir: str, size: int) -> str:
-    """A database of its own per size: a SQLite file, or a PostgreSQL schema."""
+def size_url(base: str | None, workdir: str, size: int, fresh: bool = True) -> str:
+    """A database of its own per size: a SQLite file, or a PostgreSQL schema (emptied
+    unless ``fresh`` is false)."""
     if base is None:
         return f"sqlite:///{os.path.join(workdir, f'events-{size}.db')}"
     schema = f"bench_{size}"
     with create_engine(normalize_url(base)).connect() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        if fresh:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         conn.commit()
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def reused(gen: Generator, size: int, built: dict[str, Any], key: str) -> bool:
+    """Whether the kept database of this size is whole (its build finished); if so the
+    generator takes up its end time and calls, as if it had just filled it."""
+    if key not in built:
+        return False
+    with gen.engine.connect() as conn:
+        if conn.execute(select(func.count()).select_from(events)).scalar_one() != size:
+            return False
+        calls = conn.execute(
+            select(events.c.call_id).where(events.c.event_type == "answer").order_by(events.c.id)
+        )
+        gen.call_ids = [str(c) for (c,) in calls]
+    if not gen.is_sqlite:  # as `flask store migrate`: pg_trgm may have been dropped since
+        with gen.engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+            assert ensure_index(conn), "pg_trgm is needed for the search index"
+    gen.end = float(built[key])
+    return True
+
+
+def save_built(path: str, built: dict[str, Any]) -> None:
+    with open(path, "w") as f:
+        json.dump(built, f)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,22 +468,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--keep", action="store_true", help="keep the temporary SQLite files")
+    parser.add_argument(
+        "--reuse", metavar="DIR", help="keep the databases and measure them again next time"
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    workdir = tempfile.mkdtemp(prefix="dashboard-scale-")
+    if args.reuse:
+        workdir = os.path.abspath(args.reuse)
+        os.makedirs(workdir, exist_ok=True)
+    else:
+        workdir = tempfile.mkdtemp(prefix="dashboard-scale-")
+    # What was built in DIR: "<backend> <size>" -> the end time its events lead up to.
+    built_path = os.path.join(workdir, "built.json")
+    built: dict[str, Any] = {}
+    if args.reuse and os.path.exists(built_path):
+        with open(built_path) as f:
+            built = json.load(f)
     end = time.time()
     cases: dict[int, dict[str, Callable[[], Any]]] = {}
     load_seconds: dict[int, float] = {}
     opened: list[tuple[Store, Generator]] = []
     for size in sizes:
-        url = size_url(args.database_url, workdir, size)
+        key = f"{'sqlite' if args.database_url is None else 'postgresql'} {size}"
+        fresh = key not in built
+        if fresh and args.database_url is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(workdir, f"events-{size}.db"))
+        url = size_url(args.database_url, workdir, size, fresh)
         store = Store(url, spool_path=os.path.join(workdir, f"spool-{size}.jsonl"))
+        started = time.perf_counter()
         store.migrate()
         gen = Generator(url, end=end)
-        started = time.perf_counter()
-        gen.fill(size, 0.0, 1.0)  # every size spans the same 30 days up to now
-        load_seconds[size] = time.perf_counter() - started
-        print(f"{size:>9,} events loaded in {load_seconds[size]:6.1f} s", flush=True)
+        if not fresh and reused(gen, size, built, key):
+            load_seconds[size] = 0.0
+            print(f"{size:>9,} events reused, migrated in {time.perf_counter() - started:.1f} s")
+        else:
+            if not fresh:  # a kept database that is not whole: build it again
+                store.dispose()
+                url = size_url(args.database_url, workdir, size, True)
+                if args.database_url is None:
+                    os.remove(os.path.join(workdir, f"events-{size}.db"))
+                store = Store(url, spool_path=os.path.join(workdir, f"spool-{size}.jsonl"))
+                store.migrate()
+                gen = Generator(url, end=end)
+            if args.reuse:  # whole again only once the fill has finished
+                built.pop(key, None)
+                save_built(built_path, built)
+            gen.fill(size, 0.0, 1.0)  # every size spans the same 30 days up to now
+            load_seconds[size] = time.perf_counter() - started
+            print(f"{size:>9,} events loaded in {load_seconds[size]:6.1f} s", flush=True)
+            if args.reuse:
+                built[key] = gen.end
+                save_built(built_path, built)
         cases[size] = cases_for(store, flask_client(url, workdir), gen, size)
         opened.append((store, gen))
     results = measure(cases, args.repeats)
@@ -466,7 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         failed |= not ok
         best = "/".join(f"{results[s][name][2]:.2f}" for s in sizes)
         print(f"{name:<16}{cells}{ratio:>8.2f}  {'ok' if ok else 'MISSED':<6}  {best:>18}")
-    loaded = ", ".join(f"{s:,}: {load_seconds[s]:.1f} s" for s in sizes)
+    loaded = ", ".join(
+        f"{s:,}: {load_seconds[s]:.1f} s" if load_seconds[s] else f"{s:,}: reused" for s in sizes
+    )
     print(f"\nload time (events and every index, search included): {loaded}")
     print(
         "\ntarget: median < 100 ms at the largest size and <= 2x the smallest "
@@ -477,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     for store, gen in opened:
         store.dispose()
         gen.engine.dispose()
-    if args.keep:
+    if args.keep or args.reuse:
         print(f"kept {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)

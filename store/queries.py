@@ -29,7 +29,16 @@ from .schema import (
     events,
     rejected_requests,
 )
-from .search import MIN_CHARS, fts, postgres_match, sqlite_match
+from .search import (
+    MIN_CHARS,
+    PROBE_LIMIT,
+    digits,
+    fts,
+    postgres_match,
+    query_digit_runs,
+    rarest_digit_run,
+    sqlite_match,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,29 +178,25 @@ class Queries:
         if error_id is not None:
             where.append(d.c.error_id == clean_key(error_id))
         source: Any = d.join(events, events.c.id == d.c.event_id) if tag is not None else d
-        key = d.c.event_id
+        text_query = None
         if search is not None:
             text_query = clean_text(search) or ""
             if len(text_query) < MIN_CHARS:
                 raise ValueError(f"search needs at least {MIN_CHARS} characters")
-            if not self.db.is_sqlite:
-                where.append(postgres_match(d.c.search_text, text_query))
-            elif number is None:
-                # Driven by the index, newest match first: the page stops the walk.
-                source = fts.join(source, d.c.event_id == fts.c.rowid)
-                key = fts.c.rowid
-                where.append(sqlite_match(text_query))
-            else:
-                matches = select(fts.c.rowid).where(sqlite_match(text_query))
-                where.append(d.c.event_id.in_(matches))
-        if before_id is not None:
-            where.append(key < int(before_id))
         window = []
         if since is not None:
             window.append(d.c.received_at >= float(since))
         if until is not None:
             window.append(d.c.received_at < float(until))
         with self.db.reading() as conn:
+            key: Any = d.c.event_id
+            if text_query is not None:
+                searched = self._search(conn, text_query, source, number is None, where)
+                if searched is None:
+                    return []
+                source, key = searched
+            if before_id is not None:
+                where.append(key < int(before_id))
             if number is None:
                 ids = _newest_ids(conn, source, key, where, window, page, since, until)
             else:
@@ -224,6 +229,33 @@ class Queries:
                 for row in rows:
                     row["category"] = category.get(row["id"]) or row.get("cause") or "unknown"
             return rows
+
+    def _search(
+        self, conn: Any, text_query: str, source: Any, walk: bool, where: list[Any]
+    ) -> tuple[Any, Any] | None:
+        """Add the search's conditions to ``where``; the source and key to walk newest first
+        (``walk``: no number filter, the search's index drives), or None: nothing matches."""
+        d = disconnects
+        if not self.db.is_sqlite:
+            where.append(postgres_match(d.c.search_text, text_query))
+            return source, d.c.event_id
+        runs = query_digit_runs(text_query)
+        run, count = rarest_digit_run(conn, runs) if runs else ("", PROBE_LIMIT)
+        if count == 0:
+            return None
+        if count < PROBE_LIMIT:
+            # A number: the few entries of its rarest run of digits, each checked whole.
+            where.append(func.instr(d.c.search_text, text_query) > 0)
+            if walk:
+                where.append(digits.c.gram == run)
+                return digits.join(source, d.c.event_id == digits.c.event_id), digits.c.event_id
+            where.append(d.c.event_id.in_(select(digits.c.event_id).where(digits.c.gram == run)))
+            return source, d.c.event_id
+        if walk:  # newest match first from the index: the page stops the walk
+            where.append(sqlite_match(text_query))
+            return fts.join(source, d.c.event_id == fts.c.rowid), fts.c.rowid
+        where.append(d.c.event_id.in_(select(fts.c.rowid).where(sqlite_match(text_query))))
+        return source, d.c.event_id
 
     def call_failures(self, call_ids: list[str]) -> dict[str, str]:
         """The latest handler error (traceback) of each of these calls that has one: a few

@@ -19,6 +19,7 @@ Tables:
 ``category_rollup``, ``category_totals``  the same counts per failure category (v7)
 ``credential_failures``  the bounded, aggregated log of callbacks refused with 401 (v7)
 ``refused_calls``      the bounded list of calls whose callbacks were refused (v7)
+``disconnect_digits``  SQLite only: the runs of 7 digits of each search text (v8, store.search)
 ``schema_version``     which migrations have run
 """
 
@@ -436,6 +437,13 @@ def _v7(conn: Connection) -> None:
             conn.execute(CreateIndex(index, if_not_exists=True))
 
 
+def _v8(conn: Connection) -> None:
+    """SQLite: disconnect_digits, so that a number's search reads its own few rows."""
+    from .search import create_digits_index
+
+    create_digits_index(conn)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -446,5 +454,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _v5,
     6: _v6,
     7: _v7,
+    8: _v8,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

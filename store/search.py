@@ -24,6 +24,18 @@ FTS5 phrase (its ``"`` doubled), which for trigrams means "this substring".  Pos
 ``pg_trgm`` GIN index on the same column, queried with ``ILIKE '%query%'`` (``%``, ``_``
 and ``\\`` escaped).  When ``pg_trgm`` cannot be created (no privilege), search still
 works, without the index (a scan), and the migration logs a warning saying so.
+
+**Numbers on SQLite** (version 8): FTS5 reads the whole list of every trigram of the query,
+and digit trigrams are in a few percent of all disconnects (numbers, ids), the ``+1202``
+of a callee's number in nearly all: a number's search time grew with the store.
+``disconnect_digits`` keys every run of ``DIGITS`` digits of the search text (``gram``)
+to its disconnect, kept by triggers as the FTS index is.  A query with such a run and
+nothing that case folding could change (ASCII, no letter) is answered from the rarest of
+its runs, each candidate checked with ``instr`` on its search text: the same rows, as
+FTS5's matching of such a query is the plain substring test.  When even its rarest run is
+common (``PROBE_LIMIT`` disconnects or more), FTS5 answers, as before.  PostgreSQL keeps
+its GIN index alone: a callee's seven digits stay as fast at a million events; a whole
+number, with the country and area code every callee shares, reads more of it.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy import Connection, column, literal_column, table, text
+from sqlalchemy import Connection, bindparam, column, func, literal_column, select, table, text
 from sqlalchemy.exc import DBAPIError
 
 from .rows import clean_text
@@ -65,6 +77,14 @@ _SIGNED_TAG = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
 
 # The SQLite index, as a table to join: its rowid is the disconnect's event_id.
 fts = table("disconnect_search", column("rowid"))
+# SQLite: each run of DIGITS digits (gram) of a disconnect's search text (event_id).
+digits = table("disconnect_digits", column("gram"), column("event_id"))
+DIGITS = 7
+_DIGIT_RUN = re.compile(f"[0-9]{{{DIGITS},}}")
+_FOLDS = re.compile(r"[^\x00-\x7f]|[A-Za-z]")
+# Runs of a query compared, and entries of each counted, to choose the rarest.
+PROBED_RUNS = 8
+PROBE_LIMIT = 200
 
 
 def search_text(
@@ -121,6 +141,101 @@ def sqlite_match(query: str) -> Any:
 
 def postgres_match(search_column: Any, query: str) -> Any:
     return search_column.ilike(like_pattern(query), escape="\\")
+
+
+def query_digit_runs(query: str) -> list[str]:
+    """The ``DIGITS``-digit runs of a query that ``disconnect_digits`` can answer: none when
+    the query has a letter or a non-ASCII character (FTS5 folds case; ``instr`` does not)."""
+    if _FOLDS.search(query):
+        return []
+    runs = dict.fromkeys(
+        found[i : i + DIGITS]
+        for found in _DIGIT_RUN.findall(query)
+        for i in range(len(found) - DIGITS + 1)
+    )
+    grams = list(runs)
+    if len(grams) > PROBED_RUNS:  # spread over the query: its start and end may be common
+        step = (len(grams) - 1) / (PROBED_RUNS - 1)
+        grams = [grams[round(i * step)] for i in range(PROBED_RUNS)]
+    return grams
+
+
+def rarest_digit_run(conn: Connection, grams: list[str]) -> tuple[str, int]:
+    """The run with the fewest disconnects (counted up to ``PROBE_LIMIT``), and its count."""
+    counts = select(
+        *(
+            select(func.count())
+            .select_from(
+                select(digits.c.event_id)
+                .where(digits.c.gram == bindparam(f"g{i}", gram))
+                .limit(PROBE_LIMIT)
+                .subquery()
+            )
+            .scalar_subquery()
+            for i, gram in enumerate(grams)
+        )
+    )
+    found = conn.execute(counts).one()
+    return min(zip(grams, (int(n) for n in found), strict=True), key=lambda pair: pair[1])
+
+
+def _digit_runs(value: str) -> tuple[str, str]:
+    """The ``DIGITS``-digit runs of the SQL text expression ``value``: (the run, the FROM
+    and WHERE that list them, one row each; to be preceded by a select list).  A trigger
+    may not use WITH RECURSIVE: the positions are a table's rows, 1 to ``MAX_CHARS``."""
+    run = f"substr({value}, digit_positions.p, {DIGITS})"
+    rows = (
+        f"digit_positions WHERE digit_positions.p <= length({value}) - {DIGITS - 1}"
+        f" AND {run} GLOB '{'[0-9]' * DIGITS}'"
+    )
+    return run, rows
+
+
+_NEW_RUN, _NEW_RUNS = _digit_runs("new.search_text")
+_OLD_RUN, _OLD_RUNS = _digit_runs("old.search_text")
+_ROW_RUN, _ROW_RUNS = _digit_runs("d.search_text")
+# Built from the constants above only (S608: no value of a request is in them).
+SQLITE_DIGITS_DDL = (
+    """CREATE TABLE IF NOT EXISTS disconnect_digits (
+        gram TEXT NOT NULL, event_id INTEGER NOT NULL, PRIMARY KEY (gram, event_id)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER IF NOT EXISTS disconnect_digits_insert AFTER INSERT ON disconnects
+    WHEN new.search_text IS NOT NULL BEGIN
+        INSERT OR IGNORE INTO disconnect_digits (gram, event_id)
+        SELECT {_NEW_RUN}, new.event_id FROM {_NEW_RUNS};
+    END""",  # noqa: S608
+    f"""CREATE TRIGGER IF NOT EXISTS disconnect_digits_delete AFTER DELETE ON disconnects
+    WHEN old.search_text IS NOT NULL BEGIN
+        DELETE FROM disconnect_digits WHERE event_id = old.event_id
+        AND gram IN (SELECT {_OLD_RUN} FROM {_OLD_RUNS});
+    END""",  # noqa: S608
+    f"""CREATE TRIGGER IF NOT EXISTS disconnect_digits_update
+    AFTER UPDATE OF search_text ON disconnects BEGIN
+        DELETE FROM disconnect_digits WHERE event_id = old.event_id
+        AND gram IN (SELECT {_OLD_RUN} FROM {_OLD_RUNS});
+        INSERT OR IGNORE INTO disconnect_digits (gram, event_id)
+        SELECT {_NEW_RUN}, new.event_id FROM {_NEW_RUNS} AND new.search_text IS NOT NULL;
+    END""",  # noqa: S608
+)
+# The runs of the disconnects stored before version 8 (or by a bulk load without triggers).
+SQLITE_DIGITS_BACKFILL = (
+    f"INSERT OR IGNORE INTO disconnect_digits (gram, event_id) SELECT {_ROW_RUN}, d.event_id"  # noqa: S608
+    f" FROM disconnects AS d CROSS JOIN {_ROW_RUNS} AND d.search_text IS NOT NULL"
+)
+
+
+def create_digits_index(conn: Connection) -> None:
+    """SQLite: ``disconnect_digits``, its triggers, and the runs of the stored disconnects."""
+    if conn.dialect.name != "sqlite":
+        return
+    conn.execute(text("CREATE TABLE IF NOT EXISTS digit_positions (p INTEGER PRIMARY KEY)"))
+    conn.execute(
+        text("INSERT OR IGNORE INTO digit_positions (p) VALUES (:p)"),
+        [{"p": p} for p in range(1, MAX_CHARS + 1)],
+    )
+    for statement in SQLITE_DIGITS_DDL:
+        conn.execute(text(statement))
+    conn.execute(text(SQLITE_DIGITS_BACKFILL))
 
 
 SQLITE_DDL = (
