@@ -12,6 +12,7 @@ cause; the header shows it first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -87,16 +88,21 @@ def summarize(
     rows: list[dict[str, Any]],
     states: list[dict[str, Any]],
     outbound: dict[str, Any] | None,
+    agent_rows: Sequence[dict[str, Any]] = (),
 ) -> Summary:
     """The header of one call from its rows (``events_for_call``), the verified tag states
-    they carried or set, in order, and its outbound attempt (``outbound_for_call``) if any."""
+    they carried or set, in order, its outbound attempt (``outbound_for_call``) if any, and
+    the callbacks of its transfer's agent legs."""
     request = (outbound or {}).get("request")
     request = request if isinstance(request, dict) else {}
     summary = Summary(
         from_number=_first(rows, "from_number") or request.get("from"),
         to_number=_first(rows, "to_number") or request.get("to"),
         direction=_first(rows, "direction") or ("outbound" if outbound else None),
-        flow=next((s[FLOW_KEY] for s in states if isinstance(s.get(FLOW_KEY), str)), None),
+        # The stored flow column when no tag names it (a crashed handler's safe document
+        # sets no tag): the list shows that column too.
+        flow=next((s[FLOW_KEY] for s in states if isinstance(s.get(FLOW_KEY), str)), None)
+        or _first(rows, "flow"),
     )
     summary.start = _payload_time(rows, "startTime")
     if summary.start is None:
@@ -111,7 +117,8 @@ def summarize(
         # The call's category as the store gives it (our own failures first, then the
         # cause), from the failures its callbacks kept: a crashed handler's call that
         # Bandwidth ended with a plain hangup reads "handler-error".
-        category = call_category(summary.cause or "unknown", [row.get("category") for row in rows])
+        flags = [row.get("category") for row in [*rows, *agent_rows]]
+        category = call_category(summary.cause or "unknown", flags)
         summary.category = category if category != summary.cause else None
         summary.error_message = ending.get("error_message")
         payload = ending.get("payload")

@@ -180,8 +180,9 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
         if row.get("event_type") == "disconnect" and row.get("cause") == "invalid-bxml":
             entry.finding = invalid_bxml_finding(rows[:index])
         timeline.entries.append(entry)
-    timeline.summary = summarize(rows, states, outbound)
     timeline.legs = legs.find(store, call_id, rows)
+    # An agent leg's failures are its caller's call's too, as in the list (store.inserts).
+    timeline.summary = summarize(rows, states, outbound, timeline.legs.transfer_events)
     timeline.origin = call_origin(store, rows, outbound, timeline.legs)
     timeline.diagram = sequence.build(
         rows,

@@ -91,9 +91,18 @@ class EventInserts:
         total = _bump(ins, disconnect_totals, "cause")
         bump_category = _bump(ins, category_rollup, "category", "bucket_start")
         category_total = _bump(ins, category_totals, "category")
-        # The call's earlier failures: a few rows of one call, through ix_events_call_id.
-        call_flags = select(events.c.category).where(
-            events.c.call_id == bindparam("call_id"), events.c.category.is_not(None)
+        # The call's earlier failures: a few rows of one call, through ix_events_call_id,
+        # and of its transfer's agent legs (their callbacks name it as parentCallId; an agent
+        # leg ends with transferDisconnect, never a disconnect of its own, so its failures
+        # would otherwise be on no row of the list), through ix_events_parent_call_id.
+        call_flags = (
+            select(events.c.category)
+            .where(events.c.call_id == bindparam("call_id"), events.c.category.is_not(None))
+            .union_all(
+                select(events.c.category).where(
+                    events.c.parent_call_id == bindparam("call_id"), events.c.category.is_not(None)
+                )
+            )
         )
         refused = select(refused_calls.c.category, refused_calls.c.wrong).where(
             refused_calls.c.call_id == bindparam("call_id")
@@ -215,13 +224,16 @@ class EventInserts:
                 self.sql["bump_category"], {"category": category, "bucket_start": bucket}
             )
             cursor.execute(self.sql["bump_category_total"], {"category": category})
-        elif row.get("category") and row["call_id"]:
-            self._late_category(cursor, row)
+        elif row.get("category"):
+            # An agent leg's failure counts for its caller's call (see call_flags).
+            for call_id in (row["call_id"], row.get("parent_call_id")):
+                if call_id:
+                    self._late_category(cursor, row, call_id)
 
-    def _late_category(self, cursor: Any, row: Mapping[str, Any]) -> None:
+    def _late_category(self, cursor: Any, row: Mapping[str, Any], call_id: str) -> None:
         """A failed callback stored after its call's disconnect: move the call (and its
         counts) to the stronger category."""
-        cursor.execute(self.sql["call_disconnect"], {"call_id": row["call_id"]})
+        cursor.execute(self.sql["call_disconnect"], {"call_id": call_id})
         found = cursor.fetchall()
         if not found:
             return

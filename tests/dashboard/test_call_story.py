@@ -361,3 +361,25 @@ def test_a_crashed_handlers_call_reads_handler_error_though_bandwidth_said_hangu
     outcome = html[html.index('id="summary-outcome"') :]
     outcome = outcome[: outcome.index("</dd>")]
     assert "handler-error" in outcome and "cause hangup" in outcome
+    # The flow is the stored one when no tag names it (the safe document sets none), as in
+    # the list's flow column.
+    assert text_of(html, "summary-flow") == "crashing"
+
+
+def test_an_agent_legs_crash_marks_the_callers_call_in_the_list_and_its_page(operator, bw, app):
+    """The agent's leg ends with transferDisconnect (no disconnect row of its own), so its
+    handler's failure must show on the caller's call, the one the list has."""
+    flow = app.extensions["flows"].register(Flow("agent-crash"), default=True)
+    flow.on("answer")(lambda event: Response(SpeakSentence("Connecting you.")))
+    flow.on("transferAnswer")(lambda event: 1 / 0)
+    caller, agent = call_id(), call_id()
+    bw.post("answer", answer_event(callId=caller))
+    leg = {"callId": agent, "parentCallId": caller, "to": "+12025550142"}
+    bw.post("transferAnswer", call_event("transferAnswer", **leg))
+    bw.post("disconnect", disconnect_event(callId=caller, cause="hangup"))
+    default_view = operator.get("/api/disconnects").get_json()["disconnects"]
+    assert [(row["callId"], row["category"]) for row in default_view] == [(caller, "handler-error")]
+    html = page(operator, caller)
+    outcome = html[html.index('id="summary-outcome"') :]
+    outcome = outcome[: outcome.index("</dd>")]
+    assert "handler-error" in outcome and "cause hangup" in outcome

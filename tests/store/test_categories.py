@@ -113,6 +113,27 @@ def test_a_failure_stored_after_the_disconnect_moves_the_call(store):
     assert store.cause_counts() == {"busy": 1}
 
 
+@pytest.mark.parametrize("late", [False, True], ids=["before-disconnect", "after-disconnect"])
+@pytest.mark.parametrize("failure", ["invalid-reply", "handler-error"])
+def test_an_agent_legs_failure_gives_its_callers_call_the_category(store, failure, late):
+    """A Transfer's agent leg ends with transferDisconnect, never a disconnect row of its
+    own: its handler's failure (on transferAnswer) must show on the caller's call."""
+    caller = make_record(event_type="initiate")
+    agent = make_record(
+        event_type="transferAnswer",
+        parent_call_id=caller["call_id"],
+        error_detail="BxmlError: <Transfer> is not allowed here",
+        category=failure,
+    )
+    disconnect = make_record(call_id=caller["call_id"], cause="hangup")
+    order = [caller, disconnect, agent] if late else [caller, agent, disconnect]
+    for record in order:
+        assert store.record_callback(record, timeout=60).outcome == "inserted"
+    assert category_of(store, caller["call_id"]) == failure
+    assert [r["call_id"] for r in store.disconnects()] == [caller["call_id"]]
+    assert store.category_counts() == {failure: 1}
+
+
 def test_refused_calls_give_their_category_to_a_later_disconnect(store):
     wrong = make_record(event_type="answer")
     store.record_refusal(
