@@ -327,11 +327,11 @@ class EventInserts:
         rows: list[dict[str, Any]],
         each: Callable[[Mapping[str, Any]], None] | None,
     ) -> list[CallbackResult]:
+        from psycopg import RawCursor  # PostgreSQL only: not imported for SQLite
+
         if each is not None:
             for row in rows:
                 each(row)
-        from psycopg import RawCursor
-
         values = [row[name] for row in rows for name in EVENT_COLUMNS]
         with RawCursor(cursor.connection) as raw:
             raw.execute(self.insert_rows_sql(len(rows)), values)
