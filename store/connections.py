@@ -242,30 +242,45 @@ class Database:
     # --- raw DBAPI transactions (the callback path) ------------------------------------
 
     def raw_write(
-        self, work: Callable[[Any], T], deadline: float | None = None, *, sync: bool = True
+        self,
+        work: Callable[[Any], T],
+        deadline: float | None = None,
+        *,
+        sync: bool = True,
+        autocommit: bool = False,
     ) -> T:
         """Run ``work(cursor)`` in one write transaction, in the writers' turn.
 
         SQLite: on the process's hot connection; PostgreSQL: on a pooled one.  Raises
         :class:`Broken` when the connection turned out to be dead.  ``sync=False`` leaves
         :meth:`sync_wal` to the caller (the commit is not yet durable then).
+        ``autocommit`` (PostgreSQL): no BEGIN and COMMIT round trips; ``work`` writes with
+        one statement, which is its own transaction, committed before it returns.
         """
         state = self.ready(throttle=True)
         with self.writer_turn(deadline):
             conn: Any = self._hot(state) if self.is_sqlite else state.engine.raw_connection()
+            dbapi: Any = None
             try:
+                if autocommit and not self.is_sqlite:
+                    dbapi = conn.driver_connection
+                    dbapi.autocommit = True
                 cursor = conn.cursor()
                 try:
                     if self.is_sqlite:
                         cursor.execute("BEGIN IMMEDIATE")
                     result = work(cursor)
-                    conn.commit()
+                    if dbapi is None:
+                        conn.commit()
                 finally:
                     cursor.close()
             except BaseException as exc:
                 self._roll_back(state, conn, exc)
                 raise
             finally:
+                if dbapi is not None:
+                    with contextlib.suppress(Exception):  # a dead one was invalidated
+                        dbapi.autocommit = False
                 if not self.is_sqlite:
                     conn.close()  # back to the pool
         if sync:

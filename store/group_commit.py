@@ -38,8 +38,9 @@ class CommitHooks:
     """Calls into the commit thread, for tests (all None in production).
 
     ``before_batch(rows)`` before the transaction; ``in_transaction(row)`` after each
-    row's insert, before the commit; ``after_commit(rows)`` after the commit, before the
-    callers are told.
+    row's insert, before the commit (before the statement, when one statement inserts and
+    commits: EventInserts.one_statement); ``after_commit(rows)`` after the commit, before
+    the callers are told.
     """
 
     before_batch: Callable[[list[dict[str, Any]]], None] | None = None
@@ -143,7 +144,10 @@ class _Committer:
             ):
                 return False
             self.queue.append(pending)
-            self.cond.notify()
+            if len(self.queue) == 1:
+                # Else a commit thread has been woken for the queue already, or they are
+                # all committing and take it next: a wake-up costs the caller its time.
+                self.cond.notify()
             return True
 
     def abandon(self, pending: _Pending) -> bool:
@@ -292,7 +296,12 @@ class CallbackWriter:
         failure: BaseException | None = None
         for attempt in (0, 1):
             try:
-                results = self.db.raw_write(self._store_all(rows), deadline, sync=False)
+                results = self.db.raw_write(
+                    self._store_all(rows),
+                    deadline,
+                    sync=False,
+                    autocommit=self.inserts.one_statement(rows),
+                )
             except Broken as exc:
                 failure = exc
                 if attempt == 0:

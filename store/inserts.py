@@ -170,6 +170,25 @@ class EventInserts:
         }
         self.sql = {name: str(stmt.compile(dialect=dialect)) for name, stmt in compiled.items()}
         self.sql["handler_errors"] += f" LIMIT {HANDLER_ERRORS}"
+        self._insert_n: dict[int, str] = {}
+
+    def insert_rows_sql(self, count: int) -> str:
+        """PostgreSQL: the INSERT of ``count`` rows in one statement, with $n placeholders
+        (a raw cursor's: psycopg does not cache the conversion of %s in a statement of
+        over 50 parameters, and redid it per batch), RETURNING id, route, payload_hash."""
+        sql = self._insert_n.get(count)
+        if sql is None:
+            width = len(EVENT_COLUMNS)
+            rows = ", ".join(
+                "(" + ", ".join(f"${n * width + column + 1}" for column in range(width)) + ")"
+                for n in range(count)
+            )
+            # Only the table's column names and placeholders: the values are parameters.
+            sql = self._insert_n[count] = (
+                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES {rows}"  # noqa: S608
+                " ON CONFLICT (route, payload_hash) DO NOTHING RETURNING id, route, payload_hash"
+            )
+        return sql
 
     def insert_event(self, cursor: Any, row: Mapping[str, Any]) -> int | None:
         """INSERT ... ON CONFLICT DO NOTHING; the new id, or None for a duplicate.
@@ -266,16 +285,29 @@ class EventInserts:
                 cursor.execute(self.sql["refused_done"], {"call_id": call_id})
         return call_category(cause, flags)
 
+    def one_statement(self, rows: list[dict[str, Any]]) -> bool:
+        """Whether :meth:`store_events` stores ``rows`` with a single statement and wants
+        the connection in autocommit: on PostgreSQL, when no row has follow-up writes in
+        its transaction (a disconnect's narrow row and counts, a late failure's category)."""
+        return not self.is_sqlite and not any(
+            row["event_type"] == "disconnect" or (row.get("category") and row["call_id"])
+            for row in rows
+        )
+
     def store_events(
         self,
         cursor: Any,
         rows: list[dict[str, Any]],
         each: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> list[CallbackResult]:
-        """Store a batch; ``each(row)`` after each row's insert.
+        """Store a batch; ``each(row)`` after each row's insert, before the commit.
 
-        PostgreSQL: the event inserts go in one pipeline (one round trip, not one per row).
+        PostgreSQL: rows without follow-ups (:meth:`one_statement`) in one INSERT, which
+        commits as it returns (so ``each`` runs before it); other batches in a transaction
+        whose event inserts go in one pipeline (one round trip, not one per row).
         """
+        if self.one_statement(rows):
+            return self._store_in_one(cursor, rows, each)
         if self.is_sqlite or len(rows) == 1:
             results = []
             for row in rows:
@@ -299,6 +331,31 @@ class EventInserts:
                 results.append(INSERTED)
             if each is not None:
                 each(row)
+        return results
+
+    def _store_in_one(
+        self,
+        cursor: Any,
+        rows: list[dict[str, Any]],
+        each: Callable[[Mapping[str, Any]], None] | None,
+    ) -> list[CallbackResult]:
+        from psycopg import RawCursor  # PostgreSQL only: not imported for SQLite
+
+        if each is not None:
+            for row in rows:
+                each(row)
+        values = [row[name] for row in rows for name in EVENT_COLUMNS]
+        with RawCursor(cursor.connection) as raw:
+            raw.execute(self.insert_rows_sql(len(rows)), values)
+            inserted = {(route, digest) for _, route, digest in raw.fetchall()}
+        results = []
+        for row in rows:
+            key = (row["route"], row["payload_hash"])
+            if key in inserted:
+                inserted.discard(key)  # a second copy in the same batch is a duplicate
+                results.append(INSERTED)
+            else:
+                results.append(self._duplicate(cursor, row))
         return results
 
     def store_event(self, cursor: Any, row: Mapping[str, Any]) -> CallbackResult:

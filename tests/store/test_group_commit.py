@@ -54,11 +54,15 @@ def queued(store, count: int) -> None:
         time.sleep(0.01)
 
 
-def test_callbacks_arriving_together_share_one_transaction(make_store):
+# Disconnects commit in a transaction of several statements; on PostgreSQL other callbacks
+# commit as one INSERT of the batch (EventInserts.one_statement).
+@pytest.mark.parametrize("event_type", ["disconnect", "answer"])
+def test_callbacks_arriving_together_share_one_transaction(make_store, event_type):
     store = make_store(busy_timeout=30, commit_threads=1)
     held = HeldCommits(store)
-    twin = make_record(call_id="c-twin")
-    records = [make_record(call_id=f"c-group-{n}") for n in range(12)] + [twin, dict(twin)]
+    twin = make_record(call_id="c-twin", event_type=event_type)
+    group = [make_record(call_id=f"c-group-{n}", event_type=event_type) for n in range(12)]
+    records = [*group, twin, dict(twin)]
     outcomes, threads = record_all(store, held, records)
     queued(store, len(records))  # every other caller waits behind the held commit
     held.hold.set()
@@ -70,9 +74,10 @@ def test_callbacks_arriving_together_share_one_transaction(make_store):
     assert sorted(outcome.outcome for outcome in outcomes[12:]) == ["duplicate", "inserted"]
     duplicate = next(outcome for outcome in outcomes[12:] if outcome[0] == "duplicate")
     assert duplicate.reply["reply_status"] == twin["reply_status"]
+    assert duplicate.reply["reply_body"] == twin["reply_body"]
     assert count_rows(store) == 13
     assert len(store.events_for_call("c-twin")) == 1
-    assert store.cause_counts() == {"hangup": 13}
+    assert store.cause_counts() == ({"hangup": 13} if event_type == "disconnect" else {})
 
 
 def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
@@ -146,6 +151,27 @@ def test_postgres_commits_several_batches_at_once(make_store):
     threads[0].join(timeout=30)
     assert outcomes[0] == ("inserted", None)
     assert count_rows(store) == 4
+
+
+def test_a_transaction_after_one_statement_batches_still_rolls_back(make_store):
+    """PostgreSQL commits a batch of plain callbacks as one statement in autocommit; the
+    connection goes back to the pool in transaction mode, so a disconnect (a transaction of
+    several statements) that fails halfway leaves nothing behind."""
+    store = make_store(commit_threads=1)
+    store.migrate()
+    for n in range(3):
+        plain = make_record(event_type="answer", call_id=f"c-plain-{n}")
+        assert store.record_callback(plain).outcome == "inserted"
+
+    def refusing(row):
+        if row["call_id"] == "c-halfway":
+            raise ValueError("refused after its insert")
+
+    store.hooks.in_transaction = refusing
+    assert store.record_callback(make_record(call_id="c-halfway")).outcome == "spooled"
+    assert store.events_for_call("c-halfway") == []
+    assert store.cause_counts() == {}
+    assert count_rows(store) == 3
 
 
 def test_a_lone_callback_commits_at_once(store):
