@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -132,6 +134,53 @@ def _respond(
     request.connection.finish()
 
 
+class FairHTTPServer(tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server accepting one connection per wake-up of its event loop.
+
+    Every worker's loop watches the one listening socket.  Tornado accepts up to 128
+    connections per wake-up, so the first worker to wake took every connection of a burst
+    (16 kept-alive clients all went to one worker, the other stayed idle: one GIL served
+    the whole server).  Taking one at a time leaves the rest of the burst to the loops that
+    are free, and a worker busy running the app wakes later, so it takes fewer.
+    """
+
+    def add_sockets(self, sockets: Any) -> None:
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = _accept_one_at_a_time(sock, self._handle_connection)
+
+
+def _accept_one_at_a_time(
+    sock: socket.socket, callback: Callable[[socket.socket, Any], None]
+) -> Callable[[], None]:
+    """tornado.netutil.add_accept_handler, one ``accept`` per readiness event."""
+    io_loop = IOLoop.current()
+    removed = False
+
+    def on_readable(fd: Any, events: int) -> None:
+        if not removed:
+            accept_one(sock, callback)
+
+    def remove() -> None:
+        nonlocal removed
+        io_loop.remove_handler(sock)
+        removed = True
+
+    io_loop.add_handler(sock, on_readable, IOLoop.READ)
+    return remove
+
+
+def accept_one(sock: socket.socket, callback: Callable[[socket.socket, Any], None]) -> bool:
+    """Accept one queued connection and hand it to ``callback``; False when there was none
+    (another worker took it, or the client gave up while it queued)."""
+    try:
+        connection, address = sock.accept()
+    except (BlockingIOError, ConnectionAbortedError):
+        return False
+    callback(connection, address)
+    return True
+
+
 class BufferingWorker(TornadoWorker):
     """gunicorn's tornado worker with a thread pool and the bounds above."""
 
@@ -151,7 +200,7 @@ class BufferingWorker(TornadoWorker):
         ]
         for callback in self.callbacks:
             callback.start()
-        server = tornado.httpserver.HTTPServer(
+        server = FairHTTPServer(
             self.container,
             ssl_options=ssl_context(self.cfg) if self.cfg.is_ssl else None,
             no_keep_alive=self.cfg.keepalive <= 0,

@@ -6,6 +6,7 @@ import json
 import runpy
 import socket
 import threading
+import time
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -162,3 +163,72 @@ def test_request_line_over_the_limit_is_refused_before_the_app(server, size):
     assert events_of(server, payload["callId"]) == []
     # ...and the server still answers callbacks.
     assert post_callback(server, answer_event()).status_code == 200
+
+
+def worker_of(sock: socket.socket) -> str:
+    """Ask for /pid on a kept-alive connection: the pid of the worker that has it."""
+    sock.sendall(b"GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    reply = b""
+    while b"\r\n\r\n" not in reply or not reply.split(b"\r\n\r\n", 1)[1].strip():
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {reply!r}"
+        reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return body.decode().strip()
+
+
+def both_up(address: tuple[str, int], timeout: float = 30.0) -> None:
+    """Wait until both workers have answered (a worker still loading its app takes no
+    connection), one connection at a time."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < 2:
+        assert time.monotonic() < deadline, f"only workers {seen} answered"
+        with socket.create_connection(address, timeout=REQUEST_TIMEOUT) as sock:
+            seen.add(worker_of(sock))
+
+
+def test_a_burst_of_connections_is_shared_by_both_workers(tmp_path):
+    # A client opening its kept-alive connections at once (wrk, a proxy's pool, Bandwidth's
+    # senders) must not land them all on the first worker to wake, leaving the other idle.
+    # Which worker wakes first is the scheduler's choice, so a burst is tried a few times.
+    with gunicorn(app_env(tmp_path), app="tests.pid_app:create_app()") as base:
+        url = urlsplit(base)
+        address = (url.hostname or "127.0.0.1", url.port or 80)
+        both_up(address)
+        bursts = []
+        for _ in range(5):
+            sockets = [
+                socket.create_connection(address, timeout=REQUEST_TIMEOUT) for _ in range(16)
+            ]
+            try:
+                bursts.append([worker_of(sock) for sock in sockets])
+            finally:
+                for sock in sockets:
+                    sock.close()
+            if len(set(bursts[-1])) == 2:
+                break
+    assert len(set(bursts[-1])) == 2, bursts
+
+
+def test_a_wake_up_accepts_one_connection_and_leaves_the_rest_queued():
+    from webserver import accept_one
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        clients = [socket.create_connection(listener.getsockname()) for _ in range(3)]
+        accepted: list[socket.socket] = []
+        try:
+            assert accept_one(listener, lambda conn, _: accepted.append(conn))
+            assert len(accepted) == 1
+            # The other two are still queued for whichever worker wakes next.
+            for _ in range(2):
+                accepted.append(listener.accept()[0])
+            assert not accept_one(listener, lambda conn, _: accepted.append(conn))
+            assert len(accepted) == 3
+        finally:
+            for sock in clients + accepted:
+                sock.close()
