@@ -32,7 +32,7 @@ from flask import (
 
 from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import decode_state
-from dashboard import chart, export, recordings, sequence, timeline
+from dashboard import chart, export, placements, recordings, sequence, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import (
     DisconnectFilter,
@@ -135,6 +135,9 @@ def _page_context() -> dict[str, Any]:
         "callbacks_open": settings is not None and not settings.credentials,
         "voice_backend": current_app.config.get("VOICE_BACKEND") or "sandbox",
         "credential_alarm": _credential_alarm() if session.get("operator") else None,
+        "placement_alarm": placements.alarm(get_store(), current_app.config["SECRET_KEY"])
+        if session.get("operator")
+        else None,
     }
 
 
@@ -166,12 +169,17 @@ def disconnects() -> str:
     refused_counts = store.refused_counts(filters.since, filters.until)
     for name, n in refused_counts.items():
         counts[name] = counts.get(name, 0) + n
+    not_placed = store.not_placed(filters.since, filters.until)
+    if not_placed:
+        counts[placements.NOT_PLACED] = not_placed
     cause_counts = store.cause_counts(filters.since, filters.until)
     start, end = chart.window(filters.since, filters.until)
     graph = chart.build(chart.failures(store, start, end), start, end)
     causes = sorted(set(KNOWN_CAUSES) | set(cause_counts), key=lambda c: (c not in KNOWN_CAUSES, c))
     known = categories.ALL_CATEGORIES
-    all_categories = sorted(set(known) | set(counts), key=lambda c: (c not in known, c))
+    all_categories = sorted(
+        set(known) | set(counts) - {placements.NOT_PLACED}, key=lambda c: (c not in known, c)
+    )
     first_page = filters.before_id is None
     refused: list[dict[str, Any]] = []
     wanted = filters.categories or (() if filters.causes else categories.APP_CATEGORIES)
