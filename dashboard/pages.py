@@ -43,6 +43,7 @@ from dashboard.filters import (
     iso,
 )
 from dashboard.messages import explain, with_handler_errors
+from dashboard.refused import story as refused_story
 from dashboard.replay import replay
 from dashboard.settings import number
 from store import StoreUnavailable, categories, get_store
@@ -135,6 +136,7 @@ def _page_context() -> dict[str, Any]:
         "callbacks_open": settings is not None and not settings.credentials,
         "voice_backend": current_app.config.get("VOICE_BACKEND") or "sandbox",
         "credential_alarm": _credential_alarm() if session.get("operator") else None,
+        "credential_alarm_minutes": CREDENTIAL_ALARM_SECONDS // 60,
         "placement_alarm": placements.alarm(get_store(), current_app.config["SECRET_KEY"])
         if session.get("operator")
         else None,
@@ -251,7 +253,10 @@ def call(call_id: str) -> str:
     status = 200 if story.entries or story.outbound or refused else 404
     heard = caller_heard(call_id, story.origin) if story.kind == "Call" else []
     page = render_template(
-        "dashboard/call.html", timeline=story, refused=refused, caller_heard=heard
+        "dashboard/call.html",
+        timeline=story,
+        refused=refused_story(refused) if refused else None,
+        caller_heard=heard,
     )
     return page, status  # type: ignore[return-value]
 
