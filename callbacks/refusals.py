@@ -88,21 +88,8 @@ def _log_route_that_ended_it(store: Any, req: Request, payload: dict[str, Any]) 
         payload.get("cause") if isinstance(payload.get("cause"), str) else None,
         message if isinstance(message, str) else None,
     )
-    if ended_by is None or ended_by == "disconnect":
-        return
-    log.warning(
-        "call %s ended: its %s callback came without credentials and was refused (401)",
-        payload.get("callId"),
-        ended_by,
-    )
-    store.record_refusal(
-        route=ended_by,
-        remote_addr=req.remote_addr,
-        username=None,
-        kind="missing",
-        payload={"callId": payload.get("callId")},
-        call_row=False,
-    )
+    if ended_by is not None and ended_by != "disconnect":
+        _log_missing(store, ended_by, req.remote_addr, payload.get("callId"))
 
 
 def log_unanswered_refusal(store: Any, route: str, req: Request, event: CallbackEvent) -> None:
@@ -115,16 +102,21 @@ def log_unanswered_refusal(store: Any, route: str, req: Request, event: Callback
         earlier = None
     if earlier is not None and earlier.get("wrong"):
         return
+    _log_missing(store, route, req.remote_addr, event.call_id)
+
+
+def _log_missing(store: Any, route: str, remote_addr: str | None, call_id: Any) -> None:
+    """Log the 401 of a callback sent without credentials that ended call ``call_id``."""
     log.warning(
         "call %s ended: its %s callback came without credentials and was refused (401)",
-        event.call_id,
+        call_id,
         route,
     )
     store.record_refusal(
         route=route,
-        remote_addr=req.remote_addr,
+        remote_addr=remote_addr,
         username=None,
         kind="missing",
-        payload={"callId": event.call_id},
+        payload={"callId": call_id},
         call_row=False,
     )
