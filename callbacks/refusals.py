@@ -14,6 +14,7 @@ from callbacks.auth import CredentialError, parse_basic
 from callbacks.events import CallbackEvent
 from callbacks.payload import read_payload
 from store import get_store
+from store.categories import refused_route
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,26 @@ def log_refusal(route: str, req: Request, error: CredentialError, body_limit: in
         username,
         req.remote_addr,
     )
-    get_store().record_refusal(
+    store = get_store()
+    store.record_refusal(
         route=route, remote_addr=req.remote_addr, username=username, kind=kind, payload=payload
     )
+    if kind == "missing" and payload is not None:
+        _log_route_that_ended_it(store, req, payload)
+
+
+def _log_route_that_ended_it(store: Any, req: Request, payload: dict[str, Any]) -> None:
+    """A refused disconnect without credentials whose message says another route's 401
+    ended the call (``callback-error``): that refusal, also without credentials, was not
+    logged when it happened (it looked like a challenge's first half).  Log it now, so the
+    credential log names the route that cost the call, not only the disconnect."""
+    message = payload.get("errorMessage")
+    ended_by = refused_route(
+        payload.get("cause") if isinstance(payload.get("cause"), str) else None,
+        message if isinstance(message, str) else None,
+    )
+    if ended_by is not None and ended_by != "disconnect":
+        _log_missing(store, ended_by, req.remote_addr, payload.get("callId"))
 
 
 def log_unanswered_refusal(store: Any, route: str, req: Request, event: CallbackEvent) -> None:
@@ -84,16 +102,21 @@ def log_unanswered_refusal(store: Any, route: str, req: Request, event: Callback
         earlier = None
     if earlier is not None and earlier.get("wrong"):
         return
+    _log_missing(store, route, req.remote_addr, event.call_id)
+
+
+def _log_missing(store: Any, route: str, remote_addr: str | None, call_id: Any) -> None:
+    """Log the 401 of a callback sent without credentials that ended call ``call_id``."""
     log.warning(
         "call %s ended: its %s callback came without credentials and was refused (401)",
-        event.call_id,
+        call_id,
         route,
     )
     store.record_refusal(
         route=route,
-        remote_addr=req.remote_addr,
+        remote_addr=remote_addr,
         username=None,
         kind="missing",
-        payload={"callId": event.call_id},
+        payload={"callId": call_id},
         call_row=False,
     )

@@ -12,7 +12,8 @@ handler failed its ``handlerError`` (a sentence) and ``handlerErrorDetail`` (the
 
 ``GET /api/categories``: calls per failure category (the dashboard's counts, same ``since``
 and ``until``), with what each means: ``{"categories": [{"category", "count",
-"description", "needsAttention"}]}``; calls whose callbacks were refused are counted too.
+"description", "needsAttention"}]}``; calls whose callbacks were refused are counted too, and outbound
+calls the Voice API did not accept as ``not-placed`` (no disconnect: nobody was called).
 
 ``GET /api/credential-failures``: the credential-failure log (never a password) and the
 calls whose callbacks were refused.
@@ -25,6 +26,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from callbacks.auth import challenge
+from dashboard import placements
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
 from dashboard.messages import with_handler_errors
@@ -113,6 +115,9 @@ def category_counts() -> Response | tuple[Response, int]:
     counts = store.category_counts(filters.since, filters.until)
     for name, n in store.refused_counts(filters.since, filters.until).items():
         counts[name] = counts.get(name, 0) + n
+    not_placed = store.not_placed(filters.since, filters.until)
+    if not_placed:
+        counts[placements.NOT_PLACED] = not_placed
     return jsonify(
         categories=[
             {

@@ -3,7 +3,8 @@
 ``GET  /click-to-call``                          the form (one field: the visitor's number)
 ``POST /click-to-call``                          place the call; 303 to its progress page
 ``GET  /click-to-call/calls/<token>``            the progress page (polls the endpoint below)
-``GET  /click-to-call/calls/<token>/status``     ``{"state": ..., "cause": ...}``, no numbers
+``GET  /click-to-call/calls/<token>/status``     ``{"state", "cause", "reached", "message",
+                                                 "askAgainIn"}``, no numbers
 
 The app calls the visitor (``calls.outbound.place_call`` with ``flow="click-to-call"`` and
 state ``{"visitor": <token>}`` in the signed tag); on answer, ``dashboard.clicktocall_flow``
@@ -32,7 +33,10 @@ outbound attempt; another session asking for it gets 404.  The state comes from 
 ``unknown``    the create-call request's outcome is unknown (timeout); the call may still come
 
 The page shows only the steps the call reached (``reached``: a busy call was never answered)
-and ends with a sentence for the visitor (:func:`visitor_message`), never a cause code.
+and ends with a sentence for the visitor (:func:`visitor_message`), never a cause code,
+that says when they can ask for another call (``askAgainIn``: seconds left of the number's
+cooldown, 0 once they can; null while the call is not over).  "Ask for another call" is
+offered only then.
 
 Limits are spent when the call is asked for, and the per-address rate and the number's
 cooldown are given back when the Voice API did not accept the call (unreachable, 4xx, 503,
@@ -44,7 +48,9 @@ given back: it bounds the requests this app sends, which happened.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+import time
 from typing import Any
 
 from flask import (
@@ -268,30 +274,34 @@ def progress_detail(store: Any, attempt_id: str | None) -> tuple[str, str | None
 
 
 # What the visitor reads when the call is over, by cause (any other cause: our side failed).
+# When they can ask again follows (:func:`ask_again`): the number's cooldown still runs.
 ENDED_MESSAGES = {
-    "busy": "Your line was busy, so the call did not go through. Ask for another call when "
-    "your line is free.",
-    "timeout": "Your phone rang but nobody answered. Ask for another call when you are ready.",
-    "rejected": "Your phone declined the call. Ask for another call if that was a mistake.",
+    "busy": "Your line was busy, so the call did not go through.",
+    "timeout": "Your phone rang but nobody answered.",
+    "rejected": "Your phone declined the call.",
     "cancel": "The call was cancelled before you answered.",
-    "account-limit": "We cannot place calls right now. Please try again later.",
-    "node-capacity-exceeded": "We cannot place calls right now. Please try again later.",
+    "account-limit": "We cannot place calls right now.",
+    "node-capacity-exceeded": "We cannot place calls right now.",
 }
 FAILED_MESSAGES = {
     "rate_limited": "We are placing too many calls right now. Please try again in a few minutes.",
     "unavailable": "We cannot place calls right now. Please try again in a few minutes.",
 }
-OUR_FAULT = "Something went wrong on our side and the call ended. Sorry: please try again later."
+OUR_FAULT = "Something went wrong on our side and the call ended. Sorry."
 
 
-def visitor_message(state: str, cause: str | None, reached: str | None) -> str:
-    """The sentence that tells the visitor where their call is, or how it ended."""
+def visitor_message(
+    state: str, cause: str | None, reached: str | None, wait: int | None = None
+) -> str:
+    """The sentence that tells the visitor where their call is, or how it ended (then, with
+    ``wait``, when they can ask for another call).  The steps list already names each step:
+    the sentence says what happens next, not the step again."""
     if state == "queued":
-        return "Calling your phone…"
+        return "Your phone should ring in a moment: answer it to talk to an agent."
     if state == "answered":
-        return "You answered: connecting you to an agent…"
+        return "Please hold: we are connecting you to an agent…"
     if state == "connected":
-        return "Connected to an agent."
+        return "You are on the line with our agent."
     if state == "failed":
         return FAILED_MESSAGES.get(
             cause or "", "We could not place the call. Please try again later."
@@ -299,33 +309,69 @@ def visitor_message(state: str, cause: str | None, reached: str | None) -> str:
     if state == "ended":
         if cause == "hangup":
             if reached == "connected":
-                return "Your call with our agent has ended. Thank you for calling."
-            if reached == "answered":
-                return "The call ended before an agent joined. Please ask for another call."
-            return "The call ended before you answered."
-        return ENDED_MESSAGES.get(cause or "", OUR_FAULT)
+                text = "Your call with our agent has ended. Thank you for calling."
+            elif reached == "answered":
+                text = "The call ended before an agent joined."
+            else:
+                text = "The call ended before you answered."
+        else:
+            text = ENDED_MESSAGES.get(cause or "", OUR_FAULT)
+        return f"{text} {ask_again(wait)}" if wait is not None else text
     return "We are not sure the call went through. If your phone rings, answer it."
+
+
+def ask_again(wait: int) -> str:
+    """When another call to the same number can be asked for."""
+    if wait <= 0:
+        return "You can ask for another call now."
+    minutes = -(-wait // 60)
+    return f"You can ask for another call in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+def ask_again_in(store: Any, attempt_id: str | None, state: str) -> int | None:
+    """Seconds until the number's cooldown lets the visitor ask again once the call is over
+    (0: now), None while it is not.  A call not placed gave the cooldown back."""
+    if state not in FINAL_STATES:
+        return None
+    if state == "failed" or attempt_id is None:
+        return 0
+    attempt = store.outbound_attempt(attempt_id)
+    if attempt is None:
+        return 0
+    # The cooldown started just before the attempt was recorded: this errs long, never short.
+    ends = float(attempt["created_at"]) + number("CLICK_TO_CALL_DESTINATION_COOLDOWN")
+    return max(0, math.ceil(ends - time.time()))
+
+
+def _progress(token: str) -> dict[str, Any]:
+    attempt = _attempt_for(token)
+    store = get_store()
+    state, cause, reached = progress_detail(store, attempt)
+    wait = ask_again_in(store, attempt, state)
+    return {
+        "state": state,
+        "cause": cause,
+        "reached": reached,
+        "message": visitor_message(state, cause, reached, wait),
+        "askAgainIn": wait,
+    }
 
 
 @bp.get("/calls/<token>")
 def progress(token: str) -> Any:
-    attempt = _attempt_for(token)
-    state, cause, reached = progress_detail(get_store(), attempt)
+    found = _progress(token)
     return render_template(
         "click_to_call/progress.html",
-        state=state,
-        cause=cause,
-        reached=reached,
-        message=visitor_message(state, cause, reached),
-        final=state in FINAL_STATES,
+        state=found["state"],
+        cause=found["cause"],
+        reached=found["reached"],
+        message=found["message"],
+        ask_again_in=found["askAgainIn"],
+        final=found["state"] in FINAL_STATES,
         status_url=url_for(".status", token=token),
     )
 
 
 @bp.get("/calls/<token>/status")
 def status(token: str) -> Response:
-    attempt = _attempt_for(token)
-    state, cause, reached = progress_detail(get_store(), attempt)
-    return jsonify(
-        state=state, cause=cause, reached=reached, message=visitor_message(state, cause, reached)
-    )
+    return jsonify(_progress(token))

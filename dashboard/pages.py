@@ -32,7 +32,7 @@ from flask import (
 
 from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import decode_state
-from dashboard import chart, export, recordings, sequence, timeline
+from dashboard import chart, export, placements, recordings, sequence, timeline
 from dashboard.auth import logged_in
 from dashboard.filters import (
     DisconnectFilter,
@@ -43,6 +43,7 @@ from dashboard.filters import (
     iso,
 )
 from dashboard.messages import explain, with_handler_errors
+from dashboard.refused import story as refused_story
 from dashboard.replay import replay
 from dashboard.settings import number
 from store import StoreUnavailable, categories, get_store
@@ -135,6 +136,10 @@ def _page_context() -> dict[str, Any]:
         "callbacks_open": settings is not None and not settings.credentials,
         "voice_backend": current_app.config.get("VOICE_BACKEND") or "sandbox",
         "credential_alarm": _credential_alarm() if session.get("operator") else None,
+        "credential_alarm_minutes": CREDENTIAL_ALARM_SECONDS // 60,
+        "placement_alarm": placements.alarm(get_store(), current_app.config["SECRET_KEY"])
+        if session.get("operator")
+        else None,
     }
 
 
@@ -166,12 +171,17 @@ def disconnects() -> str:
     refused_counts = store.refused_counts(filters.since, filters.until)
     for name, n in refused_counts.items():
         counts[name] = counts.get(name, 0) + n
+    not_placed = store.not_placed(filters.since, filters.until)
+    if not_placed:
+        counts[placements.NOT_PLACED] = not_placed
     cause_counts = store.cause_counts(filters.since, filters.until)
     start, end = chart.window(filters.since, filters.until)
     graph = chart.build(chart.failures(store, start, end), start, end)
     causes = sorted(set(KNOWN_CAUSES) | set(cause_counts), key=lambda c: (c not in KNOWN_CAUSES, c))
     known = categories.ALL_CATEGORIES
-    all_categories = sorted(set(known) | set(counts), key=lambda c: (c not in known, c))
+    all_categories = sorted(
+        set(known) | set(counts) - {placements.NOT_PLACED}, key=lambda c: (c not in known, c)
+    )
     first_page = filters.before_id is None
     refused: list[dict[str, Any]] = []
     wanted = filters.categories or (() if filters.causes else categories.APP_CATEGORIES)
@@ -243,7 +253,10 @@ def call(call_id: str) -> str:
     status = 200 if story.entries or story.outbound or refused else 404
     heard = caller_heard(call_id, story.origin) if story.kind == "Call" else []
     page = render_template(
-        "dashboard/call.html", timeline=story, refused=refused, caller_heard=heard
+        "dashboard/call.html",
+        timeline=story,
+        refused=refused_story(refused) if refused else None,
+        caller_heard=heard,
     )
     return page, status  # type: ignore[return-value]
 

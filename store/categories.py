@@ -74,6 +74,8 @@ DESCRIPTIONS = {
     "node-capacity-exceeded": "Bandwidth over capacity",
     "error": "Bandwidth error",
     "unknown": "no cause given",
+    # Not a call's category: outbound attempts the Voice API did not accept (dashboard.placements).
+    "not-placed": "outbound calls (click-to-call too) the Voice API did not accept",
 }
 
 _RANK = {name: rank for rank, name in enumerate(APP_CATEGORIES)}

@@ -249,6 +249,8 @@ class Store:
     outbound_for_call = forward("_outbound", OutboundAttempts.outbound_for_call)
     outbound_attempt = forward("_outbound", OutboundAttempts.outbound_attempt)
     unsettled_outbound = forward("_outbound", OutboundAttempts.unsettled_outbound)
+    not_placed = forward("_outbound", OutboundAttempts.not_placed)
+    last_not_placed = forward("_outbound", OutboundAttempts.last_not_placed)
     hit_rate_limit = forward("_housekeeping", Housekeeping.hit_rate_limit)
     rate_limit_hits = forward("_housekeeping", Housekeeping.rate_limit_hits)
     refund_rate_limit = forward("_housekeeping", Housekeeping.refund_rate_limit)

@@ -14,6 +14,8 @@ from .rows import canonical_json, clean_key, clean_text, page_size, with_json
 from .schema import outbound_calls
 
 UNSETTLED_OUTCOMES = ("pending", "unknown")
+# The Voice API did not accept the call: nobody was called (see calls.outbound._outcome).
+NOT_PLACED_OUTCOMES = ("failed", "rejected", "rate_limited", "unavailable")
 
 
 class OutboundAttempts:
@@ -92,7 +94,33 @@ class OutboundAttempts:
         with self.db.reading() as conn:
             return [with_json(row, "request") for row in conn.execute(query).mappings()]
 
+    def not_placed(self, since: float | None = None, until: float | None = None) -> int:
+        """Attempts the Voice API did not accept, created in [since, until)."""
+        query = select(func.count()).where(_not_placed(since, until))
+        with self.db.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def last_not_placed(self, since: float) -> dict[str, Any] | None:
+        """The newest attempt not accepted since ``since`` (its outcome and error), or None."""
+        query = (
+            select(outbound_calls)
+            .where(_not_placed(since, None))
+            .order_by(outbound_calls.c.created_at.desc())
+            .limit(1)
+        )
+        return self._outbound_one(query)
+
     def _outbound_one(self, query: Any) -> dict[str, Any] | None:
         with self.db.reading() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else with_json(row, "request")
+
+
+def _not_placed(since: float | None, until: float | None) -> Any:
+    t = outbound_calls
+    where = t.c.outcome.in_(NOT_PLACED_OUTCOMES)
+    if since is not None:
+        where = where & (t.c.created_at >= float(since))
+    if until is not None:
+        where = where & (t.c.created_at < float(until))
+    return where

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CREDENTIAL_LOG_LIMIT = 200
 REFUSED_CALLS_LIMIT = 1000
 USERNAME_CHARS = 64
+ERROR_CHARS = 2000
 CHALLENGE_GRACE = 5.0  # seconds a sender has to answer the 401 challenge
 
 
@@ -140,6 +141,9 @@ class Refusals:
             "from_number": _text(payload.get("from")),
             "to_number": _text(payload.get("to")),
             "disconnected": 0,
+            "error_message": clean_text(payload.get("errorMessage"), ERROR_CHARS)
+            if isinstance(payload.get("errorMessage"), str)
+            else None,
         }
         upsert = self._insert()(t).values(row)
         upsert = upsert.on_conflict_do_update(
@@ -154,6 +158,7 @@ class Refusals:
                 "cause": func.coalesce(upsert.excluded.cause, t.c.cause),
                 "from_number": func.coalesce(t.c.from_number, upsert.excluded.from_number),
                 "to_number": func.coalesce(t.c.to_number, upsert.excluded.to_number),
+                "error_message": func.coalesce(upsert.excluded.error_message, t.c.error_message),
             },
         )
         conn.execute(upsert)
@@ -171,15 +176,13 @@ class Refusals:
     def refusals_since(self, since: float, now: float | None = None) -> dict[str, Any] | None:
         """The latest credential failure seen at or after ``since`` that needs an operator
         (wrong or malformed credentials, a call ended by a callback sent without them, or a
-        call's disconnect refused for lack of them), or None.  Reads two bounded tables."""
+        call's disconnect refused for lack of them), or None.  Reads two bounded tables.
+        ``kinds`` lists the kinds seen since (missing, wrong, malformed)."""
         now = time.time() if now is None else now
         t = credential_failures
-        wrong = (
-            select(t)
-            .where(t.c.last_seen >= since, or_(t.c.kind != "missing", t.c.route != "disconnect"))
-            .order_by(t.c.last_seen.desc())
-            .limit(1)
-        )
+        # A disconnect without credentials may be a challenge's first half: its call says.
+        logged = and_(t.c.last_seen >= since, or_(t.c.kind != "missing", t.c.route != "disconnect"))
+        wrong = select(t).where(logged).order_by(t.c.last_seen.desc()).limit(1)
         c = refused_calls
         unanswered = (
             select(c)
@@ -191,12 +194,20 @@ class Refusals:
             .order_by(c.c.last_seen.desc())
             .limit(1)
         )
+        kinds = select(t.c.kind).where(logged).distinct()
         with self.db.reading() as conn:
             found = conn.execute(wrong).mappings().first()
-            if found is not None:
-                return dict(found)
             call = conn.execute(unanswered).mappings().first()
-            return dict(call) if call is not None else None
+            seen = {str(kind) for (kind,) in conn.execute(kinds)}
+        rows = [dict(row) for row in (found, call) if row is not None]
+        if not rows:
+            return None
+        # The latest refusal, whichever log keeps it: the banner's words follow it.
+        latest = max(rows, key=lambda row: float(row["last_seen"]))
+        if call is not None:
+            seen.add("wrong" if call["wrong"] else "missing")
+        latest["kinds"] = sorted(seen)
+        return latest
 
     def refused_calls(
         self,

@@ -20,6 +20,7 @@ Tables:
 ``credential_failures``  the bounded, aggregated log of callbacks refused with 401 (v7)
 ``refused_calls``      the bounded list of calls whose callbacks were refused (v7)
 ``disconnect_digits``  SQLite only: the runs of 7 digits of each search text (v8, store.search)
+                      (v9: refused_calls.error_message)
 ``schema_version``     which migrations have run
 """
 
@@ -239,6 +240,7 @@ refused_calls = Table(
     Column("from_number", Text),
     Column("to_number", Text),
     Column("disconnected", Integer, nullable=False),  # 1: its disconnect was stored after all
+    Column("error_message", Text),  # a refused disconnect's errorMessage (v9)
     Index("ix_refused_calls_last_seen", "last_seen"),
 )
 
@@ -444,6 +446,12 @@ def _v8(conn: Connection) -> None:
     create_digits_index(conn)
 
 
+def _v9(conn: Connection) -> None:
+    """refused_calls.error_message: what a refused disconnect said ended its call."""
+    if "error_message" not in {c["name"] for c in inspect(conn).get_columns("refused_calls")}:
+        conn.execute(text("ALTER TABLE refused_calls ADD COLUMN error_message TEXT"))
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -455,5 +463,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v6,
     7: _v7,
     8: _v8,
+    9: _v9,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -6,12 +6,25 @@
 (function () {
   const box = document.getElementById("progress");
   const text = document.getElementById("call-state");
+  const again = document.getElementById("ask-again");
   if (!box || !text) return;
   const url = box.dataset.statusUrl;
   const order = ["queued", "answered", "connected"];
   const final = new Set(["ended", "failed"]);
   const started = Date.now();
   const maxMillis = 15 * 60 * 1000;
+
+  // "Ask for another call" once the number's cooldown has run out (askAgainIn seconds).
+  function offerAgain(seconds) {
+    if (!again || seconds === null || seconds === undefined || seconds === "") return;
+    const wait = Number(seconds);
+    if (wait <= 0) {
+      again.hidden = false;
+      text.textContent = text.textContent.replace(/You can ask for another call in \d+ minutes?\./, "You can ask for another call now.");
+      return;
+    }
+    window.setTimeout(function () { offerAgain(0); }, wait * 1000);
+  }
 
   function show(data) {
     const isFinal = final.has(data.state);
@@ -47,7 +60,10 @@
       if (!reply.ok) throw new Error("HTTP " + reply.status);
       const data = await reply.json();
       show(data);
-      if (final.has(data.state)) return;
+      if (final.has(data.state)) {
+        offerAgain(data.askAgainIn);
+        return;
+      }
     } catch (error) {
       delay = 5000;
     }
@@ -55,4 +71,5 @@
   }
 
   if (!final.has(box.dataset.state)) window.setTimeout(poll, 1000);
+  else offerAgain(box.dataset.askAgainIn);
 })();

@@ -73,8 +73,8 @@
     tr.appendChild(length);
     tr.appendChild(cell(item.direction, "direction"));
     tr.appendChild(cell(item.flow, "flow"));
-    tr.appendChild(cell(item.from));
-    tr.appendChild(cell(item.to));
+    tr.appendChild(cell(item.from, "number"));
+    tr.appendChild(cell(item.to, "number"));
     const callCell = cell("", "call");
     if (item.callId) {
       const link = document.createElement("a");

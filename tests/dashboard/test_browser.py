@@ -176,7 +176,10 @@ def test_visitor_watches_a_click_to_call_call_to_its_end(server, browser):
     assert cause == "hangup"
     assert text_of(browser, "call-state") == (
         "Your call with our agent has ended. Thank you for calling."
+        " You can ask for another call in 5 minutes."  # the number's cooldown
     )
+    # Asking now would be refused ("We called this number a moment ago"): not offered.
+    assert not browser.find_element(By.ID, "ask-again").is_displayed()
     page = browser.page_source
     assert "202" not in page.split('id="progress"')[1]  # no numbers on the progress page
     shot(browser, "click-to-call-4-ended")

@@ -90,7 +90,8 @@ def test_a_call_in_progress_ticks_nothing_ahead(visitor, bandwidth, c2c_app):
         "state": "answered",
         "cause": None,
         "reached": "answered",
-        "message": "You answered: connecting you to an agent…",
+        "message": "Please hold: we are connecting you to an agent…",
+        "askAgainIn": None,
     }
     assert shown_steps(page) == ["queued", "answered"]
     assert ticked_steps(page) == ["queued"]
@@ -148,3 +149,62 @@ def test_an_unknown_outcome_keeps_the_cooldown(visitor, bandwidth):
     assert reply.status_code == 429
     assert "called this number a moment ago" in error_of(reply)
     assert bandwidth.count == 1
+
+
+def visible_lines(page: str) -> list[str]:
+    """The texts a visitor sees in the progress box and under it (hidden items left out)."""
+    box = page.split('<div id="progress"', 1)[1]
+    shown = re.findall(r"<li data-step=\"[a-z]+\"(?: class=\"[^\"]*\")?>([^<]+)</li>", box)
+    state = re.search(r'id="call-state"[^>]*>([^<]+)<', box)
+    again = re.search(r'<p id="ask-again"( hidden)?>', page)
+    extra = ["Ask for another call"] if again and not again.group(1) else []
+    return [*shown, state.group(1) if state else "", *extra]
+
+
+def test_while_placing_each_line_shows_once_and_another_call_is_not_offered(
+    visitor, bandwidth, c2c_app
+):
+    status, page = follow(visitor, bandwidth, c2c_app)
+    assert status["state"] == "queued" and status["askAgainIn"] is None
+    lines = visible_lines(page)
+    assert lines[0] == "Calling your phone"
+    assert all("calling your phone" not in line.lower() for line in lines[1:]), lines
+    assert "Ask for another call" not in lines
+
+
+def test_once_answered_each_line_shows_once(visitor, bandwidth, c2c_app):
+    answered_status, answered = follow(visitor, bandwidth, c2c_app, "answer")
+    texts = [line.lower() for line in visible_lines(answered)]
+    assert len(texts) == len(set(texts)) and "ask for another call" not in texts
+    assert "you answered" not in answered_status["message"].lower()  # the step says it
+
+
+@pytest.mark.parametrize("cause", ["busy", "timeout"])
+def test_a_busy_or_unanswered_call_says_when_to_ask_again(visitor, bandwidth, c2c_app, cause):
+    """Asking again within the cooldown is refused: the page says when it is not."""
+    status, page = follow(visitor, bandwidth, c2c_app, f"disconnect:{cause}")
+    cooldown = 300  # CLICK_TO_CALL_DESTINATION_COOLDOWN's default
+    assert 0 < status["askAgainIn"] <= cooldown
+    assert status["message"].endswith("You can ask for another call in 5 minutes.")
+    assert "when your line is free" not in page and "when you are ready" not in page
+    assert '<p id="ask-again" hidden>' in page  # not offered yet: it would be refused
+    again = ask(visitor, VISITOR)
+    assert again.status_code == 429 and "a moment ago" in error_of(again)
+
+
+def test_after_the_cooldown_another_call_is_offered(c2c_config, bandwidth):
+    app = create_app({**c2c_config, "CLICK_TO_CALL_DESTINATION_COOLDOWN": "0"})
+    visitor = app.test_client()
+    status, page = follow(visitor, bandwidth, app, "disconnect:busy")
+    assert status["askAgainIn"] == 0
+    assert status["message"].endswith("You can ask for another call now.")
+    assert '<p id="ask-again">' in page
+    bandwidth.script(Reply(201, created_call()))
+    assert ask(visitor, VISITOR).status_code == 303
+
+
+def test_a_call_not_placed_can_be_asked_for_again_at_once(c2c_config):
+    dead = {**c2c_config, "BW_VOICE_API_URL": f"http://127.0.0.1:{closed_port()}/api/v2"}
+    assert visitor_message("failed", "failed", None, 0).startswith("We could not place")
+    app = create_app(dead)
+    assert ask(app.test_client(), VISITOR).status_code == 503  # no progress page at all

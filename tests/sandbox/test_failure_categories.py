@@ -175,14 +175,32 @@ def test_a_call_created_without_credentials_is_found_once_its_disconnect_is_refu
     state = place(api, sandbox, app_call(username=None, password=None))
     with live_app.app.app_context():
         log = get_store().credential_failures()
-    # Only the refused disconnect is logged: a request without credentials is also the
-    # first half of the 401 challenge.
+    # A request without credentials is also the first half of the 401 challenge: the
+    # answer's refusal is logged once the refused disconnect says it ended the call.
     assert [(row["route"], row["kind"], row["username"]) for row in log] == [
-        ("disconnect", "missing", "")
+        ("answer", "missing", ""),
+        ("disconnect", "missing", ""),
     ]
     page = dashboard_page(live_app)
-    assert 'id="credential-alarm"' in page
+    banner = page[page.index('id="credential-alarm"') :]
+    banner = banner[: banner.index("</p>")]
+    assert "they arrive without the credentials this app requires" in banner
+    assert "do not match" not in banner
     assert state["callId"] in page
+    # The call's page says what happened: who called whom, when, which routes were refused
+    # and why, and what the refused disconnect said, for a person.
+    call_page = dashboard_page(live_app, f"/dashboard/calls/{state['callId']}")
+    story = call_page[call_page.index('id="refused-call"') :]
+    story = " ".join(re.sub(r"<[^>]+>", " ", story[: story.index("</section>")]).split())
+    assert "+12025550100" in story and "+12025550123" in story  # from, to
+    assert "First refused" in story and "Last refused" in story
+    assert "/callbacks/answer was refused, so Bandwidth ended the call with callback-error" in story
+    assert "/callbacks/answer : 401: sent without credentials" in story
+    assert "/callbacks/disconnect : 401: sent without credentials" in story
+    assert "The app refused 2 callbacks of this call" in story
+    assert "The answer callback failed:" in story  # the message, for a person ...
+    assert "Detail:" not in story and "technical detail" in story  # ... the rest a click away
+    assert "technical detail" in story
 
 
 def test_a_gather_sent_without_credentials_is_logged_as_missing_and_bannered(

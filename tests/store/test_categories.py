@@ -234,3 +234,24 @@ def test_category_names_and_priority():
     assert categories.event_category(error_detail="x", invalid_reply=True) == "invalid-reply"
     assert categories.event_category(error_detail=None, spooled=True) == "spooled"
     assert categories.event_category(error_detail=None) is None
+
+
+def test_a_version_8_store_gains_the_refused_disconnects_message(make_store):
+    from sqlalchemy import inspect
+
+    old = make_store()
+    old.migrate()
+    with old.engine.begin() as conn:  # back to version 8: no refused_calls.error_message
+        conn.execute(text("ALTER TABLE refused_calls DROP COLUMN error_message"))
+        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 9))
+    old.dispose()
+    upgraded = make_store()
+    upgraded.migrate()
+    with upgraded.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("refused_calls")}
+    assert "error_message" in columns
+    payload = {"callId": "c-1", "cause": "callback-error", "errorMessage": "it said 401"}
+    upgraded.record_refusal(
+        route="disconnect", remote_addr="127.0.0.1", username=None, kind="missing", payload=payload
+    )
+    assert upgraded.refused_call("c-1")["error_message"] == "it said 401"
