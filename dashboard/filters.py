@@ -35,6 +35,7 @@ from typing import Any
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
+from callbacks.redact import masked
 from store.categories import ALL_CATEGORIES, BANDWIDTH_CAUSES, category_of
 from store.search import MIN_CHARS
 
@@ -337,7 +338,7 @@ def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
         "direction": row.get("direction"),
         "tag": row.get("tag"),
         "errorId": row.get("error_id"),
-        "errorMessage": row.get("error_message"),
+        "errorMessage": masked(row.get("error_message")),
         "sipResponseCode": row.get("sip_response_code"),
         "startTime": payload.get("startTime"),
         "answerTime": payload.get("answerTime"),

@@ -18,6 +18,7 @@ from flask import url_for
 from markupsafe import Markup
 
 import bxml
+from callbacks.redact import masked, masked_row
 from callbacks.tags import (
     CALL_PREFIX,
     FLOW_KEY,
@@ -154,8 +155,9 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
             request = {k: v for k, v in request.items() if k not in SECRET_FIELDS}
             state = decode_state(request.get("tag"), secret, max_age=None)
             request = with_readable_tag(request, state)
-        request_json = pretty(request)
-    rows = store.events_for_call(call_id)
+        request_json = pretty(masked(request))
+    # Shown, never stored back: every password a handler wrote is masked (callbacks.redact).
+    rows = [masked_row(row) for row in store.events_for_call(call_id)]
     timeline = Timeline(call_id, outbound, request_json)
     states = []  # every verified state, the tags' then our replies': where the flow is named
     timeline.conference_ids = list(
@@ -181,6 +183,7 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
             entry.finding = invalid_bxml_finding(rows[:index])
         timeline.entries.append(entry)
     timeline.legs = legs.find(store, call_id, rows)
+    timeline.legs.transfer_events = [masked_row(row) for row in timeline.legs.transfer_events]
     # An agent leg's failures are its caller's call's too, as in the list (store.inserts).
     timeline.summary = summarize(rows, states, outbound, timeline.legs.transfer_events)
     timeline.origin = call_origin(store, rows, outbound, timeline.legs)
@@ -212,7 +215,7 @@ def call_origin(
 
 def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
     """Every stored event of one conference (its own and its members' joins and exits)."""
-    rows = store.events_for_conference(conference_id)
+    rows = [masked_row(row) for row in store.events_for_conference(conference_id)]
     timeline = Timeline(conference_id, None, None, kind="Conference")
     timeline.member_call_ids = list(
         dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))
