@@ -72,6 +72,30 @@ def test_summary_of_a_call_still_going(operator, bw):
     assert "in progress" in text_of(html, "summary-outcome")
 
 
+def test_summary_header_says_the_sentence_and_keeps_the_detail_one_click_away(operator, bw):
+    cid = call_id()
+    detail = (
+        "HTTPConnectionPool(host='127.0.0.1', port=18699): Max retries exceeded with url: "
+        "/callbacks/answer"
+    )
+    message = (
+        "Your answer URL refused the connection (is the app running, on that port?). "
+        f"Detail: {detail}"
+    )
+    bw.post(
+        "disconnect", disconnect_event(callId=cid, cause="callback-error", errorMessage=message)
+    )
+    html = page(operator, cid)
+    outcome = html[
+        html.index('id="summary-outcome"') : html.index("</dd>", html.index('id="summary-outcome"'))
+    ]
+    shown = re.sub(r"<details>.*?</details>", "", outcome, flags=re.DOTALL)
+    assert "refused the connection (is the app running, on that port?)." in shown
+    assert "Detail:" not in shown and "HTTPConnectionPool" not in shown
+    hidden = re.search(r"<details><summary>technical detail</summary><code>(.*?)</code>", outcome)
+    assert hidden and "HTTPConnectionPool(host=&#39;127.0.0.1&#39;, port=18699)" in hidden.group(1)
+
+
 def test_summary_shows_a_category_when_the_row_has_one():
     ending = {"event_type": "disconnect", "cause": "hangup", "category": "handler-error"}
     rows = [{"received_at": 10.0, "payload": {}, **ending}]
