@@ -16,6 +16,7 @@ from typing import Any
 
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
+from dashboard.summary import epoch
 
 WIDTH = 430  # narrow enough to stay legible on a phone without scrolling sideways
 BANDWIDTH_X = 105
@@ -64,9 +65,16 @@ class Diagram:
 
 
 def origin_of(rows: list[dict[str, Any]], outbound: dict[str, Any] | None) -> float | None:
-    """When a call began, as far as the store knows: its create-call request or its first
-    callback (epoch seconds), or None when nothing of it is stored."""
+    """When a call began, as far as the store knows (epoch seconds): the earliest of its
+    create-call request, the callbacks' arrival and Bandwidth's ``startTime`` and
+    ``eventTime`` in them (the first stored callback may come long after the call started),
+    or None when nothing of it is stored.  No time shown from these rows is before it."""
     times = [row["received_at"] for row in rows if row.get("received_at") is not None]
+    for row in rows:
+        payload = row.get("payload")
+        if isinstance(payload, dict):
+            found = (epoch(payload.get(key)) for key in ("startTime", "eventTime"))
+            times.extend(t for t in found if t is not None)
     if outbound is not None and outbound.get("created_at") is not None:
         times.append(outbound["created_at"])
     return min(times) if times else None

@@ -10,6 +10,7 @@ callback it answered): Bandwidth says only that the BXML was invalid, not why.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -146,7 +147,9 @@ def with_readable_tag(payload: Any, state: dict[str, Any]) -> Any:
     return payload
 
 
-def build(store: Any, call_id: str, secret: str) -> Timeline:
+def build(store: Any, call_id: str, secret: str, also: Sequence[float] = ()) -> Timeline:
+    """One call's story; ``also``: other times its page shows (what the caller heard), so
+    that the base every offset counts from is not after any of them."""
     outbound = store.outbound_for_call(call_id)
     request_json = None
     if outbound is not None:
@@ -187,6 +190,8 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
     # An agent leg's failures are its caller's call's too, as in the list (store.inserts).
     timeline.summary = summarize(rows, states, outbound, timeline.legs.transfer_events)
     timeline.origin = call_origin(store, rows, outbound, timeline.legs)
+    if also:
+        timeline.origin = min([*also] + ([] if timeline.origin is None else [timeline.origin]))
     timeline.diagram = sequence.build(
         rows,
         outbound,

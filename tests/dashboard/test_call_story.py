@@ -407,3 +407,39 @@ def test_an_agent_legs_crash_marks_the_callers_call_in_the_list_and_its_page(ope
     outcome = html[html.index('id="summary-outcome"') :]
     outcome = outcome[: outcome.index("</dd>")]
     assert "handler-error" in outcome and "cause hangup" in outcome
+
+
+class _Transcript:
+    """Stands in for the in-app sandbox: only its transcript is read by a call's page."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def transcript(self, call_id):
+        return self.entries
+
+
+def _offsets(html: str) -> list[float]:
+    diagram = re.findall(r'<text class="seq-offset"[^>]*>([^<]+)</text>', html)
+    heard = re.findall(r'<li class="heard-\w+">\s*<span class="muted">([-+][\d.]+) s', html)
+    return [float(t.split()[0]) for t in diagram] + [float(t) for t in heard]
+
+
+def test_times_count_from_the_calls_start_not_its_first_stored_callback(operator, app):
+    """The first stored callback came 2 s after Bandwidth's startTime, and the sandbox's
+    caller heard the call answered before that: nothing on the page is before its base."""
+    from datetime import UTC, datetime
+
+    cid, now = call_id(), time.time()
+    start = datetime.fromtimestamp(now - 2, UTC).isoformat().replace("+00:00", "Z")
+    payload = {"eventType": "answer", "callId": cid, "startTime": start}
+    stored_event(app, "answer", call_id=cid, received_at=now, payload=payload)
+    stored_event(app, "disconnect", call_id=cid, received_at=now + 5, cause="hangup")
+    assert _offsets(page(operator, cid)) == pytest.approx([2.0, 7.0], abs=0.01)
+    app.extensions["sandbox"] = _Transcript(
+        [{"time": now - 3, "at": 0.0, "callId": cid, "kind": "answered", "text": ""}]
+    )
+    html = page(operator, cid)
+    offsets = _offsets(html)
+    assert len(offsets) == 3 and min(offsets) == 0.0, offsets
+    assert offsets[0] == pytest.approx(3.0, abs=0.01)  # the answer, 3 s after the base
