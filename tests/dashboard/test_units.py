@@ -178,3 +178,22 @@ def test_parse_time_forms():
     assert parse_time("since", "86400.5") == 86400.5
     with pytest.raises(FilterError, match="since"):
         parse_time("since", "tomorrow")
+
+
+@pytest.mark.parametrize(
+    ("iso", "shown"),
+    [
+        ("PT3S", "3 s"),
+        ("PT13.67S", "13.67 s"),
+        ("PT1M34.0S", "1 min 34 s"),
+        ("PT83.5S", "1 min 23.5 s"),
+        ("PT3600S", "1 h 0 min 0 s"),
+        ("PT", "PT"),  # not a duration: shown as it came
+        ("3 seconds", "3 seconds"),
+        (None, None),
+    ],
+)
+def test_recording_durations_read_as_seconds(iso, shown):
+    from callbacks.payload import readable_duration
+
+    assert readable_duration(iso) == shown
