@@ -239,8 +239,12 @@ def export_json() -> Response:
 def call(call_id: str) -> str:
     store = get_store()
     transcript = sandbox_transcript(call_id)
-    times = [float(e["time"]) for e in transcript if e.get("time") is not None]
-    story = timeline.build(store, call_id, current_app.config["SECRET_KEY"], also=times)
+
+    def heard(leg: str) -> list[float]:
+        entries = transcript if leg == call_id else sandbox_transcript(leg)
+        return [float(e["time"]) for e in entries if e.get("time") is not None]
+
+    story = timeline.build(store, call_id, current_app.config["SECRET_KEY"], heard)
     refused = store.refused_call(call_id)
     status = 200 if story.entries or story.outbound or refused else 404
     heard = caller_heard(transcript, call_id, story.origin)

@@ -65,16 +65,18 @@ class Diagram:
 
 
 def origin_of(rows: list[dict[str, Any]], outbound: dict[str, Any] | None) -> float | None:
-    """When a call began, as far as the store knows (epoch seconds): the earliest of its
-    create-call request, the callbacks' arrival and Bandwidth's ``startTime`` and
-    ``eventTime`` in them (the first stored callback may come long after the call started),
-    or None when nothing of it is stored.  No time shown from these rows is before it."""
+    """When a call began, as far as the store knows (epoch seconds, our clock): the earliest
+    of its create-call request, the callbacks' arrival and, since the first stored callback
+    may come long after the call started, each arrival less the time Bandwidth says passed
+    between the call's ``startTime`` and that callback's ``eventTime`` (a difference, so
+    Bandwidth's clock need not agree with ours); None when nothing of it is stored."""
     times = [row["received_at"] for row in rows if row.get("received_at") is not None]
     for row in rows:
         payload = row.get("payload")
-        if isinstance(payload, dict):
-            found = (epoch(payload.get(key)) for key in ("startTime", "eventTime"))
-            times.extend(t for t in found if t is not None)
+        if isinstance(payload, dict) and row.get("received_at") is not None:
+            start, sent = epoch(payload.get("startTime")), epoch(payload.get("eventTime"))
+            if start is not None and sent is not None and sent >= start:
+                times.append(row["received_at"] - (sent - start))
     if outbound is not None and outbound.get("created_at") is not None:
         times.append(outbound["created_at"])
     return min(times) if times else None
