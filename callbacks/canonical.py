@@ -32,10 +32,10 @@ from lxml import etree
 
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
+from callbacks.redact import REDACTED, credential_attribute
 from callbacks.tags import CALL_PREFIX, PREFIX, decode_state
 
 BASE_URL_MARK = "{PUBLIC_BASE_URL}"
-REDACTED = "[redacted]"
 TIMESTAMP = "[timestamp]"
 OTHER_CALL = "[other call]"
 UNVERIFIED = "{signed state that does not verify}"
@@ -58,12 +58,6 @@ def callback_bases(body: str | None) -> list[str]:
     """The public base URLs of the callback URLs in a stored reply: the app's
     PUBLIC_BASE_URL when it answered, whatever the settings of the app reading it now."""
     return list(dict.fromkeys(CALLBACK_URL.findall(body or "")))
-
-
-def credential_attribute(name: str) -> bool:
-    """``username``, ``password`` and their prefixed forms (``fallbackPassword``...)."""
-    lowered = name.lower()
-    return lowered.endswith(("username", "password"))
 
 
 @dataclass(frozen=True)

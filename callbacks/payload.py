@@ -147,3 +147,36 @@ def read_payload(
             415, f"Content-Type must be application/json, got {mimetype or 'none'!r}"
         )
     return parse_json_body(body)
+
+
+# An ISO 8601 duration as Bandwidth writes them (``PT13.67S``, ``PT1M2S``, ``P1DT2H``).
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def duration_seconds(value: Any) -> float | None:
+    """``PT13.67S`` as 13.67; None for anything else (or a bare ``P``/``PT``)."""
+    if not isinstance(value, str):
+        return None
+    match = _ISO_DURATION.fullmatch(value.strip().upper())
+    if not match or not any(match.groupdict().values()) or value.strip().upper().endswith("T"):
+        return None
+    parts = {name: float(found or 0) for name, found in match.groupdict().items()}
+    return parts["days"] * 86400 + parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"]
+
+
+def readable_duration(value: Any) -> str | None:
+    """``PT3S`` as ``3 s``, ``PT83.5S`` as ``1 min 23.5 s``; what is not an ISO duration as
+    it was (None stays None)."""
+    seconds = duration_seconds(value)
+    if seconds is None:
+        return None if value is None else str(value)
+    if seconds < 60:
+        return f"{round(seconds, 2):g} s"
+    minutes, rest = divmod(round(seconds, 2), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    shown = f"{minutes} min {rest:g} s"
+    return f"{hours} h {shown}" if hours else shown

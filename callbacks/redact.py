@@ -5,16 +5,95 @@ a verb's URL only when the verb has them), and every reply is stored for the das
 stored copy replaces each configured password with a marker naming its fingerprint; a
 duplicate delivery is answered with the stored reply after the marker is swapped back for
 the configured password, so both deliveries get the same document.
+
+What is stored keeps any other password a handler wrote (a ``<Transfer>``'s
+``password="..."``...): a repeated delivery must get it back.  Every page and API that shows
+a stored reply, payload or error masks them instead (:func:`masked`, :func:`masked_row`):
+each value of an attribute whose name ends in ``password`` (``fallbackPassword``...), a JSON
+member so named, and the password in a URL's ``user:password@``.  The regression export's
+canonical form (``callbacks.canonical``) goes further and hides user names as well.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from lxml import etree
 
 Markers = tuple[tuple[str, str], ...]
+
+REDACTED = "[redacted]"
+
+# ``name="value"`` or ``name='value'``: an XML attribute, a keyword argument in a traceback.
+_ATTRIBUTE = re.compile(
+    r"""(?P<name>[A-Za-z_][\w.:-]*)(?P<eq>\s*=\s*)(?P<quote>["'])(?P<value>.*?)(?P=quote)""",
+    re.S,
+)
+# ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).
+_JSON_MEMBER = re.compile(r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*"')
+# ``scheme://user:password@``: the user name stays, the password goes.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
+)
+
+# The rows' columns that hold what a handler or Bandwidth wrote (``store.events_for_call``).
+SHOWN_COLUMNS = ("reply_body", "error_detail", "error_message", "payload", "tag")
+
+
+def password_attribute(name: str) -> bool:
+    """``password`` and its prefixed forms (``fallbackPassword``, ``destinationPassword``)."""
+    return name.lower().endswith("password")
+
+
+def credential_attribute(name: str) -> bool:
+    """``username``, ``password`` and their prefixed forms (``fallbackUsername``...)."""
+    return name.lower().endswith("username") or password_attribute(name)
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` (BXML, a traceback, JSON) with every password value shown as ``[redacted]``."""
+
+    def attribute(match: re.Match[str]) -> str:
+        if not password_attribute(match.group("name")):
+            return match.group(0)
+        quote = match.group("quote")
+        return f"{match.group('name')}{match.group('eq')}{quote}{REDACTED}{quote}"
+
+    def member(match: re.Match[str]) -> str:
+        if not password_attribute(match.group("name")):
+            return match.group(0)
+        return f'"{match.group("name")}"{match.group("colon")}"{REDACTED}"'
+
+    text = _ATTRIBUTE.sub(attribute, text)
+    text = _JSON_MEMBER.sub(member, text)
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+
+
+def masked(value: Any) -> Any:
+    """A JSON value (or text) as the dashboard shows it: every password masked."""
+    if isinstance(value, str):
+        return mask_passwords(value)
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and password_attribute(key) and item is not None
+            else masked(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
+
+
+def masked_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored callback (a store row) as the dashboard shows it: a copy, passwords masked."""
+    return {
+        **row,
+        **{column: masked(row[column]) for column in SHOWN_COLUMNS if row.get(column) is not None},
+    }
 
 
 def _as_attribute(secret: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from callbacks.auth import challenge
+from callbacks.redact import masked_row
 from dashboard import placements
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
@@ -68,7 +69,8 @@ def _store_down(_error: StoreUnavailable) -> tuple[Response, int]:
     return jsonify(error="event store unavailable; try again shortly"), 503
 
 
-def _event_json(row: dict[str, Any]) -> dict[str, Any]:
+def _event_json(stored: dict[str, Any]) -> dict[str, Any]:
+    row = masked_row(stored)  # as the pages show it: no password a handler wrote
     return {
         "id": row["id"],
         "receivedAt": row["received_at"],

@@ -39,20 +39,23 @@ BOTTOM = 24
 TOP = 8
 
 COLOURS = {
-    # Our own failure categories (store.categories): strong, distinct colours.
+    # One colour per category, at least 20 apart (CIE76 delta E) from every other; the
+    # failures that are easy to confuse (invalid-bxml, invalid-reply, timeout) stay far
+    # apart for red-green colour blindness too (Okabe-Ito and Paul Tol colours).  The
+    # legend names each one, so colour is never the only clue.
     "credential-failure": "#e41a1c",
     "rejected-payload": "#ff7f00",
     "handler-error": "#000000",
-    "invalid-reply": "#984ea3",
-    "spooled": "#377eb8",
+    "invalid-reply": "#cc79a7",
+    "spooled": "#2166ac",
     "busy": "#e8a33d",
-    "timeout": "#8c6bb1",
-    "cancel": "#6baed6",
-    "rejected": "#d9534f",
+    "timeout": "#999933",
+    "cancel": "#56b4e9",
+    "rejected": "#f4a582",
     "callback-error": "#b2182b",
-    "invalid-bxml": "#762a83",
+    "invalid-bxml": "#332288",
     "application-error": "#c51b7d",
-    "account-limit": "#e6550d",
+    "account-limit": "#8c510a",
     "node-capacity-exceeded": "#a63603",
     "error": "#843c39",
     "unknown": "#636363",

@@ -10,13 +10,14 @@ Parameters (all optional):
 ``since``      from this time (inclusive), ``until`` to this time (exclusive): ISO 8601
                (``2024-05-01T12:00``, ``...Z``, ``...+02:00``; no offset means UTC), a date,
                or epoch seconds
-``number``     the caller or the callee (any format ``phonenumbers`` reads; E.164 stored)
+``number``     the caller or the callee (any format ``phonenumbers`` reads; E.164 stored);
+               it needs digits
 ``tag``        the exact tag
 ``errorId``    the exact errorId (``error_id`` also accepted)
 ``q``          text search: a case-insensitive substring of the error message, the payload's
                values or the call's handler errors, 3 to 200 characters, taken whole (see
                ``store.search``; ``search`` also accepted)
-``before_id``  keyset pagination: rows older than this id (``beforeId`` also accepted)
+``beforeId``   keyset pagination: rows older than this id (``before_id`` also accepted)
 ``limit``      page size (default 50)
 
 Anything else is refused with a message naming it and what is accepted, rather than
@@ -35,6 +36,7 @@ from typing import Any
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
+from callbacks.redact import masked
 from store.categories import ALL_CATEGORIES, BANDWIDTH_CAUSES, category_of
 from store.search import MIN_CHARS
 
@@ -143,8 +145,15 @@ def _parse_time(name: str, raw: str) -> float:
 
 
 def normalise_number(raw: str) -> str:
-    """E.164 when ``phonenumbers`` can read it (national formats as US), else as typed."""
+    """E.164 when ``phonenumbers`` can read it (national formats as US), else as typed; a
+    value without a digit matches no stored number, so it is refused rather than answered
+    with an empty list that looks like "no such calls"."""
     text = raw.strip()
+    if not any(character.isdigit() for character in text):
+        raise FilterError(
+            f"number: {text!r} is not a phone number; a number filter needs digits "
+            "(e.g. +12025550123 or (202) 555-0123)"
+        )
     try:
         parsed = phonenumbers.parse(text, "US")
     except phonenumbers.NumberParseException:
@@ -166,12 +175,14 @@ def _int(args: MultiDict[str, str], *names: str) -> int | None:
     raw = _text(args, *names)
     if raw is None:
         return None
+    # The error names the parameter as it was sent (``beforeId`` or ``before_id``).
+    name = next(n for n in names if (args.get(n) or "").strip())
     try:
         value = int(raw)
     except ValueError:
-        raise FilterError(f"{names[0]} must be a whole number, got {raw!r}") from None
+        raise FilterError(f"{name} must be a whole number, got {raw!r}") from None
     if value < 0:
-        raise FilterError(f"{names[0]} must not be negative")
+        raise FilterError(f"{name} must not be negative, got {raw!r}")
     return value
 
 
@@ -184,9 +195,10 @@ def _list(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
 
 def before_id(args: MultiDict[str, str]) -> int | None:
     """The keyset cursor ``before_id`` (or ``beforeId``): a stored id, so at most 2^63-1."""
-    value = _int(args, "before_id", "beforeId")
+    value = _int(args, "beforeId", "before_id")
     if value is not None and value > MAX_ID:
-        raise FilterError(f"before_id must be at most {MAX_ID}")
+        name = "beforeId" if args.get("beforeId") else "before_id"
+        raise FilterError(f"{name} must be at most {MAX_ID}, got {value}")
     return value
 
 
@@ -228,7 +240,7 @@ class DisconnectFilter:
             raise FilterError(f"q (search) needs at least {MIN_CHARS} characters, got {search!r}")
         limit = _int(args, "limit")
         if limit is not None and not 1 <= limit <= MAX_LIMIT:
-            raise FilterError(f"limit must be between 1 and {MAX_LIMIT}")
+            raise FilterError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         raw = {
             key: value
             for key, value in (
@@ -337,7 +349,7 @@ def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
         "direction": row.get("direction"),
         "tag": row.get("tag"),
         "errorId": row.get("error_id"),
-        "errorMessage": row.get("error_message"),
+        "errorMessage": masked(row.get("error_message")),
         "sipResponseCode": row.get("sip_response_code"),
         "startTime": payload.get("startTime"),
         "answerTime": payload.get("answerTime"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template
 
 bp = Blueprint("home", __name__)
 
@@ -17,3 +19,13 @@ def index() -> str:
         flows=flows,
         default_flow=registry.default.name if registry is not None and registry.default else None,
     )
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The pages link their icon (static/favicon.svg); browsers still ask for this path
+    (e.g. on a JSON page), so it is the same icon rather than a 404 in every log."""
+    icon = Path(current_app.static_folder or "static") / "favicon.svg"
+    reply = Response(icon.read_bytes(), mimetype="image/svg+xml")
+    reply.cache_control.max_age = 86400
+    return reply

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+from callbacks.redact import mask_passwords
+
 DETAIL_MARK = " Detail: "
 
 
@@ -78,7 +80,7 @@ def with_handler_errors(store: Any, rows: list[dict[str, Any]]) -> list[dict[str
     for row in rows:
         detail = details.get(row.get("callId") or "")
         if detail is not None:
-            row["handlerError"], row["handlerErrorDetail"] = handler_failure(detail)
+            row["handlerError"], row["handlerErrorDetail"] = handler_failure(mask_passwords(detail))
     return rows
 
 

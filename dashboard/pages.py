@@ -248,10 +248,16 @@ def export_json() -> Response:
 @bp.get("/calls/<path:call_id>")
 def call(call_id: str) -> str:
     store = get_store()
-    story = timeline.build(store, call_id, current_app.config["SECRET_KEY"])
+    transcript = sandbox_transcript(call_id)
+
+    def heard(leg: str) -> list[float]:
+        entries = transcript if leg == call_id else sandbox_transcript(leg)
+        return [float(e["time"]) for e in entries if e.get("time") is not None]
+
+    story = timeline.build(store, call_id, current_app.config["SECRET_KEY"], heard)
     refused = store.refused_call(call_id)
     status = 200 if story.entries or story.outbound or refused else 404
-    heard = caller_heard(call_id, story.origin) if story.kind == "Call" else []
+    heard = caller_heard(transcript, call_id, story.origin)
     page = render_template(
         "dashboard/call.html",
         timeline=story,
@@ -261,16 +267,23 @@ def call(call_id: str) -> str:
     return page, status  # type: ignore[return-value]
 
 
-def caller_heard(call_id: str, origin: float | None) -> list[dict[str, Any]]:
+def sandbox_transcript(call_id: str) -> list[dict[str, Any]]:
     """What the far end of the call heard, pressed and said, when it ran in this app's own
-    sandbox: ``[{at, leg, kind, text}]`` with ``at`` in seconds since the whole call began
-    (``origin``, the sequence diagram's base, so one moment reads the same in both and on
-    every leg's page) and ``leg`` naming another leg's entries (a transfer's agent)."""
+    sandbox (``sandbox.transcript``), else ``[]``."""
     if "sandbox" not in current_app.extensions:
         return []
     import sandbox  # only apps that run the in-app sandbox get here
 
-    entries = sandbox.transcript(current_app, call_id)
+    return sandbox.transcript(current_app, call_id)  # type: ignore[no-any-return]
+
+
+def caller_heard(
+    entries: list[dict[str, Any]], call_id: str, origin: float | None
+) -> list[dict[str, Any]]:
+    """The sandbox's transcript as ``[{at, leg, kind, text}]`` with ``at`` in seconds since
+    the whole call began (``origin``, the sequence diagram's base, not after any entry, so
+    one moment reads the same in both and on every leg's page) and ``leg`` naming another
+    leg's entries (a transfer's agent)."""
     if origin is None:
         origin = min((e["time"] for e in entries if e.get("time") is not None), default=None)
     return [

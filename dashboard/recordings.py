@@ -27,6 +27,7 @@ import requests
 from flask import Response, current_app
 
 import config
+from callbacks.payload import readable_duration
 
 RECORDING_EVENTS = ("recordComplete", "recordingAvailable", "conferenceRecordingAvailable")
 MEDIA_WINDOW = 1024 * 1024
@@ -96,7 +97,7 @@ def of_call(rows: list[dict[str, Any]]) -> list[Recording]:
             recording_id=recording_id,
             media_url=media_url,
             event_type=str(row.get("event_type")),
-            duration=payload.get("duration"),
+            duration=readable_duration(payload.get("duration")),
             file_format=payload.get("fileFormat"),
             channels=payload.get("channels"),
             allowed=allowed_url(media_url, base),

@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from markupsafe import Markup
 
 from callbacks.dryrun import dry_run
+from callbacks.redact import mask_passwords, masked
 from callbacks.tags import readable_tags
 from dashboard.bxml_view import DiffLine, diff, highlight, pretty
 
@@ -40,13 +41,18 @@ class ReplayResult:
 def replay(row: dict[str, Any]) -> ReplayResult:
     """Run the current flows on a stored callback ``row`` (from ``events_for_call``)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    result = ReplayResult(event=row, stored_reply=row.get("reply_body"))
+    # Both replies, and the handler's error, are shown with every password masked.
+    result = ReplayResult(event=row, stored_reply=masked(row.get("reply_body")))
     if not isinstance(row.get("payload"), dict):
         result.error = "The stored payload is not a JSON object."
         return result
     run = dry_run(app, row["payload"], row.get("route"))
-    result.reply, result.error, result.error_detail = run.reply, run.error, run.error_detail
-    result.refused = run.refused
+    result.reply, result.error, result.error_detail = (
+        masked(run.reply),
+        masked(run.error),
+        masked(run.error_detail),
+    )
+    result.refused = [mask_passwords(line) for line in run.refused]
     # Signed tag state carries its signing time: compare (and show) what it says, indented
     # so that the difference is the lines that changed, not the whole document.
     payload = row["payload"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
+from dashboard.summary import epoch
 
 WIDTH = 430  # narrow enough to stay legible on a phone without scrolling sideways
 BANDWIDTH_X = 105
@@ -64,9 +65,18 @@ class Diagram:
 
 
 def origin_of(rows: list[dict[str, Any]], outbound: dict[str, Any] | None) -> float | None:
-    """When a call began, as far as the store knows: its create-call request or its first
-    callback (epoch seconds), or None when nothing of it is stored."""
+    """When a call began, as far as the store knows (epoch seconds, our clock): the earliest
+    of its create-call request, the callbacks' arrival and, since the first stored callback
+    may come long after the call started, each arrival less the time Bandwidth says passed
+    between the call's ``startTime`` and that callback's ``eventTime`` (a difference, so
+    Bandwidth's clock need not agree with ours); None when nothing of it is stored."""
     times = [row["received_at"] for row in rows if row.get("received_at") is not None]
+    for row in rows:
+        payload = row.get("payload")
+        if isinstance(payload, dict) and row.get("received_at") is not None:
+            start, sent = epoch(payload.get("startTime")), epoch(payload.get("eventTime"))
+            if start is not None and sent is not None and sent >= start:
+                times.append(row["received_at"] - (sent - start))
     if outbound is not None and outbound.get("created_at") is not None:
         times.append(outbound["created_at"])
     return min(times) if times else None

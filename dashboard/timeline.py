@@ -10,6 +10,7 @@ callback it answered): Bandwidth says only that the BXML was invalid, not why.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -18,6 +19,7 @@ from flask import url_for
 from markupsafe import Markup
 
 import bxml
+from callbacks.redact import masked, masked_row
 from callbacks.tags import (
     CALL_PREFIX,
     FLOW_KEY,
@@ -145,7 +147,12 @@ def with_readable_tag(payload: Any, state: dict[str, Any]) -> Any:
     return payload
 
 
-def build(store: Any, call_id: str, secret: str) -> Timeline:
+def build(
+    store: Any, call_id: str, secret: str, heard: Callable[[str], Sequence[float]] = lambda _: ()
+) -> Timeline:
+    """One call's story; ``heard(call_id)``: the other times a leg's page shows (what its
+    caller heard, in the sandbox), so that the base every offset counts from is not after
+    any of them."""
     outbound = store.outbound_for_call(call_id)
     request_json = None
     if outbound is not None:
@@ -154,8 +161,9 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
             request = {k: v for k, v in request.items() if k not in SECRET_FIELDS}
             state = decode_state(request.get("tag"), secret, max_age=None)
             request = with_readable_tag(request, state)
-        request_json = pretty(request)
-    rows = store.events_for_call(call_id)
+        request_json = pretty(masked(request))
+    # Shown, never stored back: every password a handler wrote is masked (callbacks.redact).
+    rows = [masked_row(row) for row in store.events_for_call(call_id)]
     timeline = Timeline(call_id, outbound, request_json)
     states = []  # every verified state, the tags' then our replies': where the flow is named
     timeline.conference_ids = list(
@@ -181,9 +189,10 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
             entry.finding = invalid_bxml_finding(rows[:index])
         timeline.entries.append(entry)
     timeline.legs = legs.find(store, call_id, rows)
+    timeline.legs.transfer_events = [masked_row(row) for row in timeline.legs.transfer_events]
     # An agent leg's failures are its caller's call's too, as in the list (store.inserts).
     timeline.summary = summarize(rows, states, outbound, timeline.legs.transfer_events)
-    timeline.origin = call_origin(store, rows, outbound, timeline.legs)
+    timeline.origin = call_origin(store, call_id, rows, outbound, timeline.legs, heard)
     timeline.diagram = sequence.build(
         rows,
         outbound,
@@ -197,22 +206,28 @@ def build(store: Any, call_id: str, secret: str) -> Timeline:
 
 
 def call_origin(
-    store: Any, rows: list[dict[str, Any]], outbound: dict[str, Any] | None, found: Legs
+    store: Any,
+    call_id: str,
+    rows: list[dict[str, Any]],
+    outbound: dict[str, Any] | None,
+    found: Legs,
+    heard: Callable[[str], Sequence[float]],
 ) -> float | None:
-    """When the whole call began: an agent leg's times count from its caller's start, so
-    one moment has one offset on every leg's page (the diagram and the transcript)."""
-    origin = sequence.origin_of(rows + found.transfer_events, outbound)
+    """When the whole call began: an agent leg's times count from its caller's start (as
+    the caller's page finds it), so one moment has one offset on every leg's page (the
+    diagram and the transcript)."""
+    times = [*heard(call_id), sequence.origin_of(rows + found.transfer_events, outbound)]
     parent = found.transferred_from
     if parent:
-        start = sequence.origin_of(store.events_for_call(parent), store.outbound_for_call(parent))
-        if start is not None and (origin is None or start < origin):
-            origin = start
-    return origin
+        parent_rows = store.events_for_call(parent) + store.events_for_parent_call(parent)
+        times += [*heard(parent), sequence.origin_of(parent_rows, store.outbound_for_call(parent))]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def build_conference(store: Any, conference_id: str, secret: str) -> Timeline:
     """Every stored event of one conference (its own and its members' joins and exits)."""
-    rows = store.events_for_conference(conference_id)
+    rows = [masked_row(row) for row in store.events_for_conference(conference_id)]
     timeline = Timeline(conference_id, None, None, kind="Conference")
     timeline.member_call_ids = list(
         dict.fromkeys(row["call_id"] for row in rows if row.get("call_id"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import bxml
+from callbacks.payload import readable_duration
 from sandbox import heard
 from sandbox.catalog import Catalog
 from sandbox.delivery import Hook
@@ -142,7 +143,9 @@ def make_available(
     transcript: str | None,
 ) -> None:
     if not call.program.pop(f"spoke:{leg.call_id}", None):
-        heard.add(call, leg, "said", transcript or f"(speech for {result['duration']})")
+        heard.add(
+            call, leg, "said", transcript or f"(speech for {readable_duration(result['duration'])})"
+        )
     catalog = Catalog(call.db)
     recording_id = result["recordingId"]
     catalog.set_recording(recording_id, status="complete")

@@ -72,6 +72,30 @@ def test_summary_of_a_call_still_going(operator, bw):
     assert "in progress" in text_of(html, "summary-outcome")
 
 
+def test_summary_header_says_the_sentence_and_keeps_the_detail_one_click_away(operator, bw):
+    cid = call_id()
+    detail = (
+        "HTTPConnectionPool(host='127.0.0.1', port=18699): Max retries exceeded with url: "
+        "/callbacks/answer"
+    )
+    message = (
+        "Your answer URL refused the connection (is the app running, on that port?). "
+        f"Detail: {detail}"
+    )
+    bw.post(
+        "disconnect", disconnect_event(callId=cid, cause="callback-error", errorMessage=message)
+    )
+    html = page(operator, cid)
+    outcome = html[
+        html.index('id="summary-outcome"') : html.index("</dd>", html.index('id="summary-outcome"'))
+    ]
+    shown = re.sub(r"<details>.*?</details>", "", outcome, flags=re.DOTALL)
+    assert "refused the connection (is the app running, on that port?)." in shown
+    assert "Detail:" not in shown and "HTTPConnectionPool" not in shown
+    hidden = re.search(r"<details><summary>technical detail</summary><code>(.*?)</code>", outcome)
+    assert hidden and "HTTPConnectionPool(host=&#39;127.0.0.1&#39;, port=18699)" in hidden.group(1)
+
+
 def test_summary_shows_a_category_when_the_row_has_one():
     ending = {"event_type": "disconnect", "cause": "hangup", "category": "handler-error"}
     rows = [{"received_at": 10.0, "payload": {}, **ending}]
@@ -383,3 +407,38 @@ def test_an_agent_legs_crash_marks_the_callers_call_in_the_list_and_its_page(ope
     outcome = html[html.index('id="summary-outcome"') :]
     outcome = outcome[: outcome.index("</dd>")]
     assert "handler-error" in outcome and "cause hangup" in outcome
+
+
+class _Transcript:
+    """Stands in for the in-app sandbox: only its transcript is read by a call's page."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def transcript(self, call_id):
+        return self.entries
+
+
+def _offsets(html: str) -> list[float]:
+    diagram = re.findall(r'<text class="seq-offset"[^>]*>([^<]+)</text>', html)
+    heard = re.findall(r'<li class="heard-\w+">\s*<span class="muted">([-+][\d.]+) s', html)
+    return [float(t.split()[0]) for t in diagram] + [float(t) for t in heard]
+
+
+def test_times_count_from_the_calls_start_not_its_first_stored_callback(operator, app):
+    """The first stored callback came 2 s after Bandwidth's startTime (by Bandwidth's clock,
+    which need not be ours), and the sandbox's caller heard the call answered before that:
+    nothing on the page is before its base."""
+    cid, now = call_id(), time.time()
+    times = {"startTime": "2019-06-20T15:54:22.234Z", "eventTime": "2019-06-20T15:54:24.234Z"}
+    payload = {"eventType": "answer", "callId": cid, **times}
+    stored_event(app, "answer", call_id=cid, received_at=now, payload=payload)
+    stored_event(app, "disconnect", call_id=cid, received_at=now + 5, cause="hangup")
+    assert _offsets(page(operator, cid)) == pytest.approx([2.0, 7.0], abs=0.01)
+    app.extensions["sandbox"] = _Transcript(
+        [{"time": now - 3, "at": 0.0, "callId": cid, "kind": "answered", "text": ""}]
+    )
+    html = page(operator, cid)
+    offsets = _offsets(html)
+    assert len(offsets) == 3 and min(offsets) == 0.0, offsets
+    assert offsets[0] == pytest.approx(3.0, abs=0.01)  # the answer, 3 s after the base

@@ -109,6 +109,27 @@ def test_bad_filters_are_400(operator, query):
     assert "Bad filter" in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("limit=-1", "limit must not be negative, got '-1'"),
+        ("limit=0", "limit must be between 1 and 500, got 0"),
+        ("beforeId=xyz", "beforeId must be a whole number, got 'xyz'"),
+        ("before_id=xyz", "before_id must be a whole number, got 'xyz'"),
+        (f"beforeId={2**63}", f"beforeId must be at most {2**63 - 1}, got {2**63}"),
+        ("number=abc", "number: 'abc' is not a phone number; a number filter needs digits"),
+        ("number=%2B", "number: '+' is not a phone number"),
+    ],
+)
+def test_bad_filter_messages_quote_the_value_and_the_parameter_as_sent(operator, query, says):
+    reply = operator.get(f"/api/disconnects?{query}")
+    assert reply.status_code == 400
+    assert says in reply.get_json()["error"]
+    page = operator.get(f"/dashboard?{query}")
+    assert page.status_code == 400
+    assert says in html.unescape(page.get_data(as_text=True))
+
+
 def test_keyset_pagination(operator, app):
     ids = [stored_event(app, cause="busy", received_at=MAY_1 + i) for i in range(7)]
     newest_first = ids[::-1]

@@ -161,3 +161,16 @@ def test_sandbox_blueprints_need_no_csrf_token(app_config):
         assert reply.status_code == 401  # the sandbox's own auth answers, not a CSRF 400
     finally:
         app.extensions["sandbox"].close(timeout=5.0)
+
+
+def test_every_page_has_an_icon_and_favicon_ico_is_no_404(client, operator):
+    """Browsers ask for /favicon.ico on every page they show without a linked icon."""
+    reply = client.get("/favicon.ico")
+    assert reply.status_code == 200
+    assert reply.mimetype == "image/svg+xml" and reply.data.startswith(b"<svg")
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    for path in ("/", "/dashboard", "/dashboard/calls/c-none"):
+        assert icon in client.get(path).get_data(as_text=True), path
+    static = client.get("/static/favicon.svg")
+    static.close()  # a file Flask streams
+    assert static.status_code == 200

@@ -178,3 +178,62 @@ def test_parse_time_forms():
     assert parse_time("since", "86400.5") == 86400.5
     with pytest.raises(FilterError, match="since"):
         parse_time("since", "tomorrow")
+
+
+@pytest.mark.parametrize(
+    ("iso", "shown"),
+    [
+        ("PT3S", "3 s"),
+        ("PT13.67S", "13.67 s"),
+        ("PT1M34.0S", "1 min 34 s"),
+        ("PT83.5S", "1 min 23.5 s"),
+        ("PT3600S", "1 h 0 min 0 s"),
+        ("PT", "PT"),  # not a duration: shown as it came
+        ("3 seconds", "3 seconds"),
+        (None, None),
+    ],
+)
+def test_recording_durations_read_as_seconds(iso, shown):
+    from callbacks.payload import readable_duration
+
+    assert readable_duration(iso) == shown
+
+
+def _lab(colour: str, sees: tuple[tuple[float, ...], ...] | None = None) -> tuple[float, ...]:
+    """CIE L*a*b* of an sRGB colour, as seen with a colour vision deficiency (``sees``: a
+    Machado et al. 2009 matrix on linear RGB) or without."""
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    rgb = [((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92 for c in rgb]
+    if sees is not None:
+        rgb = [
+            min(1.0, max(0.0, sum(m * c for m, c in zip(row, rgb, strict=True)))) for row in sees
+        ]
+    r, g, b = rgb
+    xyz = (
+        (r * 0.4124 + g * 0.3576 + b * 0.1805) / 0.95047,
+        r * 0.2126 + g * 0.7152 + b * 0.0722,
+        (r * 0.0193 + g * 0.1192 + b * 0.9505) / 1.08883,
+    )
+    fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def _delta_e(a: str, b: str, sees=None) -> float:
+    return sum((p - q) ** 2 for p, q in zip(_lab(a, sees), _lab(b, sees), strict=True)) ** 0.5
+
+
+DEUTERANOPIA = ((0.367, 0.861, -0.228), (0.280, 0.673, 0.047), (-0.012, 0.043, 0.969))
+PROTANOPIA = ((0.152, 1.053, -0.205), (0.115, 0.786, 0.099), (-0.004, -0.048, 1.052))
+
+
+def test_every_category_has_its_own_colour_in_the_chart():
+    import itertools
+
+    from dashboard import chart
+
+    for a, b in itertools.combinations(chart.COLOURS, 2):
+        assert _delta_e(chart.COLOURS[a], chart.COLOURS[b]) >= 20, (a, b)
+    # Once three shades of purple: apart for red-green colour blindness too.
+    for a, b in itertools.combinations(("invalid-bxml", "invalid-reply", "timeout"), 2):
+        for sees in (None, DEUTERANOPIA, PROTANOPIA):
+            assert _delta_e(chart.colour(a), chart.colour(b), sees) >= 40, (a, b, sees)

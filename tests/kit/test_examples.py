@@ -216,3 +216,7 @@ def test_the_transcript_and_the_diagram_share_one_time_base_on_every_leg(voice_c
     whisper = next(at for at, text in _heard(agent_page) if "demo IVR is on the line" in text)
     assert whisper >= agent_drawn["transferAnswer"]
     assert 'id="heard-base"' in agent_page
+    # One base, not after anything shown: no negative time on either page.
+    for shown in (caller_page, agent_page):
+        times = [at for at, _ in _diagram(shown)] + [at for at, _ in _heard(shown)]
+        assert times and min(times) >= 0, times

@@ -233,3 +233,19 @@ def test_transcribe_call_recording_transcribes_again_and_calls_back(db_server, d
     assert sent.payload["recordingId"] == recording_id
     assert '"text":"A second reading"' in sent.payload["transcription"]
     assert basic_credentials(sent) == ("u", "p")
+
+
+def test_speech_without_a_transcript_is_heard_as_seconds_not_an_iso_duration(
+    db_server, db_api, receiver
+):
+    db_server.sandbox.script(TO, {"recordSeconds": 2})
+    receiver.reply(
+        "/answer",
+        '<Response><Record recordingAvailableUrl="/ra" maxDuration="30" silenceTimeout="1"/>'
+        "</Response>",
+    )
+    call_id = _create(db_api, receiver)
+    receiver.wait_for("recordingAvailable", call_id)
+    receiver.wait_for("disconnect", call_id)  # the call's entries are kept by then
+    said = [e["text"] for e in db_server.sandbox.transcript(call_id) if e["kind"] == "said"]
+    assert said == ["(speech for 3 s)"]  # 2 s of speech, then 1 s of silence
