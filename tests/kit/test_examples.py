@@ -101,11 +101,14 @@ def test_click_to_call_connects_the_visitor_to_the_agent(voice_call):
     assert _status(client, progress)["state"] == "connected"
     call.expect_heard("The agent has left the call. Goodbye.")
     call.expect_ended("hangup")
-    assert _status(client, progress) == {
+    ended = _status(client, progress)
+    assert 0 < ended.pop("askAgainIn") <= 300  # seconds left of the number's cooldown
+    assert ended == {
         "state": "ended",
         "cause": "hangup",
         "reached": "connected",
-        "message": "Your call with our agent has ended. Thank you for calling.",
+        "message": "Your call with our agent has ended. Thank you for calling. "
+        "You can ask for another call in 5 minutes.",
     }
     assert set(call.callbacks[0].state) == {"visitor"}  # the state click-to-call placed it with
     assert call.tag_state()["step"] == "connecting"
