@@ -28,15 +28,18 @@ Markers = tuple[tuple[str, str], ...]
 REDACTED = "[redacted]"
 
 # ``name="value"`` or ``name='value'``: an XML attribute, a keyword argument in a traceback.
+# Linear on any text: a name only starts where a word does (the lookbehind; else each
+# position inside a long word would rescan the rest of it), and a value is bounded.
 _ATTRIBUTE = re.compile(
-    r"""(?P<name>[A-Za-z_][\w.:-]*)(?P<eq>\s*=\s*)(?P<quote>["'])(?P<value>.*?)(?P=quote)""",
+    r"""(?<![\w.:-])(?P<name>[A-Za-z_][\w.:-]*)(?P<eq>\s*=\s*)(?P<quote>["'])"""
+    r"""(?P<value>.{0,4096}?)(?P=quote)""",
     re.S,
 )
 # ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).
 _JSON_MEMBER = re.compile(r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*"')
 # ``scheme://user:password@``: the user name stays, the password goes.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
+    r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
 )
 
 # The rows' columns that hold what a handler or Bandwidth wrote (``store.events_for_call``).
