@@ -40,21 +40,24 @@ class Summary:
     @property
     def duration(self) -> float | None:
         """Seconds from the start (ringing) to the end."""
-        if self.start is None or self.end is None:
-            return None
-        return max(0.0, self.end - self.start)
+        return span(self.start, self.end)
 
     @property
     def talk_time(self) -> float | None:
         """Seconds from the answer to the end."""
-        if self.answer is None or self.end is None:
-            return None
-        return max(0.0, self.end - self.answer)
+        return span(self.answer, self.end)
 
     @property
     def outcome(self) -> str | None:
         """What the header calls the end: the category when one is known, else the cause."""
         return self.category or self.cause
+
+
+def span(start: float | None, end: float | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (never negative), None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return max(0.0, end - start)
 
 
 def epoch(value: Any) -> float | None:
@@ -146,9 +149,7 @@ class ConferenceSummary:
 
     @property
     def duration(self) -> float | None:
-        if self.created is None or self.ended is None:
-            return None
-        return max(0.0, self.ended - self.created)
+        return span(self.created, self.ended)
 
     @property
     def state(self) -> str:

@@ -65,6 +65,15 @@ def _bump(ins: Any, table: Any, *keys: str) -> Any:
     )
 
 
+def _calls_to_recategorise(row: Mapping[str, Any]) -> list[str]:
+    """The calls a failed callback (not a disconnect) may move to a stronger category when
+    stored after their disconnect: its own, and its caller's for a transfer's agent leg
+    (see ``call_flags``)."""
+    if not row.get("category"):
+        return []
+    return [call_id for call_id in (row["call_id"], row.get("parent_call_id")) if call_id]
+
+
 class EventInserts:
     """The hot-path statements of one dialect, and the insert of one callback row."""
 
@@ -243,11 +252,9 @@ class EventInserts:
                 self.sql["bump_category"], {"category": category, "bucket_start": bucket}
             )
             cursor.execute(self.sql["bump_category_total"], {"category": category})
-        elif row.get("category"):
-            # An agent leg's failure counts for its caller's call (see call_flags).
-            for call_id in (row["call_id"], row.get("parent_call_id")):
-                if call_id:
-                    self._late_category(cursor, row, call_id)
+        else:
+            for call_id in _calls_to_recategorise(row):
+                self._late_category(cursor, row, call_id)
 
     def _late_category(self, cursor: Any, row: Mapping[str, Any], call_id: str) -> None:
         """A failed callback stored after its call's disconnect: move the call (and its
@@ -290,8 +297,7 @@ class EventInserts:
         the connection in autocommit: on PostgreSQL, when no row has follow-up writes in
         its transaction (a disconnect's narrow row and counts, a late failure's category)."""
         return not self.is_sqlite and not any(
-            row["event_type"] == "disconnect" or (row.get("category") and row["call_id"])
-            for row in rows
+            row["event_type"] == "disconnect" or _calls_to_recategorise(row) for row in rows
         )
 
     def store_events(
