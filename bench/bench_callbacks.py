@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -82,7 +83,59 @@ def wrk_result(process: subprocess.Popen[str], seconds: int) -> dict[str, float]
 
 
 def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
-    return wrk_result(start_wrk(base, seconds, connections, threads), seconds)
+    """One wrk round; with the server's CPU microseconds per answered request."""
+    port = int(base.rsplit(":", 1)[1])
+    cpu_before = server_cpu_seconds(port)
+    result = wrk_result(start_wrk(base, seconds, connections, threads), seconds)
+    answered = result["ok"] + result["bad"]
+    result["cpu_us"] = (server_cpu_seconds(port) - cpu_before) * 1e6 / max(1, answered)
+    return result
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _listening_inode(port: int) -> str | None:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+            return fields[9]
+    return None
+
+
+def server_cpu_seconds(port: int) -> float:
+    """CPU seconds used so far by the gunicorn server listening on ``port`` (master and
+    workers, every thread): per request, a figure that other load on a shared machine
+    disturbs far less than requests per second do."""
+    socket_link = f"socket:[{_listening_inode(port)}]"
+    ticks = 0
+    for master in _children(os.getpid()):
+        try:
+            links = [
+                os.readlink(f"/proc/{master}/fd/{fd}") for fd in os.listdir(f"/proc/{master}/fd")
+            ]
+        except OSError:
+            continue
+        if socket_link not in links:
+            continue
+        for pid in (master, *_children(master)):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue  # a worker that exited meanwhile
+            fields = stat[stat.rindex(")") + 2 :].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def count_rows(url: str, table: str = "events", where: str = "WHERE route='answer'") -> int:
@@ -94,7 +147,9 @@ def count_rows(url: str, table: str = "events", where: str = "WHERE route='answe
     return value
 
 
-ROWS = ("bare route", "hand-written", "app answer")
+# --ceiling: the app with its store write replaced by an instant "inserted"
+# (bench/storeless_app.py), to tell what the write path costs from what the rest costs.
+CEILING = "app, no store"
 
 
 def main() -> None:
@@ -106,7 +161,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="as shipped (WEB_CONCURRENCY)")
     parser.add_argument("--sqlite-synchronous", default="FULL", choices=("FULL", "NORMAL"))
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--port-base", type=int, default=None, help="ports N, N+1, N+2")
+    parser.add_argument("--port-base", type=int, default=None, help="ports N, N+1, N+2 (N+3)")
+    parser.add_argument(
+        "--ceiling", action="store_true", help=f"add the row {CEILING!r} (nothing stored)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -130,18 +188,21 @@ def main() -> None:
             "HAND_AUTH": f"{USER}:{PASSWORD}",
         }
         base_port = args.port_base or 0
-        socks = [listening_socket(base_port + i if base_port else 0) for i in range(3)]
-        results: dict[str, list[dict[str, float]]] = {name: [] for name in ROWS}
-        with (
-            gunicorn(
-                env, workers=args.workers, app="bench.bare_app:create_app()", sock=socks[0]
-            ) as bare,
-            gunicorn(
-                env, workers=args.workers, app="bench.handwritten_app:create_app()", sock=socks[1]
-            ) as hand,
-            gunicorn(env, workers=args.workers, sock=socks[2]) as real,
-        ):
-            bases = dict(zip(ROWS, (bare, hand, real), strict=True))
+        apps = {
+            "bare route": "bench.bare_app:create_app()",
+            "hand-written": "bench.handwritten_app:create_app()",
+            "app answer": "app:create_app()",
+        }
+        if args.ceiling:
+            apps[CEILING] = "bench.storeless_app:create_app()"
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
+        with contextlib.ExitStack() as servers:
+            bases = {}
+            for number, (name, app) in enumerate(apps.items()):
+                sock = listening_socket(base_port + number if base_port else 0)
+                bases[name] = servers.enter_context(
+                    gunicorn(env, workers=args.workers, app=app, sock=sock)
+                )
             for base in bases.values():
                 run_wrk(base, 2, args.connections, args.threads)  # warm-up
             warm_rows = count_rows(url)
@@ -181,7 +242,7 @@ def main() -> None:
     )
     print(
         f"{'':14}{'req/s':>10}{'(min-max)':>14}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'non-2xx':>9}{'errors':>8}{'lost':>6}"
+        f"{'non-2xx':>9}{'errors':>8}{'lost':>6}{'cpu us/req':>12}"
     )
     for name, rounds in results.items():
         rps = [r["rps"] for r in rounds]
@@ -189,13 +250,22 @@ def main() -> None:
             f"{name:14}{median(name, 'rps'):>10.0f}{f'({min(rps):.0f}-{max(rps):.0f})':>14}"
             f"{median(name, 'p50_ms'):>9.1f}{median(name, 'p99_ms'):>9.1f}"
             f"{int(sum(r['bad'] for r in rounds)):>9}{int(sum(r['errors'] for r in rounds)):>8}"
-            f"{lost(name):>6}"
+            f"{lost(name):>6}{median(name, 'cpu_us'):>12.0f}"
         )
     app_rps = median("app answer", "rps")
     print(
         f"ratio app/hand-written (medians): {app_rps / median('hand-written', 'rps'):.2f}x"
         f"   app/bare: {app_rps / median('bare route', 'rps'):.2f}x"
     )
+    print(
+        "servers' CPU per request, hand-written/app (medians): "
+        f"{median('hand-written', 'cpu_us') / median('app answer', 'cpu_us'):.2f}x"
+    )
+    if args.ceiling:
+        print(
+            f"ratio {CEILING}/hand-written (medians): "
+            f"{median(CEILING, 'rps') / median('hand-written', 'rps'):.2f}x"
+        )
     print(f"app spooled: {spool_lines}")
 
 
