@@ -370,6 +370,14 @@ def check(cfg: Mapping[str, Any]) -> None:
     busy = cfg.get("STORE_BUSY_TIMEOUT")
     if busy is not None and (not isinstance(busy, int | float) or busy <= 0):
         raise ConfigError(f"STORE_BUSY_TIMEOUT must be a number of seconds > 0, got {busy!r}")
+    from store.engine import SQLITE_SYNCHRONOUS  # here: config stays free of SQLAlchemy
+
+    synchronous = cfg.get("STORE_SQLITE_SYNCHRONOUS")
+    if synchronous is not None and str(synchronous).upper() not in SQLITE_SYNCHRONOUS:
+        raise ConfigError(
+            f"STORE_SQLITE_SYNCHRONOUS must be one of {', '.join(SQLITE_SYNCHRONOUS)},"
+            f" got {synchronous!r}"
+        )
 
 
 MIN_METRICS_TOKEN_CHARS = 16

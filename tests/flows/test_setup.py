@@ -172,6 +172,10 @@ def test_two_flows_claiming_one_number_name_both(app_config, flow_module):
         ),
         ({"MAX_CONTENT_LENGTH": 0}, "MAX_CONTENT_LENGTH must be a whole number >= 1024, got 0"),
         ({"STORE_BUSY_TIMEOUT": -1}, "STORE_BUSY_TIMEOUT must be a number of seconds > 0"),
+        (
+            {"STORE_SQLITE_SYNCHRONOUS": "fast"},
+            "STORE_SQLITE_SYNCHRONOUS must be one of OFF, NORMAL, FULL, EXTRA, got 'fast'",
+        ),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(app_config, settings, message):

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from store import categories, schema
+from store.connections import Database
+from store.engine import normalize_url
 from store.refusals import Refusals
 from store.replay import spooled_row
 
@@ -152,9 +154,21 @@ def test_refused_calls_give_their_category_to_a_later_disconnect(store):
     assert store.category_counts() == {"credential-failure": 1}
 
 
-def test_the_credential_log_is_aggregated_bounded_and_never_holds_a_password(make_store):
+@pytest.fixture
+def small_refusals(db_url):
+    """The refusal logs on this test's database with small limits, built from the store's
+    public modules (a Store keeps the default limits)."""
+    database = Database(normalize_url(db_url), busy_timeout=2.0, sqlite_synchronous="FULL")
+    database.migrate()
+    yield Refusals(database, log_limit=3, calls_limit=2)
+    database.dispose()
+
+
+def test_the_credential_log_is_aggregated_bounded_and_never_holds_a_password(
+    make_store, small_refusals
+):
     store = make_store()
-    refusals = Refusals(store._db, log_limit=3, calls_limit=2)
+    refusals = small_refusals
     secret = "hunter2-the-password"
     base = 1_700_000_000.0
     for n in range(5):
@@ -164,7 +178,9 @@ def test_the_credential_log_is_aggregated_bounded_and_never_holds_a_password(mak
                 remote_addr=f"10.0.0.{n}",
                 username="bandwidth",
                 kind="wrong",
-                payload={"callId": f"c-{n}", "eventType": "answer"},
+                # A refused body is unauthenticated and may carry anything: only the
+                # named fields are kept, so the secret in its tag is not.
+                payload={"callId": f"c-{n}", "eventType": "answer", "tag": f"pw={secret}"},
                 now=base + n,
             )
     rows = refusals.credential_failures()
