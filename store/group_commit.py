@@ -1,6 +1,7 @@
 """The callback write path: group commit on a thread of its own, and the spool as the way out.
 
-Each process has one commit thread.  A request thread queues its row and waits; the
+Each process has its commit threads (one on SQLite, whose writers take turns anyway; two
+on PostgreSQL, committing side by side).  A request thread queues its row and waits; a
 commit thread takes everything queued (up to GROUP_MAX rows) and commits it in one
 transaction, so under load one commit (and, in durable mode, one fsync) carries many
 callbacks.  A request thread never touches the database itself, so it never waits longer
