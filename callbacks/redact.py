@@ -60,8 +60,9 @@ _ENCODED_PASSWORD = re.compile(
 _FORM_FIELD = re.compile(r"""(?<![\w.\-%])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^&\s"'<>]+)""")
 
 # The columns of stored rows that hold what a handler, Bandwidth or any sender wrote: the
-# callbacks (``store.events_for_call``), disconnects, refused calls (``store.refused_calls``)
-# and rejected requests (``store.rejected``: ``body``, ``reason``).
+# callbacks (``store.events_for_call``), disconnects, refused calls (``store.refused_calls``),
+# rejected requests (``store.rejected``: ``body``, ``reason``) and the create-call attempts
+# (``store.outbound_for_call``: ``request``, ``error``).
 SHOWN_COLUMNS = (
     "reply_body",
     "error_detail",
@@ -72,6 +73,8 @@ SHOWN_COLUMNS = (
     "to_number",
     "body",
     "reason",
+    "request",
+    "error",
 )
 
 

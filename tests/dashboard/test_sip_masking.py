@@ -259,3 +259,20 @@ def test_a_password_cut_by_the_page_is_masked_whole(operator, app, client):
     )
     page = operator.get("/dashboard/rejected").get_data(as_text=True)
     assert "pppp" not in page
+
+
+def test_a_create_call_to_a_sip_uri_is_shown_masked(operator, app):
+    cid = call_id()
+    to = f"sip:callee:{SIP_SECRET}@pbx.example.com"
+    with app.app_context():
+        store = get_store()
+        store.record_outbound_attempt("attempt-sip", {"to": to, "from": "+12025550100"})
+        store.settle_outbound("attempt-sip", "failed", call_id=cid, error=f"403 calling {to}")
+        assert store.outbound_for_call(cid)["request"]["to"] == to  # stored as sent
+    page = operator.get(f"/dashboard/calls/{cid}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert SIP_SECRET not in text
+    assert f"403 calling sip:callee:{R}@pbx.example.com" in text
+    # The banner, the attempt's error, the summary's number and the request.
+    assert text.count(f"sip:callee:{R}@pbx.example.com") >= 4
