@@ -17,7 +17,7 @@ from callbacks.canonical import scrub
 from callbacks.redact import REDACTED, mask_passwords, masked
 from store import get_store
 from tests.callbacks.helpers import answer_event, basic_auth, call_id, disconnect_event
-from tests.conftest import CALLBACK_PASSWORD
+from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
 
 R = REDACTED
 
@@ -276,3 +276,20 @@ def test_a_create_call_to_a_sip_uri_is_shown_masked(operator, app):
     assert f"403 calling sip:callee:{R}@pbx.example.com" in text
     # The banner, the attempt's error, the summary's number and the request.
     assert text.count(f"sip:callee:{R}@pbx.example.com") >= 4
+
+
+def test_credentials_sent_the_wrong_way_round_never_show_the_password(operator, bw, app, caplog):
+    """The credential log keeps the username tried: not when it is our password."""
+    swapped = basic_auth(user=CALLBACK_PASSWORD, password=CALLBACK_USER)
+    other = basic_auth(user="someone-else", password="whatever")
+    cid = call_id()
+    assert bw.post("disconnect", disconnect_event(callId=cid), auth=swapped).status_code == 401
+    assert bw.post("answer", answer_event(), auth=other).status_code == 401
+    with app.app_context():
+        stored = json.dumps(get_store().credential_failures())
+    assert CALLBACK_PASSWORD not in stored and "someone-else" in stored
+    for path in ("/dashboard/credential-failures", "/api/credential-failures", "/dashboard"):
+        shown = operator.get(path).get_data(as_text=True)
+        assert CALLBACK_PASSWORD not in shown, path
+    assert R in operator.get("/dashboard/credential-failures").get_data(as_text=True)
+    assert CALLBACK_PASSWORD not in caplog.text and "someone-else" in caplog.text
