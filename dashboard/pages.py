@@ -30,7 +30,7 @@ from flask import (
     url_for,
 )
 
-from callbacks.redact import masked_row
+from callbacks.redact import mask_passwords, masked_row
 from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import decode_state
 from dashboard import chart, export, placements, recordings, sequence, timeline
@@ -297,7 +297,7 @@ def caller_heard(
             "at": _heard_at(item, origin),
             "leg": None if item.get("callId") in (None, call_id) else item["callId"],
             "kind": item["kind"],
-            "text": item["text"],
+            "text": mask_passwords(item["text"]),  # a transfer's SipUri, as the handler wrote it
         }
         for item in entries
     ]

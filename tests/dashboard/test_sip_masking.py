@@ -15,6 +15,7 @@ from bxml import Response, SipUri, Transfer
 from callbacks import Flow
 from callbacks.canonical import scrub
 from callbacks.redact import REDACTED, mask_passwords, masked
+from dashboard.pages import caller_heard
 from store import get_store
 from tests.callbacks.helpers import answer_event, basic_auth, call_id, disconnect_event
 from tests.conftest import CALLBACK_PASSWORD, CALLBACK_USER
@@ -293,3 +294,12 @@ def test_credentials_sent_the_wrong_way_round_never_show_the_password(operator, 
         assert CALLBACK_PASSWORD not in shown, path
     assert R in operator.get("/dashboard/credential-failures").get_data(as_text=True)
     assert CALLBACK_PASSWORD not in caplog.text and "someone-else" in caplog.text
+
+
+def test_what_the_caller_heard_shows_a_transfer_to_a_sip_uri_masked():
+    entries = [
+        {"time": 1.0, "callId": "c-1", "kind": "transfer", "text": f"sip:agent:{SIP_SECRET}@h"},
+        {"time": 2.0, "callId": "c-1", "kind": "speech", "text": "Connecting you"},
+    ]
+    shown = caller_heard(entries, "c-1", None)
+    assert [item["text"] for item in shown] == [f"sip:agent:{R}@h", "Connecting you"]
