@@ -10,7 +10,8 @@ form leaves them out:
 - the app's own public URL (``PUBLIC_BASE_URL`` differs between production and a test;
   ``callback_bases`` finds the one a stored reply was built with);
 - credentials: ``username``/``password`` attributes (and ``fallbackUsername``...), user
-  names and passwords in URLs, the stored replies' ``[redacted:...]`` markers;
+  names and passwords in URLs, passwords in SIP URIs, the stored replies' ``[redacted:...]``
+  markers;
 - timestamps (RFC 3339) a handler writes, which are the time it ran;
 - call ids: the legs of the recorded call are named ``[call 1]``, ``[call 2]``... in the
   order they appear, and any other call id (one the app derived or looked up) is
@@ -32,7 +33,7 @@ from lxml import etree
 
 from bxml.errors import BxmlError
 from bxml.safe_xml import parse_document
-from callbacks.redact import REDACTED, credential_attribute
+from callbacks.redact import REDACTED, credential_attribute, mask_uri_passwords
 from callbacks.tags import CALL_PREFIX, PREFIX, decode_state
 
 BASE_URL_MARK = "{PUBLIC_BASE_URL}"
@@ -90,8 +91,9 @@ def readable_state(token: str, context: Context) -> str:
 
 
 def scrub(text: str) -> str:
-    """``text`` without credentials: user names and passwords in URLs, redaction markers."""
-    text = URL_USERINFO.sub(lambda m: m.group("scheme") + REDACTED + "@", text)
+    """``text`` without credentials: user names and passwords in URLs, a SIP URI's password,
+    redaction markers."""
+    text = mask_uri_passwords(URL_USERINFO.sub(lambda m: m.group("scheme") + REDACTED + "@", text))
     return REDACTION_MARKER.sub(REDACTED, text)
 
 

@@ -10,8 +10,10 @@ What is stored keeps any other password a handler wrote (a ``<Transfer>``'s
 ``password="..."``...): a repeated delivery must get it back.  Every page and API that shows
 a stored reply, payload or error masks them instead (:func:`masked`, :func:`masked_row`):
 each value of an attribute whose name ends in ``password`` (``fallbackPassword``...), a JSON
-member so named, and the password in a URL's ``user:password@``.  The regression export's
-canonical form (``callbacks.canonical``) goes further and hides user names as well.
+member or form field so named, and the password in a URL's ``user:password@`` or a SIP
+URI's ``sip:user:password@host`` (also percent-encoded, as in a refused GET's query).  The
+regression export's canonical form (``callbacks.canonical``) goes further and hides user
+names in URLs as well.
 """
 
 from __future__ import annotations
@@ -35,15 +37,45 @@ _ATTRIBUTE = re.compile(
     r"""(?P<value>.{0,4096}?)(?P=quote)""",
     re.S,
 )
-# ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).
-_JSON_MEMBER = re.compile(r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*"')
+# ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).  A value
+# may run to the end: a rejected request's body is kept cut at its first 2 KB.
+_JSON_MEMBER = re.compile(r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\Z)')
 # ``scheme://user:password@``: the user name stays, the password goes.
 _URL_PASSWORD = re.compile(
     r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
 )
+# ``sip:user:password@host`` and ``sips:``, as written (a <SipUri>, a payload's ``to``) or
+# percent-encoded in a query string or form body (``sip%3Auser%3Apassword%40host``).  The
+# password runs to the last ``@`` before a space, quote or the next URI (a password may hold
+# ``:`` or ``%40``).  Linear: a URI starts only where a word does, and neither its user nor
+# its password reads past the start of the next one, so no text is scanned twice.
+_SIP_START = r"(?<![\w+.\-%])(?i:sips?):"
+_SIP_PASSWORD = re.compile(rf"(?P<head>{_SIP_START}[^:@\s\"'<>]*:)(?:(?!{_SIP_START})[^\s\"'<>])+@")
+_ENCODED_START = r"(?<![\w+.\-%])(?i:sips?%3A|[a-z][a-z0-9+.\-]*%3A%2F%2F)"
+_ENCODED_PASSWORD = re.compile(
+    rf"(?P<head>{_ENCODED_START}(?:(?!(?i:%3A|%40))[^:@/\s\"'<>&=])*(?i:%3A))"
+    rf"(?:(?!{_ENCODED_START})[^\s\"'<>&])+(?i:%40)"
+)
+# ``name=value`` in a query string or form body (a refused GET callback's stored query).
+_FORM_FIELD = re.compile(r"""(?<![\w.\-%])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^&\s"'<>]+)""")
 
-# The rows' columns that hold what a handler or Bandwidth wrote (``store.events_for_call``).
-SHOWN_COLUMNS = ("reply_body", "error_detail", "error_message", "payload", "tag")
+# The columns of stored rows that hold what a handler, Bandwidth or any sender wrote: the
+# callbacks (``store.events_for_call``), disconnects, refused calls (``store.refused_calls``),
+# rejected requests (``store.rejected``: ``body``, ``reason``) and the create-call attempts
+# (``store.outbound_for_call``: ``request``, ``error``).
+SHOWN_COLUMNS = (
+    "reply_body",
+    "error_detail",
+    "error_message",
+    "payload",
+    "tag",
+    "from_number",
+    "to_number",
+    "body",
+    "reason",
+    "request",
+    "error",
+)
 
 
 def password_attribute(name: str) -> bool:
@@ -70,9 +102,29 @@ def mask_passwords(text: str) -> str:
             return match.group(0)
         return f'"{match.group("name")}"{match.group("colon")}"{REDACTED}"'
 
-    text = _ATTRIBUTE.sub(attribute, text)
-    text = _JSON_MEMBER.sub(member, text)
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+    def field(match: re.Match[str]) -> str:
+        if not password_attribute(match.group("name")):
+            return match.group(0)
+        return f"{match.group('name')}={REDACTED}"
+
+    # Most values (times, ids, numbers) hold neither a name ending in "password" nor an "@":
+    # an export masks every row, so they skip the patterns.
+    if "password" in text.lower():
+        text = _ATTRIBUTE.sub(attribute, text)
+        text = _JSON_MEMBER.sub(member, text)
+        text = _FORM_FIELD.sub(field, text)
+    return mask_uri_passwords(text)
+
+
+def mask_uri_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL and every
+    ``sip:``/``sips:`` URI masked; user names and hosts stay readable."""
+    if "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+        text = _SIP_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+    if "%40" in text:
+        text = _ENCODED_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "%40", text)
+    return text
 
 
 def masked(value: Any) -> Any:

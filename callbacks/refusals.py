@@ -3,16 +3,18 @@ refused request when it reads as one.  Never the password."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from flask import Request
+from flask import Request, current_app
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from callbacks.auth import CredentialError, parse_basic
 from callbacks.events import CallbackEvent
 from callbacks.payload import read_payload
+from callbacks.redact import REDACTED
 from store import get_store
 from store.categories import refused_route
 
@@ -57,7 +59,7 @@ def log_refusal(route: str, req: Request, error: CredentialError, body_limit: in
             return
     else:
         try:
-            username = parse_basic(req.headers.get("Authorization"))[0].decode("utf-8")
+            username = _tried(parse_basic(req.headers.get("Authorization"))[0])
             kind = "wrong"
         except CredentialError:
             kind = "malformed"
@@ -76,6 +78,16 @@ def log_refusal(route: str, req: Request, error: CredentialError, body_limit: in
     )
     if kind == "missing" and payload is not None:
         _log_route_that_ended_it(store, req, payload)
+
+
+def _tried(username: bytes) -> str:
+    """The username a refused request sent, unless it is one of our passwords: credentials
+    entered the wrong way round must not put the password in the log and on the page."""
+    settings = current_app.extensions["callbacks"]
+    ours = False
+    for _, password in [*settings.credentials, *settings.fallback_credentials]:
+        ours |= hmac.compare_digest(username, password)  # every one: no early exit
+    return REDACTED if ours else username.decode("utf-8")
 
 
 def _log_route_that_ended_it(store: Any, req: Request, payload: dict[str, Any]) -> None:

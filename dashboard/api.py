@@ -31,6 +31,7 @@ from dashboard import placements
 from dashboard.auth import attempts_retry_after, check_basic, logged_in
 from dashboard.filters import DisconnectFilter, FilterError, disconnect_json
 from dashboard.messages import with_handler_errors
+from dashboard.refused import refused_calls
 from store import StoreUnavailable, categories, get_store
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -162,6 +163,6 @@ def credential_failures() -> Response:
                 "from": row["from_number"],
                 "to": row["to_number"],
             }
-            for row in store.refused_calls(limit=1000)
+            for row in refused_calls(store, limit=1000)
         ],
     )

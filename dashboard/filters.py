@@ -36,7 +36,7 @@ from typing import Any
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
-from callbacks.redact import masked
+from callbacks.redact import masked_row
 from store.categories import ALL_CATEGORIES, BANDWIDTH_CAUSES, category_of
 from store.search import MIN_CHARS
 
@@ -334,7 +334,9 @@ def iso(epoch: float | None) -> str | None:
 
 
 def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
-    """One disconnect for the API and the JSON export (camelCase, like Bandwidth)."""
+    """One disconnect for the list, the API and the exports (camelCase, like Bandwidth):
+    every password in what the sender wrote masked (its numbers may be SIP URIs)."""
+    row = masked_row(row)
     payload = row.get("payload") if isinstance(row.get("payload"), dict) else {}
     return {
         "id": row["id"],
@@ -349,7 +351,7 @@ def disconnect_json(row: dict[str, Any]) -> dict[str, Any]:
         "direction": row.get("direction"),
         "tag": row.get("tag"),
         "errorId": row.get("error_id"),
-        "errorMessage": masked(row.get("error_message")),
+        "errorMessage": row.get("error_message"),
         "sipResponseCode": row.get("sip_response_code"),
         "startTime": payload.get("startTime"),
         "answerTime": payload.get("answerTime"),

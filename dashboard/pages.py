@@ -30,6 +30,7 @@ from flask import (
     url_for,
 )
 
+from callbacks.redact import mask_passwords, masked_row
 from callbacks.regression_export import UnknownCall, export_file
 from callbacks.tags import decode_state
 from dashboard import chart, export, placements, recordings, sequence, timeline
@@ -43,6 +44,7 @@ from dashboard.filters import (
     iso,
 )
 from dashboard.messages import explain, with_handler_errors
+from dashboard.refused import refused_calls
 from dashboard.refused import story as refused_story
 from dashboard.replay import replay
 from dashboard.settings import number
@@ -188,8 +190,12 @@ def disconnects() -> str:
     if first_page and not (filters.number or filters.tag or filters.error_id):
         wanted_refused = [c for c in wanted if c in refused_counts]
         if wanted_refused:
-            refused = store.refused_calls(
-                categories=wanted_refused, since=filters.since, until=filters.until, limit=20
+            refused = refused_calls(
+                store,
+                categories=wanted_refused,
+                since=filters.since,
+                until=filters.until,
+                limit=20,
             )
     return render_template(
         "dashboard/disconnects.html",
@@ -291,7 +297,7 @@ def caller_heard(
             "at": _heard_at(item, origin),
             "leg": None if item.get("callId") in (None, call_id) else item["callId"],
             "kind": item["kind"],
-            "text": item["text"],
+            "text": mask_passwords(item["text"]),  # a transfer's SipUri, as the handler wrote it
         }
         for item in entries
     ]
@@ -375,7 +381,7 @@ def credential_failures() -> str:
     return render_template(
         "dashboard/credential_failures.html",
         rows=store.credential_failures(),
-        calls=store.refused_calls(categories=[categories.CREDENTIAL_FAILURE], limit=100),
+        calls=refused_calls(store, categories=[categories.CREDENTIAL_FAILURE], limit=100),
         alarm_minutes=CREDENTIAL_ALARM_SECONDS // 60,
     )
 
@@ -397,7 +403,7 @@ def rejected() -> str:
         older = rows[-1]["id"]
     return render_template(
         "dashboard/rejected.html",
-        rows=rows,
+        rows=[masked_row(row) for row in rows],  # a body may carry a password: shown masked
         older_url=url_for(".rejected", before_id=older) if older else None,
         newest_url=url_for(".rejected") if older_than is not None else None,
     )

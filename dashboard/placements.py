@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from callbacks.redact import masked_row
 from callbacks.tags import FLOW_KEY, decode_state
 from store import StoreUnavailable
 
@@ -46,6 +47,7 @@ def alarm(store: Any, secret: str, now: float | None = None) -> PlacementAlarm |
         last = store.last_not_placed(since)
         if last is None:
             return None
+        last = masked_row(last)  # its error may quote the request (a SIP URI's password)
         count = store.not_placed(since=since)
     except StoreUnavailable:
         return None

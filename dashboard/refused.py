@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from callbacks.redact import masked_row
 from dashboard.messages import Explained, explain
 from store.categories import CREDENTIAL_FAILURE, describe, refused_route
 
@@ -37,6 +38,12 @@ class RefusedStory:
     ended_by: str | None = None
 
 
+def refused_calls(store: Any, **filters: Any) -> list[dict[str, Any]]:
+    """``store.refused_calls(**filters)`` as every page and the API show them: the numbers
+    and the message their payloads carried, passwords masked (a SIP URI's)."""
+    return [masked_row(row) for row in store.refused_calls(**filters)]
+
+
 def why(row: dict[str, Any]) -> str:
     """Why the app refused the call's callbacks, for a person."""
     if row.get("category") != CREDENTIAL_FAILURE:
@@ -51,6 +58,7 @@ def why(row: dict[str, Any]) -> str:
 
 def story(row: dict[str, Any]) -> RefusedStory:
     """The refused-call row (``refused_call``) as the call page tells it."""
+    row = masked_row(row)
     reason = why(row)
     ended_by = refused_route(row.get("cause"), row.get("error_message"))
     routes = [ended_by] if ended_by else []

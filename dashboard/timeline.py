@@ -154,6 +154,7 @@ def build(
     caller heard, in the sandbox), so that the base every offset counts from is not after
     any of them."""
     outbound = store.outbound_for_call(call_id)
+    outbound = masked_row(outbound) if outbound is not None else None  # its `to` may be SIP
     request_json = None
     if outbound is not None:
         request = outbound.get("request")

@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL
 from .engine import create_engines, sqlite_file
 from .errors import DB_ERRORS, DRIVER_ERRORS, Broken, StoreUnavailable
 from .schema import MIGRATIONS, SCHEMA_VERSION, schema_version
+from .wal_ledger import WalLedger
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ProcessState:
     writer: Engine  # the same pool; SQLite transactions begin IMMEDIATE
     ready: bool = False  # schema checked in this process
     hot: sqlite3.Connection | None = None  # SQLite: this process's write connection
+    ledger: WalLedger | None = None  # FULL: how far the WAL is on disk (wal_ledger.py)
 
 
 class Database:
@@ -78,10 +80,13 @@ class Database:
         # FULL on a file: the connections commit as NORMAL (no fsync while holding the
         # write lock) and each write transaction fsyncs the WAL after letting go of it, so
         # the commits of every worker made meanwhile share one fsync.  A commit is on disk
-        # before the caller is told, as with FULL.
+        # before the caller is told, as with FULL.  The workers' fsyncs are counted in a
+        # ledger beside the database, so that one fsync serves every worker's commits.
         self.wal_path = None
+        self._ledger_path = None
         if database is not None and sqlite_synchronous == "FULL":
             self.wal_path = database + "-wal"
+            self._ledger_path = database + ".synced"
             sqlite_synchronous = "NORMAL"
         self.sqlite_synchronous = sqlite_synchronous
         # Called (outside any lock) after the first successful migration in a process.
@@ -94,6 +99,7 @@ class Database:
         self._turn_pid = 0
         self._state: ProcessState | None = None
         self._next_setup = 0.0
+        self._commits = threading.local()  # seq: the ledger's number of this thread's commit
         # The dialect, to compile statements without an engine (which would make folders).
         dialect = url.get_dialect()
         self.dialect = dialect(paramstyle="named") if self.is_sqlite else dialect()
@@ -194,6 +200,8 @@ class Database:
             with self._write_turn:  # not while one of our writers uses it
                 self._drop_hot(state)
             state.engine.dispose()
+            if state.ledger is not None:
+                state.ledger.close()
 
     def health(self) -> bool:
         try:
@@ -272,6 +280,7 @@ class Database:
                     result = work(cursor)
                     if dbapi is None:
                         conn.commit()
+                    self._commits.seq = self._count_commit(state)
                 finally:
                     cursor.close()
             except BaseException as exc:
@@ -284,13 +293,49 @@ class Database:
                 if not self.is_sqlite:
                     conn.close()  # back to the pool
         if sync:
-            self.sync_wal()
+            self.sync_wal(self.last_commit())
         return result
 
-    def sync_wal(self) -> None:
-        """Make the commits so far durable (FULL on SQLite; a no-op otherwise)."""
-        if self.wal_path is not None:
-            fsync_file(self.wal_path)
+    def last_commit(self) -> int | None:
+        """The ledger's number of this thread's last :meth:`raw_write` (None: not counted)."""
+        seq: int | None = getattr(self._commits, "seq", None)
+        return seq
+
+    def sync_wal(self, through: int | None = None) -> None:
+        """Make the commits so far durable (FULL on SQLite; a no-op otherwise).  With
+        ``through`` (a :meth:`last_commit`), no fsync when another worker's fsync that began
+        after that commit has succeeded."""
+        wal = self.wal_path
+        if wal is None:
+            return
+        ledger = self._ledger(self.state())
+        if ledger is None:
+            fsync_file(wal)
+        else:
+            ledger.sync(lambda: fsync_file(wal), through)
+
+    def _count_commit(self, state: ProcessState) -> int | None:
+        """The ledger's number for the commit just made (in the writers' turn); None when it
+        is not counted: not FULL, or no flock on the writers' file, without which another
+        worker could count at the same time."""
+        if self._ledger_path is None or self._turn_fd is None or self._turn_pid != current_pid():
+            return None
+        ledger = self._ledger(state)
+        return None if ledger is None else ledger.committed()
+
+    def _ledger(self, state: ProcessState) -> WalLedger | None:
+        """This process's WAL ledger (None: not FULL, or its file cannot be opened, and then
+        every sync makes its own fsync)."""
+        ledger = state.ledger
+        if ledger is not None or self._ledger_path is None:
+            return ledger
+        with self._lock:
+            if state.ledger is None:
+                try:
+                    state.ledger = WalLedger(self._ledger_path)
+                except OSError as exc:  # e.g. the folder is gone: SQLite will say so
+                    log.warning("WAL ledger %s not usable: %s", self._ledger_path, exc)
+            return state.ledger
 
     def raw_read_one(self, sql: str, params: Mapping[str, Any]) -> Any:
         """One row of a single-statement read, in autocommit (no BEGIN/ROLLBACK round trips)."""

@@ -73,7 +73,9 @@ class _Pending:
         return self.result
 
 
-Committed = tuple[list[_Pending], list[CallbackResult]]
+# A committed batch waiting for the fsync: its rows, their results, its commit's number in
+# the WAL ledger (None: not counted, so it needs an fsync of its own).
+Committed = tuple[list[_Pending], list[CallbackResult], int | None]
 
 
 class _Committer:
@@ -112,9 +114,11 @@ class _Committer:
             )
             self.sync_thread.start()
 
-    def to_sync(self, batch: list[_Pending], results: list[CallbackResult]) -> None:
+    def to_sync(
+        self, batch: list[_Pending], results: list[CallbackResult], seq: int | None
+    ) -> None:
         with self.cond:
-            self.unsynced.append((batch, results))
+            self.unsynced.append((batch, results, seq))
             self.sync_cond.notify()
 
     def _run_sync(self) -> None:
@@ -130,7 +134,7 @@ class _Committer:
                 self._sync(self, committed)
             except BaseException as exc:  # the thread must live on; nobody is acknowledged
                 log.exception("fsync of committed callbacks failed")
-                for batch, _ in committed:
+                for batch, _, _ in committed:
                     self.settle(batch, None, StoreUnavailable(f"fsync failed: {exc}"))
 
     def submit(self, pending: _Pending, stalled_after: float) -> bool:
@@ -189,7 +193,7 @@ class _Committer:
 
     def depth(self) -> int:
         with self.cond:
-            unsynced = sum(len(batch) for batch, _ in self.unsynced)
+            unsynced = sum(len(batch) for batch, _, _ in self.unsynced)
             return len(self.queue) + len(self.busy) + unsynced
 
     def _commits_done(self) -> bool:
@@ -312,9 +316,9 @@ class CallbackWriter:
                 failure = exc
             else:
                 if self.db.wal_path is None:
-                    self._finish(committer, [(batch, results)])
+                    self._finish(committer, [(batch, results, None)])
                 else:
-                    committer.to_sync(batch, results)
+                    committer.to_sync(batch, results, self.db.last_commit())
                 return
             break
         assert failure is not None
@@ -326,18 +330,21 @@ class CallbackWriter:
         self._spool_waiting(committer, batch, failure)
 
     def _sync_batches(self, committer: _Committer, committed: list[Committed]) -> None:
-        """On the fsync thread: one fsync makes every batch committed so far durable."""
+        """On the fsync thread: one fsync makes every batch committed so far durable (none,
+        when another worker's fsync already did)."""
+        seqs = [seq for _, _, seq in committed]
+        through = None if None in seqs else max(seq for seq in seqs if seq is not None)
         try:
-            self.db.sync_wal()
+            self.db.sync_wal(through)
         except OSError as exc:  # committed, but not known to be on disk: spool them too
-            for batch, _ in committed:
+            for batch, _, _ in committed:
                 self._spool_waiting(committer, batch, exc)
             return
         self._finish(committer, committed)
 
     def _finish(self, committer: _Committer, committed: list[Committed]) -> None:
         after_commit = self.hooks.after_commit
-        for batch, results in committed:
+        for batch, results, _ in committed:
             if after_commit is not None:
                 after_commit([pending.row for pending in batch])
             committer.settle(batch, results)

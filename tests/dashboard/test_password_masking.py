@@ -81,7 +81,7 @@ def test_call_page_api_and_replay_mask_every_password(operator, bw, app):
 
     listed = operator.get("/api/disconnects?category=invalid-reply").get_data(as_text=True)
     _shows_none(listed)
-    _shows_none(operator.get("/dashboard/?category=invalid-reply").get_data(as_text=True))
+    _shows_none(operator.get("/dashboard?category=invalid-reply").get_data(as_text=True))
 
     _flow(
         app, password="replayed-secret", name="replayed"
