@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -63,15 +64,26 @@ class StallingProxy:
                 continue
             with self.lock:
                 self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, seen in (
+                (client, upstream, self.client_reader()),
+                (upstream, client, None),
+            ):
+                threading.Thread(target=self._pump, args=(source, sink, seen), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def client_reader(self) -> Callable[[bytes], None] | None:
+        """Something to show each new connection's client bytes to (a subclass's)."""
+        return None
+
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, seen: Callable[[bytes], None] | None
+    ) -> None:
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                if seen is not None:
+                    seen(data)
                 self.flowing.wait()  # stalled: hold what was read, send nothing on
                 if self.closed:
                     break
@@ -81,3 +93,42 @@ class StallingProxy:
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+
+class RoundTripCounter(StallingProxy):
+    """Counts the points where a PostgreSQL client waits for the server: its Sync and
+    simple Query messages (``waits``).  For a connection without TLS (sslmode=disable)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.waits = 0
+        self._count_lock = threading.Lock()
+        super().__init__(host, port)
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.waits += 1
+
+    def client_reader(self) -> Callable[[bytes], None]:
+        buffer = bytearray()
+        started = False  # past the startup packet, which has no type byte
+
+        def read(data: bytes) -> None:
+            nonlocal started
+            buffer.extend(data)
+            while True:
+                if not started:
+                    if len(buffer) < 8 or len(buffer) < int.from_bytes(buffer[:4], "big"):
+                        return
+                    length, code = int.from_bytes(buffer[:4], "big"), buffer[4:8]
+                    del buffer[:length]
+                    # An SSL or GSS encryption request may come first, then the startup.
+                    started = code not in (b"\x04\xd2\x16\x2f", b"\x04\xd2\x16\x30")
+                    continue
+                if len(buffer) < 5 or len(buffer) < 1 + int.from_bytes(buffer[1:5], "big"):
+                    return
+                kind, length = bytes(buffer[:1]), int.from_bytes(buffer[1:5], "big")
+                del buffer[: 1 + length]
+                if kind in (b"S", b"Q"):
+                    self._count()
+
+        return read
