@@ -304,11 +304,12 @@ class EventInserts:
         if new == old:
             return
         bucket = hour_bucket(received_at)
-        cursor.execute(self.sql["recategorise"], {"target_id": event_id, "new_category": new})
-        cursor.execute(self.sql["unbump_category"], {"old_category": old, "bucket": bucket})
-        cursor.execute(self.sql["unbump_category_total"], {"old_category": old})
-        cursor.execute(self.sql["bump_category"], {"category": new, "bucket_start": bucket})
-        cursor.execute(self.sql["bump_category_total"], {"category": new})
+        with self._together(cursor):
+            cursor.execute(self.sql["recategorise"], {"target_id": event_id, "new_category": new})
+            cursor.execute(self.sql["unbump_category"], {"old_category": old, "bucket": bucket})
+            cursor.execute(self.sql["unbump_category_total"], {"old_category": old})
+            cursor.execute(self.sql["bump_category"], {"category": new, "bucket_start": bucket})
+            cursor.execute(self.sql["bump_category_total"], {"category": new})
 
     def one_statement(self, rows: list[dict[str, Any]]) -> bool:
         """Whether :meth:`store_events` stores ``rows`` with a single statement and wants
