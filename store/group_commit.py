@@ -98,6 +98,11 @@ class _Committer:
         self.queue: list[_Pending] = []
         self.unsynced: list[Committed] = []  # committed, waiting for the fsync
         self.busy: dict[int, float] = {}  # commit thread -> when its running commit started
+        # After a commit failed because the database is away (locked, refused, hung): no
+        # new attempt before down_until, then one callback at a time tries it (probing).
+        self.down = False
+        self.down_until = 0.0
+        self.probing = False
         self.stopping = False
         self._commit = commit
         self._sync = sync
@@ -137,23 +142,39 @@ class _Committer:
                 for batch, _, _ in committed:
                     self.settle(batch, None, StoreUnavailable(f"fsync failed: {exc}"))
 
-    def submit(self, pending: _Pending, stalled_after: float) -> bool:
-        """Queue ``pending``; False when every commit thread has been in its commit for
-        over ``stalled_after`` seconds (the database hangs: waiting would only spend the
-        caller's time)."""
+    def submit(self, pending: _Pending, stalled_after: float) -> str | None:
+        """Queue ``pending`` (None), or say why its caller should spool it at once: every
+        commit thread has been in its commit for over ``stalled_after`` seconds (the
+        database hangs), or the database failed lately and is not to be tried yet, or
+        another callback is trying it (waiting would only spend the caller's time)."""
         with self.cond:
             busy = self.busy
-            if (
-                len(busy) == len(self.threads)
-                and time.monotonic() - max(busy.values()) > stalled_after
-            ):
-                return False
+            now = time.monotonic()
+            if len(busy) == len(self.threads) and now - max(busy.values()) > stalled_after:
+                return "the database has been stuck in a commit"
+            if self.down:
+                if now < self.down_until:
+                    return "the database failed a moment ago"
+                if self.probing:
+                    return "the database failed; another callback is trying it"
+                self.probing = True
             self.queue.append(pending)
             if len(self.queue) == 1:
                 # Else a commit thread has been woken for the queue already, or they are
                 # all committing and take it next: a wake-up costs the caller its time.
                 self.cond.notify()
-            return True
+            return None
+
+    def database_failed(self, retry_after: float) -> None:
+        """A commit failed for want of the database: spool at once for ``retry_after``
+        seconds, then let one callback at a time try it."""
+        with self.cond:
+            self.down, self.probing = True, False
+            self.down_until = time.monotonic() + retry_after
+
+    def database_answered(self) -> None:
+        with self.cond:
+            self.down = self.probing = False
 
     def abandon(self, pending: _Pending) -> bool:
         """The caller stops waiting; False when its outcome is already decided."""
@@ -243,6 +264,10 @@ class CallbackWriter:
         self.commit_threads = commit_threads
         self.spool = spool
         self.busy_timeout = busy_timeout
+        # After a failed commit, callbacks go to the spool without trying the database for
+        # this long (a long lock or an outage would otherwise hold each one the full busy
+        # timeout, and a few such callbacks take every thread).
+        self.retry_after = busy_timeout
         self.inserts = EventInserts(database.dialect)
         self.hooks = CommitHooks()
         # Called on the commit thread after rows were stored (the spool's replay).
@@ -255,8 +280,9 @@ class CallbackWriter:
         wait = self.busy_timeout if timeout is None else max(0.0, float(timeout))
         committer = self._committer_for_process()
         pending = _Pending(row, time.monotonic() + wait)
-        if not committer.submit(pending, stalled_after=self.busy_timeout):
-            self.spool_rows([row], TimeoutError("the database has been stuck in a commit"))
+        refused = committer.submit(pending, stalled_after=self.busy_timeout)
+        if refused is not None:
+            self.spool_rows([row], TimeoutError(refused))
             return SPOOLED
         if pending.done.acquire(timeout=wait):
             return pending.outcome()
@@ -315,6 +341,8 @@ class CallbackWriter:
             except Exception as exc:
                 failure = exc
             else:
+                if committer.down:
+                    committer.database_answered()
                 if self.db.wal_path is None:
                     self._finish(committer, [(batch, results, None)])
                 else:
@@ -322,6 +350,10 @@ class CallbackWriter:
                 return
             break
         assert failure is not None
+        if line_specific(failure):
+            committer.database_answered()  # it answered: the rows were at fault
+        else:
+            committer.database_failed(self.retry_after)
         if len(batch) > 1 and line_specific(failure):
             log.info("group commit of %d callbacks failed, one by one: %s", len(batch), failure)
             for pending in batch:

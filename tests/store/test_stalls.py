@@ -142,6 +142,55 @@ def test_a_held_sqlite_lock_spools_within_the_busy_timeout(make_store, db_url):
     assert_each_stored_once(store, tally, "c-locked")
 
 
+def past(moment: float) -> None:
+    """Wait until the monotonic clock is past ``moment`` (before checking that something
+    now happens, never before checking that it does not)."""
+    wait_until(lambda: time.monotonic() > moment)
+
+
+@sqlite_only
+def test_after_a_failed_commit_callbacks_spool_without_waiting_for_the_database(make_store, db_url):
+    store = make_store(busy_timeout=BUSY)
+    store.migrate()
+    tried: list[str] = []  # the callIds of every commit attempt
+    store.hooks.before_batch = lambda rows: tried.extend(row["call_id"] for row in rows)
+    with sqlite_held(db_url.removeprefix("sqlite:///")):
+        assert store.record_callback(make_record(call_id="c-outage-0")).outcome == "spooled"
+        failed = time.monotonic()
+        assert tried == ["c-outage-0"]  # it waited for the database, then spooled
+        for n in range(1, 6):
+            assert store.record_callback(make_record(call_id=f"c-outage-{n}")).outcome == (
+                "spooled"
+            )
+        assert tried == ["c-outage-0"]  # within a busy timeout of the failure: not tried
+        past(failed + BUSY)
+        # Then a callback tries the database again (and, still locked, waits it out).
+        assert store.record_callback(make_record(call_id="c-outage-6")).outcome == "spooled"
+        probed = time.monotonic()
+        assert tried == ["c-outage-0", "c-outage-6"]
+    past(probed + BUSY)
+    assert store.record_callback(make_record(call_id="c-outage-7")).outcome == "inserted"
+    wait_until(lambda: replayed(store) and not store.spool.pending())
+    assert stored_per_call(store, "c-outage") == {f"c-outage-{n}": 1 for n in range(8)}
+
+
+@sqlite_only
+def test_during_an_outage_one_callback_at_a_time_tries_the_database(make_store, db_url):
+    store = make_store(busy_timeout=BUSY)
+    store.migrate()
+    tried: list[str] = []
+    store.hooks.before_batch = lambda rows: tried.extend(row["call_id"] for row in rows)
+    with sqlite_held(db_url.removeprefix("sqlite:///")):
+        assert store.record_callback(make_record(call_id="c-before-load")).outcome == "spooled"
+        tally = load(store, "c-probe")
+        assert tally.outcomes == {"spooled": THREADS * EACH}
+        assert tally.slowest < BUSY + MARGIN
+    # Each attempt holds its caller for the busy timeout and is followed by a busy timeout
+    # without any: over the load, a few at most.  Before, every callback tried it.
+    assert len(tried) - 1 < THREADS * EACH // 2
+    assert_each_stored_once(store, tally, "c-probe")
+
+
 @pytest.mark.parametrize("backend", ["postgres"])
 @pytest.mark.postgres
 # A disconnect commits in a transaction of several statements, an answer (batched with
