@@ -39,9 +39,11 @@ _ATTRIBUTE = re.compile(
 )
 # ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).  A value
 # may run to the end: a rejected request's body is kept cut at its first 2 KB.
-# (A cut may fall just after a backslash.)
+# (A cut may fall just after a backslash; a PIN may be sent as a number.)
 _JSON_MEMBER = re.compile(
-    r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S
+    r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)'
+    r'(?:"(?:[^"\\]|\\.)*(?:"|\\?\Z)|-?\d[\w.+\-]*)',
+    re.S,
 )
 # ``scheme://user:password@``: the user name stays, the password goes.
 _URL_PASSWORD = re.compile(

@@ -335,9 +335,11 @@ def test_what_the_caller_heard_shows_a_transfer_to_a_sip_uri_masked():
         ),
         # A kept body cut just after a backslash inside the password.
         ('{"password": "s3cr\\', f'{{"password": "{R}"'),
+        # A PIN sent as a JSON number.
+        ('{"fallbackPassword": 123456, "n": 7}', f'{{"fallbackPassword": "{R}", "n": 7}}'),
     ],
 )
-def test_a_sip_password_after_an_escape_or_a_cut_escape_is_masked(text, shown):
+def test_a_password_after_an_escape_cut_after_a_backslash_or_a_number_is_masked(text, shown):
     assert mask_passwords(text) == shown
     assert mask_passwords(shown) == shown
 
