@@ -43,7 +43,11 @@ UNVERIFIED = "{signed state that does not verify}"
 NO_REPLY = "(no reply: an asynchronous event, answered 204)"
 
 SIGNED = re.compile(r"st2c?\.[A-Za-z0-9_\-.]+")
-URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s\"'<>]+@")
+# A scheme starts only where a word does: else each position of a long word rescans the
+# rest of it (64 KB of letters: 11 s).
+URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.\-])(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s\"'<>]+@"
+)
 REDACTION_MARKER = re.compile(r"\[redacted:[0-9a-f]+\]")
 TIMESTAMP_RE = re.compile(
     r"\b\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?"

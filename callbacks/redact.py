@@ -39,7 +39,12 @@ _ATTRIBUTE = re.compile(
 )
 # ``"name": "value"``: a JSON member inside a text (a payload quoted in an error).  A value
 # may run to the end: a rejected request's body is kept cut at its first 2 KB.
-_JSON_MEMBER = re.compile(r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\Z)')
+# (A cut may fall just after a backslash; a PIN may be sent as a number.)
+_JSON_MEMBER = re.compile(
+    r'"(?P<name>[A-Za-z_]\w*)"(?P<colon>\s*:\s*)'
+    r'(?:"(?:[^"\\]|\\.)*(?:"|\\?\Z)|-?\d[\w.+\-]*)',
+    re.S,
+)
 # ``scheme://user:password@``: the user name stays, the password goes.
 _URL_PASSWORD = re.compile(
     r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
@@ -49,9 +54,17 @@ _URL_PASSWORD = re.compile(
 # password runs to the last ``@`` before a space, quote or the next URI (a password may hold
 # ``:`` or ``%40``).  Linear: a URI starts only where a word does, and neither its user nor
 # its password reads past the start of the next one, so no text is scanned twice.
-_SIP_START = r"(?<![\w+.\-%])(?i:sips?):"
+# A URI also starts after an escaped character (``%20sip%3A``, ``%22sip:``) or a form's
+# ``+`` (a space).
+_AFTER_ESCAPE = r"(?<=%[0-9A-Fa-f]{2})|(?<=\+)"
+_SIP_START = rf"(?:(?<![\w+.\-%])|{_AFTER_ESCAPE})(?i:sips?):"
 _SIP_PASSWORD = re.compile(rf"(?P<head>{_SIP_START}[^:@\s\"'<>]*:)(?:(?!{_SIP_START})[^\s\"'<>])+@")
-_ENCODED_START = r"(?<![\w+.\-%])(?i:sips?%3A|[a-z][a-z0-9+.\-]*%3A%2F%2F)"
+# (Not a URL's scheme after a ``+``: a scheme may hold ``+``, and each ``+`` of a long
+# ``a+a+a...`` would read the rest of it.)
+_ENCODED_START = (
+    r"(?:(?:(?<![\w+.\-%])|(?<=%[0-9A-Fa-f]{2}))(?i:sips?%3A|[a-z][a-z0-9+.\-]*%3A%2F%2F)"
+    r"|(?<=\+)(?i:sips?%3A))"
+)
 _ENCODED_PASSWORD = re.compile(
     rf"(?P<head>{_ENCODED_START}(?:(?!(?i:%3A|%40))[^:@/\s\"'<>&=])*(?i:%3A))"
     rf"(?:(?!{_ENCODED_START})[^\s\"'<>&])+(?i:%40)"

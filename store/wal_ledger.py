@@ -10,17 +10,20 @@ every process's memory:
                it still holds the writers' turn (so the counter only counts commits whose
                pages the OS already has)
 ``synced``     a value of ``committed`` read before an fsync of the WAL that then succeeded
+``failed``     a value of ``committed`` read after an fsync of the WAL failed: Linux reports
+               a lost writeback once, so a later fsync may succeed without those pages
 
 A commit numbered ``n`` is on disk once ``synced >= n``.  An fsync is made by one process
 at a time (an flock on the ledger); a process that waited for another's fsync finds its
 commit covered and skips its own.  ``synced`` only grows after a successful fsync, and
 ``committed`` only after a commit, so a stale read of either asks for one fsync more, never
-one less.
+one less.  A commit numbered up to ``failed`` is never taken as on disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import mmap
 import os
@@ -29,8 +32,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 _COUNTER = struct.Struct("<Q")
-COMMITTED, SYNCED = 0, 8  # byte offsets of the two counters
-SIZE = 16
+COMMITTED, SYNCED, FAILED = 0, 8, 16  # byte offsets of the counters
+SIZE = 24
 
 
 class WalLedger:
@@ -52,8 +55,9 @@ class WalLedger:
         with self._exclusive():
             # A synced counter ahead of the commits (the file written by something else)
             # would let commits skip their fsync: start it over from the commits.
-            if self._read(SYNCED) > self._read(COMMITTED):
-                _COUNTER.pack_into(self._view, SYNCED, self._read(COMMITTED))
+            for counter in (SYNCED, FAILED):
+                if self._read(counter) > self._read(COMMITTED):
+                    _COUNTER.pack_into(self._view, counter, self._read(COMMITTED))
 
     def _read(self, offset: int) -> int:
         value: int = _COUNTER.unpack_from(self._view, offset)[0]
@@ -78,14 +82,23 @@ class WalLedger:
         """Make the commits numbered up to ``through`` durable, with ``fsync()`` unless an
         fsync that began after them has already succeeded (None: fsync in any case, for
         commits the ledger does not count).  Whether ``fsync`` was called; what it raises
-        propagates, and then nothing is recorded."""
-        if through is not None and self._read(SYNCED) >= through:
+        propagates, and then every commit so far is marked as not known to be on disk:
+        OSError for those from now on."""
+        if through is not None and self._read(SYNCED) >= through > self._read(FAILED):
             return False
         with self._exclusive():
+            if through is not None and through <= self._read(FAILED):
+                raise OSError(errno.EIO, "an fsync of the WAL failed since this commit")
             if through is not None and self._read(SYNCED) >= through:
                 return False  # the fsync we waited for covered it
             covered = self._read(COMMITTED)
-            fsync()
+            try:
+                fsync()
+            except BaseException:
+                # Its pages, and those of any commit made meanwhile, may be lost.
+                failed = max(self._read(COMMITTED), self._read(FAILED))
+                _COUNTER.pack_into(self._view, FAILED, failed)
+                raise
             if covered > self._read(SYNCED):
                 _COUNTER.pack_into(self._view, SYNCED, covered)
             return True
