@@ -132,10 +132,13 @@ def server_cpu_seconds(port: int) -> float:
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
             except OSError:
-                continue  # a worker that exited meanwhile
+                continue  # a worker that exited meanwhile (the master's reaped time has it)
             fields = stat[stat.rindex(")") + 2 :].split()
             ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            if pid == master:  # the workers it has reaped (restarted ones) count too
+                ticks += int(fields[13]) + int(fields[14])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    sys.exit(f"no server of this run listens on port {port}")
 
 
 def count_rows(url: str, table: str = "events", where: str = "WHERE route='answer'") -> int:
