@@ -8,6 +8,9 @@
   time.  So our writers queue instead: the threads of one process on a lock, the
   processes on an flock of a file beside the database.  Both waits end at the caller's
   deadline; anything else holding the database still meets SQLite's busy timeout.
+* PostgreSQL: the server cancels any statement of ours that runs longer than the busy
+  timeout plus STATEMENT_TIMEOUT_MARGIN (set once per connection).  Migrations run
+  exempt (:func:`store.engine.long_statements`), as must other work slow by nature.
 * SQLite: every connection keeps its own page cache and throws it away whenever another
   connection has committed, so the callback writes of a process go through one
   connection (the "hot" one), taken from the pool once and detached, in the writers' turn.
@@ -30,7 +33,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from .engine import create_engines, sqlite_file
+from .engine import create_engines, long_statements, sqlite_file
 from .errors import DB_ERRORS, DRIVER_ERRORS, Broken, StoreUnavailable
 from .schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 from .wal_ledger import WalLedger
@@ -46,6 +49,13 @@ SETUP_RETRY_SECONDS = 1.0  # how long to wait before trying to migrate again
 # rewrites are copied back 4 times less often: measured 5-15% more callbacks per second.
 WAL_AUTOCHECKPOINT_PAGES = 4000
 PG_MIGRATION_LOCK = 0x62_77_5F_73_74_6F_72_65  # pg_advisory_xact_lock key ("bw_store")
+# PostgreSQL's statement_timeout is the busy timeout plus this.  Past the busy timeout no
+# caller waits for a statement any more (each caller's wait began before the statement
+# did): the server cancelling it then frees the commit thread and the connection, and it
+# never turns a commit a caller still waits for into a spooled callback.  The second
+# more lets a lock wait end as lock_timeout (the busy timeout, counted from the wait),
+# which names the cause, rather than as a statement timeout.
+STATEMENT_TIMEOUT_MARGIN = 1.0
 
 # This process's id, kept current across fork: os.getpid() is a system call, and the hot
 # path asks several times per callback whether it has been forked.
@@ -76,6 +86,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.busy_timeout = busy_timeout
+        self.statement_timeout = None if self.is_sqlite else busy_timeout + STATEMENT_TIMEOUT_MARGIN
         database = sqlite_file(url) if self.is_sqlite else None
         # FULL on a file: the connections commit as NORMAL (no fsync while holding the
         # write lock) and each write transaction fsyncs the WAL after letting go of it, so
@@ -110,6 +121,7 @@ class Database:
             busy_timeout=self.busy_timeout,
             sqlite_synchronous=self.sqlite_synchronous,
             wal_autocheckpoint=WAL_AUTOCHECKPOINT_PAGES,
+            statement_timeout=self.statement_timeout,
         )
 
     # --- engine and schema -------------------------------------------------------------
@@ -178,7 +190,8 @@ class Database:
     def _migrate(self, state: ProcessState) -> None:
         if self._schema_version(state) >= SCHEMA_VERSION:
             return  # the common case: a read, no write lock
-        with state.writer.begin() as conn:
+        # DDL and backfills over every stored row (minutes on a large store) must finish.
+        with long_statements(), state.writer.begin() as conn:
             if not self.is_sqlite:
                 # Two servers migrating at once: the second waits, then finds nothing to do.
                 conn.execute(text("SET LOCAL lock_timeout = '60s'"))

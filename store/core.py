@@ -20,11 +20,14 @@ Durability: "stored" means on stable storage before the callback is answered.  S
 runs ``synchronous=FULL`` by default (the commit fsyncs the WAL); NORMAL is faster and
 survives a killed process but not a power cut or an OS crash.  PostgreSQL commits with
 ``synchronous_commit=on``.  A callback the database cannot take within the busy timeout
-goes to the spool, fsynced, and is replayed exactly once later.
+goes to the spool, fsynced, and is replayed exactly once later; on PostgreSQL the server
+cancels a statement still running a second after that (``statement_timeout``), so a stalled
+statement does not keep a commit thread and a connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
@@ -33,7 +36,13 @@ from sqlalchemy import Engine
 
 from .alerts import AlertState
 from .connections import Database
-from .engine import SQLITE_SYNCHRONOUS, SYNCHRONOUS_LEVELS, enable_wal, normalize_url
+from .engine import (
+    SQLITE_SYNCHRONOUS,
+    SYNCHRONOUS_LEVELS,
+    enable_wal,
+    long_statements,
+    normalize_url,
+)
 from .errors import DB_ERRORS, StoreUnavailable
 from .group_commit import CallbackWriter, CommitHooks
 from .inserts import CallbackResult, Outcome
@@ -177,8 +186,15 @@ class Store:
         is indexed (see store.search)."""
         from .search import ensure_index
 
-        with self.engine.begin() as conn:
+        # CREATE INDEX reads every stored disconnect: minutes on a large store.
+        with long_statements(), self.engine.begin() as conn:
             return ensure_index(conn)
+
+    def long_statements(self) -> contextlib.AbstractContextManager[None]:
+        """Within it, this thread's reads and writes (not callbacks) may run as long as they
+        need: PostgreSQL's statement timeout (the busy timeout + 1 s) does not cut them off.
+        For work that is slow by nature: exports, bulk loads."""
+        return long_statements()
 
     def durability(self) -> Durability:
         """The durability of a callback commit, read back from the connection callbacks are

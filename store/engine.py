@@ -6,18 +6,21 @@ the driver's own transaction handling is off and every write transaction starts 
 "database is locked" in WAL mode; IMMEDIATE waits for the busy timeout).
 
 PostgreSQL: ``lock_timeout`` plays the part of the busy timeout, ``synchronous_commit`` is
-on (a commit returns once the WAL is flushed), and TCP keepalives let a dead server be
-noticed.  Nothing here connects: engines connect on first use.
+on (a commit returns once the WAL is flushed), TCP keepalives let a dead server be
+noticed, and (when given) ``statement_timeout`` has the server cancel a statement that
+runs too long; inside :func:`long_statements` SQLAlchemy transactions are exempt.  Nothing
+here connects: engines connect on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -28,6 +31,33 @@ WRITE_OPTION = "store_write"
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 # What PRAGMA synchronous reads back for each level.
 SYNCHRONOUS_LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+# Set by long_statements(): this thread's (or task's) transactions run without the timeout.
+_LONG_STATEMENTS = contextvars.ContextVar("store_long_statements", default=False)
+
+
+@contextlib.contextmanager
+def long_statements() -> Iterator[None]:
+    """Within it, the SQLAlchemy transactions this thread begins have no statement timeout.
+
+    For work that is slow by nature (migrations, purges, exports, bulk tools): on an engine
+    made with ``statement_timeout``, each such transaction starts with ``SET LOCAL
+    statement_timeout = 0`` (one round trip; the setting ends with the transaction, so the
+    pooled connection keeps its bound).  Neither raw DBAPI use (the callback path) nor an
+    AUTOCOMMIT connection is exempt.
+    """
+    token = _LONG_STATEMENTS.set(True)
+    try:
+        yield
+    finally:
+        _LONG_STATEMENTS.reset(token)
+
+
+def _begin_long(conn: Connection) -> None:
+    if not _LONG_STATEMENTS.get():
+        return
+    dbapi: Any = conn.connection.driver_connection
+    if not dbapi.autocommit:  # outside a transaction SET LOCAL would do nothing
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -79,8 +109,13 @@ def create_engines(
     sqlite_synchronous: str = "FULL",
     wal_autocheckpoint: int | None = None,
     pool: Mapping[str, Any] | None = None,
+    statement_timeout: float | None = None,
 ) -> tuple[Engine, Engine]:
-    """``(engine, writer)``: one pool; the writer's SQLite transactions begin IMMEDIATE."""
+    """``(engine, writer)``: one pool; the writer's SQLite transactions begin IMMEDIATE.
+
+    ``statement_timeout`` (seconds, PostgreSQL): set on every connection as it is made, so
+    it costs no round trip per statement.
+    """
     synchronous = str(sqlite_synchronous).upper()
     if synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}")
@@ -132,7 +167,12 @@ def create_engines(
                 cursor.execute(f"SET lock_timeout = {max(1, int(busy_timeout * 1000))}")
                 # On whatever the server's default: a commit is on disk before it returns.
                 cursor.execute("SET synchronous_commit = on")
+                if statement_timeout is not None:
+                    timeout_ms = max(1, int(statement_timeout * 1000))
+                    cursor.execute(f"SET statement_timeout = {timeout_ms}")
             dbapi_connection.commit()
 
         event.listen(engine, "connect", pg_connect)
+        if statement_timeout is not None:
+            event.listen(engine, "begin", _begin_long)
     return engine, engine.execution_options(**{WRITE_OPTION: True})

@@ -386,6 +386,11 @@ class CallbackWriter:
         self, committer: _Committer, batch: list[_Pending], failure: BaseException
     ) -> None:
         waiting = committer.claim(batch)
+        if not waiting:  # e.g. the server cancelled a statement its callers gave up on
+            log.warning(
+                "commit of %d callback(s) failed after they were spooled: %s", len(batch), failure
+            )
+            return
         try:
             self.spool_rows([pending.row for pending in waiting], failure)
         except StoreUnavailable as exc:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .connections import Database
+from .engine import long_statements
 from .rows import clean_text
 from .schema import (
     KEY_CHARS,
@@ -107,7 +108,12 @@ class Housekeeping:
         holds only per-cause hourly counts (no numbers), so charts still cover purged time.
         Events go in batches so SQLite's write lock is never held for long.
         """
-        cutoff = time.time() - float(older_than_days) * 86400.0
+        # Exempt from the statement timeout: a batch's delete finds its rows by age, and
+        # on a large store that can take longer than a callback may wait (nobody waits here).
+        with long_statements():
+            return self._purge(time.time() - float(older_than_days) * 86400.0)
+
+    def _purge(self, cutoff: float) -> int:
         total = 0
         while True:
             doomed = (
