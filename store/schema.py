@@ -454,6 +454,13 @@ def _v9(conn: Connection) -> None:
 
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
+def _v10(conn: Connection) -> None:
+    """Search texts without passwords: those indexed before they were masked."""
+    from .search import remask
+
+    remask(conn)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1,
     2: _v2,
@@ -464,5 +471,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v7,
     8: _v8,
     9: _v9,
+    10: _v10,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

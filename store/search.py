@@ -16,6 +16,10 @@ and written in the same transaction as the disconnect):
 - the last line of each handler error of the call's callbacks up to the disconnect (the
   exception and its message, e.g. ``ZeroDivisionError: division by zero``).
 
+Passwords are masked before they are indexed, as every page masks them (``masking``): the
+values of payload members named ``*password``, and the password of a URL or SIP URI in any
+text.  A search for one finds nothing, so search cannot confirm a password a page hides.
+
 **The index**: SQLite, an FTS5 external-content table ``disconnect_search`` over
 ``disconnects.search_text`` with the trigram tokenizer (case-insensitive), kept in sync by
 triggers on insert, update and delete, so every way a disconnect is written (the group
@@ -47,6 +51,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, func, literal_column, select, table, text
 from sqlalchemy.exc import DBAPIError
+
+from masking import REDACTED, mask_passwords, password_attribute
 
 from .rows import clean_text
 
@@ -96,27 +102,29 @@ def search_text(
             payload = json.loads(payload)
         except ValueError:
             payload = {"": payload}
-    parts: list[str] = [error_message] if error_message else []
+    parts: list[str] = [mask_passwords(error_message)] if error_message else []
     if isinstance(payload, dict):
         for key, value in payload.items():
             if key not in SKIPPED_FIELDS:
-                _values(value, parts)
+                _values(value, parts, key)
     for detail in handler_errors:
         last = next((line.strip() for line in reversed(detail.splitlines()) if line.strip()), "")
         if last:
-            parts.append(last[:HANDLER_ERROR_CHARS])
+            parts.append(mask_passwords(last[:HANDLER_ERROR_CHARS]))
     return clean_text("\n".join(dict.fromkeys(p for p in parts if p)), MAX_CHARS) or ""
 
 
-def _values(value: Any, parts: list[str]) -> None:
+def _values(value: Any, parts: list[str], key: str = "") -> None:
+    if password_attribute(key):
+        return  # a password (or a PIN) is never indexed
     if isinstance(value, dict):
-        for item in value.values():
-            _values(item, parts)
+        for name, item in value.items():
+            _values(item, parts, str(name))
     elif isinstance(value, list):
         for item in value:
-            _values(item, parts)
+            _values(item, parts, key)
     elif isinstance(value, str):
-        kept = _SIGNED_TAG.sub(" ", value).strip()
+        kept = mask_passwords(_SIGNED_TAG.sub(" ", value)).strip()
         if kept:
             parts.append(kept)
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -332,3 +340,46 @@ def _backfill(conn: Connection) -> None:
             [{"id": row[0], "text": search_text(row[1], row[2])} for row in rows],
         )
         after = int(rows[-1][0])
+
+
+def remask(conn: Connection) -> int:
+    """Mask the passwords in search texts indexed before they were masked (schema 10): a
+    text whose disconnect's payload names a password, or that holds a URL's or URI's
+    ``@``.  The triggers (SQLite) and the GIN index (PostgreSQL) follow the update.  The
+    number of texts changed."""
+    rows = conn.execute(
+        text(
+            "SELECT d.event_id, d.search_text, e.payload FROM disconnects d"
+            " JOIN events e ON e.id = d.event_id WHERE d.search_text IS NOT NULL AND"
+            " (lower(e.payload) LIKE '%password%' OR d.search_text LIKE '%@%'"
+            " OR d.search_text LIKE '%\\%40%' ESCAPE '\\')"
+        )
+    ).all()
+    changed = 0
+    for event_id, old, payload in rows:
+        secrets: set[str] = set()
+        try:
+            _password_values(json.loads(payload), secrets)
+        except (TypeError, ValueError):
+            pass
+        lines = [REDACTED if line in secrets else line for line in old.split("\n")]
+        new = mask_passwords("\n".join(lines))
+        if new != old:
+            conn.execute(
+                text("UPDATE disconnects SET search_text = :new WHERE event_id = :id"),
+                {"new": new, "id": event_id},
+            )
+            changed += 1
+    return changed
+
+
+def _password_values(value: Any, found: set[str], key: str = "") -> None:
+    """The values of members named ``*password`` in a payload, as the search text has them."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _password_values(item, found, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            _password_values(item, found, key)
+    elif password_attribute(key) and isinstance(value, str | int | float):
+        found.add(_SIGNED_TAG.sub(" ", str(value)).strip())

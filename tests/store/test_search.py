@@ -265,3 +265,45 @@ def test_without_pg_trgm_search_works_unindexed_until_migrate_adds_it(caplog, tm
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         admin.close()
+
+
+def test_a_search_cannot_find_a_password_a_page_hides(store):
+    call = disconnect(
+        store,
+        call_id="c-secret",
+        cause="error",
+        error_message="transfer to sip:alice:s3cret-one@pbx.example.com failed",
+        payload=payload(
+            "c-secret",
+            cause="error",
+            errorMessage="transfer to sip:alice:s3cret-one@pbx.example.com failed",
+            transferTo="sips:bob:s3cret-two@pbx.example.com",
+            sipHeaders={"X-Pin": "4242", "fallbackPassword": "s3cret-three"},
+            password=123987,
+        ),
+    )
+    for secret in ("s3cret-one", "s3cret-two", "s3cret-three", "123987", "cret-t"):
+        assert found(store, secret) == [], secret
+    assert found(store, "alice") == [call]  # the rest stays searchable
+    assert found(store, "pbx.example.com") == [call]
+    assert found(store, "4242") == [call]
+
+
+def test_search_texts_indexed_before_masking_are_masked_by_the_upgrade(store):
+    call = disconnect(
+        store,
+        call_id="c-old",
+        payload=payload("c-old", password="hunter2-old", to="sip:carol:hunter3@gw.example"),
+    )
+    old_text = "c-old\nhunter2-old\nsip:carol:hunter3@gw.example"  # as version 9 indexed it
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE disconnects SET search_text = :t WHERE search_text IS NOT NULL"),
+            {"t": old_text},
+        )
+    assert found(store, "hunter2-old") == [call]  # the old index answers for it
+    with store.engine.begin() as conn:
+        schema.MIGRATIONS[10](conn)
+    assert found(store, "hunter2-old") == []
+    assert found(store, "hunter3") == []
+    assert found(store, "carol") == [call]
