@@ -1,9 +1,11 @@
 """PostgreSQL's statement_timeout: the server ends a store statement that runs too long.
 
-A statement the server itself makes slow (a trigger sleeping in pg_sleep: no lock, so
-lock_timeout has no say, and the connection stays alive, so keepalives have none) is
-cancelled by the server; its callbacks, already spooled by their callers, are stored exactly
-once by the replay.  Work slow by nature (migrations, purges, exports) is exempt.
+A statement the server itself makes slow (a trigger sleeping in pg_sleep until the test
+lets it go: no lock, so lock_timeout has no say, and the connection stays alive, so
+keepalives have none) is cancelled by the server, in its own words; its callbacks, already
+spooled by their callers, are stored exactly once by the replay.  Work slow by nature
+(migrations, purges, exports) is exempt: each test shows the same statement cut off
+elsewhere first.
 """
 
 from __future__ import annotations
