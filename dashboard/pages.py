@@ -223,8 +223,8 @@ def _export_rows(filters: DisconnectFilter) -> tuple[list[dict[str, Any]], bool]
     """Every matching row from the newest, whatever page the operator was on."""
     filters = replace(filters, before_id=None)
     store = get_store()
-    # Up to DASHBOARD_EXPORT_MAX_ROWS rows of a rare filter can take the store longer than
-    # its statement timeout (meant for the callback path): an export runs to its end.
+    # Up to DASHBOARD_EXPORT_MAX_ROWS rows of a rare filter can take a query longer than
+    # the statement timeout that bounds a page's: an export runs to its end.
     with store.long_statements():
         rows, truncated = filters.all_rows(store, number("DASHBOARD_EXPORT_MAX_ROWS"))
     return [disconnect_json(row) for row in rows], truncated

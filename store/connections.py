@@ -52,9 +52,9 @@ PG_MIGRATION_LOCK = 0x62_77_5F_73_74_6F_72_65  # pg_advisory_xact_lock key ("bw_
 # PostgreSQL's statement_timeout is the busy timeout plus this.  Past the busy timeout no
 # caller waits for a statement any more (each caller's wait began before the statement
 # did): the server cancelling it then frees the commit thread and the connection, and it
-# never turns a commit a caller still waits for into a spooled callback.  The second
-# more lets a lock wait end as lock_timeout (the busy timeout, counted from the wait),
-# which names the cause, rather than as a statement timeout.
+# never turns a commit a caller still waits for into a spooled callback.  The extra
+# second lets a lock wait end as lock_timeout (the busy timeout, counted from the wait),
+# whose error names the cause, rather than as a statement timeout.
 STATEMENT_TIMEOUT_MARGIN = 1.0
 
 # This process's id, kept current across fork: os.getpid() is a system call, and the hot

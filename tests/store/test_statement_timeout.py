@@ -1,9 +1,11 @@
 """PostgreSQL's statement_timeout: the server ends a store statement that runs too long.
 
-A statement the server itself makes slow (a trigger sleeping in pg_sleep: no lock, so
-lock_timeout has no say, and the connection stays alive, so keepalives have none) is
-cancelled by the server; its callbacks, already spooled by their callers, are stored exactly
-once by the replay.  Work slow by nature (migrations, purges, exports) is exempt.
+A statement the server itself makes slow (a trigger sleeping in pg_sleep until the test
+lets it go: no lock, so lock_timeout has no say, and the connection stays alive, so
+keepalives have none) is cancelled by the server, in its own words; its callbacks, already
+spooled by their callers, are stored exactly once by the replay.  Work slow by nature
+(migrations, purges, exports) is exempt: each test shows the same statement cut off
+elsewhere first.
 """
 
 from __future__ import annotations
@@ -35,12 +37,19 @@ OUTLAST = f"SELECT pg_sleep({QUICK_BOUND + 0.5})"  # a statement longer than tha
 
 def sleeping_trigger(store: Any, operation: str, condition: str, seconds: float) -> None:
     """Make the server take ``seconds`` over each row of ``operation`` on events that
-    meets ``condition`` (in the test's schema)."""
+    meets ``condition`` (in the test's schema), or until :func:`release` is called."""
     with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE stalling (on_purpose boolean)"))
+        conn.execute(text("INSERT INTO stalling VALUES (true)"))
+        # Short sleeps, each followed by a fresh look at the switch (a new snapshot per
+        # query in READ COMMITTED), so the stall can end when the test is done.
         conn.execute(
             text(
-                "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                f" PERFORM pg_sleep({seconds}); RETURN COALESCE(NEW, OLD); END $$"
+                "CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " DECLARE until timestamptz := clock_timestamp()"
+                f" + make_interval(secs => {seconds}); BEGIN"
+                " WHILE clock_timestamp() < until AND EXISTS (SELECT FROM stalling) LOOP"
+                " PERFORM pg_sleep(0.05); END LOOP; RETURN COALESCE(NEW, OLD); END $$"
             )
         )
         conn.execute(
@@ -51,7 +60,10 @@ def sleeping_trigger(store: Any, operation: str, condition: str, seconds: float)
         )
 
 
-def drop_trigger(store: Any) -> None:
+def release(store: Any) -> None:
+    """End every stall now, and the trigger."""
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM stalling"))
     with store.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER stall ON events"))
 
@@ -72,15 +84,18 @@ def test_a_statement_the_server_stalls_is_cancelled_and_its_callbacks_replayed_o
     assert store.record_callback(make_record(call_id="c-before")).outcome == "inserted"
     sleeping_trigger(store, "INSERT", "NEW.call_id LIKE 'slow-%'", STALL)
 
-    tally = load(store, "slow", event_type)
-    assert tally.outcomes == {"spooled": len(tally.acknowledged)}
-    # The server ends the stalled statements: the commit threads are free again long
-    # before the stall would have ended by itself.
-    wait_until(lambda: store.commit_queue_depth() == 0, BUSY + STATEMENT_TIMEOUT_MARGIN + MARGIN)
-    assert any(CANCELLED in record.getMessage() for record in caplog.records)
-    assert stored_per_call(store, "slow") == {}  # each cancelled statement was rolled back
-
-    drop_trigger(store)
+    try:
+        tally = load(store, "slow", event_type)
+        assert tally.outcomes == {"spooled": len(tally.acknowledged)}
+        # The server ends the stalled statements: the commit threads are free again long
+        # before the stall would have ended by itself.
+        wait_until(
+            lambda: store.commit_queue_depth() == 0, BUSY + STATEMENT_TIMEOUT_MARGIN + MARGIN
+        )
+        assert any(CANCELLED in record.getMessage() for record in caplog.records)
+        assert stored_per_call(store, "slow") == {}  # each cancelled statement rolled back
+    finally:
+        release(store)
     assert store.record_callback(make_record(call_id="c-after")).outcome == "inserted"
     assert_each_stored_once(store, tally, "slow")
 
