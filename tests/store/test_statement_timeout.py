@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from store import StoreUnavailable, connections, schema
 from store.connections import STATEMENT_TIMEOUT_MARGIN
+from store.engine import normalize_url
 
 from .conftest import make_record, wait_until
 from .test_stalls import BUSY, MARGIN, assert_each_stored_once, load, stored_per_call
@@ -96,17 +98,22 @@ def test_a_statement_the_server_stalls_is_cancelled_and_its_callbacks_replayed_o
         assert stored_per_call(store, "slow") == {}  # each cancelled statement rolled back
     finally:
         release(store)
-    assert store.record_callback(make_record(call_id="c-after")).outcome == "inserted"
+    # The database failed a moment ago: callbacks spool at once for a busy timeout, then
+    # one tries the database again and is stored.
+    after = (make_record(call_id=f"c-after-{n}") for n in range(1000))
+    wait_until(lambda: store.record_callback(next(after)).outcome == "inserted", MARGIN)
     assert_each_stored_once(store, tally, "slow")
 
 
 @on_postgres
-def test_every_store_connection_carries_the_derived_statement_timeout(make_store):
+def test_every_store_connection_carries_the_derived_statement_timeout(make_store, db_url):
     store = make_store(busy_timeout=1.5)
     store.migrate()
     derived = f"{int((1.5 + STATEMENT_TIMEOUT_MARGIN) * 1000)}ms"
     assert derived == "2500ms"
-    db = store._db
+    db = connections.Database(normalize_url(db_url), busy_timeout=1.5, sqlite_synchronous="FULL")
+    stack = contextlib.ExitStack()
+    stack.callback(db.dispose)
     # The callback path: a transaction, one autocommit statement, the duplicate check.
     assert db.raw_write(show) == derived
     assert db.raw_write(show, autocommit=True) == derived
@@ -123,19 +130,20 @@ def test_every_store_connection_carries_the_derived_statement_timeout(make_store
             conn.commit()
         # The exemption ended with its transaction: the same connection is bounded again.
         assert conn.execute(text("SHOW statement_timeout")).scalar() == derived
+    stack.close()
 
 
 @on_postgres
 def test_a_migration_runs_past_the_statement_timeout(make_store, monkeypatch):
     store = make_store(busy_timeout=QUICK)
     store.migrate()
-    with pytest.raises(StoreUnavailable, match="statement timeout"), store._db.reading() as conn:
-        conn.execute(text(OUTLAST))  # elsewhere, this statement is cut off
+    with pytest.raises(OperationalError, match="statement timeout"), store.engine.connect() as c:
+        c.execute(text(OUTLAST))  # elsewhere, this statement is cut off
     slow_version = schema.SCHEMA_VERSION + 1
     monkeypatch.setitem(schema.MIGRATIONS, slow_version, lambda conn: conn.execute(text(OUTLAST)))
     monkeypatch.setattr(connections, "SCHEMA_VERSION", slow_version)
     store.migrate()
-    with store._db.reading() as conn:
+    with store.engine.connect() as conn:
         applied = conn.execute(text("SELECT max(version) FROM schema_version")).scalar()
     assert applied == slow_version
 
@@ -147,8 +155,8 @@ def test_a_purge_runs_past_the_statement_timeout(make_store):
     old = make_record(call_id="c-old", received_at=1_000_000.0)
     assert store.record_callback(old, timeout=MARGIN).outcome == "inserted"
     sleeping_trigger(store, "DELETE", "true", QUICK_BOUND + 0.5)
-    with pytest.raises(StoreUnavailable, match="statement timeout"), store._db.writing() as conn:
-        conn.execute(text("DELETE FROM events WHERE call_id = 'c-old'"))  # cut off elsewhere
+    with pytest.raises(OperationalError, match="statement timeout"), store.engine.begin() as c:
+        c.execute(text("DELETE FROM events WHERE call_id = 'c-old'"))  # cut off elsewhere
     assert store.events_for_call("c-old")
     assert store.purge(1) >= 1
     assert store.events_for_call("c-old") == []
@@ -170,8 +178,11 @@ def test_an_export_reads_past_the_statement_timeout_where_the_list_cannot(app_co
         disconnects = store.disconnects
 
         def slow_disconnects(*args: Any, **kwargs: Any) -> Any:
-            with store._db.reading() as conn:  # a read the size of a large export's
-                conn.execute(text(OUTLAST))
+            try:
+                with store.engine.connect() as conn:  # a read the size of a large export's
+                    conn.execute(text(OUTLAST))
+            except OperationalError as exc:  # as the store's own queries report it
+                raise StoreUnavailable(f"store unavailable: {exc}") from exc
             return disconnects(*args, **kwargs)
 
         store.disconnects = slow_disconnects
