@@ -102,6 +102,9 @@ def _begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+TCP_USER_TIMEOUT_MS = 25_000  # as long as the keepalives take: idle 10 s + 3 probes x 5 s
+
+
 def create_engines(
     url: URL,
     *,
@@ -158,6 +161,9 @@ def create_engines(
                 "keepalives_idle": 10,
                 "keepalives_interval": 5,
                 "keepalives_count": 3,
+                # And one that stops acknowledging what we sent (a statement in flight): the
+                # kernel gives up in as long, not after its ~15 minutes of retransmissions.
+                "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
             },
             **options,
         )

@@ -190,3 +190,19 @@ def test_an_export_reads_past_the_statement_timeout_where_the_list_cannot(app_co
         export = client.get("/dashboard/disconnects.json")
         assert export.status_code == 200
         assert export.get_json()["disconnects"] == []
+
+
+@on_postgres
+def test_a_network_that_stops_acknowledging_is_given_up_on_as_an_idle_one_is(make_store):
+    store = make_store()
+    with store.engine.connect() as conn:
+        settings = {
+            option.keyword.decode(): option.val.decode()
+            for option in conn.connection.driver_connection.pgconn.info
+            if option.val is not None
+        }
+    # Keepalives end an idle connection to a vanished host after 10 + 3 x 5 s; a statement
+    # whose bytes are never acknowledged is ended by the kernel after as long.
+    assert (settings["keepalives_idle"], settings["keepalives_count"]) == ("10", "3")
+    assert settings["keepalives_interval"] == "5"
+    assert settings["tcp_user_timeout"] == "25000"
