@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, func, literal_column, select, table, text
@@ -114,21 +115,30 @@ def search_text(
     return clean_text("\n".join(dict.fromkeys(p for p in parts if p)), MAX_CHARS) or ""
 
 
-def _values(value: Any, parts: list[str], key: str = "") -> None:
-    if password_attribute(key):
-        return  # a password (or a PIN) is never indexed
+def _leaves(value: Any, key: str = "", hidden: bool = False) -> Iterator[tuple[Any, bool]]:
+    """Each leaf of a payload value, and whether it lies under a member named ``*password``
+    (a password, or a PIN, never indexed)."""
+    hidden = hidden or password_attribute(key)
     if isinstance(value, dict):
         for name, item in value.items():
-            _values(item, parts, str(name))
+            yield from _leaves(item, str(name), hidden)
     elif isinstance(value, list):
         for item in value:
-            _values(item, parts, key)
-    elif isinstance(value, str):
-        kept = mask_passwords(_SIGNED_TAG.sub(" ", value)).strip()
-        if kept:
-            parts.append(kept)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        parts.append(str(value))
+            yield from _leaves(item, key, hidden)
+    else:
+        yield value, hidden
+
+
+def _values(value: Any, parts: list[str], key: str = "") -> None:
+    for leaf, hidden in _leaves(value, key):
+        if hidden:
+            continue
+        if isinstance(leaf, str):
+            kept = mask_passwords(_SIGNED_TAG.sub(" ", leaf)).strip()
+            if kept:
+                parts.append(kept)
+        elif isinstance(leaf, int | float) and not isinstance(leaf, bool):
+            parts.append(str(leaf))
 
 
 def fts_phrase(query: str) -> str:
@@ -373,13 +383,8 @@ def remask(conn: Connection) -> int:
     return changed
 
 
-def _password_values(value: Any, found: set[str], key: str = "") -> None:
+def _password_values(value: Any, found: set[str]) -> None:
     """The values of members named ``*password`` in a payload, as the search text has them."""
-    if isinstance(value, dict):
-        for name, item in value.items():
-            _password_values(item, found, str(name))
-    elif isinstance(value, list):
-        for item in value:
-            _password_values(item, found, key)
-    elif password_attribute(key) and isinstance(value, str | int | float):
-        found.add(_SIGNED_TAG.sub(" ", str(value)).strip())
+    for leaf, hidden in _leaves(value):
+        if hidden and isinstance(leaf, str | int | float):
+            found.add(_SIGNED_TAG.sub(" ", str(leaf)).strip())
