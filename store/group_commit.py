@@ -350,11 +350,12 @@ class CallbackWriter:
                 return
             break
         assert failure is not None
-        if line_specific(failure):
+        rows_at_fault = line_specific(failure)
+        if rows_at_fault:
             committer.database_answered()  # it answered: the rows were at fault
         else:
             committer.database_failed(self.retry_after)
-        if len(batch) > 1 and line_specific(failure):
+        if len(batch) > 1 and rows_at_fault:
             log.info("group commit of %d callbacks failed, one by one: %s", len(batch), failure)
             for pending in batch:
                 self._commit_batch(committer, [pending])

@@ -452,8 +452,6 @@ def _v9(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE refused_calls ADD COLUMN error_message TEXT"))
 
 
-# version -> step.  Steps run in order inside one transaction and must be idempotent
-# (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
 def _v10(conn: Connection) -> None:
     """Search texts without passwords: those indexed before they were masked."""
     from .search import remask
@@ -461,6 +459,8 @@ def _v10(conn: Connection) -> None:
     remask(conn)
 
 
+# version -> step.  Steps run in order inside one transaction and must be idempotent
+# (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v1,
     2: _v2,

@@ -355,32 +355,39 @@ def _backfill(conn: Connection) -> None:
 def remask(conn: Connection) -> int:
     """Mask the passwords in search texts indexed before they were masked (schema 10): a
     text whose disconnect's payload names a password, or that holds a URL's or URI's
-    ``@``.  The triggers (SQLite) and the GIN index (PostgreSQL) follow the update.  The
-    number of texts changed."""
-    rows = conn.execute(
-        text(
-            "SELECT d.event_id, d.search_text, e.payload FROM disconnects d"
-            " JOIN events e ON e.id = d.event_id WHERE d.search_text IS NOT NULL AND"
-            " (lower(e.payload) LIKE '%password%' OR d.search_text LIKE '%@%'"
-            " OR d.search_text LIKE '%\\%40%' ESCAPE '\\')"
-        )
-    ).all()
-    changed = 0
-    for event_id, old, payload in rows:
-        secrets: set[str] = set()
-        try:
-            _password_values(json.loads(payload), secrets)
-        except (TypeError, ValueError):
-            pass
-        lines = [REDACTED if line in secrets else line for line in old.split("\n")]
-        new = mask_passwords("\n".join(lines))
-        if new != old:
+    ``@``, in batches as :func:`_backfill` reads.  The triggers (SQLite) and the GIN index
+    (PostgreSQL) follow the update.  The number of texts changed."""
+    changed, after = 0, 0
+    while True:
+        rows = conn.execute(
+            text(
+                "SELECT d.event_id, d.search_text, e.payload FROM disconnects d"
+                " JOIN events e ON e.id = d.event_id WHERE d.event_id > :after"
+                " AND d.search_text IS NOT NULL AND (lower(e.payload) LIKE '%password%'"
+                " OR d.search_text LIKE '%@%' OR d.search_text LIKE '%\\%40%' ESCAPE '\\')"
+                " ORDER BY d.event_id LIMIT :batch"
+            ),
+            {"after": after, "batch": BACKFILL_BATCH},
+        ).all()
+        if not rows:
+            return changed
+        updates = []
+        for event_id, old, payload in rows:
+            secrets: set[str] = set()
+            try:
+                _password_values(json.loads(payload), secrets)
+            except (TypeError, ValueError):
+                pass
+            lines = [REDACTED if line in secrets else line for line in old.split("\n")]
+            new = mask_passwords("\n".join(lines))
+            if new != old:
+                updates.append({"new": new, "id": event_id})
+        if updates:
             conn.execute(
-                text("UPDATE disconnects SET search_text = :new WHERE event_id = :id"),
-                {"new": new, "id": event_id},
+                text("UPDATE disconnects SET search_text = :new WHERE event_id = :id"), updates
             )
-            changed += 1
-    return changed
+        changed += len(updates)
+        after = int(rows[-1][0])
 
 
 def _password_values(value: Any, found: set[str]) -> None:

@@ -3,8 +3,8 @@
 With FULL, each worker's fsync thread makes its committed callbacks durable by fsyncing the
 WAL.  An fsync flushes every page of the file, the other workers' commits too, but a worker
 cannot know that, so both workers used to fsync for the same pages.  This ledger tells
-them: a file beside the database (``<database>.synced``) holds two counters, mapped into
-every process's memory:
+them: a file beside the database (``<database>.synced``) holds three counters, mapped
+into every process's memory:
 
 ``committed``  callback commits so far; a writer adds one after its COMMIT returned, while
                it still holds the writers' turn (so the counter only counts commits whose
