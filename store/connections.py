@@ -6,7 +6,7 @@
 * SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
   ...), which wastes most of the time when several threads and workers write all the
   time.  So our writers queue instead: the threads of one process on a lock, the
-  processes on an flock of a file beside the database.  Both waits end at the caller's
+  processes on an flock of a file beside the database (:mod:`store.writers_lock`).  Both waits end at the caller's
   deadline; anything else holding the database still meets SQLite's busy timeout.
 * PostgreSQL: the server cancels any statement of ours that runs longer than the busy
   timeout plus STATEMENT_TIMEOUT_MARGIN (set once per connection).  Migrations run
@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -33,16 +32,18 @@ from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from .engine import create_engines, long_statements, sqlite_file
+from .engine import create_engines, current_pid, long_statements, sqlite_file
 from .errors import DB_ERRORS, DRIVER_ERRORS, Broken, StoreUnavailable
 from .schema import MIGRATIONS, SCHEMA_VERSION, schema_version
 from .wal_ledger import WalLedger
+from .writers_lock import WritersLock
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SETUP_RETRY_SECONDS = 1.0  # how long to wait before trying to migrate again
+LEDGER_RETRY_SECONDS = 30.0  # how long to wait before opening the WAL ledger again
 # SQLite copies the WAL back into the database (a checkpoint) inside whichever commit
 # finds it longer than this many pages; the default, 1000, made every ~90th group commit
 # of callbacks a slow one.  With 4000 (a WAL of up to 16 MB) the pages that every commit
@@ -56,15 +57,6 @@ PG_MIGRATION_LOCK = 0x62_77_5F_73_74_6F_72_65  # pg_advisory_xact_lock key ("bw_
 # second lets a lock wait end as lock_timeout (the busy timeout, counted from the wait),
 # whose error names the cause, rather than as a statement timeout.
 STATEMENT_TIMEOUT_MARGIN = 1.0
-
-# This process's id, kept current across fork: os.getpid() is a system call, and the hot
-# path asks several times per callback whether it has been forked.
-_PROCESS = {"pid": os.getpid()}
-os.register_at_fork(after_in_child=lambda: _PROCESS.update(pid=os.getpid()))
-
-
-def current_pid() -> int:
-    return _PROCESS["pid"]
 
 
 @dataclass
@@ -105,11 +97,11 @@ class Database:
         self._lock = threading.Lock()
         self._lock_pid = os.getpid()
         self._write_turn = threading.Lock()
-        self._turn_path = None if database is None else database + ".writers"
-        self._turn_fd: int | None = None
-        self._turn_pid = 0
+        self._writers = None if database is None else WritersLock(database + ".writers")
         self._state: ProcessState | None = None
         self._next_setup = 0.0
+        self._ledger_retry_at = 0.0  # the ledger could not be opened: not before then
+        self._ledger_failed = False
         self._commits = threading.local()  # seq: the ledger's number of this thread's commit
         # The dialect, to compile statements without an engine (which would make folders).
         dialect = url.get_dialect()
@@ -141,7 +133,8 @@ class Database:
             # A lock copied through fork may be held by a thread that does not exist here.
             self._lock = threading.Lock()
             self._write_turn = threading.Lock()
-            self._turn_fd = None  # the parent's descriptor shares its lock: open our own
+            if self._writers is not None:
+                self._writers.forget()
             self._lock_pid = pid
         with self._lock:
             state = self._state
@@ -237,28 +230,15 @@ class Database:
         if not self._write_turn.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise sqlite3.OperationalError("database is locked (writers queued past the timeout)")
         try:
-            fd = self._turn_file()
-            if fd is not None:
-                _flock_until(fd, deadline)
+            writers = self._writers
+            locked = writers is not None and writers.acquire(deadline)
             try:
                 yield
             finally:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                if locked:
+                    writers.release()  # type: ignore[union-attr]
         finally:
             self._write_turn.release()
-
-    def _turn_file(self) -> int | None:
-        """This process's descriptor of the writers' lock file (None: cannot have one)."""
-        if self._turn_path is None:
-            return None
-        if self._turn_fd is None or self._turn_pid != current_pid():
-            try:
-                self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError:
-                return None  # e.g. the folder is gone: SQLite will say so and we spool
-            self._turn_pid = os.getpid()
-        return self._turn_fd
 
     # --- raw DBAPI transactions (the callback path) ------------------------------------
 
@@ -331,7 +311,7 @@ class Database:
         """The ledger's number for the commit just made (in the writers' turn); None when it
         is not counted: not FULL, or no flock on the writers' file, without which another
         worker could count at the same time."""
-        if self._ledger_path is None or self._turn_fd is None or self._turn_pid != current_pid():
+        if self._ledger_path is None or self._writers is None or not self._writers.held_here():
             return None
         ledger = self._ledger(state)
         return None if ledger is None else ledger.committed()
@@ -342,12 +322,22 @@ class Database:
         ledger = state.ledger
         if ledger is not None or self._ledger_path is None:
             return ledger
+        if time.monotonic() < self._ledger_retry_at:
+            return None
         with self._lock:
-            if state.ledger is None:
+            if state.ledger is None and time.monotonic() >= self._ledger_retry_at:
                 try:
                     state.ledger = WalLedger(self._ledger_path)
                 except OSError as exc:  # e.g. the folder is gone: SQLite will say so
-                    log.warning("WAL ledger %s not usable: %s", self._ledger_path, exc)
+                    # Tried again a while later, and said once, not on every commit.
+                    self._ledger_retry_at = time.monotonic() + LEDGER_RETRY_SECONDS
+                    if not self._ledger_failed:
+                        log.warning("WAL ledger %s not usable: %s", self._ledger_path, exc)
+                    self._ledger_failed = True
+                else:
+                    if self._ledger_failed:
+                        log.info("WAL ledger %s usable again", self._ledger_path)
+                    self._ledger_failed = False
             return state.ledger
 
     def raw_read_one(self, sql: str, params: Mapping[str, Any]) -> Any:
@@ -448,23 +438,3 @@ def fsync_file(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _flock_until(fd: int, deadline: float) -> None:
-    """An exclusive flock, or sqlite3.OperationalError at ``deadline``.
-
-    Tried without blocking first (the usual case under our own writers' turn); then
-    polled, since flock itself cannot time out.
-    """
-    pause = 0.0002
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError(
-                    "database is locked (other workers' writers past the timeout)"
-                ) from None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.002)

@@ -5,6 +5,7 @@ class is a thin front; the work is done by one module per job:
 
 * :mod:`store.engine`        engine set-up (shared with the sandbox), durability settings
 * :mod:`store.connections`   one process's connections, migrations, the writers' turn
+* :mod:`store.writers_lock`  the workers' turn to write SQLite (an flock beside it)
 * :mod:`store.group_commit`  the callback write path: group commit with a bounded wait
 * :mod:`store.inserts`       the callback insert and its named results
 * :mod:`store.spool`, :mod:`store.replay`   the outage spool and its exactly-once replay

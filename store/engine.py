@@ -26,6 +26,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+# This process's id, kept current across fork: os.getpid() is a system call, and the hot
+# path asks several times per callback whether it has been forked.
+_PROCESS = {"pid": os.getpid()}
+os.register_at_fork(after_in_child=lambda: _PROCESS.update(pid=os.getpid()))
+
+
+def current_pid() -> int:
+    return _PROCESS["pid"]
+
+
 # Execution option of the engine that begins write transactions IMMEDIATE (SQLite).
 WRITE_OPTION = "store_write"
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")

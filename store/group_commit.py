@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .connections import Database, current_pid
+from .connections import Database
+from .engine import current_pid
 from .errors import DB_ERRORS, Broken, StoreUnavailable, line_specific
 from .inserts import SPOOLED, CallbackResult, EventInserts, reply_dict
 from .rows import clean_key, event_row

@@ -212,3 +212,22 @@ def test_after_a_failed_fsync_a_later_one_does_not_vouch_for_the_earlier_commits
     later = first.committed()
     assert second.sync(fsync, second.committed()) is True
     assert first.sync(fsync, later) is False
+
+
+def test_a_ledger_that_cannot_be_opened_is_said_once_and_each_commit_fsyncs(
+    tmp_path, monkeypatch, caplog
+):
+    (tmp_path / "events.db.synced").mkdir()  # not a file: the ledger cannot map it
+    url = normalize_url(f"sqlite:///{tmp_path / 'events.db'}")
+    database = Database(url, busy_timeout=2.0, sqlite_synchronous="FULL")
+    try:
+        database.migrate()
+        synced = record_fsyncs(monkeypatch)
+        with caplog.at_level("WARNING", logger="store.connections"):
+            for _ in range(3):
+                database.raw_write(lambda cursor: None)
+        assert len(synced) == 3  # no ledger: every commit makes its own fsync
+        said = [r.getMessage() for r in caplog.records if "WAL ledger" in r.getMessage()]
+        assert len(said) == 1 and "not usable" in said[0]  # once, not on every commit
+    finally:
+        database.dispose()
