@@ -27,30 +27,43 @@ _JSON_MEMBER = re.compile(
     r'(?:"(?:[^"\\]|\\.)*(?:"|\\?\Z)|-?\d[\w.+\-]*)',
     re.S,
 )
+# A separator written as is or percent-encoded, once or more: encoders differ in what they
+# escape (JavaScript's escape() keeps "@", others keep ":"), and a query holding an encoded
+# URI may be encoded again (":" as ``%253A``).
+_COLON = r"(?::|%(?:25)*3[Aa])"
+# A URI starts where a word does, after an escaped character (``%20sip%3A``, ``%22sip:``, or
+# escaped twice, ``%2522sip%253A``) or after a form's ``+`` (a space).
+_WORD_OR_ESCAPE = r"(?<![\w+.\-%])|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2})"
+_BOUNDARY = rf"(?:{_WORD_OR_ESCAPE}|(?<=\+))"
 # ``scheme://user:password@``: the user name stays, the password goes.
 _URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s\"'<>:]*:)[^/?#@\s\"'<>]+@"
+    r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://"
+    r"(?:[^/?#@\s\"'<>:%]|%(?!3[Aa]))*(?::|%3[Aa]))[^/?#@\s\"'<>]+@"
 )
 # ``sip:user:password@host`` and ``sips:``, as written (a <SipUri>, a payload's ``to``) or
-# percent-encoded in a query string or form body (``sip%3Auser%3Apassword%40host``).  The
-# password runs to the last ``@`` before a space, quote or the next URI (a password may hold
-# ``:`` or ``%40``).  Linear: a URI starts only where a word does, and neither its user nor
-# its password reads past the start of the next one, so no text is scanned twice.
-# A URI also starts after an escaped character (``%20sip%3A``, ``%22sip:``) or a form's
-# ``+`` (a space).
-_AFTER_ESCAPE = r"(?<=%[0-9A-Fa-f]{2})|(?<=\+)"
-_SIP_START = rf"(?:(?<![\w+.\-%])|{_AFTER_ESCAPE})(?i:sips?):"
-_SIP_PASSWORD = re.compile(rf"(?P<head>{_SIP_START}[^:@\s\"'<>]*:)(?:(?!{_SIP_START})[^\s\"'<>])+@")
-# (Not a URL's scheme after a ``+``: a scheme may hold ``+``, and each ``+`` of a long
-# ``a+a+a...`` would read the rest of it.)
-_ENCODED_START = (
-    r"(?:(?:(?<![\w+.\-%])|(?<=%[0-9A-Fa-f]{2}))(?i:sips?%3A|[a-z][a-z0-9+.\-]*%3A%2F%2F)"
-    r"|(?<=\+)(?i:sips?%3A))"
+# percent-encoded, wholly or in part, in a query string or form body.  The pattern finds
+# ``sip:user:`` and what follows up to a space, a quote or the next URI;
+# :func:`_mask_sip_password` finds where the password ends in it.  Linear: neither the user
+# nor the rest reads past the start of the next URI, so no text is scanned twice.
+_SIP_START = rf"{_BOUNDARY}(?i:sips?){_COLON}"
+_SIP_URI = re.compile(
+    rf"(?P<head>{_BOUNDARY}(?i:sips?)(?P<colon>{_COLON})"
+    rf"(?:(?!{_SIP_START})(?:[^:@\s\"'<>%]|%(?!(?:25)*3[Aa])))*(?P<sep>{_COLON}))"
+    rf"(?P<rest>(?:(?!{_SIP_START})[^\s\"'<>])*)"
 )
-_ENCODED_PASSWORD = re.compile(
-    rf"(?P<head>{_ENCODED_START}(?:(?!(?i:%3A|%40))[^:@/\s\"'<>&=])*(?i:%3A))"
-    rf"(?:(?!{_ENCODED_START})[^\s\"'<>&])+(?i:%40)"
+# The same for an encoded URL (``https%3A%2F%2Fuser%3Apassword%40host``), at any depth.
+# (Not after a ``+``: a scheme may hold ``+``, and each ``+`` of a long ``a+a+a...`` would
+# read the rest of it.)
+_ENCODED_URL_START = rf"(?:{_WORD_OR_ESCAPE})(?i:[a-z][a-z0-9+.\-]*%(?:25)*3A%(?:25)*2F%(?:25)*2F)"
+_ENCODED_URL_PASSWORD = re.compile(
+    rf"(?P<head>{_ENCODED_URL_START}(?:(?!%(?:25)*(?:3[Aa]|40))[^:@/\s\"'<>&=])*"
+    rf"%(?:25)*3[Aa])(?:(?!{_ENCODED_URL_START})[^\s\"'<>&])+%(?:25)*40"
 )
+# An "@", as written or escaped (its depth: how many times), and what ends a SIP password
+# escaped no deeper than its URI: the URI's ``;`` (parameters), ``?`` (headers) or ``/``, or
+# a query's ``&``.  A password holds none of them unescaped; one escaped deeper is its own.
+_AT = re.compile(r"@|%(?P<deeper>(?:25)*)40")
+_DELIMITER = re.compile(r"[&;?/]|%(?P<deeper>(?:25)*)(?:2[Ff]|3[BbFf])")
 # ``name=value`` in a query string or form body (a refused GET callback's stored query).
 _FORM_FIELD = re.compile(r"""(?<![\w.\-%])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^&\s"'<>]+)""")
 
@@ -95,10 +108,49 @@ def mask_passwords(text: str) -> str:
 
 def mask_uri_passwords(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@`` URL and every
-    ``sip:``/``sips:`` URI masked; user names and hosts stay readable."""
-    if "@" in text:
-        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
-        text = _SIP_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
-    if "%40" in text:
-        text = _ENCODED_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "%40", text)
-    return text
+    ``sip:``/``sips:`` URI masked, as written or percent-encoded; user names and hosts stay
+    readable."""
+    # Most texts hold neither an "@" nor an escape: they skip the patterns.
+    if "@" not in text and "%" not in text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+    text = _SIP_URI.sub(_mask_sip_password, text)
+    return _ENCODED_URL_PASSWORD.sub(
+        lambda m: m.group("head") + REDACTED + m.group(0)[m.group(0).rindex("%") :], text
+    )
+
+
+def _mask_sip_password(match: re.Match[str]) -> str:
+    """``sip:user:password@host...`` with the password masked; unchanged without one."""
+    # How many times the URI was escaped: ``sip:`` 0, ``sip%3A`` 1, ``sip%253A`` 2.
+    colon = match.group("colon")
+    depth = 0 if colon == ":" else colon.count("25") + 1
+    rest = match.group("rest")
+    if depth == 0 and "@" in rest:
+        end = rest.rfind("@")  # as written: to the last "@" (the password may hold ":")
+    else:
+        end = _password_end(rest, depth)
+    if end <= 0:
+        return match.group(0)
+    return match.group("head") + REDACTED + rest[end:]
+
+
+def _depth(found: re.Match[str]) -> int:
+    """How many times an ``_AT`` or ``_DELIMITER`` was escaped (0: as written)."""
+    deeper = found.group("deeper")
+    return 0 if deeper is None else deeper.count("25") + 1
+
+
+def _password_end(rest: str, depth: int) -> int:
+    """Where the password in ``rest`` (what follows ``user:``) ends, or -1: at the last "@"
+    escaped as deep as the URI; failing one, at the last of the shallowest other "@" no
+    more than a level deeper.  An encoder may keep "@" (JavaScript's escape():
+    ``sip%3Aalice%3Apw@host``) or escape it alone (``sip:bob:pw%40host``) before the whole
+    is escaped again; a password's own "@" is escaped deeper than its end."""
+    cut = next((m.start() for m in _DELIMITER.finditer(rest) if _depth(m) <= depth), len(rest))
+    last: dict[int, int] = {}
+    for at in _AT.finditer(rest, 0, cut):
+        last[_depth(at)] = at.start()
+    if depth in last:
+        return last[depth]
+    return next((last[d] for d in sorted(last) if d <= depth + 1), -1)

@@ -111,6 +111,13 @@ SHAPES = {
     "sips without at": "sips:a:b;",
     "encoded sip heads": "sip%3Aa%3A",
     "encoded url heads": "https%3A%2F%2Fu%3A",
+    "partly encoded sip users": "sip:a%3A",
+    "partly encoded sip passwords": "sip:a:b%40",
+    "twice encoded sip heads": "sip%253Aa%253A",
+    "twice encoded sip passwords": "sip%253Aa%253Ab%2540%253B",
+    "twice encoded quotes": "%2522sip%253Aa%253A",
+    "twice encoded url heads": "https%253A%252F%252Fu%253A",
+    "escapes of escapes": "sip:a:%2525",
     "form fields": "password=a&",
     "colons": ":",
 }
@@ -345,7 +352,17 @@ def test_a_password_after_an_escape_cut_after_a_backslash_or_a_number_is_masked(
 
 
 @pytest.mark.parametrize(
-    "unit", ["a", "https://me:", "sip%3Aa%3A", "%41a.b+c", "+a", "+sip%3Aa%3A", "%20sip:a:"]
+    "unit",
+    [
+        "a",
+        "https://me:",
+        "sip%3Aa%3A",
+        "%41a.b+c",
+        "+a",
+        "+sip%3Aa%3A",
+        "%20sip:a:",
+        "sip%253Aa%3A",
+    ],
 )
 def test_the_exports_scrub_reads_each_text_in_linear_time(unit):
     """scrub (the regression export) on a long word: 8 times the text, about 8 times the

@@ -289,6 +289,19 @@ def test_a_search_cannot_find_a_password_a_page_hides(store):
     assert found(store, "4242") == [call]
 
 
+def test_a_search_cannot_find_a_password_in_a_partly_or_twice_encoded_sip_uri(store):
+    message = "refused sip:alice%3Aonce-hidden@pbx and to=sip%253Abob%253Atwice-hidden%2540pbx"
+    call = disconnect(
+        store,
+        call_id="c-encoded",
+        cause="error",
+        error_message=message,
+        payload=payload("c-encoded", cause="error", errorMessage=message),
+    )
+    assert found(store, "once-hidden") == [] and found(store, "twice-hidden") == []
+    assert found(store, "alice") == [call] and found(store, "bob") == [call]
+
+
 def test_search_texts_indexed_before_masking_are_masked_by_the_upgrade(store):
     call = disconnect(
         store,
