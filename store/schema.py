@@ -459,6 +459,14 @@ def _v10(conn: Connection) -> None:
     remask(conn)
 
 
+def _v11(conn: Connection) -> None:
+    """Search texts without the passwords of partly or twice percent-encoded SIP URIs and
+    URLs, which version 10's masking did not know."""
+    from .search import remask
+
+    remask(conn)
+
+
 # version -> step.  Steps run in order inside one transaction and must be idempotent
 # (CREATE ... IF NOT EXISTS semantics), so a half-finished upgrade can simply run again.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
@@ -472,5 +480,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     8: _v8,
     9: _v9,
     10: _v10,
+    11: _v11,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

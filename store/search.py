@@ -353,9 +353,10 @@ def _backfill(conn: Connection) -> None:
 
 
 def remask(conn: Connection) -> int:
-    """Mask the passwords in search texts indexed before they were masked (schema 10): a
-    text whose disconnect's payload names a password, or that holds a URL's or URI's
-    ``@``, in batches as :func:`_backfill` reads.  The triggers (SQLite) and the GIN index
+    """Mask the passwords in search texts indexed before they were masked (schemas 10 and
+    11): a text whose disconnect's payload names a password, or that holds an ``@`` or a
+    ``%`` (a URL's or URI's ``@``, written or percent-encoded once or more), in batches as
+    :func:`_backfill` reads.  The triggers (SQLite) and the GIN index
     (PostgreSQL) follow the update.  The number of texts changed."""
     changed, after = 0, 0
     while True:
@@ -364,7 +365,7 @@ def remask(conn: Connection) -> int:
                 "SELECT d.event_id, d.search_text, e.payload FROM disconnects d"
                 " JOIN events e ON e.id = d.event_id WHERE d.event_id > :after"
                 " AND d.search_text IS NOT NULL AND (lower(e.payload) LIKE '%password%'"
-                " OR d.search_text LIKE '%@%' OR d.search_text LIKE '%\\%40%' ESCAPE '\\')"
+                " OR d.search_text LIKE '%@%' OR d.search_text LIKE '%\\%%' ESCAPE '\\')"
                 " ORDER BY d.event_id LIMIT :batch"
             ),
             {"after": after, "batch": BACKFILL_BATCH},

@@ -320,3 +320,24 @@ def test_search_texts_indexed_before_masking_are_masked_by_the_upgrade(store):
     assert found(store, "hunter2-old") == []
     assert found(store, "hunter3") == []
     assert found(store, "carol") == [call]
+
+
+def test_search_texts_masked_by_version_10_lose_encoded_passwords_in_version_11(store):
+    message = "refused to=sip%253Abob%253Atwice-hidden%2540pbx"
+    call = disconnect(
+        store,
+        call_id="c-v10",
+        cause="error",
+        error_message=message,
+        payload=payload("c-v10", cause="error", errorMessage=message),
+    )
+    with store.engine.begin() as conn:  # as version 10 masked and indexed it
+        conn.execute(
+            text("UPDATE disconnects SET search_text = :t WHERE search_text IS NOT NULL"),
+            {"t": f"c-v10\n{message}"},
+        )
+    assert found(store, "twice-hidden") == [call]
+    with store.engine.begin() as conn:
+        schema.MIGRATIONS[11](conn)
+    assert found(store, "twice-hidden") == []
+    assert found(store, "bob") == [call]
