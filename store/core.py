@@ -9,6 +9,7 @@ class is a thin front; the work is done by one module per job:
 * :mod:`store.group_commit`  the callback write path: group commit with a bounded wait
 * :mod:`store.inserts`       the callback insert and its named results
 * :mod:`store.spool`, :mod:`store.replay`   the outage spool and its exactly-once replay
+* :mod:`store.outage`        whether the database is away, shared by the workers
 * :mod:`store.queries`       the dashboard's reads and the rejected-requests log
 * :mod:`store.outbound`      outbound call attempts
 * :mod:`store.retention`     rate limits and purge
@@ -143,6 +144,7 @@ class Store:
         self._replayer = Replayer(self._db, self.spool, self._writer.inserts, self._writer.hooks)
         self._db.on_ready = lambda: self._replayer.auto_replay(force=True)
         self._writer.after_stored = self._replayer.after_stored
+        self._replayer.answered = self._writer.database_answered
         self._queries = Queries(self._db, self.rejected_limit)
         self._outbound = OutboundAttempts(self._db)
         self._housekeeping = Housekeeping(self._db)

@@ -10,7 +10,9 @@ and answers.  Should the commit finish later after all, the row is in the databa
 in the spool, and the replay's unique key makes the spool's copy a no-op: stored once.
 
 When a commit fails because the database is away, the rows still waiting are spooled
-together (one fsync); when one row is at fault (bad data), each row is tried on its own.
+together (one fsync), and for a while every worker of the server spools at once, then one
+callback at a time tries the database (store.outage); when one row is at fault (bad
+data), each row is tried on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .connections import Database
 from .engine import current_pid
 from .errors import DB_ERRORS, Broken, StoreUnavailable, line_specific
 from .inserts import SPOOLED, CallbackResult, EventInserts, reply_dict
+from .outage import OutageBoard
 from .rows import clean_key, event_row
 from .spool import Spool
 
@@ -90,7 +93,8 @@ class _Committer:
         self,
         commit: Callable[[_Committer, list[_Pending]], None],
         sync: Callable[[_Committer, list[Committed]], None] | None,
-        threads: int = 1,
+        threads: int,
+        board: OutageBoard,
     ) -> None:
         self.pid = current_pid()
         lock = threading.Lock()
@@ -100,10 +104,9 @@ class _Committer:
         self.unsynced: list[Committed] = []  # committed, waiting for the fsync
         self.busy: dict[int, float] = {}  # commit thread -> when its running commit started
         # After a commit failed because the database is away (locked, refused, hung): no
-        # new attempt before down_until, then one callback at a time tries it (probing).
-        self.down = False
-        self.down_until = 0.0
-        self.probing = False
+        # new attempt for a while, then one callback at a time tries it; shared with the
+        # other workers of the server where the board's file can be used (outage.py).
+        self.board = board
         self.stopping = False
         self._commit = commit
         self._sync = sync
@@ -153,12 +156,9 @@ class _Committer:
             now = time.monotonic()
             if len(busy) == len(self.threads) and now - max(busy.values()) > stalled_after:
                 return "the database has been stuck in a commit"
-            if self.down:
-                if now < self.down_until:
-                    return "the database failed a moment ago"
-                if self.probing:
-                    return "the database failed; another callback is trying it"
-                self.probing = True
+            refusal = self.board.refusal(now)  # a read of memory while the database answers
+            if refusal is not None:
+                return refusal
             self.queue.append(pending)
             if len(self.queue) == 1:
                 # Else a commit thread has been woken for the queue already, or they are
@@ -166,16 +166,13 @@ class _Committer:
                 self.cond.notify()
             return None
 
-    def database_failed(self, retry_after: float) -> None:
-        """A commit failed for want of the database: spool at once for ``retry_after``
-        seconds, then let one callback at a time try it."""
-        with self.cond:
-            self.down, self.probing = True, False
-            self.down_until = time.monotonic() + retry_after
+    def database_failed(self) -> None:
+        """A commit failed for want of the database: spool at once for the board's hold
+        (the retry_after of the writer), then let one callback at a time try it."""
+        self.board.failed()
 
     def database_answered(self) -> None:
-        with self.cond:
-            self.down = self.probing = False
+        self.board.answered()
 
     def abandon(self, pending: _Pending) -> bool:
         """The caller stops waiting; False when its outcome is already decided."""
@@ -266,14 +263,15 @@ class CallbackWriter:
         self.spool = spool
         self.busy_timeout = busy_timeout
         # After a failed commit, callbacks go to the spool without trying the database for
-        # this long (a long lock or an outage would otherwise hold each one the full busy
-        # timeout, and a few such callbacks take every thread).
+        # this long, in every worker of the server (a long lock or an outage would otherwise
+        # hold each one the full busy timeout, and a few such callbacks take every thread).
         self.retry_after = busy_timeout
         self.inserts = EventInserts(database.dialect)
         self.hooks = CommitHooks()
         # Called on the commit thread after rows were stored (the spool's replay).
         self.after_stored: Callable[[], None] = lambda: None
         self._committer: _Committer | None = None
+        self._board: tuple[int, OutageBoard] | None = None  # this process's, and its pid
         self._committer_lock = threading.Lock()
 
     def record(self, record: Mapping[str, Any], timeout: float | None = None) -> CallbackResult:
@@ -302,6 +300,26 @@ class CallbackWriter:
         committer, self._committer = self._committer, None
         if committer is not None and committer.pid == current_pid():
             committer.stop(timeout)
+        with self._committer_lock:
+            board, self._board = self._board, None
+        if board is not None and board[0] == current_pid():
+            board[1].close()
+
+    def database_answered(self) -> None:
+        """The database took rows another way (the spool's replay): the outage is over, for
+        every worker of the server."""
+        with self._committer_lock:
+            board = self._board_locked()
+        board.answered()
+
+    def _board_locked(self) -> OutageBoard:
+        """This process's outage board (call holding _committer_lock); a forked child opens
+        its own (an flock through the parent's descriptor would be the parent's)."""
+        if self._board is None or self._board[0] != current_pid():
+            # Beside the spool, which the workers of a server share.
+            board = OutageBoard(self.spool.path + ".outage", self.retry_after)
+            self._board = (current_pid(), board)
+        return self._board[1]
 
     def _committer_for_process(self) -> _Committer:
         committer = self._committer
@@ -313,7 +331,7 @@ class CallbackWriter:
                 # New, or forked (the parent's thread did not come along).
                 sync = self._sync_batches if self.db.wal_path is not None else None
                 committer = self._committer = _Committer(
-                    self._commit_batch, sync, self.commit_threads
+                    self._commit_batch, sync, self.commit_threads, self._board_locked()
                 )
             return committer
 
@@ -342,7 +360,7 @@ class CallbackWriter:
             except Exception as exc:
                 failure = exc
             else:
-                if committer.down:
+                if committer.board.is_down():
                     committer.database_answered()
                 if self.db.wal_path is None:
                     self._finish(committer, [(batch, results, None)])
@@ -355,7 +373,7 @@ class CallbackWriter:
         if rows_at_fault:
             committer.database_answered()  # it answered: the rows were at fault
         else:
-            committer.database_failed(self.retry_after)
+            committer.database_failed()
         if len(batch) > 1 and rows_at_fault:
             log.info("group commit of %d callbacks failed, one by one: %s", len(batch), failure)
             for pending in batch:

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .categories import SPOOLED
@@ -61,6 +62,8 @@ class Replayer:
         self.inserts = inserts
         self.chunk = REPLAY_CHUNK
         self.pending = False  # a replay failed or was skipped: try again later
+        # Called when the database took a batch: an outage is over (store.outage).
+        self.answered: Callable[[], None] = lambda: None
         self._next_auto = 0.0
         self._next_spool_check = 0.0
         self._thread: threading.Thread | None = None
@@ -175,10 +178,14 @@ class Replayer:
         """One transaction per batch; a line that can never be stored is set aside."""
         rows = [row for _, row in batch]
         try:
-            return self.db.raw_write(functools.partial(self._insert_rows, rows=rows))
+            inserted = self.db.raw_write(functools.partial(self._insert_rows, rows=rows))
         except Exception as exc:
             if not line_specific(exc):
                 raise
+        else:
+            self.answered()
+            return inserted
+        self.answered()  # it answered: a line was at fault
         inserted = 0
         for line, row in batch:
             try:

@@ -22,10 +22,14 @@ def spool_lines(store) -> list[dict]:
 
 
 def spool_outage(make_store, dead_url, records) -> None:
-    """Record ``records`` while the database is unreachable: all must be spooled."""
+    """Record ``records`` while the database is unreachable: all must be spooled.  Returns
+    once the outage's hold is over, so the next callback of a store on this spool tries the
+    database (the stores of one spool share the outage, as a server's workers do)."""
     dead = make_store(dead_url, busy_timeout=0.2)
     for record in records:
         assert dead.record_callback(record) == ("spooled", None)
+    held_until = time.monotonic() + 0.2
+    wait_until(lambda: time.monotonic() > held_until)
 
 
 # --- the database is unreachable ----------------------------------------------------------
