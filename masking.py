@@ -35,10 +35,15 @@ _COLON = r"(?::|%(?:25)*3[Aa])"
 # escaped twice, ``%2522sip%253A``) or after a form's ``+`` (a space).
 _WORD_OR_ESCAPE = r"(?<![\w+.\-%])|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2})"
 _BOUNDARY = rf"(?:{_WORD_OR_ESCAPE}|(?<=\+))"
-# ``scheme://user:password@``: the user name stays, the password goes.
-_URL_PASSWORD = re.compile(
+# ``scheme://user:password@``: the user name stays, the password goes.  The separator may be
+# escaped (once or more); so may the "@", when the URL holds none as written.
+_URL_HEAD = (
     r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://"
-    r"(?:[^/?#@\s\"'<>:%]|%(?!3[Aa]))*(?::|%3[Aa]))[^/?#@\s\"'<>]+@"
+    r"(?:[^/?#@\s\"'<>:%]|%(?!(?:25)*3[Aa]))*(?::|%(?:25)*3[Aa]))"
+)
+_URL_PASSWORD = re.compile(_URL_HEAD + r"[^/?#@\s\"'<>]+@")
+_URL_PASSWORD_ESCAPED_AT = re.compile(
+    _URL_HEAD + r"(?:[^/?#@\s\"'<>%]|%(?!(?:25)*40))+(?P<at>%(?:25)*40)"
 )
 # ``sip:user:password@host`` and ``sips:``, as written (a <SipUri>, a payload's ``to``) or
 # percent-encoded, wholly or in part, in a query string or form body.  The pattern finds
@@ -114,6 +119,7 @@ def mask_uri_passwords(text: str) -> str:
     if "@" not in text and "%" not in text:
         return text
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
+    text = _URL_PASSWORD_ESCAPED_AT.sub(lambda m: m.group("head") + REDACTED + m.group("at"), text)
     text = _SIP_URI.sub(_mask_sip_password, text)
     return _ENCODED_URL_PASSWORD.sub(
         lambda m: m.group("head") + REDACTED + m.group(0)[m.group(0).rindex("%") :], text
@@ -143,9 +149,9 @@ def _depth(found: re.Match[str]) -> int:
 
 def _password_end(rest: str, depth: int) -> int:
     """Where the password in ``rest`` (what follows ``user:``) ends, or -1: at the last "@"
-    escaped as deep as the URI; failing one, at the last of the shallowest other "@" no
-    more than a level deeper.  An encoder may keep "@" (JavaScript's escape():
-    ``sip%3Aalice%3Apw@host``) or escape it alone (``sip:bob:pw%40host``) before the whole
+    escaped as deep as the URI; failing one, at the last of the shallowest other "@".  An
+    encoder may keep "@" (JavaScript's escape(): ``sip%3Aalice%3Apw@host``) or escape it
+    alone (``sip:bob:pw%40host``, once or more: ``sip:al%3Apw%2540host``) before the whole
     is escaped again; a password's own "@" is escaped deeper than its end."""
     cut = next((m.start() for m in _DELIMITER.finditer(rest) if _depth(m) <= depth), len(rest))
     last: dict[int, int] = {}
@@ -153,4 +159,4 @@ def _password_end(rest: str, depth: int) -> int:
         last[_depth(at)] = at.start()
     if depth in last:
         return last[depth]
-    return next((last[d] for d in sorted(last) if d <= depth + 1), -1)
+    return last[min(last)] if last else -1

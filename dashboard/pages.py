@@ -187,7 +187,9 @@ def disconnects() -> str:
     first_page = filters.before_id is None
     refused: list[dict[str, Any]] = []
     wanted = filters.categories or (() if filters.causes else categories.APP_CATEGORIES)
-    if first_page and not (filters.number or filters.tag or filters.error_id):
+    # The panel lists calls no stored disconnect stands for: a filter or search over
+    # disconnects says nothing of them (they would look like its hits).
+    if first_page and not (filters.number or filters.tag or filters.error_id or filters.search):
         wanted_refused = [c for c in wanted if c in refused_counts]
         if wanted_refused:
             refused = refused_calls(

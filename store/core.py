@@ -51,7 +51,7 @@ from .inserts import CallbackResult, Outcome
 from .outbound import OutboundAttempts
 from .queries import Queries
 from .refusals import Refusals
-from .replay import Replayer
+from .replay import RETRY_FIRST_SECONDS, Replayer
 from .retention import Housekeeping
 from .rows import canonical_json, event_row
 from .sessions import OperatorSessions
@@ -118,6 +118,7 @@ class Store:
         rejected_limit: int = 1000,
         sqlite_synchronous: str = "FULL",
         commit_threads: int | None = None,
+        spool_retry_seconds: float = RETRY_FIRST_SECONDS,
     ) -> None:
         self.url = normalize_url(url)
         backend = self.url.get_backend_name()
@@ -144,6 +145,8 @@ class Store:
         self._replayer = Replayer(self._db, self.spool, self._writer.inserts, self._writer.hooks)
         self._db.on_ready = lambda: self._replayer.auto_replay(force=True)
         self._writer.after_stored = self._replayer.after_stored
+        self._writer.after_spooled = self._replayer.spooled
+        self._replayer.retry_first = spool_retry_seconds
         self._replayer.answered = self._writer.database_answered
         self._queries = Queries(self._db, self.rejected_limit)
         self._outbound = OutboundAttempts(self._db)

@@ -270,6 +270,8 @@ class CallbackWriter:
         self.hooks = CommitHooks()
         # Called on the commit thread after rows were stored (the spool's replay).
         self.after_stored: Callable[[], None] = lambda: None
+        # Called after rows were spooled (the spool's replay, on a timer).
+        self.after_spooled: Callable[[], None] = lambda: None
         self._committer: _Committer | None = None
         self._board: tuple[int, OutageBoard] | None = None  # this process's, and its pid
         self._committer_lock = threading.Lock()
@@ -442,6 +444,7 @@ class CallbackWriter:
             raise StoreUnavailable(
                 f"database unavailable ({cause.__class__.__name__}) and spool not writable: {exc}"
             ) from exc
+        self.after_spooled()
 
     # --- reads -------------------------------------------------------------------------
 

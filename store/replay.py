@@ -1,7 +1,9 @@
 """Replaying the spool: every spooled callback stored exactly once, when the database is back.
 
 Runs after the first successful migration in a process, after a commit when a spool has
-appeared (looked for at most once a second), and by ``flask store replay-spool``.  Large
+appeared (looked for at most once a second), on a timer after callbacks were spooled (so
+the spool is stored when the database is back even if no callback comes), and by
+``flask store replay-spool``.  Large
 spools replay on a thread of their own.  See :mod:`store.spool` for the file hand-over.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from .categories import SPOOLED
 from .connections import SETUP_RETRY_SECONDS, Database
+from .engine import current_pid
 from .errors import DB_ERRORS, StoreUnavailable, line_specific
 from .group_commit import CommitHooks
 from .inserts import EventInserts
@@ -31,6 +34,10 @@ REPLAY_CHUNK = 500  # spooled lines per replay transaction
 SYNC_REPLAY_BYTES = 1 << 20  # larger spools replay in a background thread
 AUTO_REPLAY_RETRY_SECONDS = 5.0
 SPOOL_CHECK_SECONDS = 1.0
+# After spooling, a retry this long after, then at doubling intervals up to the longest:
+# the spool is stored when the database is back even if no callback comes to set it off.
+RETRY_FIRST_SECONDS = 10.0
+RETRY_LONGEST_SECONDS = 60.0
 
 
 def spooled_row(line: bytes) -> dict[str, Any] | None:
@@ -67,6 +74,8 @@ class Replayer:
         self._next_auto = 0.0
         self._next_spool_check = 0.0
         self._thread: threading.Thread | None = None
+        self.retry_first = RETRY_FIRST_SECONDS
+        self._retry: tuple[int, threading.Thread, threading.Event] | None = None
 
     def replay(self) -> int:
         """Store every spooled event exactly once; returns how many were new."""
@@ -105,7 +114,32 @@ class Replayer:
             return
         self._replay_quietly()
 
+    def spooled(self) -> None:
+        """Rows were just spooled: replay them later, whether or not a callback comes."""
+        retry = self._retry
+        if retry is not None and retry[0] == current_pid() and retry[1].is_alive():
+            return
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._retry_until_empty, args=(stop,), name="store-spool-retry", daemon=True
+        )
+        self._retry = (current_pid(), thread, stop)
+        thread.start()
+
+    def _retry_until_empty(self, stop: threading.Event) -> None:
+        wait = self.retry_first
+        while not stop.wait(wait):
+            if self.spool.pending():
+                self.auto_replay(force=True)
+            if not self.spool.pending():
+                return
+            wait = min(wait * 2, RETRY_LONGEST_SECONDS)
+
     def join(self, timeout: float) -> None:
+        retry = self._retry
+        if retry is not None and retry[0] == current_pid():
+            retry[2].set()
+            retry[1].join(timeout)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)

@@ -120,6 +120,9 @@ SHAPES = {
     "escapes of escapes": "sip:a:%2525",
     "form fields": "password=a&",
     "colons": ":",
+    "url users with escaped colons": "https://u%253A",
+    "url passwords without an at": "https://u:p%25",
+    "sip passwords with deep ats": "sip:a%3Ab%252540",
 }
 
 

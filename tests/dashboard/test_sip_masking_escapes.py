@@ -61,7 +61,15 @@ R = REDACTED
             f"d=%257B%2522to%2522%253A%2522sip%253Aalice%253A{R}%2540host%2522%257D",
         ),
         ("to=%3Csip:bob:s3cret%40host%3E", f"to=%3Csip:bob:{R}%40host%3E"),
+        # The "@" escaped deeper than the separator (more than one level).
+        ("to sip:al%253As3cret%2540pbx.example", f"to sip:al%253A{R}%2540pbx.example"),
+        ("to sip:al%3As3cret%2540pbx.example", f"to sip:al%3A{R}%2540pbx.example"),
+        ("to sip:al:s3cret%252540pbx.example", f"to sip:al:{R}%252540pbx.example"),
+        ("sip%3Aal%3As3cret%25252540pbx", f"sip%3Aal%3A{R}%25252540pbx"),
         # The same near-misses in a URL.
+        ("https://me%3As3cret%2540media.example/x", f"https://me%3A{R}%2540media.example/x"),
+        ("https://me:s3cret%40media.example/x", f"https://me:{R}%40media.example/x"),
+        ("https://me%253As3cret%252540media.example", f"https://me%253A{R}%252540media.example"),
         ("https://me%3As3cret@example.com/x", f"https://me%3A{R}@example.com/x"),
         (
             "u=https%253A%252F%252Fme%253As3cret%2540example.com",

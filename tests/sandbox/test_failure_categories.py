@@ -158,6 +158,8 @@ def test_wrong_credentials_are_logged_bannered_and_the_call_found(api, sandbox, 
     page = dashboard_page(live_app)
     assert "Callbacks are being refused: the credentials Bandwidth sends do not match." in page
     assert call_id in page[page.index('id="refused-calls"') :]
+    # A search is over stored disconnects: the refused calls are not among its hits.
+    assert 'id="refused-calls"' not in dashboard_page(live_app, "/dashboard?q=not-a-hit")
     assert re.search(r'data-category="credential-failure">1<', page)
     # Every dashboard page carries the banner; the call's page says what happened.
     call_page = dashboard_page(live_app, f"/dashboard/calls/{call_id}")

@@ -338,3 +338,23 @@ def test_postgres_connections_killed_by_the_server_are_replaced(make_store, capl
     assert store.record_callback(make_record(call_id="c-pg-3"))[0] == "inserted"
     assert not store.spool.pending()
     assert "spooling" not in caplog.text
+
+
+def test_the_spool_is_replayed_when_the_database_is_back_without_another_callback(make_store):
+    """Spooled during an outage, stored once it ends, though no callback comes after it."""
+    store = make_store(busy_timeout=0.2, spool_retry_seconds=0.2)
+    store.migrate()
+    tries = []
+
+    def database_away(row):  # the commit, then the timer's first replay, fail
+        tries.append(row["call_id"])
+        if len(tries) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+
+    store.hooks.in_transaction = database_away
+    record = make_record(call_id="c-timer")
+    assert store.record_callback(record) == ("spooled", None)
+    # Nothing else is recorded: the timer tries again, and again after a failed try.
+    wait_until(lambda: not store.spool.pending())
+    assert tries == ["c-timer"] * 3
+    assert len(store.events_for_call("c-timer")) == 1
