@@ -6,8 +6,6 @@ waiting to be replayed is reported: the app still acknowledges callbacks then.
 
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Response, jsonify
 
 from .core import Store
@@ -21,9 +19,8 @@ def healthz() -> Response:
 
     store: Store = get_store()
     healthy = store.health()
-    reply = jsonify(
-        status="ok" if healthy else "store unavailable", spooled=os.path.exists(store.spool_path)
-    )
+    # The spool, or a batch of it whose replay failed (it waits beside it for the next try).
+    reply = jsonify(status="ok" if healthy else "store unavailable", spooled=store.spool.pending())
     reply.status_code = 200 if healthy else 503
     reply.headers["Cache-Control"] = "no-store"
     return reply

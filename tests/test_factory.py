@@ -85,3 +85,13 @@ def test_healthz_reports_the_store(client, app_config):
     reply = dead.test_client().get("/healthz")
     assert reply.status_code == 503
     assert reply.get_json()["status"] == "store unavailable"
+
+
+@pytest.mark.parametrize("waiting", ["path", "replaying_path"])
+def test_healthz_says_spooled_while_a_spool_or_a_failed_replay_batch_waits(app, client, waiting):
+    from store import get_store
+
+    assert client.get("/healthz").get_json()["spooled"] is False
+    with open(getattr(get_store(app).spool, waiting), "w") as batch:
+        batch.write('{"v": 1, "kind": "callback", "row": {}}\n')  # as a failed replay leaves it
+    assert client.get("/healthz").get_json()["spooled"] is True
