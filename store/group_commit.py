@@ -155,6 +155,10 @@ class _Committer:
             busy = self.busy
             now = time.monotonic()
             if len(busy) == len(self.threads) and now - max(busy.values()) > stalled_after:
+                if not self.board.is_down():
+                    # The other workers need not each find the hang with a callback's wait:
+                    # it is an outage until that commit ends (answered, or failed).
+                    self.board.failed()
                 return "the database has been stuck in a commit"
             refusal = self.board.refusal(now)  # a read of memory while the database answers
             if refusal is not None:

@@ -226,10 +226,13 @@ def test_store_down_spools_and_acknowledges(app_config, tmp_path):
         }
     )
     payload = disconnect_event()
-    reply = Bandwidth(application.test_client()).post("disconnect", payload)
-    assert reply.status_code == 204
-    [line] = spool.read_text().splitlines()
-    assert payload["callId"] in line
+    try:
+        reply = Bandwidth(application.test_client()).post("disconnect", payload)
+        assert reply.status_code == 204
+        [line] = spool.read_text().splitlines()
+        assert payload["callId"] in line
+    finally:
+        get_store(application).dispose()  # and its spool's retry timer
 
 
 # --- credentials -------------------------------------------------------------------------

@@ -200,6 +200,35 @@ def test_one_probe_at_a_time_across_stores_and_a_hung_probe_lapses(make_store, d
         probe.join(timeout=30)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # one commit thread: one hang is all of them
+def test_a_commit_stuck_past_the_busy_timeout_holds_the_other_stores_too(make_store, attempts):
+    first, second = make_store(busy_timeout=BUSY), make_store(busy_timeout=BUSY)
+    first.migrate()
+    second_tried = attempts(second)
+    release, entered = threading.Event(), threading.Event()
+
+    def hang(rows):  # the database hangs in first's commit (it has not failed)
+        entered.set()
+        release.wait(60)
+
+    first.hooks.before_batch = hang
+    stuck = threading.Thread(target=outcome, args=(first, "c-stuck-0"))
+    stuck.start()
+    try:
+        assert entered.wait(30)
+        past(time.monotonic() + BUSY)
+        assert outcome(first, "c-stuck-1") == "spooled"  # first sees its commit stuck
+        assert outcome(second, "c-stuck-2") == "spooled"
+        assert second_tried == []  # held without a wait of its own
+    finally:
+        release.set()
+        stuck.join(timeout=30)
+    wait_until(lambda: first.commit_queue_depth() == 0)
+    # The stuck commit went through: the database answers, for every store.
+    assert outcome(second, "c-stuck-3") == "inserted"
+    assert second_tried == ["c-stuck-3"]
+
+
 # --- under gunicorn: two workers, one outage --------------------------------------------
 
 SPOOLING = "store unavailable, spooling "
