@@ -75,7 +75,8 @@ class Replayer:
         self._next_spool_check = 0.0
         self._thread: threading.Thread | None = None
         self.retry_first = RETRY_FIRST_SECONDS
-        self._retry: tuple[int, threading.Thread, threading.Event] | None = None
+        # The timer's process, thread, stop and done (it has found the spool empty).
+        self._retry: tuple[int, threading.Thread, threading.Event, threading.Event] | None = None
 
     def replay(self) -> int:
         """Store every spooled event exactly once; returns how many were new."""
@@ -117,22 +118,33 @@ class Replayer:
     def spooled(self) -> None:
         """Rows were just spooled: replay them later, whether or not a callback comes."""
         retry = self._retry
-        if retry is not None and retry[0] == current_pid() and retry[1].is_alive():
+        if (
+            retry is not None
+            and retry[0] == current_pid()
+            and retry[1].is_alive()
+            and not retry[3].is_set()
+        ):
             return
-        stop = threading.Event()
+        stop, done = threading.Event(), threading.Event()
         thread = threading.Thread(
-            target=self._retry_until_empty, args=(stop,), name="store-spool-retry", daemon=True
+            target=self._retry_until_empty,
+            args=(stop, done),
+            name="store-spool-retry",
+            daemon=True,
         )
-        self._retry = (current_pid(), thread, stop)
+        self._retry = (current_pid(), thread, stop, done)
         thread.start()
 
-    def _retry_until_empty(self, stop: threading.Event) -> None:
+    def _retry_until_empty(self, stop: threading.Event, done: threading.Event) -> None:
         wait = self.retry_first
         while not stop.wait(wait):
             if self.spool.pending():
                 self.auto_replay(force=True)
             if not self.spool.pending():
-                return
+                done.set()  # from now on a new spool starts a timer of its own
+                if not self.spool.pending():  # (unless one was written just now)
+                    return
+                done.clear()
             wait = min(wait * 2, RETRY_LONGEST_SECONDS)
 
     def join(self, timeout: float) -> None:
