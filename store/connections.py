@@ -6,8 +6,9 @@
 * SQLite has one writer at a time and its busy handler waits by sleeping (1, 2, 5, 10 ms
   ...), which wastes most of the time when several threads and workers write all the
   time.  So our writers queue instead: the threads of one process on a lock, the
-  processes on an flock of a file beside the database (:mod:`store.writers_lock`).  Both waits end at the caller's
-  deadline; anything else holding the database still meets SQLite's busy timeout.
+  processes on an flock of a file beside the database (:mod:`store.writers_lock`).  Both
+  waits end at the caller's deadline; anything else holding the database still meets
+  SQLite's busy timeout.
 * PostgreSQL: the server cancels any statement of ours that runs longer than the busy
   timeout plus STATEMENT_TIMEOUT_MARGIN (set once per connection).  Migrations run
   exempt (:func:`store.engine.long_statements`), as must other work slow by nature.

@@ -3,8 +3,7 @@
 Runs after the first successful migration in a process, after a commit when a spool has
 appeared (looked for at most once a second), on a timer after callbacks were spooled (so
 the spool is stored when the database is back even if no callback comes), and by
-``flask store replay-spool``.  Large
-spools replay on a thread of their own.  See :mod:`store.spool` for the file hand-over.
+``flask store replay-spool``.  Large spools replay on a thread of their own.  See :mod:`store.spool` for the file hand-over.
 """
 
 from __future__ import annotations

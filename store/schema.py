@@ -453,15 +453,9 @@ def _v9(conn: Connection) -> None:
 
 
 def _v10(conn: Connection) -> None:
-    """Search texts without passwords: those indexed before they were masked."""
-    from .search import remask
-
-    remask(conn)
-
-
-def _v11(conn: Connection) -> None:
-    """Search texts without the passwords of partly or twice percent-encoded SIP URIs and
-    URLs, which version 10's masking did not know."""
+    """Search texts without passwords: those indexed before they were masked (version 10),
+    and those whose partly or twice percent-encoded SIP URIs and URLs version 10's masking
+    did not know (version 11, the same step again)."""
     from .search import remask
 
     remask(conn)
@@ -480,6 +474,6 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     8: _v8,
     9: _v9,
     10: _v10,
-    11: _v11,
+    11: _v10,
 }
 SCHEMA_VERSION = max(MIGRATIONS)

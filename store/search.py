@@ -356,8 +356,8 @@ def remask(conn: Connection) -> int:
     """Mask the passwords in search texts indexed before they were masked (schemas 10 and
     11): a text whose disconnect's payload names a password, or that holds an ``@`` or a
     ``%`` (a URL's or URI's ``@``, written or percent-encoded once or more), in batches as
-    :func:`_backfill` reads.  The triggers (SQLite) and the GIN index
-    (PostgreSQL) follow the update.  The number of texts changed."""
+    :func:`_backfill` reads.  The triggers (SQLite) and the GIN index (PostgreSQL) follow
+    the update.  The number of texts changed."""
     changed, after = 0, 0
     while True:
         rows = conn.execute(

@@ -302,18 +302,22 @@ def test_a_search_cannot_find_a_password_in_a_partly_or_twice_encoded_sip_uri(st
     assert found(store, "alice") == [call] and found(store, "bob") == [call]
 
 
+def index_as_before(store, old_text: str) -> None:
+    """Give every disconnect the search text an earlier schema version indexed."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE disconnects SET search_text = :t WHERE search_text IS NOT NULL"),
+            {"t": old_text},
+        )
+
+
 def test_search_texts_indexed_before_masking_are_masked_by_the_upgrade(store):
     call = disconnect(
         store,
         call_id="c-old",
         payload=payload("c-old", password="hunter2-old", to="sip:carol:hunter3@gw.example"),
     )
-    old_text = "c-old\nhunter2-old\nsip:carol:hunter3@gw.example"  # as version 9 indexed it
-    with store.engine.begin() as conn:
-        conn.execute(
-            text("UPDATE disconnects SET search_text = :t WHERE search_text IS NOT NULL"),
-            {"t": old_text},
-        )
+    index_as_before(store, "c-old\nhunter2-old\nsip:carol:hunter3@gw.example")  # version 9
     assert found(store, "hunter2-old") == [call]  # the old index answers for it
     with store.engine.begin() as conn:
         schema.MIGRATIONS[10](conn)
@@ -331,11 +335,7 @@ def test_search_texts_masked_by_version_10_lose_encoded_passwords_in_version_11(
         error_message=message,
         payload=payload("c-v10", cause="error", errorMessage=message),
     )
-    with store.engine.begin() as conn:  # as version 10 masked and indexed it
-        conn.execute(
-            text("UPDATE disconnects SET search_text = :t WHERE search_text IS NOT NULL"),
-            {"t": f"c-v10\n{message}"},
-        )
+    index_as_before(store, f"c-v10\n{message}")  # as version 10 masked and indexed it
     assert found(store, "twice-hidden") == [call]
     with store.engine.begin() as conn:
         schema.MIGRATIONS[11](conn)
