@@ -13,6 +13,7 @@ answer callbacks; then counts the stored rows of each to find lost events.
     apt-get install wrk
     python bench/bench_callbacks.py [--sqlite-synchronous FULL|NORMAL] [--database-url URL]
         [--rounds 5] [--seconds 4] [--connections 16] [--workers 2] [--port-base N]
+        [--ceiling] [--no-linger]
 
 Targets (issue 16): app / hand-written >= 1.0x in the default durable mode (aim 1.3x),
 >= 0.8x with NORMAL, >= 0.7x on PostgreSQL; zero errors and zero lost events.
@@ -82,11 +83,13 @@ def wrk_result(process: subprocess.Popen[str], seconds: int) -> dict[str, float]
     return result
 
 
-def run_wrk(base: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
+def run_wrk(
+    base: str, seconds: int, connections: int, threads: int, prefix: str = ""
+) -> dict[str, float]:
     """One wrk round; with the server's CPU microseconds per answered request."""
     port = int(base.rsplit(":", 1)[1])
     cpu_before = server_cpu_seconds(port)
-    result = wrk_result(start_wrk(base, seconds, connections, threads), seconds)
+    result = wrk_result(start_wrk(base, seconds, connections, threads, prefix), seconds)
     answered = result["ok"] + result["bad"]
     result["cpu_us"] = (server_cpu_seconds(port) - cpu_before) * 1e6 / max(1, answered)
     return result
@@ -153,6 +156,8 @@ def count_rows(url: str, table: str = "events", where: str = "WHERE route='answe
 # --ceiling: the app with its store write replaced by an instant "inserted"
 # (bench/storeless_app.py), to tell what the write path costs from what the rest costs.
 CEILING = "app, no store"
+# --no-linger: the app whose commits do not wait for the rest of a burst (bench/nolinger_app.py).
+NO_LINGER = "app, no linger"
 
 
 def main() -> None:
@@ -167,6 +172,11 @@ def main() -> None:
     parser.add_argument("--port-base", type=int, default=None, help="ports N, N+1, N+2 (N+3)")
     parser.add_argument(
         "--ceiling", action="store_true", help=f"add the row {CEILING!r} (nothing stored)"
+    )
+    parser.add_argument(
+        "--no-linger",
+        action="store_true",
+        help=f"add the row {NO_LINGER!r} (commits do not wait for the rest of a burst)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -198,31 +208,47 @@ def main() -> None:
         }
         if args.ceiling:
             apps[CEILING] = "bench.storeless_app:create_app()"
+        if args.no_linger:
+            apps[NO_LINGER] = "bench.nolinger_app:create_app()"
+        # The servers storing callbacks in the app's database mark their callIds apart.
+        prefixes = {"app answer": "app", NO_LINGER: "nolinger"}
+        spools = {"app answer": f"{tmp}/spool.jsonl", NO_LINGER: f"{tmp}/spool-nolinger.jsonl"}
+
+        def stored_rows(name: str) -> int:
+            return count_rows(url, where=f"WHERE call_id LIKE 'c-bench-{prefixes[name]}-%'")
+
         results: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
         with contextlib.ExitStack() as servers:
             bases = {}
             for number, (name, app) in enumerate(apps.items()):
                 sock = listening_socket(base_port + number if base_port else 0)
+                server_env = {**env, "SPOOL_PATH": spools.get(name, env["SPOOL_PATH"])}
                 bases[name] = servers.enter_context(
-                    gunicorn(env, workers=args.workers, app=app, sock=sock)
+                    gunicorn(server_env, workers=args.workers, app=app, sock=sock)
                 )
-            for base in bases.values():
-                run_wrk(base, 2, args.connections, args.threads)  # warm-up
-            warm_rows = count_rows(url)
+            for name, base in bases.items():
+                run_wrk(base, 2, args.connections, args.threads, prefixes.get(name, ""))  # warm-up
+            warm_rows = {name: stored_rows(name) for name in apps if name in prefixes}
             warm_hand = count_rows(hand_url, "hand_events", "")
             # Rounds alternate between the servers, so a noisy neighbour on this shared
             # machine hits them alike; medians are compared.
             for _ in range(args.rounds):
                 for name, base in bases.items():
                     results[name].append(
-                        run_wrk(base, args.seconds, args.connections, args.threads)
+                        run_wrk(
+                            base,
+                            args.seconds,
+                            args.connections,
+                            args.threads,
+                            prefixes.get(name, ""),
+                        )
                     )
-        stored = {
-            "app answer": count_rows(url) - warm_rows,
-            "hand-written": count_rows(hand_url, "hand_events", "") - warm_hand,
+        stored = {name: stored_rows(name) - warm for name, warm in warm_rows.items()}
+        stored["hand-written"] = count_rows(hand_url, "hand_events", "") - warm_hand
+        spool_lines = {
+            name: len(Path(path).read_text().splitlines()) if Path(path).exists() else 0
+            for name, path in spools.items()
         }
-        spooled = Path(f"{tmp}/spool.jsonl")
-        spool_lines = len(spooled.read_text().splitlines()) if spooled.exists() else 0
 
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
@@ -231,7 +257,7 @@ def main() -> None:
         if name not in stored:
             return "-"
         acked = int(sum(r["ok"] for r in results[name]))
-        kept = stored[name] + (spool_lines if name == "app answer" else 0)
+        kept = stored[name] + spool_lines.get(name, 0)
         return str(max(0, acked - kept))
 
     store_name = (
@@ -269,7 +295,12 @@ def main() -> None:
             f"ratio {CEILING}/hand-written (medians): "
             f"{median(CEILING, 'rps') / median('hand-written', 'rps'):.2f}x"
         )
-    print(f"app spooled: {spool_lines}")
+    if args.no_linger:
+        print(
+            f"ratio app/{NO_LINGER} (medians): {app_rps / median(NO_LINGER, 'rps'):.2f}x"
+            f"   CPU per request: {median('app answer', 'cpu_us') / median(NO_LINGER, 'cpu_us'):.2f}x"
+        )
+    print(f"app spooled: {spool_lines['app answer']}")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Each process has its commit threads (one on SQLite, whose writers take turns any
 on PostgreSQL, committing side by side).  A request thread queues its row and waits; a
 commit thread takes everything queued (up to GROUP_MAX rows) and commits it in one
 transaction, so under load one commit (and, in durable mode, one fsync) carries many
-callbacks.  A request thread never touches the database itself, so it never waits longer
-than its deadline (the busy timeout): past it, it writes its row to the spool (fsynced)
-and answers.  Should the commit finish later after all, the row is in the database and
+callbacks; while callbacks come in bursts, a commit waits up to LINGER_SECONDS for as
+many as the last one carried.  A request thread never touches the database itself, so it
+never waits longer than its deadline (the busy timeout): past it, it writes its row to the
+spool (fsynced) and answers.  Should the commit finish later after all, the row is in the database and
 in the spool, and the replay's unique key makes the spool's copy a no-op: stored once.
 
 When a commit fails because the database is away, the rows still waiting are spooled
@@ -36,6 +37,10 @@ from .spool import Spool
 log = logging.getLogger(__name__)
 
 GROUP_MAX = 64  # callbacks per group-commit transaction
+# How long a commit waits for the rest of a burst before it starts: while callbacks come
+# together, it waits for as many as the last commit carried (PostgreSQL's commit_delay,
+# with the last batch for commit_siblings), so that one commit and one fsync carry them.
+LINGER_SECONDS = 0.001
 
 
 @dataclass
@@ -103,6 +108,8 @@ class _Committer:
         self.queue: list[_Pending] = []
         self.unsynced: list[Committed] = []  # committed, waiting for the fsync
         self.busy: dict[int, float] = {}  # commit thread -> when its running commit started
+        self.burst = 1  # rows in the last batch: a commit waits briefly for as many
+        self.lingering = 0  # the queue length a lingering commit thread waits for
         # After a commit failed because the database is away (locked, refused, hung): no
         # new attempt for a while, then one callback at a time tries it; shared with the
         # other workers of the server where the board's file can be used (outage.py).
@@ -164,7 +171,7 @@ class _Committer:
             if refusal is not None:
                 return refusal
             self.queue.append(pending)
-            if len(self.queue) == 1:
+            if len(self.queue) == 1 or len(self.queue) == self.lingering:
                 # Else a commit thread has been woken for the queue already, or they are
                 # all committing and take it next: a wake-up costs the caller its time.
                 self.cond.notify()
@@ -243,8 +250,15 @@ class _Committer:
                     self.ended += 1
                     self.sync_cond.notify()
                     return
+                if len(self.queue) < self.burst and not self.stopping:
+                    self.lingering = min(self.burst, GROUP_MAX)
+                    self.cond.wait(LINGER_SECONDS)
+                    self.lingering = 0
+                    if not self.queue:  # another commit thread took them
+                        continue
                 batch = self.queue[:GROUP_MAX]
                 del self.queue[:GROUP_MAX]
+                self.burst = len(batch)
                 self.busy[number] = time.monotonic()
             try:
                 self._commit(self, batch)

@@ -80,6 +80,54 @@ def test_callbacks_arriving_together_share_one_transaction(make_store, event_typ
     assert store.cause_counts() == ({"hangup": 13} if event_type == "disconnect" else {})
 
 
+def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypatch):
+    from store import group_commit
+
+    # Long enough that only the last of the three arriving can end the wait (a wait to the
+    # end would outlast the busy timeout: the callers would spool).
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 600.0)
+    store = make_store(busy_timeout=5, commit_threads=1)
+    held = HeldCommits(store)
+    outcomes, threads = record_all(
+        store, held, [make_record(call_id=f"c-burst-{n}") for n in range(4)]
+    )
+    queued(store, 4)
+    held.hold.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert held.sizes == [1, 3]  # the last commit carried three
+
+    results: list = []
+    first = threading.Thread(
+        target=lambda: results.append(store.record_callback(make_record(call_id="c-next-0")))
+    )
+    first.start()
+    queued(store, 1)  # alone in the queue: its commit waits for two more
+    rest = [
+        threading.Thread(
+            target=lambda n=n: results.append(
+                store.record_callback(make_record(call_id=f"c-next-{n}"))
+            )
+        )
+        for n in (1, 2)
+    ]
+    for thread in rest:
+        thread.start()
+    for thread in (first, *rest):
+        thread.join(timeout=30)
+    assert [result[0] for result in outcomes + results] == ["inserted"] * 7
+    assert held.sizes == [1, 3, 3]
+
+    # Once a commit carried one callback, the next lone one does not wait (600 s would
+    # outlast its busy timeout: it would be spooled).
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 0.01)
+    assert store.record_callback(make_record(call_id="c-alone-0"))[0] == "inserted"
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 600.0)
+    assert store.record_callback(make_record(call_id="c-alone-1"))[0] == "inserted"
+    assert held.sizes[3:] == [1, 1]
+    assert count_rows(store) == 9
+
+
 def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
     store = make_store(busy_timeout=30, commit_threads=1)
     held = HeldCommits(store)
