@@ -93,6 +93,10 @@ def on_starting(server):
 
     import config
 
+    # A --bind given on the command line wins over this file's: the URLs the app hands out
+    # (callback URLs, the banner's) follow the address actually bound, in the workers too.
+    if server.cfg.bind:
+        os.environ["GUNICORN_BIND"] = server.cfg.bind[0]
     try:
         from app import banner, create_app
 

@@ -281,10 +281,18 @@ def main() -> None:
             f"{int(sum(r['bad'] for r in rounds)):>9}{int(sum(r['errors'] for r in rounds)):>8}"
             f"{lost(name):>6}{median(name, 'cpu_us'):>12.0f}"
         )
+
+    def paired(name: str, baseline: str) -> float:
+        """The median of the rounds' ratios: each round of ``name`` against the round of
+        ``baseline`` run right after or before it, so slow swings of the machine cancel."""
+        pairs = zip(results[name], results[baseline], strict=True)
+        return statistics.median(mine["rps"] / theirs["rps"] for mine, theirs in pairs)
+
     app_rps = median("app answer", "rps")
     print(
         f"ratio app/hand-written (medians): {app_rps / median('hand-written', 'rps'):.2f}x"
         f"   app/bare: {app_rps / median('bare route', 'rps'):.2f}x"
+        f"   (median of paired rounds: {paired('app answer', 'hand-written'):.2f}x)"
     )
     print(
         "servers' CPU per request, hand-written/app (medians): "
@@ -298,6 +306,7 @@ def main() -> None:
     if args.no_linger:
         print(
             f"ratio app/{NO_LINGER} (medians): {app_rps / median(NO_LINGER, 'rps'):.2f}x"
+            f" (paired rounds: {paired('app answer', NO_LINGER):.2f}x)"
             f"   CPU per request: {median('app answer', 'cpu_us') / median(NO_LINGER, 'cpu_us'):.2f}x"
         )
     print(f"app spooled: {spool_lines['app answer']}")

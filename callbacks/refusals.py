@@ -66,7 +66,7 @@ def log_refusal(route: str, req: Request, error: CredentialError, body_limit: in
     # A missing one may be the challenge's first half (it is answered by a retry): INFO.
     log.log(
         logging.INFO if kind == "missing" else logging.WARNING,
-        "refused a %s callback: %s credentials (username %r) from %s",
+        "refused a callback to /callbacks/%s: %s credentials (username %r) from %s",
         route,
         kind,
         username,

@@ -183,6 +183,54 @@ def test_gunicorn_prints_the_banner_once_per_server(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_bind_given_to_gunicorn_is_where_the_app_sends_callbacks(tmp_path):
+    import signal
+    import socket
+
+    import requests
+
+    from tests.servers import wait_until_up
+
+    with socket.socket() as probe:  # a free port for gunicorn's own --bind
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _env(tmp_path, WEB_CONCURRENCY="1")
+    for key in ("HOST", "PORT", "GUNICORN_BIND"):
+        env.pop(key, None)  # the default would be 127.0.0.1:8000
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_up(base + "/callbacks/")
+            answer = requests.post(
+                base + "/callbacks/answer", json=example_payload("answer"), timeout=30
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert f'"{base}/callbacks/' in answer.text  # the next callback comes back here
+    assert "127.0.0.1:8000" not in answer.text
+    assert f"dashboard      {base}/dashboard" in log.read_text()
+
+
+@pytest.mark.slow
 def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],

@@ -80,13 +80,8 @@ def test_callbacks_arriving_together_share_one_transaction(make_store, event_typ
     assert store.cause_counts() == ({"hangup": 13} if event_type == "disconnect" else {})
 
 
-def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypatch):
-    from store import group_commit
-
-    # Long enough that only the last of the three arriving can end the wait (a wait to the
-    # end would outlast the busy timeout: the callers would spool).
-    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 600.0)
-    store = make_store(busy_timeout=5, commit_threads=1)
+def burst_of_three(store) -> HeldCommits:
+    """Commit one callback, then three together (the last commit carried three)."""
     held = HeldCommits(store)
     outcomes, threads = record_all(
         store, held, [make_record(call_id=f"c-burst-{n}") for n in range(4)]
@@ -95,8 +90,20 @@ def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypa
     held.hold.set()
     for thread in threads:
         thread.join(timeout=30)
-    assert held.sizes == [1, 3]  # the last commit carried three
+    assert held.sizes == [1, 3]
+    assert [outcome[0] for outcome in outcomes] == ["inserted"] * 4
+    return held
 
+
+# NORMAL: no separate fsync (PostgreSQL has none either).
+def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypatch):
+    from store import group_commit
+
+    # Long enough that only the last of the three arriving can end the wait (a wait to the
+    # end would outlast the busy timeout: the callers would spool).
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 600.0)
+    store = make_store(busy_timeout=5, commit_threads=1, sqlite_synchronous="NORMAL")
+    held = burst_of_three(store)
     results: list = []
     first = threading.Thread(
         target=lambda: results.append(store.record_callback(make_record(call_id="c-next-0")))
@@ -115,7 +122,7 @@ def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypa
         thread.start()
     for thread in (first, *rest):
         thread.join(timeout=30)
-    assert [result[0] for result in outcomes + results] == ["inserted"] * 7
+    assert [result[0] for result in results] == ["inserted"] * 3
     assert held.sizes == [1, 3, 3]
 
     # Once a commit carried one callback, the next lone one does not wait (600 s would
@@ -126,6 +133,17 @@ def test_after_a_burst_a_commit_waits_for_as_many_callbacks(make_store, monkeypa
     assert store.record_callback(make_record(call_id="c-alone-1"))[0] == "inserted"
     assert held.sizes[3:] == [1, 1]
     assert count_rows(store) == 9
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite FULL's fsync thread
+def test_with_a_separate_fsync_a_commit_does_not_wait_for_a_burst(make_store, monkeypatch):
+    from store import group_commit
+
+    monkeypatch.setattr(group_commit, "LINGER_SECONDS", 600.0)  # were it to wait: spooled
+    store = make_store(busy_timeout=5, commit_threads=1)  # FULL, the default
+    held = burst_of_three(store)
+    assert store.record_callback(make_record(call_id="c-alone")).outcome == "inserted"
+    assert held.sizes == [1, 3, 1]
 
 
 def test_a_row_the_database_refuses_does_not_sink_its_batch(make_store):
