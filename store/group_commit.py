@@ -5,11 +5,11 @@ on PostgreSQL, committing side by side).  A request thread queues its row and wa
 commit thread takes everything queued (up to GROUP_MAX rows) and commits it in one
 transaction, so under load one commit (and, in durable mode, one fsync) carries many
 callbacks; while callbacks come in bursts, a commit waits up to LINGER_SECONDS for as
-many as the last one carried (without a separate fsync).  A request thread never touches the database itself, so it
-never waits longer than its deadline (the busy timeout): past it, it writes its row to the
-spool (fsynced) and answers.  Should the commit finish later after all, the row is in the
-database and in the spool, and the replay's unique key makes the spool's copy a no-op:
-stored once.
+many as the last one carried (without a separate fsync).  A request thread never touches
+the database itself, so it never waits longer than its deadline (the busy timeout): past
+it, it writes its row to the spool (fsynced) and answers.  Should the commit finish later
+after all, the row is in the database and in the spool, and the replay's unique key makes
+the spool's copy a no-op: stored once.
 
 When a commit fails because the database is away, the rows still waiting are spooled
 together (one fsync), and for a while every worker of the server spools at once, then one
