@@ -330,11 +330,13 @@ def test_a_store_whose_outage_file_is_unusable_keeps_its_own_and_says_so_once(
 
 
 def test_a_replay_that_stored_rows_ends_the_outage(make_store, dead_url, db_url, attempts):
-    dead = make_store(dead_url, busy_timeout=BUSY)
-    assert outcome(dead, "c-replayed-0") == "spooled"  # and the server is held
-    healthy = make_store(db_url, busy_timeout=BUSY)
-    healthy.migrate()
+    # A hold of a busy timeout long enough that only the replay below can end it (nothing
+    # here waits for it: a refused connection fails at once, a held store spools at once).
+    healthy = make_store(db_url, busy_timeout=60)
+    healthy.migrate()  # before the outage: a slow migration must not outlast the hold
     tried = attempts(healthy)
+    dead = make_store(dead_url, busy_timeout=60)
+    assert outcome(dead, "c-replayed-0") == "spooled"  # and the server is held
     assert outcome(healthy, "c-replayed-1") == "spooled"
     assert tried == []  # held
     assert healthy.replay_spool() == 2  # the database took them: it is back
