@@ -143,6 +143,9 @@ def test_after_one_store_failed_the_other_spools_without_trying(
 ):
     first, second = make_store(dead_url, busy_timeout=BUSY), make_store(dead_url, busy_timeout=BUSY)
     first_tried, second_tried = attempts(first), attempts(second)
+    healthy = make_store(db_url, busy_timeout=BUSY)  # a third, on a database that answers
+    healthy.migrate()  # now: a slow migration later could outlast a hold
+    healthy_tried = attempts(healthy)
     assert outcome(first, "c-shared-0") == "spooled"
     failed = time.monotonic()
     assert first_tried == ["c-shared-0"]  # it tried the database, which refused
@@ -153,9 +156,6 @@ def test_after_one_store_failed_the_other_spools_without_trying(
     assert outcome(second, "c-shared-6") == "spooled"  # the probe, refused again
     probed = time.monotonic()
     assert second_tried == ["c-shared-6"]
-    healthy = make_store(db_url, busy_timeout=BUSY)  # a third, on a database that answers
-    healthy.migrate()
-    healthy_tried = attempts(healthy)
     assert outcome(first, "c-shared-7") == "spooled"
     assert outcome(healthy, "c-shared-8") == "spooled"
     assert first_tried == ["c-shared-0"] and healthy_tried == []  # held by the probe's failure
