@@ -182,14 +182,6 @@ class _Committer:
                 self.cond.notify()
             return None
 
-    def database_failed(self) -> None:
-        """A commit failed for want of the database: spool at once for the board's hold
-        (the retry_after of the writer), then let one callback at a time try it."""
-        self.board.failed()
-
-    def database_answered(self) -> None:
-        self.board.answered()
-
     def abandon(self, pending: _Pending) -> bool:
         """The caller stops waiting; False when its outcome is already decided."""
         with self.cond:
@@ -385,7 +377,7 @@ class CallbackWriter:
             except Exception as exc:
                 failure = exc
             else:
-                committer.database_answered()  # a read of memory unless it was down
+                committer.board.answered()  # a read of memory unless it was down
                 if self.db.wal_path is None:
                     self._finish(committer, [(batch, results, None)])
                 else:
@@ -395,9 +387,11 @@ class CallbackWriter:
         assert failure is not None
         rows_at_fault = line_specific(failure)
         if rows_at_fault:
-            committer.database_answered()  # it answered: the rows were at fault
+            committer.board.answered()  # it answered: the rows were at fault
         else:
-            committer.database_failed()
+            # Spool at once for the board's hold (the writer's retry_after), then let one
+            # callback at a time try it.
+            committer.board.failed()
         if len(batch) > 1 and rows_at_fault:
             log.info("group commit of %d callbacks failed, one by one: %s", len(batch), failure)
             for pending in batch:

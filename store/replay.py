@@ -3,7 +3,8 @@
 Runs after the first successful migration in a process, after a commit when a spool has
 appeared (looked for at most once a second), on a timer after callbacks were spooled (so
 the spool is stored when the database is back even if no callback comes), and by
-``flask store replay-spool``.  Large spools replay on a thread of their own.  See :mod:`store.spool` for the file hand-over.
+``flask store replay-spool``.  Large spools replay on a thread of their own.  See
+:mod:`store.spool` for the file hand-over.
 """
 
 from __future__ import annotations
@@ -227,10 +228,12 @@ class Replayer:
         except Exception as exc:
             if not line_specific(exc):
                 raise
+            refused = True
         else:
-            self.answered()
+            refused = False
+        self.answered()  # the database answered (a refusal of a line's data too)
+        if not refused:
             return inserted
-        self.answered()  # it answered: a line was at fault
         inserted = 0
         for line, row in batch:
             try:
