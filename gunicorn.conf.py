@@ -12,6 +12,7 @@
   GET callback (transcriptionAvailable, every field, a 4096-emoji tag) has a 50.3 KB request
   line; the app refuses a query string over MAX_CONTENT_LENGTH (64 KiB) with 413, like a
   POST body; longer lines get 414 from the server before the app sees them.
+- each worker on its own CPU (or share of them): PIN_WORKERS, on unless 0; worker_cpus.py.
 - Prometheus' multiprocess mode for /metrics (METRICS_TOKEN): each worker writes its metrics
   to files in PROMETHEUS_MULTIPROC_DIR, and a scrape answered by any worker adds them up.
   The directory is this server's own (a new temporary one, unless set), emptied when the
@@ -31,6 +32,8 @@ bind = (
 worker_class = "webserver.BufferingWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Checked (with a one-line error) in on_starting.
+PIN_WORKERS = os.environ.get("PIN_WORKERS")
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
@@ -84,6 +87,22 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def pre_fork(server, worker):
+    """In the master, which knows the live workers: the CPUs of the worker about to start."""
+    import worker_cpus
+
+    worker.cpus = None
+    if worker_cpus.enabled(PIN_WORKERS):
+        live = [getattr(other, "cpus", None) for other in server.WORKERS.values()]
+        worker.cpus = worker_cpus.for_new_worker(os.sched_getaffinity(0), server.num_workers, live)
+
+
+def post_fork(server, worker):
+    """In the new worker, before its threads start: keep them on the worker's CPUs."""
+    if worker.cpus:
+        os.sched_setaffinity(0, worker.cpus)
+
+
 def on_starting(server):
     """Check every setting once, in the master, before any worker starts: a wrong one stops
     the server with one line naming it.  Then print what a person needs (the pages, the
@@ -97,6 +116,13 @@ def on_starting(server):
     # (callback URLs, the banner's) follow the address actually bound, in the workers too.
     if server.cfg.bind:
         os.environ["GUNICORN_BIND"] = server.cfg.bind[0]
+    try:
+        import worker_cpus
+
+        worker_cpus.enabled(PIN_WORKERS)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
     try:
         from app import banner, create_app
 

@@ -13,7 +13,7 @@ answer callbacks; then counts the stored rows of each to find lost events.
     apt-get install wrk
     python bench/bench_callbacks.py [--sqlite-synchronous FULL|NORMAL] [--database-url URL]
         [--rounds 5] [--seconds 4] [--connections 16] [--workers 2] [--port-base N]
-        [--ceiling] [--no-linger]
+        [--ceiling] [--no-linger] [--no-pin]
 
 Targets (issue 16): app / hand-written >= 1.0x in the default durable mode (aim 1.3x),
 >= 0.8x with NORMAL, >= 0.7x on PostgreSQL; zero errors and zero lost events.
@@ -158,6 +158,10 @@ def count_rows(url: str, table: str = "events", where: str = "WHERE route='answe
 CEILING = "app, no store"
 # --no-linger: the app whose commits do not wait for the rest of a burst (bench/nolinger_app.py).
 NO_LINGER = "app, no linger"
+# --no-pin: the app and the hand-written route with their workers left to roam the CPUs
+# (PIN_WORKERS=0; gunicorn.conf.py pins each worker to its own CPU).
+NO_PIN = "app, not pinned"
+NO_PIN_HAND = "hand, not pinned"
 
 
 def main() -> None:
@@ -177,6 +181,11 @@ def main() -> None:
         "--no-linger",
         action="store_true",
         help=f"add the row {NO_LINGER!r} (commits do not wait for the rest of a burst)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help=f"add the rows {NO_PIN!r} and {NO_PIN_HAND!r} (PIN_WORKERS=0)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -210,9 +219,23 @@ def main() -> None:
             apps[CEILING] = "bench.storeless_app:create_app()"
         if args.no_linger:
             apps[NO_LINGER] = "bench.nolinger_app:create_app()"
+        if args.no_pin:
+            apps[NO_PIN] = "app:create_app()"
+            apps[NO_PIN_HAND] = "bench.handwritten_app:create_app()"
         # The servers storing callbacks in the app's database mark their callIds apart.
-        prefixes = {"app answer": "app", NO_LINGER: "nolinger"}
-        spools = {"app answer": f"{tmp}/spool.jsonl", NO_LINGER: f"{tmp}/spool-nolinger.jsonl"}
+        prefixes = {"app answer": "app", NO_LINGER: "nolinger", NO_PIN: "nopin"}
+        spools = {
+            "app answer": f"{tmp}/spool.jsonl",
+            NO_LINGER: f"{tmp}/spool-nolinger.jsonl",
+            NO_PIN: f"{tmp}/spool-nopin.jsonl",
+        }
+        unpinned = {NO_PIN, NO_PIN_HAND}
+        # The hand-written servers share one table: their callIds tell their rows apart.
+        hand_prefixes = {"hand-written": "hand", NO_PIN_HAND: "handnopin"}
+
+        def hand_rows(name: str) -> int:
+            where = f"WHERE call_id LIKE 'c-bench-{hand_prefixes[name]}-%'"
+            return count_rows(hand_url, "hand_events", where)
 
         def stored_rows(name: str) -> int:
             return count_rows(url, where=f"WHERE call_id LIKE 'c-bench-{prefixes[name]}-%'")
@@ -223,13 +246,16 @@ def main() -> None:
             for number, (name, app) in enumerate(apps.items()):
                 sock = listening_socket(base_port + number if base_port else 0)
                 server_env = {**env, "SPOOL_PATH": spools.get(name, env["SPOOL_PATH"])}
+                if name in unpinned:
+                    server_env["PIN_WORKERS"] = "0"
                 bases[name] = servers.enter_context(
                     gunicorn(server_env, workers=args.workers, app=app, sock=sock)
                 )
             for name, base in bases.items():
-                run_wrk(base, 2, args.connections, args.threads, prefixes.get(name, ""))  # warm-up
+                mark = prefixes.get(name, hand_prefixes.get(name, ""))
+                run_wrk(base, 2, args.connections, args.threads, mark)  # warm-up
             warm_rows = {name: stored_rows(name) for name in apps if name in prefixes}
-            warm_hand = count_rows(hand_url, "hand_events", "")
+            warm_hand = {name: hand_rows(name) for name in apps if name in hand_prefixes}
             # Rounds alternate between the servers, so a noisy neighbour on this shared
             # machine hits them alike; medians are compared.
             for _ in range(args.rounds):
@@ -240,11 +266,11 @@ def main() -> None:
                             args.seconds,
                             args.connections,
                             args.threads,
-                            prefixes.get(name, ""),
+                            prefixes.get(name, hand_prefixes.get(name, "")),
                         )
                     )
         stored = {name: stored_rows(name) - warm for name, warm in warm_rows.items()}
-        stored["hand-written"] = count_rows(hand_url, "hand_events", "") - warm_hand
+        stored.update({name: hand_rows(name) - warm for name, warm in warm_hand.items()})
         spool_lines = {
             name: len(Path(path).read_text().splitlines()) if Path(path).exists() else 0
             for name, path in spools.items()
@@ -270,13 +296,13 @@ def main() -> None:
         f"rounds={args.rounds}x{args.seconds}s store={store_name}"
     )
     print(
-        f"{'':14}{'req/s':>10}{'(min-max)':>14}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'':17}{'req/s':>10}{'(min-max)':>14}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'non-2xx':>9}{'errors':>8}{'lost':>6}{'cpu us/req':>12}"
     )
     for name, rounds in results.items():
         rps = [r["rps"] for r in rounds]
         print(
-            f"{name:14}{median(name, 'rps'):>10.0f}{f'({min(rps):.0f}-{max(rps):.0f})':>14}"
+            f"{name:17}{median(name, 'rps'):>10.0f}{f'({min(rps):.0f}-{max(rps):.0f})':>14}"
             f"{median(name, 'p50_ms'):>9.1f}{median(name, 'p99_ms'):>9.1f}"
             f"{int(sum(r['bad'] for r in rounds)):>9}{int(sum(r['errors'] for r in rounds)):>8}"
             f"{lost(name):>6}{median(name, 'cpu_us'):>12.0f}"
@@ -302,6 +328,14 @@ def main() -> None:
         print(
             f"ratio {CEILING}/hand-written (medians): "
             f"{median(CEILING, 'rps') / median('hand-written', 'rps'):.2f}x"
+        )
+    if args.no_pin:
+        print(
+            f"not pinned: ratio app/hand-written (medians): "
+            f"{median(NO_PIN, 'rps') / median(NO_PIN_HAND, 'rps'):.2f}x"
+            f" (paired rounds: {paired(NO_PIN, NO_PIN_HAND):.2f}x);"
+            f" pinned/not pinned: app {app_rps / median(NO_PIN, 'rps'):.2f}x,"
+            f" hand-written {median('hand-written', 'rps') / median(NO_PIN_HAND, 'rps'):.2f}x"
         )
     if args.no_linger:
         print(

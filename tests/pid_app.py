@@ -18,4 +18,9 @@ def create_app() -> Flask:
     def pid() -> str:
         return str(os.getpid())
 
+    @app.get("/cpus")
+    def cpus() -> str:
+        """``pid cpu,cpu,...``: the worker and the CPUs it may run on."""
+        return f"{os.getpid()} {','.join(map(str, sorted(os.sched_getaffinity(0))))}"
+
     return app

@@ -1,0 +1,133 @@
+"""Each gunicorn worker on its own CPUs (worker_cpus.py, gunicorn.conf.py's fork hooks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+import worker_cpus
+from tests.servers import ROOT, app_env, gunicorn
+
+REQUEST_TIMEOUT = 20
+
+
+@pytest.mark.parametrize(
+    ("available", "workers", "expected"),
+    [
+        ({0, 1}, 2, [{0}, {1}]),
+        (range(8), 2, [{0, 1, 2, 3}, {4, 5, 6, 7}]),
+        (range(5), 2, [{0, 1}, {2, 3, 4}]),
+        ({0, 1}, 4, [{0}, {1}]),  # more workers than CPUs: each CPU is a group
+        ({2, 5, 7}, 3, [{2}, {5}, {7}]),  # a cpuset with gaps
+        ({3}, 2, []),  # one CPU: nothing to choose
+        ({0, 1, 2}, 1, [{0, 1, 2}]),
+    ],
+)
+def test_the_cpus_are_split_into_one_group_per_worker(available, workers, expected):
+    assert worker_cpus.groups(available, workers) == [frozenset(group) for group in expected]
+
+
+def test_a_new_worker_takes_the_group_with_the_fewest_live_workers():
+    first = worker_cpus.for_new_worker({0, 1}, 2, [])
+    second = worker_cpus.for_new_worker({0, 1}, 2, [first])
+    assert {first, second} == {frozenset({0}), frozenset({1})}
+    # The worker on CPU 0 died: its replacement takes CPU 0, not a second place on CPU 1.
+    assert worker_cpus.for_new_worker({0, 1}, 2, [frozenset({1})]) == frozenset({0})
+    # Three workers on two CPUs: the third shares, then the fourth evens it out.
+    third = worker_cpus.for_new_worker({0, 1}, 4, [first, second])
+    fourth = worker_cpus.for_new_worker({0, 1}, 4, [first, second, third])
+    assert {third, fourth} == {frozenset({0}), frozenset({1})}
+    assert worker_cpus.for_new_worker({0}, 2, []) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, True),
+        ("", True),
+        ("1", True),
+        ("on", True),
+        ("TRUE", True),
+        ("0", False),
+        ("off", False),
+        ("No", False),
+    ],
+)
+def test_pin_workers_is_on_unless_switched_off(raw, expected):
+    assert worker_cpus.enabled(raw) is expected
+
+
+@pytest.mark.parametrize("raw", ["2", "maybe", "enabled"])
+def test_a_wrong_pin_workers_value_names_the_setting(raw):
+    with pytest.raises(ValueError, match="PIN_WORKERS must be 1 or 0"):
+        worker_cpus.enabled(raw)
+
+
+def worker_cpus_seen(base: str, count: int, exclude: frozenset[int] = frozenset()) -> dict:
+    """{pid: CPUs} of ``count`` workers other than ``exclude``, from fresh connections."""
+    seen: dict[int, frozenset[int]] = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only workers {seen} answered"
+        with requests.Session() as session:
+            pid, cpus = session.get(base + "/cpus", timeout=REQUEST_TIMEOUT).text.split()
+        if int(pid) not in exclude:
+            seen[int(pid)] = frozenset(int(cpu) for cpu in cpus.split(","))
+    return seen
+
+
+needs_two_cpus = pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="pinning needs at least two CPUs to choose from"
+)
+
+
+@needs_two_cpus
+def test_the_shipped_workers_run_on_cpus_of_their_own_and_a_restart_takes_the_freed_ones(
+    tmp_path,
+):
+    allowed = frozenset(os.sched_getaffinity(0))
+    with gunicorn(app_env(tmp_path), app="tests.pid_app:create_app()") as base:
+        workers = worker_cpus_seen(base, 2)
+        first, second = workers.values()
+        assert first and second and not first & second, workers
+        assert first | second <= allowed
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replacement = worker_cpus_seen(base, 2, exclude=frozenset({victim}))
+        assert sorted(replacement.values(), key=min) == sorted(workers.values(), key=min)
+
+
+@needs_two_cpus
+def test_with_pin_workers_off_each_worker_may_run_anywhere(tmp_path):
+    allowed = frozenset(os.sched_getaffinity(0))
+    env = {**app_env(tmp_path), "PIN_WORKERS": "0"}
+    with gunicorn(env, app="tests.pid_app:create_app()") as base:
+        assert list(worker_cpus_seen(base, 2).values()) == [allowed, allowed]
+
+
+def test_a_wrong_pin_workers_stops_the_server_with_one_line(tmp_path):
+    env = {**os.environ, **app_env(tmp_path), "PIN_WORKERS": "sometimes", "PORT": "0"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "tests.pid_app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "error: PIN_WORKERS must be 1 or 0 (on or off), got 'sometimes'" in result.stderr
+    assert "Traceback" not in result.stderr
