@@ -91,10 +91,11 @@ def forward(
 
 
 # Per process.  A batch of plain callbacks is one statement and one round trip
-# (EventInserts.one_statement), so two commits in flight keep up, and fewer threads gather
-# more callbacks per commit (bench/bench_callbacks.py on PostgreSQL, 2 against 4 threads
-# per worker: 12-27% less PostgreSQL CPU per callback, and a lower median latency).
-PG_COMMIT_THREADS = 2
+# (EventInserts.one_statement), so one commit in flight keeps up, and fewer threads gather
+# more callbacks per commit: 2 against 4 threads per worker gave 12-27% less PostgreSQL CPU
+# per callback, and with each worker on CPUs of its own (gunicorn.conf.py), 1 against 2
+# gave 8% more callbacks per second (bench/bench_callbacks.py, paired rounds: 5 of 6 won).
+PG_COMMIT_THREADS = 1
 
 
 class Durability(NamedTuple):
@@ -138,8 +139,8 @@ class Store:
             self.url, busy_timeout=self.busy_timeout, sqlite_synchronous=synchronous
         )
         if commit_threads is None:
-            # SQLite has one writer at a time; PostgreSQL commits (and flushes) several
-            # transactions at once, so more batches in flight carry more callbacks.
+            # SQLite has one writer at a time; PostgreSQL could commit several batches at
+            # once, but one at a time gathers more callbacks in each (PG_COMMIT_THREADS).
             commit_threads = 1 if self.is_sqlite else PG_COMMIT_THREADS
         self._writer = CallbackWriter(self._db, self.spool, self.busy_timeout, commit_threads)
         self._replayer = Replayer(self._db, self.spool, self._writer.inserts, self._writer.hooks)

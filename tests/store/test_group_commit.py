@@ -204,8 +204,8 @@ def test_callers_of_a_stuck_commit_spool_their_rows_and_each_is_stored_once(make
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"])
-def test_postgres_commits_several_batches_at_once(make_store):
-    store = make_store(busy_timeout=30)  # the default: several commit threads
+def test_with_several_commit_threads_postgres_commits_batches_at_once(make_store):
+    store = make_store(busy_timeout=30, commit_threads=2)  # the default is one (PG_COMMIT_THREADS)
     held = HeldCommits(store)
     records = [make_record(call_id=f"c-parallel-{n}") for n in range(4)]
     outcomes, threads = record_all(store, held, records)

@@ -200,7 +200,7 @@ def test_one_probe_at_a_time_across_stores_and_a_hung_probe_lapses(make_store, d
         probe.join(timeout=30)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])  # one commit thread: one hang is all of them
+# One commit thread per store on both (store.core.PG_COMMIT_THREADS): one hang is all of them.
 def test_a_commit_stuck_past_the_busy_timeout_holds_the_other_stores_too(make_store, attempts):
     first, second = make_store(busy_timeout=BUSY), make_store(busy_timeout=BUSY)
     first.migrate()
