@@ -94,7 +94,7 @@ def pre_fork(server, worker):
     worker.cpus = None
     if worker_cpus.enabled(PIN_WORKERS):
         live = [getattr(other, "cpus", None) for other in server.WORKERS.values()]
-        worker.cpus = worker_cpus.for_new_worker(os.sched_getaffinity(0), server.num_workers, live)
+        worker.cpus = worker_cpus.for_new_worker(worker_cpus.allowed(), server.num_workers, live)
 
 
 def post_fork(server, worker):

@@ -15,6 +15,7 @@ the group with the fewest live workers, so a restarted worker takes its predeces
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -33,6 +34,13 @@ def enabled(raw: str | None) -> bool:
     raise ValueError(f"PIN_WORKERS must be 1 or 0 (on or off), got {raw!r}")
 
 
+def allowed() -> frozenset[int] | None:
+    """The CPUs this process may run on; None where the system cannot pin (macOS, say)."""
+    if not hasattr(os, "sched_getaffinity") or not hasattr(os, "sched_setaffinity"):
+        return None
+    return frozenset(os.sched_getaffinity(0))
+
+
 def groups(available: Iterable[int], workers: int) -> list[frozenset[int]]:
     """Split ``available`` CPUs into min(workers, CPUs) groups of consecutive CPUs, their
     sizes differing by one at most; no groups (no pinning) with fewer than two CPUs."""
@@ -46,11 +54,11 @@ def groups(available: Iterable[int], workers: int) -> list[frozenset[int]]:
 
 
 def for_new_worker(
-    available: Iterable[int], workers: int, taken: Sequence[frozenset[int] | None]
+    available: Iterable[int] | None, workers: int, taken: Sequence[frozenset[int] | None]
 ) -> frozenset[int] | None:
     """The CPUs of a worker about to start, given those of the live ones (``taken``); None
-    when there is nothing to choose (one CPU)."""
-    choices = groups(available, workers)
+    when there is nothing to choose (one CPU, or none known)."""
+    choices = groups(available or (), workers)
     if not choices:
         return None
     return min(choices, key=lambda group: (sum(1 for cpus in taken if cpus == group), min(group)))

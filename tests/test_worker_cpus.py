@@ -44,6 +44,13 @@ def test_a_new_worker_takes_the_group_with_the_fewest_live_workers():
     fourth = worker_cpus.for_new_worker({0, 1}, 4, [first, second, third])
     assert {third, fourth} == {frozenset({0}), frozenset({1})}
     assert worker_cpus.for_new_worker({0}, 2, []) is None
+    assert worker_cpus.for_new_worker(None, 2, []) is None  # a system that cannot pin
+
+
+def test_where_the_system_cannot_pin_no_cpus_are_known(monkeypatch):
+    assert worker_cpus.allowed() == frozenset(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_setaffinity")  # as on macOS
+    assert worker_cpus.allowed() is None
 
 
 @pytest.mark.parametrize(
