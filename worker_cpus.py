@@ -5,8 +5,8 @@ threads hand each callback from one to the next, and only one of them runs Pytho
 time.  Left to the scheduler, those threads wake on whichever CPU is free, so every hand-off
 moves the request's data between CPU caches.  Kept on one CPU (or one share of them, when
 there are more CPUs than workers), the hand-offs stay in one cache: at the shipped settings
-(2 workers, 2 CPUs) a callback costs about a fifth less CPU and the server answers 20-40%
-more callbacks per second (bench/README.md).
+(2 workers, 2 CPUs) the server answered 13-36% more callbacks per second, with 3-14% less
+CPU per callback (bench/README.md).
 
 The CPUs allowed to the server (its affinity: a container's cpuset, say) are split into one
 group per worker, or each CPU is a group when workers outnumber them.  A new worker takes
