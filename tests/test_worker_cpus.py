@@ -138,3 +138,18 @@ def test_a_wrong_pin_workers_stops_the_server_with_one_line(tmp_path):
     assert result.returncode != 0
     assert "error: PIN_WORKERS must be 1 or 0 (on or off), got 'sometimes'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_whose_cpus_cannot_be_had_runs_unpinned_with_a_warning():
+    import runpy
+    from types import SimpleNamespace
+
+    post_fork = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_fork"]
+    warnings: list[str] = []
+    server = SimpleNamespace(
+        log=SimpleNamespace(warning=lambda *args: warnings.append(args[0] % args[1:]))
+    )
+    before = os.sched_getaffinity(0)
+    post_fork(server, SimpleNamespace(pid=4242, cpus=frozenset({1_000_000})))  # no such CPU
+    assert os.sched_getaffinity(0) == before
+    assert len(warnings) == 1 and warnings[0].startswith("worker 4242 not pinned to CPUs [1000000]")
