@@ -87,6 +87,16 @@ def banner(app: Flask) -> str:
         f"  flows          {', '.join(sorted(registry.flows))}"
         + (f" (default: {default.name})" if default else " (no default flow)"),
     ]
+    store = app.extensions.get("store")
+    if store is not None:  # which database took effect, and what a stored callback promises
+        durability = (
+            f"synchronous={store.sqlite_synchronous}"
+            if store.is_sqlite
+            else "synchronous_commit=on"
+        )
+        lines.append(
+            f"  store          {store.url.render_as_string(hide_password=True)}  ({durability})"
+        )
     if "metrics" in app.extensions:
         lines.append(f"  metrics        {base}/metrics  (Authorization: Bearer METRICS_TOKEN)")
     if "alerts" in app.extensions:

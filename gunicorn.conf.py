@@ -30,10 +30,26 @@ bind = (
     or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 )
 worker_class = "webserver.BufferingWorker"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# Checked (with a one-line error) in on_starting.
-PIN_WORKERS = os.environ.get("PIN_WORKERS")
+# Settings found wrong here, said in one line each by on_starting (which stops the server).
+SETTING_ERRORS = []
+
+
+def _count(name, default):
+    """A positive whole number from the environment (0 workers would serve nothing)."""
+    raw = os.environ.get(name) or default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        SETTING_ERRORS.append(f"{name} must be a whole number of at least 1, got {raw!r}")
+        return int(default)
+    return value
+
+
+workers = _count("WEB_CONCURRENCY", "2")
+threads = _count("GUNICORN_THREADS", "8")
+PIN_WORKERS = os.environ.get("PIN_WORKERS")  # checked in on_starting too
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
@@ -102,6 +118,7 @@ def post_fork(server, worker):
     if worker.cpus:
         try:
             os.sched_setaffinity(0, worker.cpus)
+            server.log.info("worker %s runs on CPUs %s", worker.pid, sorted(worker.cpus))
         except OSError as exc:  # a CPU taken away since: run unpinned rather than not at all
             server.log.warning(
                 "worker %s not pinned to CPUs %s: %s", worker.pid, sorted(worker.cpus), exc
@@ -126,7 +143,10 @@ def on_starting(server):
 
         worker_cpus.enabled(PIN_WORKERS)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        SETTING_ERRORS.append(str(exc))
+    if SETTING_ERRORS:
+        for error in SETTING_ERRORS:
+            print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
     try:
         from app import banner, create_app

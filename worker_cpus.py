@@ -31,7 +31,7 @@ def enabled(raw: str | None) -> bool:
         return True
     if value in FALSE:
         return False
-    raise ValueError(f"PIN_WORKERS must be 1 or 0 (on or off), got {raw!r}")
+    raise ValueError(f"PIN_WORKERS must be 1 or 0 (or on/off, true/false, yes/no), got {raw!r}")
 
 
 def allowed() -> frozenset[int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -179,7 +180,12 @@ def test_gunicorn_prints_the_banner_once_per_server(tmp_path):
     assert text.count("generated password") == 1, text
     assert text.count(f"dashboard      http://127.0.0.1:{port}/dashboard") == 1
     assert text.count("sandbox API    ") == 1
+    assert text.count(f"store          sqlite:///{tmp_path / 'events.db'}  (synchronous=FULL)") == 1
     assert text.count("Booting worker") == 2
+    # Each worker says which CPUs it runs on (PIN_WORKERS), two of them different.
+    pinned = re.findall(r"worker \d+ runs on CPUs \[([\d, ]+)\]", text)
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert len(pinned) == 2 and len(set(pinned)) == 2, text
 
 
 @pytest.mark.slow
@@ -231,18 +237,41 @@ def test_a_bind_given_to_gunicorn_is_where_the_app_sends_callbacks(tmp_path):
 
 
 @pytest.mark.slow
-def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        (
+            "VOICE_BACKEND",
+            "bandwdith",
+            "VOICE_BACKEND must be 'sandbox' or 'bandwidth', got 'bandwdith'",
+        ),
+        # gunicorn would start a master with no worker: a server that never answers.
+        ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be a whole number of at least 1, got '0'"),
+        ("GUNICORN_THREADS", "x", "GUNICORN_THREADS must be a whole number of at least 1, got 'x'"),
+        (
+            "GUNICORN_THREADS",
+            "-2",
+            "GUNICORN_THREADS must be a whole number of at least 1, got '-2'",
+        ),
+        (
+            "PIN_WORKERS",
+            "sometimes",
+            "PIN_WORKERS must be 1 or 0 (or on/off, true/false, yes/no), got 'sometimes'",
+        ),
+    ],
+)
+def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path, setting, value, error):
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
         cwd=ROOT,
-        env=_env(tmp_path, VOICE_BACKEND="bandwdith", PORT="9"),  # refused before binding
+        env=_env(tmp_path, **{setting: value}, PORT="9"),  # refused before binding
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: VOICE_BACKEND must be 'sandbox' or 'bandwidth', got 'bandwdith'"]
+    assert errors == [f"error: {error}"]
     assert "Traceback" not in result.stderr
 
 
