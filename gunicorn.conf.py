@@ -116,13 +116,9 @@ def pre_fork(server, worker):
 def post_fork(server, worker):
     """In the new worker, before its threads start: keep them on the worker's CPUs."""
     if worker.cpus:
-        try:
-            os.sched_setaffinity(0, worker.cpus)
-            server.log.info("worker %s runs on CPUs %s", worker.pid, sorted(worker.cpus))
-        except OSError as exc:  # a CPU taken away since: run unpinned rather than not at all
-            server.log.warning(
-                "worker %s not pinned to CPUs %s: %s", worker.pid, sorted(worker.cpus), exc
-            )
+        import worker_cpus
+
+        worker_cpus.pin(worker.cpus, server.log)
 
 
 def on_starting(server):

@@ -10,13 +10,16 @@ CPU per callback (bench/README.md).
 
 The CPUs allowed to the server (its affinity: a container's cpuset, say) are split into one
 group per worker, or each CPU is a group when workers outnumber them.  A new worker takes
-the group with the fewest live workers, so a restarted worker takes its predecessor's.
+the group fewest live workers may run on, so a restarted worker takes its predecessor's.
+Live workers stay where they are: after the number of workers changes while the server
+runs (TTIN, TTOU), a restart of the server spreads them evenly again.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
@@ -61,4 +64,22 @@ def for_new_worker(
     choices = groups(available or (), workers)
     if not choices:
         return None
-    return min(choices, key=lambda group: (sum(1 for cpus in taken if cpus == group), min(group)))
+
+    def load(group: frozenset[int]) -> int:
+        """Live workers that may run on a CPU of ``group`` (their groups differ from these
+        after the number of workers changed)."""
+        return sum(1 for cpus in taken if cpus and cpus & group)
+
+    return min(choices, key=lambda group: (load(group), min(group)))
+
+
+def pin(cpus: frozenset[int], log: Any, pid: int = 0) -> None:
+    """Keep process ``pid`` (0: this one) on ``cpus``, and say so in ``log``; a CPU taken
+    away since it was chosen leaves the process unpinned with a warning, rather than not
+    running at all (a worker failing at start would be restarted in a loop)."""
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except OSError as exc:
+        log.warning("worker %s not pinned to CPUs %s: %s", pid or os.getpid(), sorted(cpus), exc)
+    else:
+        log.info("worker %s runs on CPUs %s", pid or os.getpid(), sorted(cpus))

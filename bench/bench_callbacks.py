@@ -246,8 +246,8 @@ def main() -> None:
             for number, (name, app) in enumerate(apps.items()):
                 sock = listening_socket(base_port + number if base_port else 0)
                 server_env = {**env, "SPOOL_PATH": spools.get(name, env["SPOOL_PATH"])}
-                if name in unpinned:
-                    server_env["PIN_WORKERS"] = "0"
+                # Explicit both ways: a PIN_WORKERS in the shell must not relabel the rows.
+                server_env["PIN_WORKERS"] = "0" if name in unpinned else "1"
                 bases[name] = servers.enter_context(
                     gunicorn(server_env, workers=args.workers, app=app, sock=sock)
                 )
@@ -341,7 +341,8 @@ def main() -> None:
         print(
             f"ratio app/{NO_LINGER} (medians): {app_rps / median(NO_LINGER, 'rps'):.2f}x"
             f" (paired rounds: {paired('app answer', NO_LINGER):.2f}x)"
-            f"   CPU per request: {median('app answer', 'cpu_us') / median(NO_LINGER, 'cpu_us'):.2f}x"
+            "   CPU per request: "
+            f"{median('app answer', 'cpu_us') / median(NO_LINGER, 'cpu_us'):.2f}x"
         )
     print(f"app spooled: {spool_lines['app answer']}")
 

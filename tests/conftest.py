@@ -30,10 +30,14 @@ def needs(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+# gunicorn.conf.py's own settings (the app's are config.DEFAULTS).
+SERVER_SETTINGS = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "PIN_WORKERS", "GUNICORN_BIND")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch):
     """Settings read from the environment must not leak from the shell into tests."""
-    for key in DEFAULTS:
+    for key in (*DEFAULTS, *SERVER_SETTINGS):
         monkeypatch.delenv(key, raising=False)
     # Nor may a proxy from the shell intercept requests to the servers on 127.0.0.1.
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):

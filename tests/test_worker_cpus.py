@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 import requests
 
 import worker_cpus
-from tests.servers import ROOT, app_env, gunicorn
+from tests.servers import app_env, gunicorn
 
 REQUEST_TIMEOUT = 20
+
+needs_affinity = pytest.mark.skipif(
+    worker_cpus.allowed() is None, reason="this system cannot pin processes to CPUs"
+)
+needs_two_cpus = pytest.mark.skipif(
+    len(worker_cpus.allowed() or ()) < 2, reason="pinning needs at least two CPUs to choose from"
+)
 
 
 @pytest.mark.parametrize(
@@ -41,10 +49,21 @@ def test_a_new_worker_takes_the_group_with_the_fewest_live_workers():
     third = worker_cpus.for_new_worker({0, 1}, 4, [first, second])
     fourth = worker_cpus.for_new_worker({0, 1}, 4, [first, second, third])
     assert {third, fourth} == {frozenset({0}), frozenset({1})}
+
+
+def test_after_the_number_of_workers_changed_a_new_worker_avoids_the_busy_cpus():
+    # Two workers on four CPUs took {0, 1} and {2, 3}; one more (TTIN) splits the CPUs in
+    # three, none of which matches a live worker's: it must still avoid sharing if it can.
+    live = [frozenset({0, 1}), frozenset({2, 3})]
+    assert worker_cpus.for_new_worker(range(4), 3, live) == frozenset({0})  # all share
+    # Down to two workers (TTOU): the one left on CPU 1 of an earlier split keeps the new
+    # one off the group holding CPU 1.
+    assert worker_cpus.for_new_worker(range(4), 2, [frozenset({1})]) == frozenset({2, 3})
     assert worker_cpus.for_new_worker({0}, 2, []) is None
     assert worker_cpus.for_new_worker(None, 2, []) is None  # a system that cannot pin
 
 
+@needs_affinity
 def test_where_the_system_cannot_pin_no_cpus_are_known(monkeypatch):
     assert worker_cpus.allowed() == frozenset(os.sched_getaffinity(0))
     monkeypatch.delattr(os, "sched_setaffinity")  # as on macOS
@@ -87,11 +106,6 @@ def worker_cpus_seen(base: str, count: int, exclude: frozenset[int] = frozenset(
     return seen
 
 
-needs_two_cpus = pytest.mark.skipif(
-    len(os.sched_getaffinity(0)) < 2, reason="pinning needs at least two CPUs to choose from"
-)
-
-
 @needs_two_cpus
 def test_the_shipped_workers_run_on_cpus_of_their_own_and_a_restart_takes_the_freed_ones(
     tmp_path,
@@ -116,16 +130,38 @@ def test_with_pin_workers_off_each_worker_may_run_anywhere(tmp_path):
         assert list(worker_cpus_seen(base, 2).values()) == [allowed, allowed]
 
 
-def test_a_worker_whose_cpus_cannot_be_had_runs_unpinned_with_a_warning():
-    import runpy
-    from types import SimpleNamespace
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
 
-    post_fork = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_fork"]
-    warnings: list[str] = []
-    server = SimpleNamespace(
-        log=SimpleNamespace(warning=lambda *args: warnings.append(args[0] % args[1:]))
-    )
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(("info", message % args))
+
+    def warning(self, message: str, *args: object) -> None:
+        self.lines.append(("warning", message % args))
+
+
+@needs_two_cpus
+def test_pin_keeps_a_process_on_its_cpus_and_says_so():
+    cpu = min(os.sched_getaffinity(0))
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        log = Log()
+        worker_cpus.pin(frozenset({cpu}), log, pid=child.pid)
+        assert os.sched_getaffinity(child.pid) == {cpu}
+        assert log.lines == [("info", f"worker {child.pid} runs on CPUs [{cpu}]")]
+    finally:
+        child.kill()
+        child.wait()
+
+
+@needs_affinity
+def test_a_worker_whose_cpus_cannot_be_had_runs_unpinned_with_a_warning():
+    log = Log()
     before = os.sched_getaffinity(0)
-    post_fork(server, SimpleNamespace(pid=4242, cpus=frozenset({1_000_000})))  # no such CPU
+    worker_cpus.pin(frozenset({1_000_000}), log)  # no such CPU
     assert os.sched_getaffinity(0) == before
-    assert len(warnings) == 1 and warnings[0].startswith("worker 4242 not pinned to CPUs [1000000]")
+    assert len(log.lines) == 1
+    level, line = log.lines[0]
+    assert level == "warning"
+    assert line.startswith(f"worker {os.getpid()} not pinned to CPUs [1000000]")
