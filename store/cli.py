@@ -1,6 +1,8 @@
-"""``flask store ...``: migrate, replay-spool, purge."""
+"""``flask store ...``: status, migrate, replay-spool, purge."""
 
 from __future__ import annotations
+
+import time
 
 import click
 from flask import current_app
@@ -9,6 +11,41 @@ from flask.cli import AppGroup
 from .core import StoreUnavailable
 
 store_cli = AppGroup("store", help="The event store: schema, spool and retention.")
+
+
+@store_cli.command("status")
+def status_command() -> None:
+    """Say which database is in use, what "stored" promises there, how many callbacks it
+    holds and how many wait in the spool; fails (exit 1) when the database does not answer."""
+    from . import get_store
+
+    store = get_store()
+    click.echo(f"database    {store.url.render_as_string(hide_password=True)}")
+    spooled = store.spool.depth()
+    waiting = f"{spooled} callback(s) waiting to be replayed" if spooled else "empty"
+    click.echo(f"spool       {store.spool_path}: {waiting}")
+    try:
+        durability = store.durability()
+        stored = store.stored_callbacks()
+    except StoreUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    if durability.backend == "postgresql":
+        mode = f"synchronous_commit={durability.setting}"
+    elif durability.wal_fsync:
+        mode = f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting}, the WAL fsynced after each commit)"
+    else:
+        mode = f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting})"
+    promise = (
+        "a callback is on stable storage before it is answered"
+        if durability.on_stable_storage
+        else "a stored callback survives a crash of the app, not of the machine"
+    )
+    click.echo(f"durability  {mode}: {promise}")
+    newest = ""
+    if stored.newest_received_at is not None:
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stored.newest_received_at))
+        newest = f", the newest received {at}"
+    click.echo(f"callbacks   {stored.total} stored{newest}")
 
 
 @store_cli.command("migrate")

@@ -259,6 +259,7 @@ class Store:
     replay_spool = forward("_replayer", Replayer.replay)
     record_rejected = forward("_queries", Queries.record_rejected)
     rejected = forward("_queries", Queries.rejected)
+    stored_callbacks = forward("_queries", Queries.stored_callbacks)
     events_for_call = forward("_queries", Queries.events_for_call)
     events_for_parent_call = forward("_queries", Queries.events_for_parent_call)
     events_for_conference = forward("_queries", Queries.events_for_conference)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 
 REJECTED_BODY_BYTES = 2048
 REJECTED_REASON_CHARS = 1000
+
+
+class StoredCallbacks(NamedTuple):
+    """How many callbacks the store holds, and when the newest arrived (None: none yet)."""
+
+    total: int
+    newest_received_at: float | None
 
 
 class Queries:
@@ -102,6 +109,14 @@ class Queries:
             return [dict(row) for row in conn.execute(query).mappings()]
 
     # --- events and disconnects ------------------------------------------------------------------------------
+
+    def stored_callbacks(self) -> StoredCallbacks:
+        """The number of stored callbacks and the newest one's arrival (``flask store status``)."""
+        with self.db.reading() as conn:
+            count, newest = conn.execute(
+                select(func.count(), func.max(events.c.received_at)).select_from(events)
+            ).one()
+        return StoredCallbacks(int(count), None if newest is None else float(newest))
 
     def events_for_call(self, call_id: str) -> list[dict[str, Any]]:
         """Every stored callback of one call, in arrival order."""

@@ -91,3 +91,64 @@ def test_cli_reports_an_unavailable_database(tmp_path, dead_url):
     assert result.exit_code == 1
     assert "Error:" in result.output
     get_store(app).dispose()
+
+
+def test_cli_status_says_where_callbacks_go_and_how_many_are_there(
+    app, backend, make_store, dead_url
+):
+    built = get_store(app)
+    newest = time.time() - 60
+    built.record_callback(make_record(call_id="c-status-1", received_at=newest - 10))
+    built.record_callback(make_record(call_id="c-status-2", received_at=newest))
+    dead = make_store(dead_url, busy_timeout=0.2, spool_path=app.config["SPOOL_PATH"])
+    assert dead.record_callback(make_record(call_id="c-status-3"))[0] == "spooled"
+    result = app.test_cli_runner().invoke(args=["store", "status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"database    {built.url.render_as_string(hide_password=True)}"
+    assert (
+        lines[1] == f"spool       {app.config['SPOOL_PATH']}: 1 callback(s) waiting to be replayed"
+    )
+    if backend == "sqlite":
+        mode = "FULL (SQLite synchronous=NORMAL, the WAL fsynced after each commit)"
+    else:
+        mode = "synchronous_commit=on"
+    assert lines[2] == f"durability  {mode}: a callback is on stable storage before it is answered"
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest))
+    assert lines[3] == f"callbacks   2 stored, the newest received {at}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_cli_status_says_what_normal_risks(db_url, tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.update(DATABASE_URL=db_url, STORE_SQLITE_SYNCHRONOUS="NORMAL")
+    store_package.init_app(app)
+    try:
+        result = app.test_cli_runner().invoke(args=["store", "status"])
+    finally:
+        get_store(app).dispose()
+    assert result.exit_code == 0, result.output
+    assert (
+        "durability  NORMAL (SQLite synchronous=NORMAL): a stored callback survives a crash of "
+        "the app, not of the machine"
+    ) in result.output
+    assert "callbacks   0 stored\n" in result.output
+    assert "spool       " in result.output and ": empty" in result.output
+
+
+def test_cli_status_of_an_unreachable_database_fails_and_hides_its_password(tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.update(
+        DATABASE_URL="postgresql://voice:s3cret-pw@127.0.0.1:1/events", STORE_BUSY_TIMEOUT=0.2
+    )
+    store_package.init_app(app)
+    try:
+        result = app.test_cli_runner().invoke(args=["store", "status"])
+    finally:
+        get_store(app).dispose()
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "database    postgresql+psycopg://voice:***@127.0.0.1:1/events\n"
+    )
+    assert "Error: store unavailable" in result.output
+    assert "s3cret-pw" not in result.output
