@@ -48,9 +48,9 @@ def groups(available: Iterable[int], workers: int) -> list[frozenset[int]]:
     """Split ``available`` CPUs into min(workers, CPUs) groups of consecutive CPUs, their
     sizes differing by one at most; no groups (no pinning) with fewer than two CPUs."""
     cpus = sorted(available)
-    count = min(max(1, workers), len(cpus))
     if len(cpus) < 2:
         return []
+    count = min(max(1, workers), len(cpus))
     return [
         frozenset(cpus[n * len(cpus) // count : (n + 1) * len(cpus) // count]) for n in range(count)
     ]

@@ -233,6 +233,8 @@ def main() -> None:
         # The hand-written servers share one table: their callIds tell their rows apart.
         hand_prefixes = {"hand-written": "hand", NO_PIN_HAND: "handnopin"}
 
+        marks = {**prefixes, **hand_prefixes}  # each server's callId prefix, if it has one
+
         def hand_rows(name: str) -> int:
             where = f"WHERE call_id LIKE 'c-bench-{hand_prefixes[name]}-%'"
             return count_rows(hand_url, "hand_events", where)
@@ -252,8 +254,7 @@ def main() -> None:
                     gunicorn(server_env, workers=args.workers, app=app, sock=sock)
                 )
             for name, base in bases.items():
-                mark = prefixes.get(name, hand_prefixes.get(name, ""))
-                run_wrk(base, 2, args.connections, args.threads, mark)  # warm-up
+                run_wrk(base, 2, args.connections, args.threads, marks.get(name, ""))  # warm-up
             warm_rows = {name: stored_rows(name) for name in apps if name in prefixes}
             warm_hand = {name: hand_rows(name) for name in apps if name in hand_prefixes}
             # Rounds alternate between the servers, so a noisy neighbour on this shared
@@ -266,7 +267,7 @@ def main() -> None:
                             args.seconds,
                             args.connections,
                             args.threads,
-                            prefixes.get(name, hand_prefixes.get(name, "")),
+                            marks.get(name, ""),
                         )
                     )
         stored = {name: stored_rows(name) - warm for name, warm in warm_rows.items()}

@@ -32,7 +32,10 @@ def status_command() -> None:
     if durability.backend == "postgresql":
         mode = f"synchronous_commit={durability.setting}"
     elif durability.wal_fsync:
-        mode = f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting}, the WAL fsynced after each commit)"
+        mode = (
+            f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting},"
+            " the WAL fsynced after each commit)"
+        )
     else:
         mode = f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting})"
     promise = (

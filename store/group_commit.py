@@ -3,9 +3,10 @@
 Each process has its commit thread (one by default: SQLite's writers take turns anyway, and
 on PostgreSQL one commit at a time gathers more callbacks in each; store.core
 PG_COMMIT_THREADS).  A request thread queues its row and waits; a commit thread takes
-everything queued (up to GROUP_MAX rows) and commits it in one transaction, so under load one commit (and, in durable mode, one fsync) carries many
-callbacks; while callbacks come in bursts, a commit waits up to LINGER_SECONDS for as
-many as the last one carried (without a separate fsync).  A request thread never touches
+everything queued (up to GROUP_MAX rows) and commits it in one transaction, so under load
+one commit (and, in durable mode, one fsync) carries many callbacks; while callbacks come
+in bursts, a commit waits up to LINGER_SECONDS for as many as the last one carried
+(without a separate fsync).  A request thread never touches
 the database itself, so it never waits longer than its deadline (the busy timeout): past
 it, it writes its row to the spool (fsynced) and answers.  Should the commit finish later
 after all, the row is in the database and in the spool, and the replay's unique key makes

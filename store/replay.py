@@ -223,17 +223,15 @@ class Replayer:
     def replay_batch(self, batch: list[tuple[bytes, dict[str, Any]]]) -> int:
         """One transaction per batch; a line that can never be stored is set aside."""
         rows = [row for _, row in batch]
+        whole: int | None = None  # None: a line's data was refused
         try:
-            inserted = self.db.raw_write(functools.partial(self._insert_rows, rows=rows))
+            whole = self.db.raw_write(functools.partial(self._insert_rows, rows=rows))
         except Exception as exc:
             if not line_specific(exc):
                 raise
-            refused = True
-        else:
-            refused = False
         self.answered()  # the database answered (a refusal of a line's data too)
-        if not refused:
-            return inserted
+        if whole is not None:
+            return whole
         inserted = 0
         for line, row in batch:
             try:

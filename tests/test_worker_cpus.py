@@ -49,6 +49,8 @@ def test_a_new_worker_takes_the_group_with_the_fewest_live_workers():
     third = worker_cpus.for_new_worker({0, 1}, 4, [first, second])
     fourth = worker_cpus.for_new_worker({0, 1}, 4, [first, second, third])
     assert {third, fourth} == {frozenset({0}), frozenset({1})}
+    assert worker_cpus.for_new_worker({0}, 2, []) is None  # one CPU: nothing to choose
+    assert worker_cpus.for_new_worker(None, 2, []) is None  # a system that cannot pin
 
 
 def test_after_the_number_of_workers_changed_a_new_worker_avoids_the_busy_cpus():
@@ -59,8 +61,6 @@ def test_after_the_number_of_workers_changed_a_new_worker_avoids_the_busy_cpus()
     # Down to two workers (TTOU): the one left on CPU 1 of an earlier split keeps the new
     # one off the group holding CPU 1.
     assert worker_cpus.for_new_worker(range(4), 2, [frozenset({1})]) == frozenset({2, 3})
-    assert worker_cpus.for_new_worker({0}, 2, []) is None
-    assert worker_cpus.for_new_worker(None, 2, []) is None  # a system that cannot pin
 
 
 @needs_affinity
