@@ -266,14 +266,18 @@ def receive(route: str) -> Response:
     if outcome == "duplicate" and stored is not None:
         settings.recent.remember(key, stored)
         return _stored_reply(stored, settings)
-    settings.recent.remember(
-        key,
-        {
-            "reply_status": status,
-            "reply_body": stored_body,
-            "reply_content_type": record["reply_content_type"],
-        },
-    )
+    if outcome != "spooled":
+        # A spooled reply is not remembered: the database may come to hold another copy's
+        # (another worker's, answered meanwhile), and from then on that one is every
+        # copy's answer, this worker's too.
+        settings.recent.remember(
+            key,
+            {
+                "reply_status": status,
+                "reply_body": stored_body,
+                "reply_content_type": record["reply_content_type"],
+            },
+        )
     if event.attempt and event.event_type in SETTLING_EVENTS:
         _settle_attempt(store, event)
     if refused_route is not None and outcome == "inserted":

@@ -15,11 +15,13 @@ store_cli = AppGroup("store", help="The event store: schema, spool and retention
 
 @store_cli.command("status")
 def status_command() -> None:
-    """Say which database is in use, what "stored" promises there, how many callbacks it
-    holds and how many wait in the spool; fails (exit 1) when the database does not answer."""
+    """Say which database this shell's settings name, what "stored" promises with them, how
+    many callbacks it holds and how many wait in the spool.  Reads only (it replays nothing:
+    see replay-spool); fails (exit 1) when the database does not answer."""
     from . import get_store
 
     store = get_store()
+    store.leave_spool_alone()
     click.echo(f"database    {store.url.render_as_string(hide_password=True)}")
     spooled = store.spool.depth()
     waiting = f"{spooled} callback(s) waiting to be replayed" if spooled else "empty"
@@ -38,12 +40,22 @@ def status_command() -> None:
         )
     else:
         mode = f"{store.sqlite_synchronous} (SQLite synchronous={durability.setting})"
-    promise = (
-        "a callback is on stable storage before it is answered"
-        if durability.on_stable_storage
-        else "a stored callback survives a crash of the app, not of the machine"
-    )
+    if durability.on_stable_storage:
+        promise = "a callback is on stable storage before it is answered"
+    elif durability.backend == "sqlite" and durability.setting == "OFF":
+        promise = (
+            "a stored callback survives a crash of the app; a crash of the machine can lose"
+            " it and corrupt the database file"
+        )
+    else:
+        promise = "a stored callback survives a crash of the app, not of the machine"
     click.echo(f"durability  {mode}: {promise}")
+    if durability.backend == "sqlite":
+        # The mode is each process's own setting, not the database's: say whose this is.
+        click.echo(
+            "            (STORE_SQLITE_SYNCHRONOUS as set for this command: run it with the"
+            " server's settings)"
+        )
     newest = ""
     if stored.newest_received_at is not None:
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stored.newest_received_at))

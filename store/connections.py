@@ -77,6 +77,11 @@ class Database:
 
     def __init__(self, url: URL, *, busy_timeout: float, sqlite_synchronous: str) -> None:
         self.url = url
+        self.name = url.render_as_string(hide_password=True)  # for people: no password
+        # Which database this is, once reached (when its schema was first created): every
+        # spool line written for it says so, and a spool replays only into the database its
+        # callbacks were acknowledged for, whatever the settings of the process replaying.
+        self.identity: str | None = None
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.busy_timeout = busy_timeout
         self.statement_timeout = None if self.is_sqlite else busy_timeout + STATEMENT_TIMEOUT_MARGIN
@@ -161,6 +166,7 @@ class Database:
                 except Exception:
                     self._next_setup = time.monotonic() + SETUP_RETRY_SECONDS
                     raise
+                self._learn_identity(state)
                 state.ready = fresh = True
         if fresh and notify:
             self.on_ready()
@@ -172,7 +178,20 @@ class Database:
             self._migrate(state)
         except DB_ERRORS as exc:
             raise StoreUnavailable(f"cannot migrate the store: {exc}") from exc
+        self._learn_identity(state)
         state.ready = True
+
+    def _learn_identity(self, state: ProcessState) -> None:
+        if self.identity is not None:
+            return
+        first = select(schema_version.c.applied_at).where(schema_version.c.version == 1)
+        try:
+            with state.engine.connect() as conn:
+                created = conn.execute(first).scalar()
+        except sa_exc.DBAPIError:
+            return  # lines spooled meanwhile name no database: any replays them, as before
+        if created is not None:
+            self.identity = f"{self.url.get_backend_name()} created {float(created)!r}"
 
     def _schema_version(self, state: ProcessState) -> int:
         try:

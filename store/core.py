@@ -204,16 +204,13 @@ class Store:
         return long_statements()
 
     def durability(self) -> Durability:
-        """The durability of a callback commit, read back from the connection callbacks are
-        committed on (SQLite: PRAGMA synchronous; PostgreSQL: synchronous_commit)."""
+        """The durability of a callback commit, as this process's configuration makes it,
+        read back from a connection of the engine callbacks are committed with (SQLite:
+        PRAGMA synchronous, whose FULL is NORMAL plus our fsync of the WAL; PostgreSQL:
+        synchronous_commit).  A read: it waits for no writer."""
         query = "PRAGMA synchronous" if self.is_sqlite else "SHOW synchronous_commit"
-
-        def read(cursor: Any) -> str:
-            cursor.execute(query)
-            return str(cursor.fetchone()[0])
-
         try:
-            setting = self._db.raw_write(read)
+            setting = str(self._db.raw_read_one(query, {})[0])
         except DB_ERRORS as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
         if self.is_sqlite:
@@ -223,6 +220,11 @@ class Store:
             return Durability("sqlite", setting, wal_fsync, durable)
         durable = setting in ("on", "remote_write", "remote_apply")
         return Durability("postgresql", setting, False, durable)
+
+    def leave_spool_alone(self) -> None:
+        """Never replay the spool by itself in this process (a read-only command such as
+        ``flask store status``); :meth:`replay_spool` still does when asked."""
+        self._db.on_ready = lambda: None
 
     def dispose(self) -> None:
         """Stop this process's commit thread and close its connections (next use reconnects)."""

@@ -452,7 +452,16 @@ class CallbackWriter:
             log.error("unexpected store error, spooling %d event(s)", len(rows), exc_info=cause)
         try:
             lines = [
-                json.dumps({"v": 1, "kind": "callback", "row": row}, separators=(",", ":"))
+                json.dumps(
+                    {
+                        "v": 1,
+                        "kind": "callback",
+                        "db": self.db.identity,
+                        "database": self.db.name,
+                        "row": row,
+                    },
+                    separators=(",", ":"),
+                )
                 for row in rows
             ]
             self.spool.append_many(lines)

@@ -42,19 +42,36 @@ RETRY_LONGEST_SECONDS = 60.0
 
 def spooled_row(line: bytes) -> dict[str, Any] | None:
     """The event row of one spool line, or None when the line is unusable."""
+    return read_spooled(line)[1]
+
+
+def read_spooled(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
+    """The identity of the database one spool line was written for (None: not known, when
+    the process spooling had not reached its database, or the line is older than that) and
+    its event row (None: the line is unusable)."""
     try:
         item = json.loads(line)
         if not isinstance(item, dict) or item.get("kind") != "callback":
-            return None
+            return None, None
         stored = item["row"]
         if not isinstance(stored, dict) or not stored.get("route"):
-            return None
+            return None, None
         row = event_row(stored)
+        database = item.get("db")
     except (ValueError, KeyError, TypeError):
-        return None
+        return None, None
     # It waited in the spool: the call's story says so (unless it failed worse).
     row["category"] = row["category"] or SPOOLED
-    return row
+    return (database if isinstance(database, str) else None), row
+
+
+def _database_name(line: bytes) -> str:
+    """The URL (password hidden) a spool line names its database by, for the log."""
+    try:
+        name = json.loads(line).get("database")
+    except (ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) else "unnamed"
 
 
 class Replayer:
@@ -186,22 +203,48 @@ class Replayer:
                 path = self.spool.claim()
                 if path is None:
                     break
-                total += self._replay_file(path)
+                stored, foreign = self._replay_file(path)
+                total += stored
+                if foreign:
+                    self._leave_foreign(foreign)
                 self.spool.discard(path)
+                if foreign:
+                    break  # what is left is theirs: not read again at once
             self.pending = self.spool.pending()
         return total
 
-    def _replay_file(self, path: str) -> int:
+    def _leave_foreign(self, lines: list[bytes]) -> None:
+        """Put back in the spool the lines written for another database (by a server with
+        another DATABASE_URL sharing this spool): theirs to replay, never ours."""
+        self.spool.append_many([line.decode("utf-8").rstrip("\r\n") for line in lines])
+        self._next_auto = time.monotonic() + RETRY_LONGEST_SECONDS
+        names = sorted({_database_name(line) for line in lines})
+        log.warning(
+            "%d spooled callback(s) were acknowledged for another database (%s), not this "
+            "one (%s): left in the spool %s for a server using it",
+            len(lines),
+            ", ".join(names),
+            self.db.name,
+            self.spool.path,
+        )
+
+    def _replay_file(self, path: str) -> tuple[int, list[bytes]]:
+        """Store the lines of ``path``: (how many were new, the lines of other databases)."""
         inserted = 0
         batch: list[tuple[bytes, dict[str, Any]]] = []
+        foreign: list[bytes] = []
+        ours = self.db.identity
         with open(path, "rb") as lines:
             for line in lines:
                 if not line.strip():
                     continue
-                row = spooled_row(line)
+                database, row = read_spooled(line)
                 if row is None:
                     log.error("unreadable spool line moved to %s", self.spool.bad_path)
                     self.spool.quarantine(line)
+                    continue
+                if database is not None and ours is not None and database != ours:
+                    foreign.append(line)
                     continue
                 batch.append((line, row))
                 if len(batch) >= self.chunk:
@@ -209,7 +252,7 @@ class Replayer:
                     batch = []
         if batch:
             inserted += self.replay_batch(batch)
-        return inserted
+        return inserted, foreign
 
     def _insert_rows(self, cursor: Any, rows: list[dict[str, Any]]) -> int:
         in_transaction = self.hooks.in_transaction

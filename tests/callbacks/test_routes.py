@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -233,6 +234,50 @@ def test_store_down_spools_and_acknowledges(app_config, tmp_path):
         assert payload["callId"] in line
     finally:
         get_store(application).dispose()  # and its spool's retry timer
+
+
+def test_copies_answered_while_the_store_is_locked_get_the_stored_reply_once_it_is_back(
+    app_config, tmp_path
+):
+    from app import create_app
+
+    app_config["STORE_BUSY_TIMEOUT"] = 0.2
+    application = create_app(app_config)
+    voice = application.extensions["flows"].register(Flow("test"), default=True)
+    calls: list[int] = []
+
+    @voice.on("answer")
+    def answer(event):
+        calls.append(1)
+        return Response(SpeakSentence(f"reply {len(calls)}"))
+
+    def spoken(reply):
+        return bxml.parse(reply.data).children[-1].text
+
+    bw = Bandwidth(application.test_client())
+    store = get_store(application)
+    store.migrate()
+    payload = answer_event()
+    holder = sqlite3.connect(str(tmp_path / "events.db"), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        first = bw.post("answer", payload)
+        second = bw.post("answer", payload)  # spooled too: not answered from memory
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert (spoken(first), spoken(second)) == ("reply 1", "reply 2")
+        store.replay_spool()  # the first spooled copy is the one stored
+        [stored] = events(application, payload["callId"])
+        assert "reply 1" in stored["reply_body"]
+        # Every copy from now on gets the stored reply, in this worker too.
+        assert spoken(bw.post("answer", payload)) == "reply 1"
+        assert spoken(bw.post("answer", payload)) == "reply 1"
+        assert len(calls) == 3  # the last from memory
+    finally:
+        store.dispose()
 
 
 # --- credentials -------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 import store as store_package
 from store import Store, get_store
@@ -114,8 +116,30 @@ def test_cli_status_says_where_callbacks_go_and_how_many_are_there(
     else:
         mode = "synchronous_commit=on"
     assert lines[2] == f"durability  {mode}: a callback is on stable storage before it is answered"
+    if backend == "sqlite":  # the mode is the process's setting: whose it is
+        assert lines.pop(3) == (
+            "            (STORE_SQLITE_SYNCHRONOUS as set for this command: run it with the"
+            " server's settings)"
+        )
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest))
     assert lines[3] == f"callbacks   2 stored, the newest received {at}"
+    # A status only reads: the spooled callback still waits for its server's replay.
+    assert built.spool.depth() == 1
+    assert built.events_for_call("c-status-3") == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_cli_status_answers_while_another_program_holds_the_write_lock(app, db_url):
+    get_store(app).migrate()
+    holder = sqlite3.connect(make_url(db_url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = app.test_cli_runner().invoke(args=["store", "status"])
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.exit_code == 0, result.output
+    assert "callbacks   0 stored\n" in result.output
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -134,6 +158,22 @@ def test_cli_status_says_what_normal_risks(db_url, tmp_path):
     ) in result.output
     assert "callbacks   0 stored\n" in result.output
     assert "spool       " in result.output and ": empty" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_cli_status_says_off_can_corrupt_the_database(db_url, tmp_path):
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.update(DATABASE_URL=db_url, STORE_SQLITE_SYNCHRONOUS="OFF")
+    store_package.init_app(app)
+    try:
+        result = app.test_cli_runner().invoke(args=["store", "status"])
+    finally:
+        get_store(app).dispose()
+    assert result.exit_code == 0, result.output
+    assert (
+        "durability  OFF (SQLite synchronous=OFF): a stored callback survives a crash of the"
+        " app; a crash of the machine can lose it and corrupt the database file"
+    ) in result.output
 
 
 def test_cli_status_of_an_unreachable_database_fails_and_hides_its_password(tmp_path):

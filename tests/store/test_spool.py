@@ -232,6 +232,33 @@ def test_sqlite_locked_past_busy_timeout_spools(make_store, db_url):
 
 
 @sqlite_only
+def test_a_spool_replays_only_into_the_database_it_was_written_for(
+    make_store, db_url, tmp_path, caplog
+):
+    ours = make_store(busy_timeout=0.2)
+    ours.migrate()
+    # Another server's settings (or a shell without DATABASE_URL) on the same spool file.
+    other = make_store(f"sqlite:///{tmp_path / 'other.db'}")
+    other.migrate()
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        assert ours.record_callback(make_record(call_id="c-ours")) == ("spooled", None)
+        assert spool_lines(ours)[0]["database"] == db_url
+        with caplog.at_level("WARNING", logger="store.replay"):
+            assert other.replay_spool() == 0
+        assert other.events_for_call("c-ours") == []
+        assert [line["row"]["call_id"] for line in spool_lines(ours)] == ["c-ours"]
+        assert f"acknowledged for another database ({db_url})" in caplog.text
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    ours.replay_spool()
+    assert len(ours.events_for_call("c-ours")) == 1
+    assert not ours.spool.pending()
+
+
+@sqlite_only
 def test_sqlite_read_only_database_spools(make_store, db_url):
     writable = make_store()
     writable.migrate()
