@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .categories import SPOOLED
 from .connections import SETUP_RETRY_SECONDS, Database
@@ -40,38 +40,40 @@ RETRY_FIRST_SECONDS = 10.0
 RETRY_LONGEST_SECONDS = 60.0
 
 
+class Spooled(NamedTuple):
+    """One spool line, read: its event row (None: the line is unusable) and the database it
+    was written for, by identity (None: not known, when the process spooling had not reached
+    its database, or the line is older than that) and by URL (for people)."""
+
+    row: dict[str, Any] | None
+    database: str | None = None
+    database_url: str = "unnamed"
+
+
 def spooled_row(line: bytes) -> dict[str, Any] | None:
     """The event row of one spool line, or None when the line is unusable."""
-    return read_spooled(line)[1]
+    return read_spooled(line).row
 
 
-def read_spooled(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
-    """The identity of the database one spool line was written for (None: not known, when
-    the process spooling had not reached its database, or the line is older than that) and
-    its event row (None: the line is unusable)."""
+def read_spooled(line: bytes) -> Spooled:
     try:
         item = json.loads(line)
         if not isinstance(item, dict) or item.get("kind") != "callback":
-            return None, None
+            return Spooled(None)
         stored = item["row"]
         if not isinstance(stored, dict) or not stored.get("route"):
-            return None, None
+            return Spooled(None)
         row = event_row(stored)
-        database = item.get("db")
     except (ValueError, KeyError, TypeError):
-        return None, None
+        return Spooled(None)
     # It waited in the spool: the call's story says so (unless it failed worse).
     row["category"] = row["category"] or SPOOLED
-    return (database if isinstance(database, str) else None), row
-
-
-def _database_name(line: bytes) -> str:
-    """The URL (password hidden) a spool line names its database by, for the log."""
-    try:
-        name = json.loads(line).get("database")
-    except (ValueError, AttributeError):
-        name = None
-    return name if isinstance(name, str) else "unnamed"
+    database, url = item.get("db"), item.get("database")
+    return Spooled(
+        row,
+        database if isinstance(database, str) else None,
+        url if isinstance(url, str) else "unnamed",
+    )
 
 
 class Replayer:
@@ -213,40 +215,40 @@ class Replayer:
             self.pending = self.spool.pending()
         return total
 
-    def _leave_foreign(self, lines: list[bytes]) -> None:
+    def _leave_foreign(self, lines: list[tuple[bytes, str]]) -> None:
         """Put back in the spool the lines written for another database (by a server with
-        another DATABASE_URL sharing this spool): theirs to replay, never ours."""
-        self.spool.append_many([line.decode("utf-8").rstrip("\r\n") for line in lines])
+        another DATABASE_URL sharing this spool), each with its URL: theirs to replay,
+        never ours."""
+        self.spool.append_many([line.decode("utf-8").rstrip("\r\n") for line, _ in lines])
         self._next_auto = time.monotonic() + RETRY_LONGEST_SECONDS
-        names = sorted({_database_name(line) for line in lines})
         log.warning(
             "%d spooled callback(s) were acknowledged for another database (%s), not this "
             "one (%s): left in the spool %s for a server using it",
             len(lines),
-            ", ".join(names),
+            ", ".join(sorted({url for _, url in lines})),
             self.db.name,
             self.spool.path,
         )
 
-    def _replay_file(self, path: str) -> tuple[int, list[bytes]]:
+    def _replay_file(self, path: str) -> tuple[int, list[tuple[bytes, str]]]:
         """Store the lines of ``path``: (how many were new, the lines of other databases)."""
         inserted = 0
         batch: list[tuple[bytes, dict[str, Any]]] = []
-        foreign: list[bytes] = []
+        foreign: list[tuple[bytes, str]] = []
         ours = self.db.identity
         with open(path, "rb") as lines:
             for line in lines:
                 if not line.strip():
                     continue
-                database, row = read_spooled(line)
-                if row is None:
+                spooled = read_spooled(line)
+                if spooled.row is None:
                     log.error("unreadable spool line moved to %s", self.spool.bad_path)
                     self.spool.quarantine(line)
                     continue
-                if database is not None and ours is not None and database != ours:
-                    foreign.append(line)
+                if ours is not None and spooled.database not in (None, ours):
+                    foreign.append((line, spooled.database_url))
                     continue
-                batch.append((line, row))
+                batch.append((line, spooled.row))
                 if len(batch) >= self.chunk:
                     inserted += self.replay_batch(batch)
                     batch = []
