@@ -45,6 +45,8 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.wsgi import WSGIContainer
 
+from arrival import ARRIVED, ARRIVED_AT, stamp
+
 log = logging.getLogger(__name__)
 
 HEAD_TIMEOUT = 10.0
@@ -75,12 +77,15 @@ class PooledWSGI(WSGIContainer):
             body = b"request line too long: the server allows %d bytes\n" % self.max_target
             _respond(request, 414, "Request-URI Too Long", [_TEXT], body)
             return
+        # Stamped before the request waits for a thread: the app's latency and receipt
+        # time count from here, not from when a thread got to it.
+        arrival = stamp()
         with self._lock:
             self.in_flight += 1
         try:
             loop = IOLoop.current()
             status, reason, headers, body = await loop.run_in_executor(
-                self.executor, self._call_app, request
+                self.executor, self._call_app, request, arrival
             )
         except Exception:
             log.exception("the WSGI app failed outside its own error handling")
@@ -91,7 +96,9 @@ class PooledWSGI(WSGIContainer):
                 self.handled += 1
         _respond(request, status, reason, headers, body)
 
-    def _call_app(self, request: HTTPServerRequest) -> tuple[int, str, list[Header], bytes]:
+    def _call_app(
+        self, request: HTTPServerRequest, arrival: tuple[float, float] | None = None
+    ) -> tuple[int, str, list[Header], bytes]:
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -99,7 +106,10 @@ class PooledWSGI(WSGIContainer):
             started["status"], started["headers"] = status, headers
             return chunks.append
 
-        result = self.wsgi_application(self.environ(request), start_response)
+        environ = self.environ(request)
+        if arrival is not None:
+            environ[ARRIVED], environ[ARRIVED_AT] = arrival
+        result = self.wsgi_application(environ, start_response)
         try:
             chunks.extend(result)
         finally:

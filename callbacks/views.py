@@ -39,6 +39,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import bxml
 import config
+from arrival import arrival_of
 from callbacks.auth import CredentialError, challenge, encode_pairs, verify_basic
 from callbacks.events import CONFERENCE_EVENTS, EVENT_SCHEMAS, CallbackEvent, load_event
 from callbacks.payload import PayloadError, read_payload
@@ -178,7 +179,6 @@ def canonical_payload(payload: dict[str, Any]) -> tuple[str, str]:
 
 @bp.route("/<route>", methods=["GET", "POST"])
 def receive(route: str) -> Response:
-    started = time.perf_counter()
     accepted = ROUTES.get(route)
     if accepted is None:
         return _plain(404, f"unknown callback route /callbacks/{route}")
@@ -188,6 +188,7 @@ def receive(route: str) -> Response:
         return reply
     settings: CallbackSettings = current_app.extensions["callbacks"]
     req = request._get_current_object()  # type: ignore[attr-defined]  # once, not per use
+    started, received_at = arrival_of(req.environ)  # waits for a thread count too
 
     pairs = settings.fallback_credentials if route == FALLBACK_ROUTE else settings.credentials
     if not pairs and not settings.open_warning.locked():
@@ -245,6 +246,7 @@ def receive(route: str) -> Response:
         stored_body,
         redact(error_detail, settings.secret_markers),
         started,
+        received_at,
     )
     refused_route = None
     if category is None and event.event_type == "disconnect":
@@ -363,6 +365,7 @@ def _record(
     body: str | None,
     error_detail: str | None,
     started: float,
+    received_at: float,
 ) -> dict[str, Any]:
     raw = event.raw
     return {
@@ -389,7 +392,7 @@ def _record(
         "latency_ms": (time.perf_counter() - started) * 1000.0,
         "error_detail": error_detail,
         "flow": event.__dict__.get("flow"),  # the flow that handled it (set by routing)
-        "received_at": time.time(),
+        "received_at": received_at,
     }
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pytest
 
 import bxml
+from arrival import ARRIVED, ARRIVED_AT
 from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
 from callbacks import Flow
 from callbacks.events import snake_case
@@ -46,6 +48,29 @@ def test_answer_runs_the_handler_and_stores_the_event(app, voice, bandwidth):
     assert stored["reply_status"] == 200
     assert stored["reply_body"] == reply.get_data(as_text=True)
     assert stored["latency_ms"] >= 0
+
+
+def test_latency_and_receipt_count_from_the_servers_arrival_stamp(app, voice, bandwidth):
+    # The shipped server stamps a request when it has read it, before it waits for a
+    # thread: that wait is part of what Bandwidth waits for.
+    waited = 3.0
+    arrived, arrived_at = time.perf_counter() - waited, time.time() - waited
+    payload = answer_event()
+    reply = bandwidth.post(
+        "answer", payload, environ_base={ARRIVED: arrived, ARRIVED_AT: arrived_at}
+    )
+    assert reply.status_code == 200
+    [stored] = events(app, payload["callId"])
+    assert stored["latency_ms"] >= waited * 1000
+    assert stored["received_at"] == pytest.approx(arrived_at)
+
+
+def test_without_an_arrival_stamp_the_app_counts_from_its_own_start(app, voice, bandwidth):
+    before = time.time()
+    payload = answer_event()
+    assert bandwidth.post("answer", payload).status_code == 200
+    [stored] = events(app, payload["callId"])
+    assert before <= stored["received_at"] <= time.time()
 
 
 def test_handler_sees_a_typed_event(app, voice, bandwidth):
