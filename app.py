@@ -37,7 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if config.ensure_dashboard_password(app.config, app.instance_path):
         app.config["DASHBOARD_PASSWORD_GENERATED"] = True
     if not app.testing:
-        logsetup.init_app(app)  # JSON lines on stdout, secrets redacted, one line per request
+        # JSON lines on stdout (a command's on stderr), secrets redacted, one per request.
+        command = _flask_command()
+        logsetup.init_app(app, to_stderr=command is not None and command != "run")
 
     import callbacks
 
@@ -115,6 +117,15 @@ def banner(app: Flask) -> str:
             f"user {api['username']!r}, password {api['password']!r}",
         ]
     return "\n".join(lines)
+
+
+def _flask_command() -> str | None:
+    """The ``flask`` command loading the app (its name, ``flask`` itself for an app's own
+    group such as ``store``), or None: gunicorn, a script, a test."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.info_name or ""
 
 
 def _serving_with_flask_run() -> bool:
