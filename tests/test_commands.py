@@ -49,3 +49,29 @@ def test_store_status_prints_only_its_report_on_stdout_and_logs_on_stderr(tmp_pa
         ("WARNING", "proxies"),
         ("INFO", "store.connections"),
     }, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [("store", "status"), ("--help",), ("run", "--port", "9402")], ids=" ".join
+)
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("STORE_BUSY_TIMEOUT", "abc", "STORE_BUSY_TIMEOUT must be a number, got 'abc'"),
+        (
+            "VOICE_BACKEND",
+            "bandwdith",
+            "VOICE_BACKEND must be 'sandbox' or 'bandwidth', got 'bandwdith'",
+        ),
+        (
+            "STORE_SQLITE_SYNCHRONOUS",
+            "fast",
+            "STORE_SQLITE_SYNCHRONOUS must be one of OFF, NORMAL, FULL, EXTRA, got 'fast'",
+        ),
+    ],
+)
+def test_a_wrong_setting_stops_a_command_with_one_line(tmp_path, command, setting, value, error):
+    result = flask(tmp_path, *command, **{setting: value})
+    assert result.returncode == 1
+    assert result.stderr == f"Error: {error}\n"
+    assert result.stdout == ""
