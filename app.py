@@ -4,7 +4,7 @@ the sandbox and the dashboard, then call flows.
 gunicorn serves ``app:create_app()`` (see Procfile and gunicorn.conf.py); ``flask --app app``
 finds the same factory.  A setting that cannot work stops ``create_app`` with a
 ``config.ConfigError`` whose one line names it; gunicorn.conf.py checks once in the master
-and prints that line alone.
+and prints that line alone, and so does a ``flask`` command (``Error: ...``, exit 1).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import click
 from flask import Flask
 
 import config
@@ -23,6 +24,18 @@ DEMO_FLOWS = "examples.ivr"
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure an instance of the application."""
+    try:
+        return _build_app(test_config)
+    except config.ConfigError as exc:
+        if _flask_command() is None:
+            raise  # gunicorn.conf.py and the tests read the error itself
+        # flask's CLI shows any error of the factory with its traceback (`flask --help`
+        # even a click error): the one line alone, as gunicorn.conf.py prints it.
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+def _build_app(test_config: dict[str, Any] | None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
     if test_config is None:
@@ -37,7 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if config.ensure_dashboard_password(app.config, app.instance_path):
         app.config["DASHBOARD_PASSWORD_GENERATED"] = True
     if not app.testing:
-        logsetup.init_app(app)  # JSON lines on stdout, secrets redacted, one line per request
+        # JSON lines on stdout (a command's on stderr), secrets redacted, one per request.
+        command = _flask_command()
+        logsetup.init_app(app, to_stderr=command is not None and command != "run")
 
     import callbacks
 
@@ -117,11 +132,16 @@ def banner(app: Flask) -> str:
     return "\n".join(lines)
 
 
+def _flask_command() -> str | None:
+    """The ``flask`` command loading the app (its name, ``flask`` itself for an app's own
+    group such as ``store``), or None: gunicorn, a script, a test."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.info_name or ""
+
+
 def _serving_with_flask_run() -> bool:
     """``flask run`` (once per start of its server, not in its reloader's watcher); no
     other ``flask`` command prints the banner."""
-    import click
-
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.info_name != "run":
         return False

@@ -21,7 +21,8 @@ refused ones, 4xx/5xx, are logged).  What is never written:
 Werkzeug's development-server request lines (which carry the query string) are turned off;
 gunicorn's own access log (gunicorn.conf.py) already leaves query strings and headers out.
 Stdout, not stderr: the twelve-factor convention, and the test runner's gunicorn keeps
-stderr in an undrained pipe.  ``LOG_LEVEL`` (environment) sets the level, INFO by default.
+stderr in an undrained pipe.  A ``flask`` command other than ``run`` logs to stderr
+instead: its stdout is its output, for a person or a pipe.  ``LOG_LEVEL`` (environment) sets the level, INFO by default.
 """
 
 from __future__ import annotations
@@ -85,32 +86,37 @@ class JsonFormatter(logging.Formatter):
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` is at the time of each record."""
+    """Writes to whatever ``sys.stdout`` (``sys.stderr`` with ``to_stderr``) is at the time
+    of each record."""
 
-    def __init__(self) -> None:
+    def __init__(self, to_stderr: bool = False) -> None:
+        self.to_stderr = to_stderr
         super().__init__(sys.stdout)
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stdout
+        return sys.stderr if self.to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, _value: Any) -> None:
         pass
 
 
-def configure(level: str | int | None = None) -> bool:
-    """Install the JSON handler on the root logger, once per process.
+def configure(level: str | int | None = None, *, to_stderr: bool = False) -> bool:
+    """Install the JSON handler on the root logger, once per process; ``to_stderr`` for a
+    command whose stdout is its output.
 
     Like ``logging.basicConfig``, this leaves a logging setup that already exists alone
     (gunicorn ``--log-config``, an embedding program, pytest's capture) and returns False.
     """
     root = logging.getLogger()
-    if any(isinstance(handler, StdoutHandler) for handler in root.handlers):
-        return True
+    for installed in root.handlers:
+        if isinstance(installed, StdoutHandler):
+            installed.to_stderr = to_stderr
+            return True
     if root.handlers:
         return False
-    handler = StdoutHandler()
+    handler = StdoutHandler(to_stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("LOG_LEVEL") or logging.INFO)
@@ -128,10 +134,12 @@ def configured_secrets(config: Mapping[str, Any]) -> list[str]:
     return [s for s in found if isinstance(s, str) and len(s) >= MIN_SECRET_CHARS]
 
 
-def init_app(app: Flask) -> None:
-    """JSON logging for the process, the app's secrets redacted, one line per request."""
+def init_app(app: Flask, *, to_stderr: bool = False) -> None:
+    """JSON logging for the process, the app's secrets redacted, one line per request;
+    ``to_stderr`` for a ``flask`` command (``flask store status | grep``: its stdout is
+    its output)."""
     global _secrets
-    configure()
+    configure(to_stderr=to_stderr)
     with _secrets_lock:
         known = set(_secrets)
         known.update(configured_secrets(app.config))

@@ -36,9 +36,10 @@ _COLON = r"(?::|%(?:25)*3[Aa])"
 _WORD_OR_ESCAPE = r"(?<![\w+.\-%])|(?<=%[0-9A-Fa-f]{2})|(?<=%25[0-9A-Fa-f]{2})"
 _BOUNDARY = rf"(?:{_WORD_OR_ESCAPE}|(?<=\+))"
 # ``scheme://user:password@``: the user name stays, the password goes.  The separator may be
-# escaped (once or more); so may the "@", when the URL holds none as written.
+# escaped (once or more); so may the "@", when the URL holds none as written.  A JSON
+# string may write the slashes ``\/\/``.
 _URL_HEAD = (
-    r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://"
+    r"(?<![A-Za-z0-9+.\-])(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:(?://|\\/\\/)"
     r"(?:[^/?#@\s\"'<>:%]|%(?!(?:25)*3[Aa]))*(?::|%(?:25)*3[Aa]))"
 )
 _URL_PASSWORD = re.compile(_URL_HEAD + r"[^/?#@\s\"'<>]+@")
@@ -69,6 +70,10 @@ _ENCODED_URL_PASSWORD = re.compile(
 # a query's ``&``.  A password holds none of them unescaped; one escaped deeper is its own.
 _AT = re.compile(r"@|%(?P<deeper>(?:25)*)40")
 _DELIMITER = re.compile(r"[&;?/]|%(?P<deeper>(?:25)*)(?:2[Ff]|3[BbFf])")
+# A JSON string may write "@" as ``\u0040`` (not after an escaped backslash): the patterns
+# read it as an "@" as written, marked with a private-use character to be put back.
+_JSON_AT = re.compile(r"(?<!\\)(?P<backslashes>(?:\\\\)*)\\u0040")
+_JSON_AT_MARK = "@\ue000"
 # ``name=value`` in a query string or form body (a refused GET callback's stored query).
 _FORM_FIELD = re.compile(r"""(?<![\w.\-%])(?P<name>[A-Za-z_][\w.\-]*)=(?P<value>[^&\s"'<>]+)""")
 
@@ -115,15 +120,19 @@ def mask_uri_passwords(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@`` URL and every
     ``sip:``/``sips:`` URI masked, as written or percent-encoded; user names and hosts stay
     readable."""
+    json_at = "\\u0040" in text and "\ue000" not in text
+    if json_at:
+        text = _JSON_AT.sub(lambda m: m.group("backslashes") + _JSON_AT_MARK, text)
     # Most texts hold neither an "@" nor an escape: they skip the patterns.
     if "@" not in text and "%" not in text:
         return text
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED + "@", text)
     text = _URL_PASSWORD_ESCAPED_AT.sub(lambda m: m.group("head") + REDACTED + m.group("at"), text)
     text = _SIP_URI.sub(_mask_sip_password, text)
-    return _ENCODED_URL_PASSWORD.sub(
+    text = _ENCODED_URL_PASSWORD.sub(
         lambda m: m.group("head") + REDACTED + m.group(0)[m.group(0).rindex("%") :], text
     )
+    return text.replace(_JSON_AT_MARK, "\\u0040") if json_at else text
 
 
 def _mask_sip_password(match: re.Match[str]) -> str:
@@ -136,6 +145,8 @@ def _mask_sip_password(match: re.Match[str]) -> str:
         end = rest.rfind("@")  # as written: to the last "@" (the password may hold ":")
     else:
         end = _password_end(rest, depth)
+    # ``sip:host:5060%40x`` is masked too: it cannot be told from ``sip:alice:1234%40pbx``,
+    # and SIP passwords are often short numbers.
     if end <= 0:
         return match.group(0)
     return match.group("head") + REDACTED + rest[end:]

@@ -123,6 +123,10 @@ SHAPES = {
     "url users with escaped colons": "https://u%253A",
     "url passwords without an at": "https://u:p%25",
     "sip passwords with deep ats": "sip:a%3Ab%252540",
+    "json ats": "sip:a:b\\u0040",
+    "escaped backslashes": "\\\\",
+    "json url heads": "https:\\/\\/u:",
+    "hosts and ports": "sip:h:5060%40",
 }
 
 

@@ -75,6 +75,33 @@ R = REDACTED
             "u=https%253A%252F%252Fme%253As3cret%2540example.com",
             f"u=https%253A%252F%252Fme%253A{R}%2540example.com",
         ),
+        # JSON text may write "@" as \u0040 (to the last one, as with "@") and "/" as \/.
+        ('{"to": "sip:alice:s3cret\\u0040host"}', f'{{"to": "sip:alice:{R}\\u0040host"}}'),
+        ('{"to": "sips:bob:s3\\u0040cret\\u0040h"}', f'{{"to": "sips:bob:{R}\\u0040h"}}'),
+        ('"sip%3Aalice%3As3cret\\u0040host"', f'"sip%3Aalice%3A{R}\\u0040host"'),
+        (
+            '{"u": "https://me:s3cret\\u0040example.com"}',
+            f'{{"u": "https://me:{R}\\u0040example.com"}}',
+        ),
+        (
+            '{"u": "https:\\/\\/me:s3cret@example.com"}',
+            f'{{"u": "https:\\/\\/me:{R}@example.com"}}',
+        ),
+        (
+            '{"u": "https:\\/\\/me:s3cret\\u0040example.com\\/x"}',
+            f'{{"u": "https:\\/\\/me:{R}\\u0040example.com\\/x"}}',
+        ),
+        # A host and its port before an escaped "@" reads as a user and a short numeric
+        # password (sip:alice:1234%40pbx): masked, as a password would be.
+        ("sip:host:5060%40x", f"sip:host:{R}%40x"),
+        ("sips:sbc.example.com:5061%40x", f"sips:sbc.example.com:{R}%40x"),
+        ("sip:alice:1234%40pbx", f"sip:alice:{R}%40pbx"),
+        ("sip:+12025550100:5060%40pbx", f"sip:+12025550100:{R}%40pbx"),
+        ("sip:alice:70000%40pbx", f"sip:alice:{R}%40pbx"),
+        ("sip:alice:0042%40pbx", f"sip:alice:{R}%40pbx"),
+        ("sip%3Ahost%3A5060%40pbx", f"sip%3Ahost%3A{R}%40pbx"),
+        ("sip:host:5060@pbx", f"sip:host:{R}@pbx"),
+        ('{"to": "sip:host:5060\\u0040pbx"}', f'{{"to": "sip:host:{R}\\u0040pbx"}}'),
     ],
 )
 def test_a_partly_or_twice_encoded_sip_password_is_masked(text, shown):
@@ -100,6 +127,10 @@ def test_a_partly_or_twice_encoded_sip_password_is_masked(text, shown):
         "to=sip:host:5060&note=mail%40example.com",  # a query's next field
         "gossip:alice%3As3cret@host",
         "100%40 done",
+        # A number's "@" written \u0040 in JSON text; an escaped backslash before "u0040".
+        '{"to": "sip:+15551234567\\u0040host"}',
+        '{"to": "sip:alice\\u0040host:5060;transport=tcp"}',
+        '{"to": "sip:alice:s3cret\\\\u0040host"}',
     ],
 )
 def test_look_alikes_without_a_password_are_left_as_they_are(text):
