@@ -22,7 +22,8 @@ Werkzeug's development-server request lines (which carry the query string) are t
 gunicorn's own access log (gunicorn.conf.py) already leaves query strings and headers out.
 Stdout, not stderr: the twelve-factor convention, and the test runner's gunicorn keeps
 stderr in an undrained pipe.  A ``flask`` command other than ``run`` logs to stderr
-instead: its stdout is its output, for a person or a pipe.  ``LOG_LEVEL`` (environment) sets the level, INFO by default.
+instead: its stdout is its output, for a person or a pipe.  ``LOG_LEVEL`` (environment)
+sets the level, INFO by default.
 """
 
 from __future__ import annotations
