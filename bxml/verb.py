@@ -350,9 +350,15 @@ class Root(Verb):
     def __iter__(self) -> Iterator[Verb]:
         return iter(self._children)
 
-    def to_bxml(self) -> str:
-        """The UTF-8 document as a string, with Bandwidth's XML declaration."""
-        document = XML_DECLARATION + etree.tostring(self._element, encoding="unicode")
+    def to_bxml(self, lead: Verb | None = None) -> str:
+        """The UTF-8 document as a string, with Bandwidth's XML declaration.  ``lead``, a
+        verb this root may hold, is rendered before the rest, the document left as it is:
+        a document shared between replies gets a first verb of each reply's own without
+        a copy of its tree."""
+        body = etree.tostring(self._element, encoding="unicode")
+        if lead is not None:
+            body = self._with_lead(body, lead)
+        document = XML_DECLARATION + body
         # Cheap first test: a document is at most 4 UTF-8 bytes per character.
         if len(document) > MAX_DOCUMENT_BYTES // 4:
             size = len(document.encode("utf-8"))
@@ -361,3 +367,16 @@ class Root(Verb):
                     f"document is {size} bytes, over the 64 KB ({MAX_DOCUMENT_BYTES} bytes) limit"
                 )
         return document
+
+    def _with_lead(self, body: str, lead: Verb) -> str:
+        if type(lead) not in self._child_classes:
+            raise self._refuse(lead)
+        if len(self._children) + 1 > self.max_children:
+            raise self._count_error(len(self._children) + 1)
+        first = etree.tostring(lead._element, encoding="unicode", with_tail=False)
+        opening, empty = f"<{self.name}>", f"<{self.name}/>"
+        if body == empty:
+            return f"{opening}{first}</{self.name}>"
+        if body.startswith(opening):  # a root has no attributes: its children follow
+            return opening + first + body[len(opening) :]
+        raise self.error(f"cannot put {lead.name} first in {body[:40]!r}")  # not reached

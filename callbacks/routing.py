@@ -19,6 +19,8 @@ that handlers never see in ``event.state``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import g
 
 import bxml
@@ -40,6 +42,17 @@ from callbacks.tags import (
 FIRST_EVENTS = frozenset({"initiate", "answer"})
 UNBOUND_TAG_VERBS = frozenset({"Conference", "Bridge"})
 LEG_VERBS = frozenset({"PhoneNumber", "SipUri"})
+
+
+class Reply(NamedTuple):
+    """A flow's checked reply: its handler's document, and the <Tag> the framework renders
+    before it (None: none)."""
+
+    document: bxml.Response
+    lead: bxml.Tag | None = None
+
+    def to_bxml(self) -> str:
+        return self.document.to_bxml(lead=self.lead)
 
 
 class NoFlow(LookupError):
@@ -159,16 +172,17 @@ class FlowRegistry:
         flow = self.route(event)
         return flow.handler_for(event.event_type) if flow is not None else None
 
-    def document_for(self, event: CallbackEvent) -> bxml.Response:
+    def document_for(self, event: CallbackEvent) -> Reply:
         """The checked reply to a BXML event: the flow's handler's document, with the flow
-        kept in every tag it sets.  Raises what the handler raises, BxmlError for an invalid
-        reply, TypeError for a non-document, NoFlow when nobody answers a first event."""
+        kept in every tag it sets (and in a first <Tag> when the call's tag does not name
+        it yet).  Raises what the handler raises, BxmlError for an invalid reply, TypeError
+        for a non-document, NoFlow when nobody answers a first event."""
         flow = self.route(event)
         handler = flow.handler_for(event.event_type) if flow is not None else None
         if handler is None:
             if event.event_type in FIRST_EVENTS:
                 raise NoFlow(self._no_handler_message(event, flow))
-            return bxml.Response()  # nothing more to do: Bandwidth goes on (or ends the call)
+            return Reply(bxml.Response())  # nothing more to do: Bandwidth goes on (or ends it)
         assert flow is not None
         g.voice_tag_call_id = event.call_id  # what Flow.tag binds the state it signs to
         try:
@@ -185,13 +199,13 @@ class FlowRegistry:
         try:
             bxml.check_reply(document, event.event_type)
             if len(document):
-                document = self._keep_flow(document, event, flow.name)
+                return self._keep_flow(document, event, flow.name)
         except bxml.BxmlError as error:
             error.document = document  # type: ignore[attr-defined]  # for the dashboard
             raise
-        return document
+        return Reply(document)
 
-    def _keep_flow(self, document: bxml.Response, event: CallbackEvent, name: str) -> bxml.Response:
+    def _keep_flow(self, document: bxml.Response, event: CallbackEvent, name: str) -> Reply:
         secret = self.secret
         call_id, parent = event.call_id, event.parent_call_id
         raw_tag = event.raw.get("tag")
@@ -240,9 +254,11 @@ class FlowRegistry:
             try:
                 lead = bxml.Tag(sign(incoming, call_id))
             except TagTooLong:
-                return document
-            document = bxml.Response(lead, *document.children)
-        return document
+                return Reply(document)
+            # Rendered first, not inserted: the handler's document (perhaps one for every
+            # call) stays as it is, and no copy of it is made.
+            return Reply(document, lead)
+        return Reply(document)
 
     def _no_handler_message(self, event: CallbackEvent, flow: Flow | None) -> str:
         if flow is not None:

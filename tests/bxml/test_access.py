@@ -169,3 +169,24 @@ def test_a_copy_shares_nothing_that_can_change():
     assert original.to_bxml() == rendered and len(original) == 3 and len(original[1].children) == 1
     assert [verb.name for verb in twin] == ["Tag", "Gather", "Transfer", "Tag"]
     assert twin[2].children[0].attrs["tag"] == "changed"
+
+
+def test_a_lead_verb_renders_first_and_leaves_the_document_as_it_is():
+    shared = Response(SpeakSentence("Hello"), Hangup())
+    before = shared.to_bxml()
+    first = bxml.parse(shared.to_bxml(lead=Tag("call-1")))
+    second = bxml.parse(shared.to_bxml(lead=Tag("call-2")))
+    assert first == Response(Tag("call-1"), SpeakSentence("Hello"), Hangup())
+    assert second == Response(Tag("call-2"), SpeakSentence("Hello"), Hangup())
+    assert shared.to_bxml() == before
+    assert bxml.parse(Response().to_bxml(lead=Tag("only"))) == Response(Tag("only"))
+
+
+def test_a_lead_verb_is_checked_as_a_child_is():
+    with pytest.raises(BxmlError, match=r"Response: cannot contain PhoneNumber"):
+        Response(Hangup()).to_bxml(lead=PhoneNumber("+15555550123"))
+    # The size limit counts the lead too.
+    near = Response(*[SpeakSentence("x" * 1000) for _ in range(63)])
+    assert len(near.to_bxml().encode()) < 65536
+    with pytest.raises(BxmlError, match=r"over the 64 KB"):
+        near.to_bxml(lead=SpeakSentence("z" * 1000))

@@ -13,6 +13,7 @@ from arrival import ARRIVED, ARRIVED_AT
 from bxml import Hangup, PhoneNumber, Response, SpeakSentence, Tag, Transfer
 from callbacks import Flow
 from callbacks.events import snake_case
+from callbacks.tags import decode_state
 from store import get_store
 from tests.callbacks.conftest import events, post_raw, rejected
 from tests.callbacks.helpers import (
@@ -478,6 +479,35 @@ def test_tag_state_flows_from_creation_through_callbacks(app, voice, bandwidth):
     bandwidth.post("gather", call_event("gather", callId=cid, tag=tag_verb.text, digits="1"))
     bandwidth.post("disconnect", disconnect_event(callId=cid, tag=ABSENT))
     assert seen == [{"flow": "click-to-call"}, {"flow": "click-to-call", "step": "menu"}, {}]
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [
+        Response(SpeakSentence("Welcome"), Hangup()),
+        # With tags the framework rewrites: they go into a copy of each call's own.
+        Response(SpeakSentence("Welcome"), Transfer(PhoneNumber("+15555550123"))),
+    ],
+    ids=["without-tags", "with-tags"],
+)
+def test_one_document_for_every_call_gets_each_calls_own_tag_and_stays_as_it_was(
+    app, voice, bandwidth, shared
+):
+    voice.on("answer")(lambda event: shared)
+    before = shared.to_bxml()
+    first, second = call_id(), call_id()
+    replies = [
+        bxml.parse(bandwidth.post("answer", answer_event(callId=cid)).data)
+        for cid in (first, second)
+    ]
+    for cid, reply in zip((first, second), replies, strict=True):
+        [lead, *rest] = reply
+        assert lead.name == "Tag"
+        # Bound to its own call: it names the flow on that call's callbacks, not another's.
+        assert decode_state(lead.text, app.config["SECRET_KEY"], call_id=cid) == {"_flow": "test"}
+        assert decode_state(lead.text, app.config["SECRET_KEY"], call_id=call_id()) == {}
+        assert [verb.name for verb in rest] == [verb.name for verb in shared]
+    assert shared.to_bxml() == before
 
 
 def test_forged_tag_state_is_ignored(app, voice, bandwidth):
