@@ -25,13 +25,20 @@ import os
 import shutil
 import tempfile
 
-bind = (
-    os.environ.get("GUNICORN_BIND")
-    or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-)
-worker_class = "webserver.BufferingWorker"
 # Settings found wrong here, said in one line each by on_starting (which stops the server).
 SETTING_ERRORS = []
+
+
+def _port():
+    raw = os.environ.get("PORT") or "8000"
+    if not (raw.isdigit() and 1 <= int(raw) <= 65535):
+        SETTING_ERRORS.append(f"PORT must be a port number from 1 to 65535, got {raw!r}")
+        return "8000"
+    return raw
+
+
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{_port()}"
+worker_class = "webserver.BufferingWorker"
 
 
 def _count(name, default):
@@ -123,9 +130,8 @@ def post_fork(server, worker):
 
 def on_starting(server):
     """Check every setting once, in the master, before any worker starts: a wrong one stops
-    the server with one line naming it.  Then print what a person needs (the pages, the
-    generated dashboard password, the sandbox's credentials) once per server, not once per
-    worker.  The app built here opens no connection and is dropped before the fork."""
+    the server with one line naming it.  The app built here opens no connection and is
+    dropped before the fork; its banner waits for when_ready."""
     import sys
 
     import config
@@ -151,4 +157,11 @@ def on_starting(server):
     except config.ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)
-    print(banner(app), flush=True)
+    server.voice_banner = banner(app)
+
+
+def when_ready(server):
+    """The socket is bound: print what a person needs (the pages, the generated dashboard
+    password, the sandbox's credentials) once per server, not once per worker, and not at
+    all when the address is taken and the server never serves."""
+    print(getattr(server, "voice_banner", ""), flush=True)

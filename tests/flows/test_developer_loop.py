@@ -262,13 +262,18 @@ def test_a_bind_given_to_gunicorn_is_where_the_app_sends_callbacks(tmp_path):
             "sometimes",
             "PIN_WORKERS must be 1 or 0 (or on/off, true/false, yes/no), got 'sometimes'",
         ),
+        ("PORT", "abc", "PORT must be a port number from 1 to 65535, got 'abc'"),
+        # Not blamed on the PUBLIC_BASE_URL the app would build from it.
+        ("PORT", "99999", "PORT must be a port number from 1 to 65535, got '99999'"),
     ],
 )
 def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path, setting, value, error):
+    env = _env(tmp_path, PORT="9")  # refused before binding
+    env[setting] = value
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
         cwd=ROOT,
-        env=_env(tmp_path, **{setting: value}, PORT="9"),  # refused before binding
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -277,6 +282,28 @@ def test_gunicorn_refuses_a_wrong_setting_with_one_line(tmp_path, setting, value
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {error}"]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_server_whose_address_is_taken_prints_no_banner(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "app:create_app()"],
+            cwd=ROOT,
+            env=_env(tmp_path, PORT=str(taken.getsockname()[1]), WEB_CONCURRENCY="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert "Connection in use" in result.stderr
+    # No "app at ..." for a server that never served, and no password printed for nothing.
+    assert "generated password" not in result.stdout + result.stderr
+    assert "dashboard " not in result.stdout
 
 
 @pytest.mark.slow
