@@ -97,7 +97,7 @@ class PooledWSGI(WSGIContainer):
         _respond(request, status, reason, headers, body)
 
     def _call_app(
-        self, request: HTTPServerRequest, arrival: tuple[float, float] | None = None
+        self, request: HTTPServerRequest, arrival: tuple[float, float]
     ) -> tuple[int, str, list[Header], bytes]:
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -107,8 +107,7 @@ class PooledWSGI(WSGIContainer):
             return chunks.append
 
         environ = self.environ(request)
-        if arrival is not None:
-            environ[ARRIVED], environ[ARRIVED_AT] = arrival
+        environ[ARRIVED], environ[ARRIVED_AT] = arrival
         result = self.wsgi_application(environ, start_response)
         try:
             chunks.extend(result)

@@ -189,13 +189,7 @@ class Verb(Node):
 
     def _attach_all(self, children: tuple[Verb, ...]) -> None:
         """Check every child, then link them all: a refused child changes nothing."""
-        allowed = self._child_classes
-        for child in children:
-            if type(child) not in allowed:
-                raise self._refuse(child)
-        count = len(self._children) + len(children)
-        if count > self.max_children or count < self.min_children:
-            raise self._count_error(count)
+        self._check_new_children(children)
         add = self._element.append
         for verb in children:
             element = verb._element
@@ -208,6 +202,16 @@ class Verb(Node):
             self._children += children
         else:  # the constructor's tuple, or the shared empty list, which stays empty
             self._children = [*self._children, *children]
+
+    def _check_new_children(self, children: tuple[Verb, ...]) -> None:
+        """Refuse what this verb may not hold, or one child too many (or too few)."""
+        allowed = self._child_classes
+        for child in children:
+            if type(child) not in allowed:
+                raise self._refuse(child)
+        count = len(self._children) + len(children)
+        if count > self.max_children or count < self.min_children:
+            raise self._count_error(count)
 
     def _refuse(self, child: object) -> BxmlError:
         if isinstance(child, Verb):
@@ -369,14 +373,10 @@ class Root(Verb):
         return document
 
     def _with_lead(self, body: str, lead: Verb) -> str:
-        if type(lead) not in self._child_classes:
-            raise self._refuse(lead)
-        if len(self._children) + 1 > self.max_children:
-            raise self._count_error(len(self._children) + 1)
+        self._check_new_children((lead,))
         first = etree.tostring(lead._element, encoding="unicode", with_tail=False)
-        opening, empty = f"<{self.name}>", f"<{self.name}/>"
-        if body == empty:
+        opening = f"<{self.name}>"
+        if body == f"<{self.name}/>":
             return f"{opening}{first}</{self.name}>"
-        if body.startswith(opening):  # a root has no attributes: its children follow
-            return opening + first + body[len(opening) :]
-        raise self.error(f"cannot put {lead.name} first in {body[:40]!r}")  # not reached
+        # A root has no attributes: its children follow its opening tag.
+        return opening + first + body.removeprefix(opening)

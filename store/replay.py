@@ -50,12 +50,8 @@ class Spooled(NamedTuple):
     database_url: str = "unnamed"
 
 
-def spooled_row(line: bytes) -> dict[str, Any] | None:
-    """The event row of one spool line, or None when the line is unusable."""
-    return read_spooled(line).row
-
-
 def read_spooled(line: bytes) -> Spooled:
+    """One spool line, read (its row None when the line is unusable)."""
     try:
         item = json.loads(line)
         if not isinstance(item, dict) or item.get("kind") != "callback":

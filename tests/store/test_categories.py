@@ -12,7 +12,7 @@ from store import categories, schema
 from store.connections import Database
 from store.engine import normalize_url
 from store.refusals import Refusals
-from store.replay import spooled_row
+from store.replay import read_spooled
 
 from .conftest import make_record
 
@@ -82,11 +82,11 @@ def test_a_spooled_callback_marks_its_call(store):
 
     call = make_record(event_type="answer")
     line = json.dumps({"kind": "callback", "row": call}).encode()
-    row = spooled_row(line)
+    row = read_spooled(line).row
     assert row is not None and row["category"] == "spooled"
-    crashed = spooled_row(
+    crashed = read_spooled(
         json.dumps({"kind": "callback", "row": {**call, "category": "handler-error"}}).encode()
-    )
+    ).row
     assert crashed is not None and crashed["category"] == "handler-error"  # the worse one stays
     store.record_callback(row)
     store.record_callback(make_record(call_id=call["call_id"], cause="hangup"))
